@@ -1,0 +1,49 @@
+#include "model/kernels/cpu/matmul.h"
+
+#include "base/check.h"
+#include "model/kernels/cpu/quant.h"
+
+namespace shardserve::kernels {
+
+void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_t n_cols,
+                              int64_t ld, ThreadPool& pool) {
+  type_ = type;
+  n_rows_ = n_rows;
+  n_cols_ = n_cols;
+  row_bytes_ = row_bytes(type, n_cols);
+  if (data_.size() < row_bytes_ * n_rows) data_.resize(row_bytes_ * n_rows);
+  QuantizeRowFn quantize_row = kernels_for(type).quantize;
+  SS_CHECK(quantize_row != nullptr, "no quantizer for an activation type");
+  auto work = [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i)
+      quantize_row(x + i * ld, data_.data() + static_cast<size_t>(i) * row_bytes_, n_cols);
+  };
+  if (n_rows < 4) {
+    work(0, n_rows, 0);
+  } else {
+    pool.parallel_for(n_rows, work);
+  }
+}
+
+void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
+            ThreadPool& pool) {
+  SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
+  SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
+  VecDotFn dot = kernels_for(w.type).dot;
+  const int64_t n_tokens = x.n_rows(), n = w.n_cols;
+  // Rows in tiles so that each weight row is read once from memory and reused for every
+  // token of the step while it sits in L1.
+  pool.parallel_for(w.n_rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const uint8_t* wr = w.row(r);
+      for (int64_t t = 0; t < n_tokens; ++t) y[t * ldy + r] = dot(wr, x.row(t), n);
+    }
+  });
+}
+
+void dequantize_row(const WeightMatrix& w, int64_t index, float* out) {
+  SS_CHECK(index >= 0 && index < w.n_rows, "row index out of range");
+  kernels_for(w.type).dequantize(w.row(index), out, w.n_cols);
+}
+
+}  // namespace shardserve::kernels

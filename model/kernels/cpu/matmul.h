@@ -1,0 +1,55 @@
+// Matrix products between quantized weights and activation rows, the hot loop of the model.
+//
+// A WeightMatrix views rows of a (possibly quantized) weight tensor inside the mapped model
+// file, possibly a column slice of each row (row-parallel shards): row r starts at
+// data + r * row_stride. Activations are converted once per step to the weight type's dot
+// type (ActivationRows) and reused by every matrix that reads the same input (Q, K and V;
+// gate and up). Work is split over output rows on a ThreadPool; results are written, not
+// accumulated. Nothing allocates except ActivationRows growing its buffer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "model/tensor_type.h"
+
+namespace shardserve::kernels {
+
+struct WeightMatrix {
+  DType type = DType::F32;
+  const uint8_t* data = nullptr;
+  size_t row_stride = 0;  // bytes between consecutive rows
+  int64_t n_rows = 0;     // output features
+  int64_t n_cols = 0;     // input features (a multiple of the type's block size)
+  const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_stride; }
+};
+
+// Activation rows converted to one dot type.
+class ActivationRows {
+ public:
+  // Converts n_rows rows of n_cols floats (row-major, leading dimension ld) to `type`.
+  void quantize(DType type, const float* x, int64_t n_rows, int64_t n_cols, int64_t ld,
+                ThreadPool& pool);
+  DType type() const { return type_; }
+  int64_t n_rows() const { return n_rows_; }
+  int64_t n_cols() const { return n_cols_; }
+  const void* row(int64_t i) const { return data_.data() + static_cast<size_t>(i) * row_bytes_; }
+
+ private:
+  DType type_ = DType::F32;
+  int64_t n_rows_ = 0, n_cols_ = 0;
+  size_t row_bytes_ = 0;
+  std::vector<uint8_t> data_;
+};
+
+// y[t * ldy + r] = dot(w.row(r), x.row(t)) for every row r of w and row t of x.
+// Precondition: x.type() == info(w.type).dot_type and x.n_cols() == w.n_cols.
+void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
+            ThreadPool& pool);
+
+// out[i] = row `index` of w converted to f32 (embedding lookup); out has w.n_cols floats.
+void dequantize_row(const WeightMatrix& w, int64_t index, float* out);
+
+}  // namespace shardserve::kernels

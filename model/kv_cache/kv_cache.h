@@ -1,0 +1,72 @@
+// Paged key/value cache for one rank's attention heads.
+//
+// Storage is a pool of fixed-size blocks of `block_size` token positions; each sequence owns
+// a block table (its logical block i lives in physical block table[i]), so sequences grow
+// without copying and memory is shared fairly by whoever is running. Within a block, one KV
+// head's positions are contiguous: layout [layer][block][kv_head][position][head_dim], f16.
+//
+// Sequences are named by caller-chosen 64-bit ids. reserve() is the only operation that can
+// fail (no free blocks): it either grows the sequence's table to cover the positions asked
+// for or changes nothing. Not thread-safe: owned by the thread that runs the model's steps
+// (the forward pass reads and writes blocks from its pool threads, on disjoint positions).
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+
+namespace shardserve {
+
+struct KvCacheShape {
+  int64_t n_layers = 0;
+  int64_t n_kv_heads = 0;  // heads held by this rank
+  int64_t head_dim = 0;
+  int64_t block_size = 16;  // positions per block
+  int64_t n_blocks = 0;
+  // Bytes one block takes across all layers, K and V.
+  int64_t block_bytes() const { return 2 * n_layers * n_kv_heads * block_size * head_dim * 2; }
+};
+
+class KvCache {
+ public:
+  explicit KvCache(const KvCacheShape& shape);
+
+  const KvCacheShape& shape() const { return shape_; }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
+  int64_t used_blocks() const { return shape_.n_blocks - free_blocks(); }
+  // Blocks needed to hold n positions.
+  int64_t blocks_for(int64_t n_positions) const {
+    return (n_positions + shape_.block_size - 1) / shape_.block_size;
+  }
+
+  // Ensures positions [0, n_positions) of `seq` have blocks. Error (nothing changed) when
+  // the pool is short, saying how many blocks were needed and how many are free.
+  Status reserve(int64_t seq, int64_t n_positions);
+  // Returns the sequence's blocks to the pool. Unknown ids are ignored (idempotent).
+  void release(int64_t seq);
+  bool contains(int64_t seq) const { return tables_.count(seq) != 0; }
+  // Positions the sequence's blocks can hold.
+  int64_t capacity(int64_t seq) const;
+
+  const std::vector<int32_t>& block_table(int64_t seq) const;
+
+  // First element of the given head's slab in a physical block: block_size x head_dim.
+  uint16_t* keys(int64_t layer, int32_t block, int64_t kv_head) {
+    return storage_.data() + offset(0, layer, block, kv_head);
+  }
+  uint16_t* values(int64_t layer, int32_t block, int64_t kv_head) {
+    return storage_.data() + offset(1, layer, block, kv_head);
+  }
+
+ private:
+  size_t offset(int kv, int64_t layer, int32_t block, int64_t kv_head) const;
+
+  KvCacheShape shape_;
+  std::vector<uint16_t> storage_;  // f16 bits
+  std::vector<int32_t> free_;      // stack of free physical blocks
+  std::unordered_map<int64_t, std::vector<int32_t>> tables_;
+};
+
+}  // namespace shardserve

@@ -1,0 +1,242 @@
+#include "model/llama/llama_model.h"
+
+#include <cmath>
+
+#include "base/check.h"
+#include "model/kernels/cpu/ops.h"
+#include "model/kernels/cpu/quant.h"
+
+namespace shardserve {
+
+using kernels::ActivationRows;
+
+// Activations of one step, one row per token. Shapes use the shard's local sizes:
+// q_dim = local q heads * head_dim, kv_dim = local kv heads * head_dim, ffn = local columns.
+struct LlamaModel::RunState {
+  std::vector<float> x;       // [n, dim]     residual stream
+  std::vector<float> xn;      // [n, dim]     normalized input of a sub-layer
+  std::vector<float> q;       // [n, q_dim]
+  std::vector<float> k;       // [n, kv_dim]
+  std::vector<float> v;       // [n, kv_dim]
+  std::vector<float> att;     // [n, q_dim]   attention output per head
+  std::vector<float> proj;    // [n, dim]     partial sums of row-parallel projections
+  std::vector<float> gate;    // [n, ffn]
+  std::vector<float> up;      // [n, ffn]
+  std::vector<int64_t> pos;   // [n] position of each token
+  std::vector<int32_t> chunk; // [n] chunk index of each token
+  std::vector<float> rope;    // [n, n_rot] cos/sin pairs per token
+  ActivationRows xq;          // xn (or att, or gate) converted to a weight's dot type
+  // Per pool thread: attention scores and one K or V slab in f32.
+  std::vector<std::vector<float>> scores, slab;
+
+  void resize(int64_t n, const LlamaConfig& c, const LlamaShard& s, int threads) {
+    const int64_t q_dim = s.q_heads.size() * c.head_dim, kv_dim = s.kv_heads.size() * c.head_dim;
+    x.resize(n * c.dim);
+    xn.resize(n * c.dim);
+    q.resize(n * q_dim);
+    k.resize(n * kv_dim);
+    v.resize(n * kv_dim);
+    att.resize(n * q_dim);
+    proj.resize(n * c.dim);
+    gate.resize(n * s.ffn.size());
+    up.resize(n * s.ffn.size());
+    pos.resize(n);
+    chunk.resize(n);
+    rope.resize(n * c.n_rot);
+    scores.resize(threads);
+    slab.resize(threads);
+  }
+};
+
+Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int tp, int rank) {
+  auto config = read_llama_config(file);
+  if (!config) return config.error();
+  const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
+  if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
+  LlamaShape shape{config->n_heads, config->n_kv_heads, config->hidden_dim,
+                   info(down->type).block_size};
+  auto shard = plan_llama_shard(shape, tp, rank);
+  if (!shard) return shard.error();
+  auto weights = load_llama_weights(file, *config, *shard);
+  if (!weights) return weights.error();
+  return std::unique_ptr<LlamaModel>(
+      new LlamaModel(file, std::move(*config), *shard, std::move(*weights)));
+}
+
+LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard,
+                       LlamaWeights weights)
+    : file_(file),
+      config_(std::move(config)),
+      shard_(shard),
+      weights_(std::move(weights)),
+      state_(std::make_shared<RunState>()) {}
+
+KvCacheShape LlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
+  return KvCacheShape{.n_layers = config_.n_layers,
+                      .n_kv_heads = shard_.kv_heads.size(),
+                      .head_dim = config_.head_dim,
+                      .block_size = block_size,
+                      .n_blocks = n_blocks};
+}
+
+namespace {
+
+// y = W x for every token row: quantizes x to W's dot type unless `xq` already holds it.
+void project(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx, ActivationRows& xq,
+             bool xq_current, float* y, int64_t ldy, ThreadPool& pool) {
+  const DType dot_type = info(w.type).dot_type;
+  if (!xq_current || xq.type() != dot_type) xq.quantize(dot_type, x, n, w.n_cols, ldx, pool);
+  kernels::matmul(w, xq, y, ldy, pool);
+}
+
+void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
+  if (!bias) return;
+  for (int64_t t = 0; t < n; ++t) kernels::add_inplace(y + t * width, bias, width);
+}
+
+}  // namespace
+
+void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool,
+                         PartialSum* partial_sum, std::vector<float>* logits) {
+  const LlamaConfig& c = config_;
+  RunState& s = *state_;
+  int64_t n = 0;
+  for (const SeqChunk& ch : chunks) n += static_cast<int64_t>(ch.tokens.size());
+  if (n == 0) return;
+  s.resize(n, c, shard_, pool.size());
+
+  const int64_t dim = c.dim, hd = c.head_dim;
+  const int64_t q_dim = shard_.q_heads.size() * hd, kv_dim = shard_.kv_heads.size() * hd;
+  const int64_t ffn = shard_.ffn.size();
+  const kernels::RopeParams rope{.n_rot = c.n_rot,
+                                 .freq_base = c.rope_freq_base,
+                                 .freq_scale = c.rope_freq_scale,
+                                 .neox = c.rope_neox,
+                                 .freq_factors = weights_.rope_freqs};
+
+  // Embed the tokens; note each token's position and chunk; RoPE angles per position.
+  int64_t t = 0;
+  for (size_t ci = 0; ci < chunks.size(); ++ci) {
+    const SeqChunk& ch = chunks[ci];
+    SS_CHECK(kv.capacity(ch.seq) >= ch.start_pos + static_cast<int64_t>(ch.tokens.size()),
+             "KV blocks not reserved for a chunk");
+    for (size_t i = 0; i < ch.tokens.size(); ++i, ++t) {
+      SS_CHECK(ch.tokens[i] >= 0 && ch.tokens[i] < c.n_vocab, "token id out of range");
+      kernels::dequantize_row(weights_.token_embd, ch.tokens[i], &s.x[t * dim]);
+      s.pos[t] = ch.start_pos + static_cast<int64_t>(i);
+      s.chunk[t] = static_cast<int32_t>(ci);
+      kernels::rope_cache(rope, s.pos[t], &s.rope[t * c.n_rot]);
+    }
+  }
+
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LlamaLayerWeights& L = weights_.layers[l];
+
+    // Attention block: norm -> Q, K, V -> RoPE -> cache write -> attention -> out-projection.
+    for (int64_t i = 0; i < n; ++i)
+      kernels::rms_norm(&s.x[i * dim], L.attn_norm, &s.xn[i * dim], dim, c.rms_eps);
+    project(L.wq, s.xn.data(), n, dim, s.xq, false, s.q.data(), q_dim, pool);
+    project(L.wk, s.xn.data(), n, dim, s.xq, true, s.k.data(), kv_dim, pool);
+    project(L.wv, s.xn.data(), n, dim, s.xq, true, s.v.data(), kv_dim, pool);
+    add_bias(s.q.data(), L.bq, n, q_dim);
+    add_bias(s.k.data(), L.bk, n, kv_dim);
+    add_bias(s.v.data(), L.bv, n, kv_dim);
+    for (int64_t i = 0; i < n; ++i) {
+      kernels::rope_apply(rope, &s.rope[i * c.n_rot], &s.q[i * q_dim], shard_.q_heads.size(), hd);
+      kernels::rope_apply(rope, &s.rope[i * c.n_rot], &s.k[i * kv_dim], shard_.kv_heads.size(), hd);
+    }
+    attention(l, chunks, kv, pool);
+    project(L.wo, s.att.data(), n, q_dim, s.xq, false, s.proj.data(), dim, pool);
+    if (partial_sum && shard_.tp > 1) partial_sum->all_reduce_sum(s.proj.data(), n * dim);
+    kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
+
+    // Feed-forward block: norm -> gate, up -> SiLU(gate) * up -> down-projection.
+    for (int64_t i = 0; i < n; ++i)
+      kernels::rms_norm(&s.x[i * dim], L.ffn_norm, &s.xn[i * dim], dim, c.rms_eps);
+    project(L.w_gate, s.xn.data(), n, dim, s.xq, false, s.gate.data(), ffn, pool);
+    project(L.w_up, s.xn.data(), n, dim, s.xq, true, s.up.data(), ffn, pool);
+    kernels::silu_mul(s.gate.data(), s.up.data(), s.gate.data(), n * ffn);
+    project(L.w_down, s.gate.data(), n, ffn, s.xq, false, s.proj.data(), dim, pool);
+    if (partial_sum && shard_.tp > 1) partial_sum->all_reduce_sum(s.proj.data(), n * dim);
+    kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
+  }
+
+  if (!logits) return;
+  // Final norm and LM head, only for the last token of chunks that asked for logits.
+  int64_t n_out = 0;
+  t = 0;
+  for (const SeqChunk& ch : chunks) {
+    t += static_cast<int64_t>(ch.tokens.size());
+    if (!ch.need_logits) continue;
+    kernels::rms_norm(&s.x[(t - 1) * dim], weights_.output_norm, &s.xn[n_out * dim], dim,
+                      c.rms_eps);
+    ++n_out;
+  }
+  logits->resize(n_out * c.n_vocab);
+  if (n_out > 0)
+    project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, logits->data(), c.n_vocab,
+            pool);
+}
+
+// For every token and local query head: scores against the cached keys of its sequence at
+// positions [0, pos], softmax, weighted sum of the cached values. New keys and values are
+// written to the cache first, so a prefill chunk attends to its own earlier tokens.
+void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
+                           ThreadPool& pool) {
+  RunState& s = *state_;
+  const int64_t hd = config_.head_dim, B = kv.shape().block_size;
+  const int64_t n_q = shard_.q_heads.size(), n_kv = shard_.kv_heads.size();
+  const int64_t group = config_.n_heads / config_.n_kv_heads;
+  const int64_t n = static_cast<int64_t>(s.pos.size());
+  const auto to_f16 = kernels::kernels_for(DType::F16).quantize;
+  const auto from_f16 = kernels::kernels_for(DType::F16).dequantize;
+  const auto dot_f32 = kernels::kernels_for(DType::F32).dot;
+
+  for (int64_t t = 0; t < n; ++t) {
+    const std::vector<int32_t>& table = kv.block_table(chunks[s.chunk[t]].seq);
+    const int32_t block = table[s.pos[t] / B];
+    const int64_t off = s.pos[t] % B;
+    for (int64_t h = 0; h < n_kv; ++h) {
+      to_f16(&s.k[(t * n_kv + h) * hd], kv.keys(layer, block, h) + off * hd, hd);
+      to_f16(&s.v[(t * n_kv + h) * hd], kv.values(layer, block, h) + off * hd, hd);
+    }
+  }
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  pool.parallel_for(n * n_q, [&](int64_t begin, int64_t end, int thread) {
+    std::vector<float>& scores = s.scores[thread];
+    std::vector<float>& slab = s.slab[thread];
+    slab.resize(B * hd);
+    float q[512];
+    uint16_t q16[512];
+    SS_CHECK(hd <= 512, "head_dim above 512");
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t t = job / n_q, h = job % n_q, kvh = h / group;
+      const std::vector<int32_t>& table = kv.block_table(chunks[s.chunk[t]].seq);
+      const int64_t n_ctx = s.pos[t] + 1;
+      scores.resize(n_ctx);
+      // The query is rounded to f16 as llama.cpp does before its f16 dot products.
+      to_f16(&s.q[(t * n_q + h) * hd], q16, hd);
+      from_f16(q16, q, hd);
+      for (int64_t p0 = 0; p0 < n_ctx; p0 += B) {
+        const int64_t m = std::min(B, n_ctx - p0);
+        from_f16(kv.keys(layer, table[p0 / B], kvh), slab.data(), m * hd);
+        for (int64_t i = 0; i < m; ++i) scores[p0 + i] = dot_f32(&slab[i * hd], q, hd) * scale;
+      }
+      kernels::softmax(scores.data(), n_ctx);
+      float* out = &s.att[(t * n_q + h) * hd];
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t p0 = 0; p0 < n_ctx; p0 += B) {
+        const int64_t m = std::min(B, n_ctx - p0);
+        from_f16(kv.values(layer, table[p0 / B], kvh), slab.data(), m * hd);
+        for (int64_t i = 0; i < m; ++i) {
+          const float w = scores[p0 + i];
+          const float* vrow = &slab[i * hd];
+          for (int64_t d = 0; d < hd; ++d) out[d] += w * vrow[d];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace shardserve

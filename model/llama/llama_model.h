@@ -1,0 +1,78 @@
+// A Llama-family decoder (llama, mistral, qwen2, smollm) running on CPU: one rank's shard
+// of the weights, a batched forward pass over sequences of different lengths, logits out.
+//
+// One step takes any mix of chunks: a prefill chunk is several consecutive tokens of one
+// sequence, a decode chunk is one token. Each chunk's tokens are written to the KV cache at
+// positions [start_pos, start_pos + n) and attend causally to everything before them.
+// In a tensor-parallel group every rank runs the same step on its shard; partial sums after
+// the attention-output and FFN-down projections are combined through `PartialSum`
+// (a no-op for tp = 1). Only ranks asked for logits compute the LM head.
+//
+// A LlamaModel is used by one thread at a time (it owns the step's scratch memory); the
+// ThreadPool passed to forward() provides the parallelism inside a step.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "model/gguf/gguf.h"
+#include "model/kv_cache/kv_cache.h"
+#include "model/llama/config.h"
+#include "model/llama/weights.h"
+#include "parallel/shard_plan.h"
+
+namespace shardserve {
+
+using TokenId = int32_t;
+
+// Sums a buffer of partial activations across the ranks of a tensor-parallel group, in
+// place, the same order on every rank.
+class PartialSum {
+ public:
+  virtual ~PartialSum() = default;
+  virtual void all_reduce_sum(float* data, int64_t n) = 0;
+};
+
+struct SeqChunk {
+  int64_t seq = 0;                 // KV cache sequence id
+  int64_t start_pos = 0;           // position of tokens[0]
+  std::span<const TokenId> tokens;
+  bool need_logits = false;        // logits for the chunk's last token
+};
+
+class LlamaModel {
+ public:
+  // Loads rank `rank` of `tp` shards from an open GGUF file, which must outlive the model.
+  static Result<std::unique_ptr<LlamaModel>> load(const gguf::File& file, int tp = 1,
+                                                  int rank = 0);
+
+  const LlamaConfig& config() const { return config_; }
+  const LlamaShard& shard() const { return shard_; }
+
+  // KV cache shape for this shard with n_blocks blocks of block_size positions.
+  KvCacheShape kv_shape(int64_t n_blocks, int64_t block_size = 16) const;
+
+  // Runs one step. Precondition: kv has blocks for every chunk up to start_pos + n, and
+  // every token id is in [0, n_vocab). If `logits` is non-null it receives one row of
+  // n_vocab floats per chunk with need_logits, in chunk order.
+  void forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool,
+               PartialSum* partial_sum, std::vector<float>* logits);
+
+ private:
+  struct RunState;
+  LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard, LlamaWeights weights);
+
+  void attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool);
+
+  const gguf::File& file_;
+  LlamaConfig config_;
+  LlamaShard shard_;
+  LlamaWeights weights_;
+  std::shared_ptr<RunState> state_;
+};
+
+}  // namespace shardserve

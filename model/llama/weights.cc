@@ -1,0 +1,131 @@
+#include "model/llama/weights.h"
+
+#include <string>
+
+namespace shardserve {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+class Loader {
+ public:
+  explicit Loader(const gguf::File& file) : file_(file) {}
+
+  // A tensor that must exist with exactly this GGUF shape.
+  Result<const gguf::TensorInfo*> get(const std::string& name, std::vector<int64_t> shape) const {
+    const gguf::TensorInfo* t = file_.tensor(name);
+    if (!t) return Error{"tensor '" + name + "' is missing from " + file_.path()};
+    if (t->shape != shape)
+      return Error{"tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
+                   shape_str(shape)};
+    return t;
+  }
+
+  Result<const float*> f32(const std::string& name, int64_t n, int64_t offset = 0) const {
+    auto t = get(name, {n});
+    if (!t) return t.error();
+    if ((*t)->type != DType::F32)
+      return Error{"tensor '" + name + "' has type " + std::string(info((*t)->type).name) +
+                   ", expected F32"};
+    return reinterpret_cast<const float*>((*t)->data) + offset;
+  }
+
+  // Rows [rows.begin, rows.end) of a [n_cols x n_rows] (GGUF order) matrix.
+  Result<WeightMatrix> rows(const std::string& name, int64_t n_cols, int64_t n_rows,
+                            Range rows) const {
+    auto t = get(name, {n_cols, n_rows});
+    if (!t) return t.error();
+    WeightMatrix w;
+    w.type = (*t)->type;
+    w.row_stride = row_bytes(w.type, n_cols);
+    w.data = (*t)->data + rows.begin * w.row_stride;
+    w.n_rows = rows.size();
+    w.n_cols = n_cols;
+    return w;
+  }
+
+  // Columns [cols.begin, cols.end) of every row (row-parallel slice).
+  Result<WeightMatrix> cols(const std::string& name, int64_t n_cols, int64_t n_rows,
+                            Range cols) const {
+    auto w = rows(name, n_cols, n_rows, Range{0, n_rows});
+    if (!w) return w;
+    const int64_t block = info(w->type).block_size;
+    if (cols.begin % block != 0 || cols.end % block != 0)
+      return Error{"tensor '" + name + "' cannot be split at column " +
+                   std::to_string(cols.begin) + ": its " + std::string(info(w->type).name) +
+                   " blocks hold " + std::to_string(block) + " columns"};
+    w->data += row_bytes(w->type, cols.begin);
+    w->n_cols = cols.size();
+    return w;
+  }
+
+ private:
+  const gguf::File& file_;
+};
+
+}  // namespace
+
+Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& c,
+                                        const LlamaShard& shard) {
+  Loader load(file);
+  LlamaWeights w;
+  const Range all_vocab{0, c.n_vocab};
+  auto embd = load.rows("token_embd.weight", c.dim, c.n_vocab, all_vocab);
+  if (!embd) return embd.error();
+  w.token_embd = *embd;
+  auto norm = load.f32("output_norm.weight", c.dim);
+  if (!norm) return norm.error();
+  w.output_norm = *norm;
+  if (file.tensor("output.weight")) {
+    auto out = load.rows("output.weight", c.dim, c.n_vocab, all_vocab);
+    if (!out) return out.error();
+    w.output = *out;
+  } else {
+    w.output = w.token_embd;  // tied embeddings
+  }
+  if (file.tensor("rope_freqs.weight")) {
+    auto f = load.f32("rope_freqs.weight", c.n_rot / 2);
+    if (!f) return f.error();
+    w.rope_freqs = *f;
+  }
+
+  const int64_t hd = c.head_dim;
+  const Range q_rows{shard.q_heads.begin * hd, shard.q_heads.end * hd};
+  const Range kv_rows{shard.kv_heads.begin * hd, shard.kv_heads.end * hd};
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    LlamaLayerWeights L;
+    Status status;
+    auto take = [&](auto result, auto& out) {
+      if (!status.ok()) return;
+      if (!result) {
+        status = result.error();
+      } else {
+        out = *result;
+      }
+    };
+    take(load.f32(p + "attn_norm.weight", c.dim), L.attn_norm);
+    take(load.rows(p + "attn_q.weight", c.dim, c.n_heads * hd, q_rows), L.wq);
+    take(load.rows(p + "attn_k.weight", c.dim, c.n_kv_heads * hd, kv_rows), L.wk);
+    take(load.rows(p + "attn_v.weight", c.dim, c.n_kv_heads * hd, kv_rows), L.wv);
+    if (file.tensor(p + "attn_q.bias")) {
+      take(load.f32(p + "attn_q.bias", c.n_heads * hd, q_rows.begin), L.bq);
+      take(load.f32(p + "attn_k.bias", c.n_kv_heads * hd, kv_rows.begin), L.bk);
+      take(load.f32(p + "attn_v.bias", c.n_kv_heads * hd, kv_rows.begin), L.bv);
+    }
+    take(load.cols(p + "attn_output.weight", c.n_heads * hd, c.dim, q_rows), L.wo);
+    take(load.f32(p + "ffn_norm.weight", c.dim), L.ffn_norm);
+    take(load.rows(p + "ffn_gate.weight", c.dim, c.hidden_dim, shard.ffn), L.w_gate);
+    take(load.rows(p + "ffn_up.weight", c.dim, c.hidden_dim, shard.ffn), L.w_up);
+    take(load.cols(p + "ffn_down.weight", c.hidden_dim, c.dim, shard.ffn), L.w_down);
+    if (!status.ok()) return status.error();
+    w.layers.push_back(L);
+  }
+  return w;
+}
+
+}  // namespace shardserve

@@ -1,0 +1,45 @@
+// One rank's view of a Llama-family model's weights: every tensor checked for type and
+// shape at load ("tensor 'X' has shape [..], expected [..]") and sliced for the rank's shard
+// (parallel/shard_plan.h). Weight matrices point into the mapped GGUF file; nothing is
+// copied, so a rank's pages are only the slices it reads. The File must outlive them.
+#pragma once
+
+#include <vector>
+
+#include "base/status.h"
+#include "model/gguf/gguf.h"
+#include "model/kernels/cpu/matmul.h"
+#include "model/llama/config.h"
+#include "parallel/shard_plan.h"
+
+namespace shardserve {
+
+using kernels::WeightMatrix;
+
+struct LlamaLayerWeights {
+  const float* attn_norm = nullptr;  // [dim]
+  WeightMatrix wq;                   // rows: local q heads * head_dim, cols: dim
+  WeightMatrix wk;                   // rows: local kv heads * head_dim, cols: dim
+  WeightMatrix wv;                   // rows: local kv heads * head_dim, cols: dim
+  const float* bq = nullptr;         // optional biases (qwen2), sliced like the rows
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  WeightMatrix wo;                   // rows: dim, cols: local q heads * head_dim (row-parallel)
+  const float* ffn_norm = nullptr;   // [dim]
+  WeightMatrix w_gate;               // rows: local ffn, cols: dim
+  WeightMatrix w_up;                 // rows: local ffn, cols: dim
+  WeightMatrix w_down;               // rows: dim, cols: local ffn (row-parallel)
+};
+
+struct LlamaWeights {
+  WeightMatrix token_embd;            // rows: n_vocab, cols: dim (replicated)
+  const float* output_norm = nullptr; // [dim]
+  WeightMatrix output;                // LM head, rows: n_vocab (token_embd when tied)
+  const float* rope_freqs = nullptr;  // optional [n_rot / 2]
+  std::vector<LlamaLayerWeights> layers;
+};
+
+Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& config,
+                                        const LlamaShard& shard);
+
+}  // namespace shardserve

@@ -1,0 +1,55 @@
+#include "parallel/shard_plan.h"
+
+#include <gtest/gtest.h>
+
+namespace shardserve {
+namespace {
+
+const LlamaShape kSmolLM2{.n_heads = 9, .n_kv_heads = 3, .hidden_dim = 1536, .ffn_unit = 32};
+
+TEST(ShardPlan, SplitsEvenlyLargerPartsFirst) {
+  EXPECT_EQ(split_evenly(3, 2, 0), (Range{0, 2}));
+  EXPECT_EQ(split_evenly(3, 2, 1), (Range{2, 3}));
+  EXPECT_EQ(split_evenly(10, 3, 2), (Range{7, 10}));
+}
+
+TEST(ShardPlan, SmolLM2Tp2IsTwoPlusOneKvGroups) {
+  auto r0 = plan_llama_shard(kSmolLM2, 2, 0);
+  auto r1 = plan_llama_shard(kSmolLM2, 2, 1);
+  ASSERT_TRUE(r0.ok() && r1.ok());
+  EXPECT_EQ(r0->kv_heads, (Range{0, 2}));
+  EXPECT_EQ(r0->q_heads, (Range{0, 6}));
+  EXPECT_EQ(r1->kv_heads, (Range{2, 3}));
+  EXPECT_EQ(r1->q_heads, (Range{6, 9}));
+  EXPECT_EQ(r0->ffn, (Range{0, 768}));
+  EXPECT_EQ(r1->ffn, (Range{768, 1536}));
+}
+
+TEST(ShardPlan, ShardsCoverEverythingOnce) {
+  for (int tp = 1; tp <= 3; ++tp) {
+    int64_t heads = 0, ffn = 0;
+    for (int r = 0; r < tp; ++r) {
+      auto s = plan_llama_shard(kSmolLM2, tp, r);
+      ASSERT_TRUE(s.ok());
+      EXPECT_EQ(s->q_heads.begin, heads);
+      EXPECT_EQ(s->ffn.begin, ffn);
+      EXPECT_EQ(s->ffn.size() % 32, 0);
+      heads = s->q_heads.end;
+      ffn = s->ffn.end;
+    }
+    EXPECT_EQ(heads, 9);
+    EXPECT_EQ(ffn, 1536);
+  }
+}
+
+TEST(ShardPlan, TpLargerThanKvHeadsIsAClearError) {
+  auto s = plan_llama_shard(kSmolLM2, 4, 0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("tp = 4"), std::string::npos);
+  EXPECT_NE(s.error().message.find("3 KV heads"), std::string::npos);
+  EXPECT_FALSE(plan_llama_shard(kSmolLM2, 2, 2).ok());
+  EXPECT_FALSE(plan_llama_shard(kSmolLM2, 0, 0).ok());
+}
+
+}  // namespace
+}  // namespace shardserve
