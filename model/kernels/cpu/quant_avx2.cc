@@ -1,0 +1,240 @@
+// AVX2 + FMA + F16C kernels: dots for F32, F16, Q8_0 x Q8_0 and Q4_1 x Q8_1; quantizers for
+// F16, Q8_0 and Q8_1 (bit-identical to the scalar reference). Built with -mavx2 -mfma -mf16c;
+// only called after CPUID says the CPU has them (quant.cc).
+#include "model/kernels/cpu/quant_internal.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+namespace shardserve::kernels {
+namespace {
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Two fp16 values at p (scale and min/sum of a block) as floats in lanes 0 and 1.
+__m128 load_2xf16(const void* p) {
+  uint32_t u;
+  std::memcpy(&u, p, 4);
+  return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(u)));
+}
+
+// --- F32 / F16 ---
+
+float dot_f32(const void* w, const void* x, int64_t n) {
+  const float* a = static_cast<const float*>(w);
+  const float* b = static_cast<const float*>(x);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  }
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+__m256 load_f16x8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+float dot_f16(const void* w, const void* x, int64_t n) {
+  const uint16_t* a = static_cast<const uint16_t*>(w);
+  const uint16_t* b = static_cast<const uint16_t*>(x);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(load_f16x8(a + i), load_f16x8(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(load_f16x8(a + i + 8), load_f16x8(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(load_f16x8(a + i + 16), load_f16x8(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(load_f16x8(a + i + 24), load_f16x8(b + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_f16x8(a + i), load_f16x8(b + i), acc0);
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) sum += fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]);
+  return sum;
+}
+
+void quantize_f16(const float* src, void* dst, int64_t n) {
+  uint16_t* h = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i v = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + i), v);
+  }
+  for (; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
+}
+
+// --- Q8_0 / Q8_1 quantization: 32 floats -> 32 int8, q = round_even(x * 127 / amax) ---
+
+float quantize_block_q8(const float* src, int8_t* qs, int* sum_q) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8);
+  __m256 v2 = _mm256_loadu_ps(src + 16), v3 = _mm256_loadu_ps(src + 24);
+  __m256 m = _mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1));
+  m = _mm256_max_ps(m, _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+  const float amax = hmax(m);
+  const float d = amax / 127.f;
+  const __m256 id = _mm256_set1_ps(amax != 0 ? 127.f / amax : 0.0f);
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), kRound));
+  const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), kRound));
+  const __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), kRound));
+  const __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), kRound));
+  *sum_q = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
+  // packs work per 128-bit lane; the final permute restores element order.
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+  const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), q);
+  return d;
+}
+
+void quantize_q8_0(const float* src, void* dst, int64_t n) {
+  BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
+    int sum_q;
+    b[i].d = fp32_to_fp16(quantize_block_q8(src, b[i].qs, &sum_q));
+  }
+}
+
+void quantize_q8_1(const float* src, void* dst, int64_t n) {
+  BlockQ8_1* b = static_cast<BlockQ8_1*>(dst);
+  for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
+    int sum_q;
+    const float d = quantize_block_q8(src, b[i].qs, &sum_q);
+    b[i].d = fp32_to_fp16(d);
+    b[i].s = fp32_to_fp16(d * static_cast<float>(sum_q));
+  }
+}
+
+// --- quant dots ---
+
+__m256i load32(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// 8 int32 partial sums of u[i] * s[i] (u unsigned, s signed; pair sums must fit int16).
+__m256 dot_us8(__m256i u, __m256i s) {
+  const __m256i p16 = _mm256_maddubs_epi16(u, s);
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+// Signed x signed: |w| * (x with w's sign). Exact for w in [-128, 127], x in [-127, 127].
+__m256 dot_q8_block(const BlockQ8_0& w, const BlockQ8_0& x) {
+  const __m256i qw = load32(w.qs), qx = load32(x.qs);
+  return dot_us8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+}
+
+float dot_q8_0(const void* w, const void* x, int64_t n) {
+  const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
+  const int64_t nb = n / kQK;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256 d0 = _mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d));
+    const __m256 d1 = _mm256_set1_ps(_cvtsh_ss(a[i + 1].d) * _cvtsh_ss(b[i + 1].d));
+    acc0 = _mm256_fmadd_ps(d0, dot_q8_block(a[i], b[i]), acc0);
+    acc1 = _mm256_fmadd_ps(d1, dot_q8_block(a[i + 1], b[i + 1]), acc1);
+  }
+  if (i < nb) {
+    const __m256 d0 = _mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d));
+    acc0 = _mm256_fmadd_ps(d0, dot_q8_block(a[i], b[i]), acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// Q4_1 block: nibbles -> 32 unsigned bytes (low nibbles = elements 0..15, high = 16..31).
+__m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+float dot_q4_1(const void* w, const void* x, int64_t n) {
+  const BlockQ4_1* a = static_cast<const BlockQ4_1*>(w);
+  const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
+  const int64_t nb = n / kQK;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();  // lane 1: sum of m_w * s_x
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m128 s0 = _mm_mul_ps(load_2xf16(&a[i]), load_2xf16(&b[i]));  // [dw*dx, m*s]
+    const __m128 s1 = _mm_mul_ps(load_2xf16(&a[i + 1]), load_2xf16(&b[i + 1]));
+    acc_m = _mm_add_ps(acc_m, _mm_add_ps(s0, s1));
+    const __m256 p0 = dot_us8(unpack_nibbles(a[i].qs), load32(b[i].qs));
+    const __m256 p1 = dot_us8(unpack_nibbles(a[i + 1].qs), load32(b[i + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s0), p0, acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s1), p1, acc1);
+  }
+  if (i < nb) {
+    const __m128 s0 = _mm_mul_ps(load_2xf16(&a[i]), load_2xf16(&b[i]));
+    acc_m = _mm_add_ps(acc_m, s0);
+    const __m256 p0 = dot_us8(unpack_nibbles(a[i].qs), load32(b[i].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s0), p0, acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(acc_m));
+}
+
+}  // namespace
+
+const TypeKernels* avx2_kernels(DType type) {
+  static const TypeKernels kF32{nullptr, nullptr, dot_f32};
+  static const TypeKernels kF16{nullptr, quantize_f16, dot_f16};
+  static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1};
+  static const TypeKernels kQ8_0{nullptr, quantize_q8_0, dot_q8_0};
+  static const TypeKernels kQ8_1{nullptr, quantize_q8_1, nullptr};
+  static const TypeKernels kNone{};
+  switch (type) {
+    case DType::F32:
+      return &kF32;
+    case DType::F16:
+      return &kF16;
+    case DType::Q4_1:
+      return &kQ4_1;
+    case DType::Q8_0:
+      return &kQ8_0;
+    case DType::Q8_1:
+      return &kQ8_1;
+    default:
+      return &kNone;
+  }
+}
+
+}  // namespace shardserve::kernels
+
+#else  // not built with AVX2: no kernels at this level
+
+namespace shardserve::kernels {
+const TypeKernels* avx2_kernels(DType) {
+  return nullptr;
+}
+}  // namespace shardserve::kernels
+
+#endif

@@ -1,0 +1,156 @@
+// Internal to the CPU quant kernels (not for use outside model/kernels/cpu): the GGUF block
+// structs, inline scalar f16/bf16 conversions and the per-ISA kernel tables.
+//
+// Block layouts are byte-exact copies of ggml's (see model/tensor_type.h for sizes); all
+// fields are little-endian, as in GGUF files. Structs are only ever accessed through
+// pointers into unaligned byte buffers, so every member has alignment <= 2 except Q8_K's
+// float, which ggml also declares (row pointers for Q8_K are 4-byte aligned in practice;
+// kernels read it with memcpy so no alignment is ever needed).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "model/kernels/cpu/quant.h"
+
+namespace shardserve::kernels {
+
+inline constexpr int kQK = 32;    // legacy quant block
+inline constexpr int kQKK = 256;  // K-quant super-block
+inline constexpr int kKScaleBytes = 12;
+
+struct BlockQ4_0 {
+  uint16_t d;           // fp16 scale
+  uint8_t qs[kQK / 2];  // x[j] = (lo nibble of qs[j]) - 8, x[j+16] = (hi nibble) - 8
+};
+struct BlockQ4_1 {
+  uint16_t d, m;        // fp16 scale and min: x = q * d + m
+  uint8_t qs[kQK / 2];  // nibbles as in Q4_0, unsigned
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];        // bit j of the little-endian u32 = 5th bit of element j
+  uint8_t qs[kQK / 2];  // low 4 bits as in Q4_0; x = q - 16
+};
+struct BlockQ5_1 {
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];  // x = q * d + m
+};
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[kQK];
+};
+struct BlockQ8_1 {
+  uint16_t d;  // fp16 scale
+  uint16_t s;  // fp16 of d * sum(qs), d taken before its fp16 rounding
+  int8_t qs[kQK];
+};
+struct BlockQ4_K {
+  uint16_t d, dmin;              // super-block scales for the 6-bit scales and mins
+  uint8_t scales[kKScaleBytes];  // 8 (scale, min) pairs, 6 bits each
+  uint8_t qs[kQKK / 2];          // per 64 elements: 32 bytes, lo nibbles then hi nibbles
+};
+struct BlockQ5_K {
+  uint16_t d, dmin;
+  uint8_t scales[kKScaleBytes];
+  uint8_t qh[kQKK / 8];  // 5th bits: bit 2k / 2k+1 of qh[l] for sub-blocks 2k / 2k+1
+  uint8_t qs[kQKK / 2];
+};
+struct BlockQ6_K {
+  uint8_t ql[kQKK / 2];  // low 4 bits
+  uint8_t qh[kQKK / 4];  // high 2 bits
+  int8_t scales[kQKK / 16];
+  uint16_t d;
+};
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQKK];
+  int16_t bsums[kQKK / 16];  // sums of each 16 quants
+};
+
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
+              sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36 &&
+              sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 &&
+              sizeof(BlockQ8_K) == 292);
+
+// --- scalar conversions (exact IEEE round-to-nearest-even; NaNs stay NaN and become quiet,
+// keeping the top payload bits, like the F16C instructions) ---
+
+inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float bits_f32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline float fp16_to_fp32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t e = (h >> 10) & 0x1f;
+  const uint32_t m = h & 0x3ff;
+  if (e == 0x1f) return bits_f32(sign | 0x7f800000 | (m << 13) | (m != 0 ? 0x400000 : 0));
+  if (e == 0) return bits_f32(sign | f32_bits(static_cast<float>(m) * 0x1p-24f));  // exact
+  return bits_f32(sign | ((e + 112) << 23) | (m << 13));
+}
+
+inline uint16_t fp32_to_fp16(float f) {
+  const uint32_t x = f32_bits(f);
+  const uint32_t sign = (x >> 16) & 0x8000;
+  uint32_t ax = x & 0x7fffffff;
+  if (ax > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00 | ((ax >> 13) & 0x3ff));
+  if (ax >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // >= 65520 rounds to inf
+  if (ax >= 0x38800000) {                                             // normal f16
+    ax += 0xc8000fffu + ((ax >> 13) & 1);  // rebias exponent by -112, round half to even
+    return static_cast<uint16_t>(sign | (ax >> 13));
+  }
+  if (ax < 0x33000000) return static_cast<uint16_t>(sign);  // <= 2^-25 rounds to zero
+  // Subnormal f16: count units of 2^-24, rounding half to even.
+  const uint32_t exp = ax >> 23;  // 102 .. 112
+  const uint32_t mant = (ax & 0x7fffff) | 0x800000;
+  const uint32_t shift = 126 - exp;  // 14 .. 24
+  uint32_t q = mant >> shift;
+  const uint32_t rem = mant & ((1u << shift) - 1);
+  const uint32_t half = 1u << (shift - 1);
+  if (rem > half || (rem == half && (q & 1))) ++q;
+  return static_cast<uint16_t>(sign | q);
+}
+
+inline float bf16_to_fp32(uint16_t h) {
+  return bits_f32(static_cast<uint32_t>(h) << 16);
+}
+
+inline uint16_t fp32_to_bf16(float f) {
+  const uint32_t x = f32_bits(f);
+  if ((x & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((x >> 16) | 0x40);  // quiet
+  return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+// Round to nearest, ties to even, for |v| < 2^22 (what _mm*_round_ps(v, NEAREST) and
+// cvtps2dq do under the default MXCSR). Integer bit tricks, so no UB for any input.
+inline int round_even(float v) {
+  const float biased = v + 12582912.f;  // 1.5 * 2^23
+  return static_cast<int>(f32_bits(biased) & 0x007fffff) - 0x00400000;
+}
+
+// 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block.
+inline void k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* mn) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *mn = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+    *mn = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+// Per-ISA overrides: the kernels a SIMD level implements for `type`, or null members (and
+// null for a build or CPU architecture without that level). kernels_for() layers them over
+// the next lower level.
+const TypeKernels* avx2_kernels(DType type);
+const TypeKernels* avx512_kernels(DType type);
+
+}  // namespace shardserve::kernels

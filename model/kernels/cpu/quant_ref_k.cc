@@ -1,0 +1,212 @@
+// Scalar reference kernels for the K-quants (256-element super-blocks): dequantize and dot for
+// Q4_K, Q5_K and Q6_K against Q8_K, and Q8_K itself (quantized as ggml's quantize_row_q8_K_ref).
+// Dots accumulate exact int32 sums per sub-block and scale them once per super-block.
+#include <algorithm>
+#include <cmath>
+
+#include "base/check.h"
+#include "model/kernels/cpu/quant_internal.h"
+
+namespace shardserve::kernels {
+namespace {
+
+int64_t super_blocks(int64_t n) {
+  SS_CHECK(n % kQKK == 0, "row length is not a multiple of 256");
+  return n / kQKK;
+}
+
+float load_f32(const float& f) {  // Q8_K's d may sit at any address
+  float v;
+  std::memcpy(&v, &f, 4);
+  return v;
+}
+
+// --- Q8_K: float d, q = min(127, round_even(-127 / max * x)), max the signed max-magnitude ---
+
+void quantize_q8_k(const float* src, void* dst, int64_t n) {
+  BlockQ8_K* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, src += kQKK) {
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQKK; ++j) {
+      if (std::fabs(src[j]) > amax) {
+        amax = std::fabs(src[j]);
+        max = src[j];
+      }
+    }
+    BlockQ8_K& y = b[i];
+    if (amax == 0) {
+      const float zero = 0;
+      std::memcpy(&y.d, &zero, 4);
+      std::memset(y.qs, 0, sizeof(y.qs));
+      std::memset(y.bsums, 0, sizeof(y.bsums));
+      continue;
+    }
+    const float iscale = -127.f / max;
+    for (int j = 0; j < kQKK; ++j) {
+      y.qs[j] = static_cast<int8_t>(std::min(127, round_even(iscale * src[j])));
+    }
+    for (int g = 0; g < kQKK / 16; ++g) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += y.qs[g * 16 + l];
+      y.bsums[g] = static_cast<int16_t>(sum);
+    }
+    const float d = 1 / iscale;
+    std::memcpy(&y.d, &d, 4);
+  }
+}
+
+void dequantize_q8_k(const void* src, float* dst, int64_t n) {
+  const BlockQ8_K* b = static_cast<const BlockQ8_K*>(src);
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
+    const float d = load_f32(b[i].d);
+    for (int j = 0; j < kQKK; ++j) dst[j] = d * static_cast<float>(b[i].qs[j]);
+  }
+}
+
+// --- Q4_K / Q5_K: 8 sub-blocks of 32; x = d * sc_j * q - dmin * m_j ---
+// Sub-block j's 4-bit quants: byte qs[32 * (j / 2) + l], low nibble for even j, high for odd;
+// Q5_K's 5th bit of element l of sub-block j is bit j of qh[l].
+
+int q4k_quant(const uint8_t* qs, int j, int l) {
+  const uint8_t byte = qs[32 * (j / 2) + l];
+  return (j & 1) ? byte >> 4 : byte & 0xf;
+}
+int q5k_quant(const uint8_t* qs, const uint8_t* qh, int j, int l) {
+  return q4k_quant(qs, j, l) | (((qh[l] >> j) & 1) << 4);
+}
+
+void dequantize_q4_k(const void* src, float* dst, int64_t n) {
+  const BlockQ4_K* b = static_cast<const BlockQ4_K*>(src);
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
+    const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, mn;
+      k_scale_min(j, b[i].scales, &sc, &mn);
+      const float d1 = d * sc, m1 = dmin * mn;
+      for (int l = 0; l < 32; ++l) {
+        dst[32 * j + l] = d1 * static_cast<float>(q4k_quant(b[i].qs, j, l)) - m1;
+      }
+    }
+  }
+}
+
+float dot_q4_k(const void* w, const void* x, int64_t n) {
+  const BlockQ4_K* a = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
+  float sum = 0;
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, mn;
+      k_scale_min(j, a[i].scales, &sc, &mn);
+      int isum = 0;
+      for (int l = 0; l < 32; ++l) isum += q4k_quant(a[i].qs, j, l) * y[i].qs[32 * j + l];
+      sumi += sc * isum;
+      summ += mn * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    }
+    const float dy = load_f32(y[i].d);
+    sum += fp16_to_fp32(a[i].d) * dy * static_cast<float>(sumi) -
+           fp16_to_fp32(a[i].dmin) * dy * static_cast<float>(summ);
+  }
+  return sum;
+}
+
+void dequantize_q5_k(const void* src, float* dst, int64_t n) {
+  const BlockQ5_K* b = static_cast<const BlockQ5_K*>(src);
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
+    const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, mn;
+      k_scale_min(j, b[i].scales, &sc, &mn);
+      const float d1 = d * sc, m1 = dmin * mn;
+      for (int l = 0; l < 32; ++l) {
+        dst[32 * j + l] = d1 * static_cast<float>(q5k_quant(b[i].qs, b[i].qh, j, l)) - m1;
+      }
+    }
+  }
+}
+
+float dot_q5_k(const void* w, const void* x, int64_t n) {
+  const BlockQ5_K* a = static_cast<const BlockQ5_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
+  float sum = 0;
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, mn;
+      k_scale_min(j, a[i].scales, &sc, &mn);
+      int isum = 0;
+      for (int l = 0; l < 32; ++l) {
+        isum += q5k_quant(a[i].qs, a[i].qh, j, l) * y[i].qs[32 * j + l];
+      }
+      sumi += sc * isum;
+      summ += mn * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    }
+    const float dy = load_f32(y[i].d);
+    sum += fp16_to_fp32(a[i].d) * dy * static_cast<float>(sumi) -
+           fp16_to_fp32(a[i].dmin) * dy * static_cast<float>(summ);
+  }
+  return sum;
+}
+
+// --- Q6_K: x = d * scales[k / 16] * (q - 32), q = 4 low bits | 2 high bits << 4 ---
+// Element k: half h = k / 128, r = k % 128, quarter t = r / 32, l = r % 32. Low bits: byte
+// ql[64h + l + 32 (t & 1)], low nibble for t < 2, high for t >= 2; high bits: (qh[32h + l] >>
+// 2t) & 3.
+
+int q6k_quant(const BlockQ6_K& b, int k) {
+  const int h = k / 128, r = k % 128, t = r / 32, l = r % 32;
+  const uint8_t lo = b.ql[64 * h + l + 32 * (t & 1)];
+  const int low = t < 2 ? (lo & 0xf) : (lo >> 4);
+  const int high = (b.qh[32 * h + l] >> (2 * t)) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+void dequantize_q6_k(const void* src, float* dst, int64_t n) {
+  const BlockQ6_K* b = static_cast<const BlockQ6_K*>(src);
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
+    const float d = fp16_to_fp32(b[i].d);
+    for (int k = 0; k < kQKK; ++k) {
+      dst[k] = d * static_cast<float>(b[i].scales[k / 16]) * static_cast<float>(q6k_quant(b[i], k));
+    }
+  }
+}
+
+float dot_q6_k(const void* w, const void* x, int64_t n) {
+  const BlockQ6_K* a = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
+  float sum = 0;
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
+    int sumi = 0;
+    for (int g = 0; g < kQKK / 16; ++g) {
+      int isum = 0;
+      for (int l = 0; l < 16; ++l) isum += q6k_quant(a[i], 16 * g + l) * y[i].qs[16 * g + l];
+      sumi += a[i].scales[g] * isum;
+    }
+    sum += fp16_to_fp32(a[i].d) * load_f32(y[i].d) * static_cast<float>(sumi);
+  }
+  return sum;
+}
+
+}  // namespace
+
+const TypeKernels* ref_kquant_kernels(DType type) {
+  static const TypeKernels kQ4_K{dequantize_q4_k, nullptr, dot_q4_k};
+  static const TypeKernels kQ5_K{dequantize_q5_k, nullptr, dot_q5_k};
+  static const TypeKernels kQ6_K{dequantize_q6_k, nullptr, dot_q6_k};
+  static const TypeKernels kQ8_K{dequantize_q8_k, quantize_q8_k, nullptr};
+  switch (type) {
+    case DType::Q4_K:
+      return &kQ4_K;
+    case DType::Q5_K:
+      return &kQ5_K;
+    case DType::Q6_K:
+      return &kQ6_K;
+    case DType::Q8_K:
+      return &kQ8_K;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace shardserve::kernels
