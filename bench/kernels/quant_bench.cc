@@ -72,8 +72,9 @@ void bm_dot(benchmark::State& state, const Problem* p, Isa isa) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kRows *
                           static_cast<int64_t>(p->w_row_bytes));
-  state.counters["ns_per_row"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * kRows * 1e-9,
+  // seconds per row, shown with an SI prefix (e.g. "35n" = 35 ns)
+  state.counters["time_per_row"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kRows,
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 

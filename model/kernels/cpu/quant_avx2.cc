@@ -1,6 +1,8 @@
 // AVX2 + FMA + F16C kernels: dots for F32, F16, Q8_0 x Q8_0 and Q4_1 x Q8_1; quantizers for
 // F16, Q8_0 and Q8_1 (bit-identical to the scalar reference). Built with -mavx2 -mfma -mf16c;
 // only called after CPUID says the CPU has them (quant.cc).
+#include <cassert>
+
 #include "model/kernels/cpu/quant_internal.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -116,6 +118,7 @@ float quantize_block_q8(const float* src, int8_t* qs, int* sum_q) {
 }
 
 void quantize_q8_0(const float* src, void* dst, int64_t n) {
+  assert(n % kQK == 0);
   BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
     int sum_q;
@@ -124,6 +127,7 @@ void quantize_q8_0(const float* src, void* dst, int64_t n) {
 }
 
 void quantize_q8_1(const float* src, void* dst, int64_t n) {
+  assert(n % kQK == 0);
   BlockQ8_1* b = static_cast<BlockQ8_1*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
     int sum_q;
@@ -152,6 +156,7 @@ __m256 dot_q8_block(const BlockQ8_0& w, const BlockQ8_0& x) {
 }
 
 float dot_q8_0(const void* w, const void* x, int64_t n) {
+  assert(n % kQK == 0);
   const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
   const int64_t nb = n / kQK;
@@ -178,6 +183,7 @@ __m256i unpack_nibbles(const uint8_t* qs) {
 }
 
 float dot_q4_1(const void* w, const void* x, int64_t n) {
+  assert(n % kQK == 0);
   const BlockQ4_1* a = static_cast<const BlockQ4_1*>(w);
   const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
   const int64_t nb = n / kQK;

@@ -1,6 +1,8 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernels: dots for F32, F16, Q8_0 x Q8_0 and Q4_1 x Q8_1 using
 // vpdpbusd on two 32-element blocks per 512-bit register; quantizers for F16, Q8_0 and Q8_1
 // (bit-identical to the scalar reference). Only called after CPUID says the CPU has them.
+#include <cassert>
+
 #include "model/kernels/cpu/quant_internal.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
@@ -87,6 +89,7 @@ float quantize_block_q8(const float* src, int8_t* qs, int* sum_q) {
 }
 
 void quantize_q8_0(const float* src, void* dst, int64_t n) {
+  assert(n % kQK == 0);
   BlockQ8_0* b = static_cast<BlockQ8_0*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
     int sum_q;
@@ -95,6 +98,7 @@ void quantize_q8_0(const float* src, void* dst, int64_t n) {
 }
 
 void quantize_q8_1(const float* src, void* dst, int64_t n) {
+  assert(n % kQK == 0);
   BlockQ8_1* b = static_cast<BlockQ8_1*>(dst);
   for (int64_t i = 0; i < n / kQK; ++i, src += kQK) {
     int sum_q;
@@ -129,7 +133,7 @@ __m512 spread_lanes_0_2(__m128 v) {
 // |w| * (x with w's sign), summed in groups of 4 by vpdpbusd; exact for w in [-128, 127] and
 // x in [-127, 127].
 __m512 dot_q8_2blocks(const BlockQ8_0& w0, const BlockQ8_0& w1, const BlockQ8_0& x0,
-                      const BlockQ8_0& x1) {
+                      const BlockQ8_0& x1, __m512 acc) {
   const __m512i qw = load_2x32(w0.qs, w1.qs), qx = load_2x32(x0.qs, x1.qs);
   const __m512i sx = _mm512_mask_sub_epi8(qx, _mm512_movepi8_mask(qw), _mm512_setzero_si512(), qx);
   const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qw), sx);
@@ -138,21 +142,22 @@ __m512 dot_q8_2blocks(const BlockQ8_0& w0, const BlockQ8_0& w1, const BlockQ8_0&
       _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(w0.d), static_cast<short>(x0.d),
                                   static_cast<short>(w1.d), static_cast<short>(x1.d), 0, 0, 0, 0));
   const __m512 d = spread_lanes_0_2(_mm_mul_ps(h, _mm_movehdup_ps(h)));
-  return _mm512_mul_ps(d, _mm512_cvtepi32_ps(p));
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
 }
 
 float dot_q8_0(const void* w, const void* x, int64_t n) {
+  assert(n % kQK == 0);
   const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
   const int64_t nb = n / kQK;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
-    acc0 = _mm512_add_ps(acc0, dot_q8_2blocks(a[i], a[i + 1], b[i], b[i + 1]));
-    acc1 = _mm512_add_ps(acc1, dot_q8_2blocks(a[i + 2], a[i + 3], b[i + 2], b[i + 3]));
+    acc0 = dot_q8_2blocks(a[i], a[i + 1], b[i], b[i + 1], acc0);
+    acc1 = dot_q8_2blocks(a[i + 2], a[i + 3], b[i + 2], b[i + 3], acc1);
   }
   if (i + 2 <= nb) {
-    acc0 = _mm512_add_ps(acc0, dot_q8_2blocks(a[i], a[i + 1], b[i], b[i + 1]));
+    acc0 = dot_q8_2blocks(a[i], a[i + 1], b[i], b[i + 1], acc0);
     i += 2;
   }
   float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
@@ -194,22 +199,62 @@ __m512 dot_q4_1_2blocks(const BlockQ4_1& w0, const BlockQ4_1& w1, const BlockQ8_
   return _mm512_mul_ps(spread_lanes_0_2(s), _mm512_cvtepi32_ps(p));
 }
 
+// Four Q4_1 x Q8_1 blocks; 128-bit lane i of the products holds block i. The low nibbles of
+// all four blocks meet the first 16 activations of each block, the high nibbles the last 16,
+// in two vpdpbusd; one conversion and one fma scale them. `mins` gets the m * s terms in its
+// odd lanes. Blocks are gathered from whole 64-byte loads by dword permutes (a Q4_1 block is
+// 5 dwords, a Q8_1 block 9), never reading past the four blocks.
+__m512 dot_q4_1_4blocks(const BlockQ4_1* w, const BlockQ8_1* x, __m256* mins, __m512 acc) {
+  const auto* wp = reinterpret_cast<const uint8_t*>(w);
+  const auto* xp = reinterpret_cast<const uint8_t*>(x);
+  const __m512i w0 = _mm512_loadu_si512(wp), w4 = _mm512_loadu_si512(wp + 16);  // dw 0-15, 4-19
+  const __m512i q = _mm512_permutex2var_epi32(
+      w0, _mm512_setr_epi32(1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 28, 29, 30, 31), w4);
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i lo = _mm512_and_si512(q, m4);
+  const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+  const __m512i x0 = _mm512_loadu_si512(xp), x16 = _mm512_loadu_si512(xp + 64);  // dw 0-15, 16-31
+  const __m512i x4 = _mm512_loadu_si512(xp + 16), x20 = _mm512_loadu_si512(xp + 80);  // 4-19, 20-35
+  const __m512i ylo = _mm512_permutex2var_epi32(
+      x0, _mm512_setr_epi32(1, 2, 3, 4, 10, 11, 12, 13, 19, 20, 21, 22, 28, 29, 30, 31), x16);
+  const __m512i yhi = _mm512_permutex2var_epi32(
+      x4, _mm512_setr_epi32(1, 2, 3, 4, 10, 11, 12, 13, 19, 20, 21, 22, 28, 29, 30, 31), x20);
+  __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo);
+  p = _mm512_dpbusd_epi32(p, hi, yhi);
+  // fp16 (d, m) of each weight block (dword 5k), (d, s) of each activation block (dword 9k)
+  const __m512i sw = _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 5, 10, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), w0);
+  const __m512i sx = _mm512_permutex2var_epi32(
+      x0, _mm512_setr_epi32(0, 9, 18, 27, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), x16);
+  const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(sw)),
+                                 _mm256_cvtph_ps(_mm512_castsi512_si128(sx)));
+  *mins = _mm256_add_ps(*mins, s);  // s = [dw*dx, m*s] for blocks 0..3
+  const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);
+  const __m512 d = _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(s));
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+}
+
 float dot_q4_1(const void* w, const void* x, int64_t n) {
+  assert(n % kQK == 0);
   const BlockQ4_1* a = static_cast<const BlockQ4_1*>(w);
   const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
   const int64_t nb = n / kQK;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();
+  __m256 mins4 = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 4 <= nb; i += 4) {
-    acc0 = _mm512_add_ps(acc0, dot_q4_1_2blocks(a[i], a[i + 1], b[i], b[i + 1], &mins0));
-    acc1 = _mm512_add_ps(acc1, dot_q4_1_2blocks(a[i + 2], a[i + 3], b[i + 2], b[i + 3], &mins1));
+  for (; i + 8 <= nb; i += 8) {
+    acc0 = dot_q4_1_4blocks(a + i, b + i, &mins4, acc0);
+    acc1 = dot_q4_1_4blocks(a + i + 4, b + i + 4, &mins4, acc1);
   }
+  if (i + 4 <= nb) {
+    acc0 = dot_q4_1_4blocks(a + i, b + i, &mins4, acc0);
+    i += 4;
+  }
+  __m128 mins = _mm_add_ps(_mm256_castps256_ps128(mins4), _mm256_extractf128_ps(mins4, 1));
   if (i + 2 <= nb) {
-    acc0 = _mm512_add_ps(acc0, dot_q4_1_2blocks(a[i], a[i + 1], b[i], b[i + 1], &mins0));
+    acc1 = _mm512_add_ps(acc1, dot_q4_1_2blocks(a[i], a[i + 1], b[i], b[i + 1], &mins));
     i += 2;
   }
-  __m128 mins = _mm_add_ps(mins0, mins1);
   float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
   if (i < nb) {  // last odd block, 256-bit
     const __m128 hw = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(load_u32(&a[i]))));

@@ -154,7 +154,9 @@ TEST(QuantKernels, EveryRoleIsFilled) {
       if (is_dot_type || t == DType::Q4_0 || t == DType::Q4_1) {
         EXPECT_NE(k.quantize, nullptr) << info(t).name;
       }
-      if (weight) EXPECT_NE(k.dot, nullptr) << info(t).name;
+      if (weight) {
+        EXPECT_NE(k.dot, nullptr) << info(t).name;
+      }
     }
   }
   EXPECT_TRUE(isa_supported(Isa::Scalar));
