@@ -9,13 +9,12 @@
 namespace shardserve::detail {
 [[noreturn]] inline void check_failed(const char* file, int line, const char* cond,
                                       const char* msg) {
-  std::fprintf(stderr, "%s:%d: check failed: %s%s%s\n", file, line, cond, msg[0] ? ": " : "",
-               msg);
+  std::fprintf(stderr, "%s:%d: check failed: %s%s%s\n", file, line, cond, msg[0] ? ": " : "", msg);
   std::abort();
 }
 }  // namespace shardserve::detail
 
-#define SS_CHECK(cond, ...)                                                               \
-  do {                                                                                    \
+#define SS_CHECK(cond, ...)                                                                     \
+  do {                                                                                          \
     if (!(cond)) ::shardserve::detail::check_failed(__FILE__, __LINE__, #cond, "" __VA_ARGS__); \
   } while (0)

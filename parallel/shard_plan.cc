@@ -14,7 +14,8 @@ Range split_evenly(int64_t n, int tp, int rank) {
 Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
   if (tp < 1) return Error{"tp must be at least 1, got " + std::to_string(tp)};
   if (rank < 0 || rank >= tp)
-    return Error{"rank " + std::to_string(rank) + " is outside a group of tp = " + std::to_string(tp)};
+    return Error{"rank " + std::to_string(rank) +
+                 " is outside a group of tp = " + std::to_string(tp)};
   if (shape.n_kv_heads <= 0 || shape.n_heads % shape.n_kv_heads != 0)
     return Error{"n_heads " + std::to_string(shape.n_heads) + " is not a multiple of n_kv_heads " +
                  std::to_string(shape.n_kv_heads)};

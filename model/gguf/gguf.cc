@@ -20,8 +20,14 @@ constexpr size_t kMaxNameLength = 256;
 
 bool is_integer(ValueType t) {
   switch (t) {
-    case ValueType::U8: case ValueType::I8: case ValueType::U16: case ValueType::I16:
-    case ValueType::U32: case ValueType::I32: case ValueType::U64: case ValueType::I64:
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::U16:
+    case ValueType::I16:
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::U64:
+    case ValueType::I64:
       return true;
     default:
       return false;
@@ -34,29 +40,53 @@ bool is_signed(ValueType t) {
 // Size in bytes of a fixed-size scalar type, 0 for strings/arrays/unknown.
 size_t scalar_size(ValueType t) {
   switch (t) {
-    case ValueType::U8: case ValueType::I8: case ValueType::Bool: return 1;
-    case ValueType::U16: case ValueType::I16: return 2;
-    case ValueType::U32: case ValueType::I32: case ValueType::F32: return 4;
-    case ValueType::U64: case ValueType::I64: case ValueType::F64: return 8;
-    default: return 0;
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::Bool:
+      return 1;
+    case ValueType::U16:
+    case ValueType::I16:
+      return 2;
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::F32:
+      return 4;
+    case ValueType::U64:
+    case ValueType::I64:
+    case ValueType::F64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
-bool valid_type(uint32_t raw) { return raw <= static_cast<uint32_t>(ValueType::F64); }
+bool valid_type(uint32_t raw) {
+  return raw <= static_cast<uint32_t>(ValueType::F64);
+}
 
 Status read_scalar(Reader& r, ValueType t, Value& v) {
   v.type = t;
   switch (t) {
-    case ValueType::U8: return r.read_as<uint8_t>(v.u);
-    case ValueType::I8: return r.read_as<int8_t>(v.i);
-    case ValueType::U16: return r.read_as<uint16_t>(v.u);
-    case ValueType::I16: return r.read_as<int16_t>(v.i);
-    case ValueType::U32: return r.read_as<uint32_t>(v.u);
-    case ValueType::I32: return r.read_as<int32_t>(v.i);
-    case ValueType::U64: return r.read_as<uint64_t>(v.u);
-    case ValueType::I64: return r.read_as<int64_t>(v.i);
-    case ValueType::F32: return r.read_as<float>(v.f);
-    case ValueType::F64: return r.read_as<double>(v.f);
+    case ValueType::U8:
+      return r.read_as<uint8_t>(v.u);
+    case ValueType::I8:
+      return r.read_as<int8_t>(v.i);
+    case ValueType::U16:
+      return r.read_as<uint16_t>(v.u);
+    case ValueType::I16:
+      return r.read_as<int16_t>(v.i);
+    case ValueType::U32:
+      return r.read_as<uint32_t>(v.u);
+    case ValueType::I32:
+      return r.read_as<int32_t>(v.i);
+    case ValueType::U64:
+      return r.read_as<uint64_t>(v.u);
+    case ValueType::I64:
+      return r.read_as<int64_t>(v.i);
+    case ValueType::F32:
+      return r.read_as<float>(v.f);
+    case ValueType::F64:
+      return r.read_as<double>(v.f);
     case ValueType::Bool: {
       uint8_t b = 0;
       if (Status s = r.read_as<uint8_t>(b); !s) return s;
@@ -64,8 +94,10 @@ Status read_scalar(Reader& r, ValueType t, Value& v) {
       v.u = b;
       return {};
     }
-    case ValueType::String: return r.read_string(v.str);
-    default: return r.fail("value type is not a scalar");
+    case ValueType::String:
+      return r.read_string(v.str);
+    default:
+      return r.fail("value type is not a scalar");
   }
 }
 
@@ -79,7 +111,8 @@ Status read_value(Reader& r, Value& v) {
   v.type = ValueType::Array;
   uint32_t raw_elem = 0;
   if (Status s = r.read(raw_elem); !s) return s;
-  if (!valid_type(raw_elem)) return r.fail("unknown array element type " + std::to_string(raw_elem));
+  if (!valid_type(raw_elem))
+    return r.fail("unknown array element type " + std::to_string(raw_elem));
   v.elem_type = static_cast<ValueType>(raw_elem);
   if (v.elem_type == ValueType::Array) return r.fail("nested arrays are not supported");
   if (Status s = r.read(v.count); !s) return s;
@@ -102,17 +135,16 @@ Status read_value(Reader& r, Value& v) {
 }
 
 std::string describe(const Value& v) {
-  if (v.type == ValueType::Array)
-    return "array of " + std::string(value_type_name(v.elem_type));
+  if (v.type == ValueType::Array) return "array of " + std::string(value_type_name(v.elem_type));
   return std::string(value_type_name(v.type));
 }
 
 }  // namespace
 
 std::string_view value_type_name(ValueType type) {
-  static constexpr std::string_view names[] = {"u8",   "i8",     "u16",   "i16",  "u32",
-                                               "i32",  "f32",    "bool",  "string", "array",
-                                               "u64",  "i64",    "f64"};
+  static constexpr std::string_view names[] = {"u8",  "i8",  "u16",  "i16",    "u32",
+                                               "i32", "f32", "bool", "string", "array",
+                                               "u64", "i64", "f64"};
   auto i = static_cast<uint32_t>(type);
   return i < std::size(names) ? names[i] : "unknown";
 }
@@ -138,7 +170,8 @@ Result<std::unique_ptr<File>> File::open(const std::string& path) {
   }
   void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   ::close(fd);
-  if (base == MAP_FAILED) return Error{"cannot map model file '" + path + "': " + std::strerror(errno)};
+  if (base == MAP_FAILED)
+    return Error{"cannot map model file '" + path + "': " + std::strerror(errno)};
 
   std::unique_ptr<File> file(new File());
   file->path_ = path;

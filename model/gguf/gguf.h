@@ -22,8 +22,19 @@
 namespace shardserve::gguf {
 
 enum class ValueType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, Bool = 7,
-  String = 8, Array = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  Bool = 7,
+  String = 8,
+  Array = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 std::string_view value_type_name(ValueType type);
 
@@ -31,13 +42,13 @@ std::string_view value_type_name(ValueType type);
 // strings and string arrays view the mapping; numeric arrays view raw little-endian data.
 struct Value {
   ValueType type = ValueType::U8;
-  ValueType elem_type = ValueType::U8;  // arrays only
-  uint64_t u = 0;                       // unsigned integers and bool
-  int64_t i = 0;                        // signed integers
-  double f = 0;                         // floats
-  std::string_view str;                 // String
-  uint64_t count = 0;                   // arrays: number of elements
-  const uint8_t* array_data = nullptr;  // numeric arrays: first element
+  ValueType elem_type = ValueType::U8;    // arrays only
+  uint64_t u = 0;                         // unsigned integers and bool
+  int64_t i = 0;                          // signed integers
+  double f = 0;                           // floats
+  std::string_view str;                   // String
+  uint64_t count = 0;                     // arrays: number of elements
+  const uint8_t* array_data = nullptr;    // numeric arrays: first element
   std::vector<std::string_view> strings;  // string arrays
 };
 

@@ -51,7 +51,8 @@ TEST(Gguf, ParsesMetadataAndTensors) {
   EXPECT_EQ(w->shape, (std::vector<int64_t>{4, 2}));
   EXPECT_EQ(w->n_bytes, 32u);
   EXPECT_EQ(w->n_rows(), 2);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(w->data) % 32, reinterpret_cast<uintptr_t>(bytes.data()) % 32);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(w->data) % 32,
+            reinterpret_cast<uintptr_t>(bytes.data()) % 32);
   float first = 0;
   std::memcpy(&first, w->data, sizeof first);
   EXPECT_EQ(first, 1.0f);

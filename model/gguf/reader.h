@@ -44,7 +44,8 @@ class Reader {
   Status read_string(std::string_view& out) {
     uint64_t n = 0;
     if (Status s = read(n); !s) return s;
-    if (n > remaining()) return fail("string length " + std::to_string(n) + " runs past the end of the file");
+    if (n > remaining())
+      return fail("string length " + std::to_string(n) + " runs past the end of the file");
     out = std::string_view(reinterpret_cast<const char*>(data_ + pos_), n);
     pos_ += n;
     return {};

@@ -5,8 +5,7 @@
 namespace shardserve {
 
 bool is_llama_family(std::string_view arch) {
-  static constexpr std::array<std::string_view, 4> kArchs = {"llama", "mistral", "qwen2",
-                                                             "smollm"};
+  static constexpr std::array<std::string_view, 4> kArchs = {"llama", "mistral", "qwen2", "smollm"};
   for (auto a : kArchs)
     if (a == arch) return true;
   return false;
@@ -29,7 +28,8 @@ Result<LlamaConfig> read_llama_config(const gguf::File& f) {
     out = *v;
     return {};
   };
-  for (auto [key, out] : {std::pair{"block_count", &c.n_layers}, {"embedding_length", &c.dim},
+  for (auto [key, out] : {std::pair{"block_count", &c.n_layers},
+                          {"embedding_length", &c.dim},
                           {"feed_forward_length", &c.hidden_dim},
                           {"attention.head_count", &c.n_heads},
                           {"context_length", &c.context_length}}) {
@@ -42,17 +42,18 @@ Result<LlamaConfig> read_llama_config(const gguf::File& f) {
     return Error{"embedding_length " + std::to_string(c.dim) + " is not a multiple of head_count " +
                  std::to_string(c.n_heads)};
   if (c.n_heads % c.n_kv_heads != 0)
-    return Error{"head_count " + std::to_string(c.n_heads) + " is not a multiple of head_count_kv " +
-                 std::to_string(c.n_kv_heads)};
+    return Error{"head_count " + std::to_string(c.n_heads) +
+                 " is not a multiple of head_count_kv " + std::to_string(c.n_kv_heads)};
   c.head_dim = c.dim / c.n_heads;
   c.n_rot = c.head_dim;
   if (f.find(p + "rope.dimension_count"))
     if (Status s = get_int("rope.dimension_count", c.n_rot); !s) return s.error();
   if (c.n_rot > c.head_dim || c.n_rot % 2 != 0)
-    return Error{"rope.dimension_count " + std::to_string(c.n_rot) + " must be even and <= " +
-                 std::to_string(c.head_dim)};
+    return Error{"rope.dimension_count " + std::to_string(c.n_rot) +
+                 " must be even and <= " + std::to_string(c.head_dim)};
 
-  if (auto eps = f.get_float(p + "attention.layer_norm_rms_epsilon")) c.rms_eps = static_cast<float>(*eps);
+  if (auto eps = f.get_float(p + "attention.layer_norm_rms_epsilon"))
+    c.rms_eps = static_cast<float>(*eps);
   if (auto base = f.get_float(p + "rope.freq_base")) c.rope_freq_base = static_cast<float>(*base);
   if (auto type = f.get_string(p + "rope.scaling.type"); type && *type == "linear") {
     if (auto factor = f.get_float(p + "rope.scaling.factor"); factor && *factor > 0)

@@ -13,19 +13,19 @@ using kernels::ActivationRows;
 // Activations of one step, one row per token. Shapes use the shard's local sizes:
 // q_dim = local q heads * head_dim, kv_dim = local kv heads * head_dim, ffn = local columns.
 struct LlamaModel::RunState {
-  std::vector<float> x;       // [n, dim]     residual stream
-  std::vector<float> xn;      // [n, dim]     normalized input of a sub-layer
-  std::vector<float> q;       // [n, q_dim]
-  std::vector<float> k;       // [n, kv_dim]
-  std::vector<float> v;       // [n, kv_dim]
-  std::vector<float> att;     // [n, q_dim]   attention output per head
-  std::vector<float> proj;    // [n, dim]     partial sums of row-parallel projections
-  std::vector<float> gate;    // [n, ffn]
-  std::vector<float> up;      // [n, ffn]
-  std::vector<int64_t> pos;   // [n] position of each token
-  std::vector<int32_t> chunk; // [n] chunk index of each token
-  std::vector<float> rope;    // [n, n_rot] cos/sin pairs per token
-  ActivationRows xq;          // xn (or att, or gate) converted to a weight's dot type
+  std::vector<float> x;        // [n, dim]     residual stream
+  std::vector<float> xn;       // [n, dim]     normalized input of a sub-layer
+  std::vector<float> q;        // [n, q_dim]
+  std::vector<float> k;        // [n, kv_dim]
+  std::vector<float> v;        // [n, kv_dim]
+  std::vector<float> att;      // [n, q_dim]   attention output per head
+  std::vector<float> proj;     // [n, dim]     partial sums of row-parallel projections
+  std::vector<float> gate;     // [n, ffn]
+  std::vector<float> up;       // [n, ffn]
+  std::vector<int64_t> pos;    // [n] position of each token
+  std::vector<int32_t> chunk;  // [n] chunk index of each token
+  std::vector<float> rope;     // [n, n_rot] cos/sin pairs per token
+  ActivationRows xq;           // xn (or att, or gate) converted to a weight's dot type
   // Per pool thread: attention scores and one K or V slab in f32.
   std::vector<std::vector<float>> scores, slab;
 
@@ -174,8 +174,7 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
   }
   logits->resize(n_out * c.n_vocab);
   if (n_out > 0)
-    project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, logits->data(), c.n_vocab,
-            pool);
+    project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, logits->data(), c.n_vocab, pool);
 }
 
 // For every token and local query head: scores against the cached keys of its sequence at
@@ -224,6 +223,13 @@ void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCa
         for (int64_t i = 0; i < m; ++i) scores[p0 + i] = dot_f32(&slab[i * hd], q, hd) * scale;
       }
       kernels::softmax(scores.data(), n_ctx);
+      // Like llama.cpp, the weights meet the f16 values at f16 precision.
+      for (int64_t p0 = 0; p0 < n_ctx; p0 += 256) {
+        const int64_t m = std::min<int64_t>(256, n_ctx - p0);
+        uint16_t w16[256];
+        to_f16(&scores[p0], w16, m);
+        from_f16(w16, &scores[p0], m);
+      }
       float* out = &s.att[(t * n_q + h) * hd];
       std::fill(out, out + hd, 0.0f);
       for (int64_t p0 = 0; p0 < n_ctx; p0 += B) {

@@ -38,17 +38,16 @@ class PartialSum {
 };
 
 struct SeqChunk {
-  int64_t seq = 0;                 // KV cache sequence id
-  int64_t start_pos = 0;           // position of tokens[0]
+  int64_t seq = 0;        // KV cache sequence id
+  int64_t start_pos = 0;  // position of tokens[0]
   std::span<const TokenId> tokens;
-  bool need_logits = false;        // logits for the chunk's last token
+  bool need_logits = false;  // logits for the chunk's last token
 };
 
 class LlamaModel {
  public:
   // Loads rank `rank` of `tp` shards from an open GGUF file, which must outlive the model.
-  static Result<std::unique_ptr<LlamaModel>> load(const gguf::File& file, int tp = 1,
-                                                  int rank = 0);
+  static Result<std::unique_ptr<LlamaModel>> load(const gguf::File& file, int tp = 1, int rank = 0);
 
   const LlamaConfig& config() const { return config_; }
   const LlamaShard& shard() const { return shard_; }

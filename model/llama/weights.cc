@@ -55,9 +55,9 @@ class Loader {
     if (!w) return w;
     const int64_t block = info(w->type).block_size;
     if (cols.begin % block != 0 || cols.end % block != 0)
-      return Error{"tensor '" + name + "' cannot be split at column " +
-                   std::to_string(cols.begin) + ": its " + std::string(info(w->type).name) +
-                   " blocks hold " + std::to_string(block) + " columns"};
+      return Error{"tensor '" + name + "' cannot be split at column " + std::to_string(cols.begin) +
+                   ": its " + std::string(info(w->type).name) + " blocks hold " +
+                   std::to_string(block) + " columns"};
     w->data += row_bytes(w->type, cols.begin);
     w->n_cols = cols.size();
     return w;

@@ -24,18 +24,18 @@ struct LlamaLayerWeights {
   const float* bq = nullptr;         // optional biases (qwen2), sliced like the rows
   const float* bk = nullptr;
   const float* bv = nullptr;
-  WeightMatrix wo;                   // rows: dim, cols: local q heads * head_dim (row-parallel)
-  const float* ffn_norm = nullptr;   // [dim]
-  WeightMatrix w_gate;               // rows: local ffn, cols: dim
-  WeightMatrix w_up;                 // rows: local ffn, cols: dim
-  WeightMatrix w_down;               // rows: dim, cols: local ffn (row-parallel)
+  WeightMatrix wo;                  // rows: dim, cols: local q heads * head_dim (row-parallel)
+  const float* ffn_norm = nullptr;  // [dim]
+  WeightMatrix w_gate;              // rows: local ffn, cols: dim
+  WeightMatrix w_up;                // rows: local ffn, cols: dim
+  WeightMatrix w_down;              // rows: dim, cols: local ffn (row-parallel)
 };
 
 struct LlamaWeights {
-  WeightMatrix token_embd;            // rows: n_vocab, cols: dim (replicated)
-  const float* output_norm = nullptr; // [dim]
-  WeightMatrix output;                // LM head, rows: n_vocab (token_embd when tied)
-  const float* rope_freqs = nullptr;  // optional [n_rot / 2]
+  WeightMatrix token_embd;             // rows: n_vocab, cols: dim (replicated)
+  const float* output_norm = nullptr;  // [dim]
+  WeightMatrix output;                 // LM head, rows: n_vocab (token_embd when tied)
+  const float* rope_freqs = nullptr;   // optional [n_rot / 2]
   std::vector<LlamaLayerWeights> layers;
 };
 

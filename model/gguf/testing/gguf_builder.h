@@ -17,7 +17,9 @@ class GgufBuilder {
   explicit GgufBuilder(uint32_t version = 3, size_t alignment = 32)
       : version_(version), alignment_(alignment) {}
 
-  GgufBuilder& kv_u32(std::string_view key, uint32_t v) { return kv_scalar(key, ValueType::U32, v); }
+  GgufBuilder& kv_u32(std::string_view key, uint32_t v) {
+    return kv_scalar(key, ValueType::U32, v);
+  }
   GgufBuilder& kv_i32(std::string_view key, int32_t v) { return kv_scalar(key, ValueType::I32, v); }
   GgufBuilder& kv_f32(std::string_view key, float v) { return kv_scalar(key, ValueType::F32, v); }
   GgufBuilder& kv_bool(std::string_view key, bool v) {

@@ -22,10 +22,10 @@ void softmax(float* x, int64_t n);
 
 // Rotary position embedding parameters (from GGUF metadata).
 struct RopeParams {
-  int64_t n_rot = 0;          // rotated dimensions per head (<= head_dim, even)
+  int64_t n_rot = 0;  // rotated dimensions per head (<= head_dim, even)
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;    // 1 / linear scaling factor
-  bool neox = false;          // pairs (i, i + n_rot/2) instead of (2i, 2i + 1)
+  float freq_scale = 1.0f;              // 1 / linear scaling factor
+  bool neox = false;                    // pairs (i, i + n_rot/2) instead of (2i, 2i + 1)
   const float* freq_factors = nullptr;  // optional per-pair divisors (n_rot / 2), Llama 3.1
 };
 

@@ -1,0 +1,144 @@
+#include "model/sampler/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace shardserve {
+namespace {
+
+// log(sum(exp(x))) computed stably.
+double log_sum_exp(std::span<const float> x) {
+  const float max = *std::max_element(x.begin(), x.end());
+  double sum = 0.0;
+  for (float v : x) sum += std::exp(static_cast<double>(v - max));
+  return max + std::log(sum);
+}
+
+}  // namespace
+
+Sampler::Sampler(SamplingParams params) : params_(std::move(params)), rng_(params_.seed) {}
+
+void Sampler::apply_penalties(std::span<const TokenId> prompt, std::span<const TokenId> generated) {
+  const int64_t n_vocab = static_cast<int64_t>(adjusted_.size());
+  auto valid = [&](TokenId t) { return t >= 0 && t < n_vocab; };
+
+  if (params_.repetition_penalty != 1.0f) {
+    // The last penalty_last_n tokens of prompt + generated, each token penalised once.
+    const size_t total = prompt.size() + generated.size();
+    const size_t window = params_.penalty_last_n < 0
+                              ? total
+                              : std::min(total, static_cast<size_t>(params_.penalty_last_n));
+    std::vector<TokenId> seen;
+    for (size_t i = total - window; i < total; ++i) {
+      TokenId t = i < prompt.size() ? prompt[i] : generated[i - prompt.size()];
+      if (valid(t)) seen.push_back(t);
+    }
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (TokenId t : seen) {
+      float& l = adjusted_[t];
+      l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
+    }
+  }
+  if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
+    counts_.assign(n_vocab, 0);
+    for (TokenId t : generated)
+      if (valid(t)) ++counts_[t];
+    for (TokenId t : generated) {
+      if (!valid(t) || counts_[t] == 0) continue;
+      adjusted_[t] -= params_.presence_penalty + params_.frequency_penalty * counts_[t];
+      counts_[t] = 0;  // apply once per distinct token
+    }
+  }
+}
+
+Sample Sampler::sample(std::span<const float> logits, std::span<const TokenId> prompt,
+                       std::span<const TokenId> generated) {
+  const int64_t n_vocab = static_cast<int64_t>(logits.size());
+  adjusted_.assign(logits.begin(), logits.end());
+  for (auto [token, bias] : params_.logit_bias)
+    if (token >= 0 && token < n_vocab) adjusted_[token] += bias;
+  apply_penalties(prompt, generated);
+
+  Sample out;
+  if (params_.temperature <= 0.0f) {
+    out.token = static_cast<TokenId>(std::max_element(adjusted_.begin(), adjusted_.end()) -
+                                     adjusted_.begin());
+  } else {
+    candidates_.resize(n_vocab);
+    for (int64_t i = 0; i < n_vocab; ++i) candidates_[i] = {static_cast<TokenId>(i), adjusted_[i]};
+    out.token = draw();
+  }
+
+  // Log-probabilities of the model's own distribution.
+  const double lse = log_sum_exp(logits);
+  out.logprob = static_cast<float>(logits[out.token] - lse);
+  if (params_.top_logprobs > 0) {
+    const int64_t k = std::min<int64_t>(params_.top_logprobs, n_vocab);
+    std::vector<TokenId> ids(n_vocab);
+    for (int64_t i = 0; i < n_vocab; ++i) ids[i] = static_cast<TokenId>(i);
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](TokenId a, TokenId b) {
+      return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+    });
+    for (int64_t i = 0; i < k; ++i)
+      out.top.push_back({ids[i], static_cast<float>(logits[ids[i]] - lse)});
+  }
+  return out;
+}
+
+// Truncates candidates_ by top-k, top-p and min-p, applies the temperature and draws.
+TokenId Sampler::draw() {
+  auto by_logit = [](const Candidate& a, const Candidate& b) {
+    return a.logit != b.logit ? a.logit > b.logit : a.token < b.token;
+  };
+  std::vector<Candidate>& c = candidates_;
+  // Drop tokens a bias of -inf (or a penalty) made impossible.
+  c.erase(std::remove_if(c.begin(), c.end(),
+                         [](const Candidate& x) { return std::isinf(x.logit) && x.logit < 0; }),
+          c.end());
+  if (c.empty()) return 0;
+
+  size_t keep = c.size();
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) keep = params_.top_k;
+  std::partial_sort(c.begin(), c.begin() + keep, c.end(), by_logit);
+  c.resize(keep);
+
+  // Probabilities at temperature 1 for the top-p / min-p cuts (as llama.cpp does).
+  std::vector<double> p(c.size());
+  const double max = c[0].logit;
+  double sum = 0.0;
+  for (size_t i = 0; i < c.size(); ++i) sum += (p[i] = std::exp(c[i].logit - max));
+  if (params_.top_p < 1.0f) {
+    double cum = 0.0;
+    size_t i = 0;
+    for (; i < c.size(); ++i) {
+      cum += p[i] / sum;
+      if (cum >= params_.top_p) break;
+    }
+    keep = std::min(c.size(), i + 1);
+    c.resize(keep);
+    p.resize(keep);
+  }
+  if (params_.min_p > 0.0f) {
+    // p[0] is the largest (= 1 before normalisation).
+    size_t n = 1;
+    while (n < c.size() && p[n] >= params_.min_p * p[0]) ++n;
+    c.resize(n);
+  }
+
+  // Temperature, then a draw from the renormalised distribution.
+  std::vector<double> w(c.size());
+  double total = 0.0;
+  for (size_t i = 0; i < c.size(); ++i)
+    total += (w[i] = std::exp((c[i].logit - max) / params_.temperature));
+  std::uniform_real_distribution<double> uniform(0.0, total);
+  double r = uniform(rng_);
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (r < w[i]) return c[i].token;
+    r -= w[i];
+  }
+  return c.back().token;
+}
+
+}  // namespace shardserve

@@ -1,0 +1,71 @@
+// Chooses the next token from a row of logits.
+//
+// The chain, in llama.cpp's order: logit bias -> repetition / presence / frequency
+// penalties -> top-k -> top-p -> min-p -> temperature -> draw. temperature == 0 is greedy
+// (argmax after bias and penalties). The draw uses a per-sampler RNG seeded from the
+// request's seed, so the same seed, parameters and logits give the same tokens.
+// Log-probabilities are those of the model's own distribution (log-softmax of the raw
+// logits), as OpenAI reports them. A Sampler belongs to one sequence; not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace shardserve {
+
+using TokenId = int32_t;
+
+struct SamplingParams {
+  float temperature = 1.0f;         // 0: greedy
+  int32_t top_k = 0;                // 0: off
+  float top_p = 1.0f;               // 1: off
+  float min_p = 0.0f;               // 0: off
+  float repetition_penalty = 1.0f;  // 1: off; over the last `penalty_last_n` tokens
+  float presence_penalty = 0.0f;    // OpenAI: over generated tokens
+  float frequency_penalty = 0.0f;   // OpenAI: over generated tokens
+  int32_t penalty_last_n = 64;      // window of the repetition penalty (-1: everything)
+  std::vector<std::pair<TokenId, float>> logit_bias;  // added to the logits
+  uint64_t seed = 0;
+  int32_t top_logprobs = 0;  // alternatives to report per token (0..20)
+};
+
+struct TokenLogprob {
+  TokenId token = 0;
+  float logprob = 0.0f;
+};
+
+struct Sample {
+  TokenId token = 0;
+  float logprob = 0.0f;           // of the chosen token, in the model's distribution
+  std::vector<TokenLogprob> top;  // the top_logprobs most likely tokens, best first
+};
+
+class Sampler {
+ public:
+  explicit Sampler(SamplingParams params);
+
+  // `prompt` and `generated` are the sequence so far (for penalties).
+  Sample sample(std::span<const float> logits, std::span<const TokenId> prompt,
+                std::span<const TokenId> generated);
+
+  const SamplingParams& params() const { return params_; }
+
+ private:
+  struct Candidate {
+    TokenId token;
+    float logit;
+  };
+  void apply_penalties(std::span<const TokenId> prompt, std::span<const TokenId> generated);
+  TokenId draw();
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<float> adjusted_;  // logits after bias and penalties
+  std::vector<Candidate> candidates_;
+  std::vector<int32_t> counts_;  // scratch: occurrences per token
+};
+
+}  // namespace shardserve

@@ -1,0 +1,103 @@
+#include "model/sampler/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+namespace shardserve {
+namespace {
+
+const std::vector<float> kLogits = {1.0f, 3.0f, 2.0f, 0.5f, 2.9f};
+
+Sample sample_once(SamplingParams p, std::vector<TokenId> generated = {},
+                   std::vector<float> logits = kLogits) {
+  Sampler s(std::move(p));
+  return s.sample(logits, {}, generated);
+}
+
+TEST(Sampler, GreedyTakesTheArgmax) {
+  EXPECT_EQ(sample_once({.temperature = 0}).token, 1);
+}
+
+TEST(Sampler, LogitBiasChangesAndForbidsTokens) {
+  EXPECT_EQ(sample_once({.temperature = 0, .logit_bias = {{3, 10.0f}}}).token, 3);
+  SamplingParams p{.temperature = 1.0f, .logit_bias = {{1, -INFINITY}, {4, -INFINITY}}};
+  Sampler s(p);
+  for (int i = 0; i < 200; ++i) {
+    TokenId t = s.sample(kLogits, {}, {}).token;
+    EXPECT_NE(t, 1);
+    EXPECT_NE(t, 4);
+  }
+}
+
+TEST(Sampler, PresenceAndFrequencyPenaltiesUseGeneratedCounts) {
+  // Token 1 generated twice: 3.0 - 0.5 - 2 * 0.1 = 2.3 < 2.9 (token 4 wins).
+  auto s =
+      sample_once({.temperature = 0, .presence_penalty = 0.5f, .frequency_penalty = 0.1f}, {1, 1});
+  EXPECT_EQ(s.token, 4);
+  // Without the second occurrence: 3.0 - 0.5 - 0.1 = 2.4, still below 2.9.
+  EXPECT_EQ(sample_once({.temperature = 0, .presence_penalty = 0.05f}, {1}).token, 1);
+}
+
+TEST(Sampler, RepetitionPenaltyDividesPositiveLogits) {
+  // 3.0 / 1.1 = 2.73 < 2.9
+  EXPECT_EQ(sample_once({.temperature = 0, .repetition_penalty = 1.1f}, {1}).token, 4);
+}
+
+TEST(Sampler, TopKOneIsGreedy) {
+  Sampler s({.temperature = 1.5f, .top_k = 1, .seed = 9});
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(kLogits, {}, {}).token, 1);
+}
+
+TEST(Sampler, SameSeedSameTokensDifferentSeedDifferentTokens) {
+  auto run = [](uint64_t seed) {
+    Sampler s({.temperature = 1.0f, .seed = seed});
+    std::vector<TokenId> out;
+    for (int i = 0; i < 64; ++i) out.push_back(s.sample(kLogits, {}, {}).token);
+    return out;
+  };
+  EXPECT_EQ(run(42), run(42));
+  EXPECT_NE(run(42), run(43));
+}
+
+TEST(Sampler, DrawsFollowTheSoftmax) {
+  Sampler s({.temperature = 1.0f, .seed = 1});
+  std::map<TokenId, int> counts;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ++counts[s.sample(kLogits, {}, {}).token];
+  double z = 0;
+  for (float l : kLogits) z += std::exp(l);
+  for (size_t t = 0; t < kLogits.size(); ++t) {
+    double expected = std::exp(kLogits[t]) / z;
+    EXPECT_NEAR(counts[static_cast<TokenId>(t)] / double(n), expected, 0.015) << "token " << t;
+  }
+}
+
+TEST(Sampler, TopPAndMinPCutTheTail) {
+  // Probabilities ~ [0.04, 0.39, 0.14, 0.02, 0.35]: top_p 0.5 keeps tokens 1 and 4.
+  Sampler top_p({.temperature = 1.0f, .top_p = 0.5f, .seed = 3});
+  Sampler min_p({.temperature = 1.0f, .min_p = 0.5f, .seed = 3});
+  for (int i = 0; i < 300; ++i) {
+    TokenId a = top_p.sample(kLogits, {}, {}).token;
+    EXPECT_TRUE(a == 1 || a == 4) << a;
+    TokenId b = min_p.sample(kLogits, {}, {}).token;  // p >= 0.5 * p_max: tokens 1, 4
+    EXPECT_TRUE(b == 1 || b == 4) << b;
+  }
+}
+
+TEST(Sampler, LogprobsAreTheModelsDistribution) {
+  auto s = sample_once({.temperature = 0, .logit_bias = {{0, 100.0f}}, .top_logprobs = 3});
+  EXPECT_EQ(s.token, 0);
+  double z = 0;
+  for (float l : kLogits) z += std::exp(l);
+  EXPECT_NEAR(s.logprob, kLogits[0] - std::log(z), 1e-5);
+  ASSERT_EQ(s.top.size(), 3u);
+  EXPECT_EQ(s.top[0].token, 1);
+  EXPECT_EQ(s.top[1].token, 4);
+  EXPECT_EQ(s.top[2].token, 2);
+  EXPECT_NEAR(s.top[0].logprob, kLogits[1] - std::log(z), 1e-5);
+}
+
+}  // namespace
+}  // namespace shardserve
