@@ -37,7 +37,7 @@ class ChatTemplate {
  public:
   // Bounds on one render; the defaults suit any real chat template.
   struct Limits {
-    int64_t max_steps = 10'000'000;       // statements + loop iterations + calls
+    int64_t max_steps = 1'000'000;        // statements + loop iterations + calls
     size_t max_output_bytes = 64u << 20;  // rendered text
     int max_call_depth = 100;             // nested macro calls
   };

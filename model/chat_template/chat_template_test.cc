@@ -70,5 +70,424 @@ TEST(ChatTemplateGolden, SmolLM2TemplateFromGgufMatchesTestdata) {
             "Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
 }
 
+// ---------------------------------------------------------------------------------------------
+// One test per language feature; expected strings come from Python jinja2 with HF's settings.
+
+TEST(ChatTemplateFeatures, Literals) {
+  const char* src =
+      R"JINJA({{ 'a\tb\n' }}|{{ "q\"x" }}|{{ 42 }}|{{ 1.5 }}|{{ 1e3 }}|{{ true }}|{{ False }}|{{ none }}|{{ [1, 'x', None] }}|{{ {'k': 'v', 'n': 2} }}|{{ (1, 2) }}|{{ 'a' 'b' }})JINJA";
+  EXPECT_EQ(
+      render(src),
+      "a\tb\n|q\"x|42|1.5|1000.0|True|False|None|[1, 'x', None]|{'k': 'v', 'n': 2}|(1, 2)|ab");
+}
+
+TEST(ChatTemplateFeatures, Arithmetic) {
+  const char* src =
+      R"JINJA({{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 7 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 1 + 1.5 }} {{ 'ab' * 3 }} {{ [1] + [2] }} {{ -(3) }} {{ 0.1 + 0.2 }})JINJA";
+  EXPECT_EQ(render(src), "7 9 3.5 3 -4 1 2 1024 2.5 ababab [1, 2] -3 0.30000000000000004");
+}
+
+TEST(ChatTemplateFeatures, Concat) {
+  const char* src = R"JINJA({{ 'a' ~ 1 ~ none ~ undefined_var ~ true }})JINJA";
+  EXPECT_EQ(render(src), "a1NoneTrue");
+}
+
+TEST(ChatTemplateFeatures, Comparisons) {
+  const char* src =
+      R"JINJA({{ 1 < 2 }} {{ 2 <= 1 }} {{ 'a' < 'b' }} {{ 1 == 1.0 }} {{ 1 != 2 }} {{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ [1, 2] == [1, 2] }} {{ {'a': 1} == {'a': 1} }} {{ true == 1 }})JINJA";
+  EXPECT_EQ(render(src), "True False True True True True False True True True");
+}
+
+TEST(ChatTemplateFeatures, Logic) {
+  const char* src =
+      R"JINJA({{ true and 'x' }} {{ false or 'y' }} {{ not 0 }} {{ none or [] }} {{ 'a' if 1 > 2 else 'b' }} [{{ 'a' if false }}] {{ not 1 == 2 }})JINJA";
+  EXPECT_EQ(render(src), "x y True [] b [] True");
+}
+
+TEST(ChatTemplateFeatures, In) {
+  const char* src =
+      R"JINJA({{ 'b' in 'abc' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }} {{ 'role' in m }} {{ 'x' in m }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"m": {"role": "user"}})JSON")),
+            "True True True True True False");
+}
+
+TEST(ChatTemplateFeatures, AttrAndIndex) {
+  const char* src =
+      R"JINJA({{ m.role }} {{ m['content'] }} {{ xs[0] }} {{ xs[-1] }} {{ m.items()|list }} {{ m.get('nope', 'dflt') }} {{ m.get('role') }} [{{ m.missing }}] [{{ xs[10] }}] {{ nested.a.b }} {{ nested['a']['b'] }})JINJA";
+  EXPECT_EQ(
+      render(
+          src,
+          ordered_json::parse(
+              R"JSON({"m": {"role": "user", "content": "hi"}, "xs": [10, 20, 30], "nested": {"a": {"b": 5}}})JSON")),
+      "user hi 10 30 [('role', 'user'), ('content', 'hi')] dflt user [] [] 5 5");
+}
+
+TEST(ChatTemplateFeatures, Slices) {
+  const char* src =
+      R"JINJA({{ xs[1:] }} {{ xs[:2] }} {{ xs[::-1] }} {{ xs[-2:] }} {{ xs[::2] }} {{ s[1:3] }} {{ s[::-1] }} {{ s[-1] }} {{ s[:-1] }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"xs": [1, 2, 3, 4], "s": "héllo"})JSON")),
+            "[2, 3, 4] [1, 2] [4, 3, 2, 1] [3, 4] [1, 3] él olléh o héll");
+}
+
+TEST(ChatTemplateFeatures, StringMethods) {
+  const char* src =
+      R"JINJA([{{ s.strip() }}][{{ s.lstrip() }}][{{ s.rstrip() }}][{{ 'xxhixx'.strip('x') }}]{{ 'a,b,,c'.split(',') }}{{ ' a  b '.split() }}{{ 'a b c'.split(' ', 1) }} {{ 'hello'.startswith('he') }} {{ 'hello'.endswith(('x', 'lo')) }} {{ 'Hi'.upper() }} {{ 'Hi'.lower() }} {{ 'hello world'.title() }} {{ 'aXb'.replace('X', '-') }} {{ 'hello'.capitalize() }} {{ 'abcabc'.find('c') }} {{ '-'.join(['a', 'b']) }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"s": "  pad  "})JSON")),
+            "[pad][pad  ][  pad][hi]['a', 'b', '', 'c']['a', 'b']['a', 'b c'] True True HI hi "
+            "Hello World a-b Hello 2 a-b");
+}
+
+TEST(ChatTemplateFeatures, DictMethods) {
+  const char* src =
+      R"JINJA({% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d.keys()|list }}{{ d.values()|list }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"d": {"z": 1, "a": 2, "m": 3}})JSON")),
+            "z=1;a=2;m=3;['z', 'a', 'm'][1, 2, 3]");
+}
+
+TEST(ChatTemplateFeatures, ForLoop) {
+  const char* src =
+      R"JINJA({% for x in xs %}{{ loop.index }}/{{ loop.index0 }}/{{ loop.revindex }}/{{ loop.revindex0 }}/{{ loop.first }}/{{ loop.last }}/{{ loop.length }}:{{ x }} {% endfor %})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"xs": ["a", "b", "c"]})JSON")),
+            "1/0/3/2/True/False/3:a 2/1/2/1/False/False/3:b 3/2/1/0/False/True/3:c ");
+}
+
+TEST(ChatTemplateFeatures, ForElse) {
+  const char* src =
+      R"JINJA({% for x in xs %}{{ x }}{% else %}empty{% endfor %}|{% for x in [] %}{{ x }}{% else %}none{% endfor %})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"xs": [1]})JSON")), "1|none");
+}
+
+TEST(ChatTemplateFeatures, ForFilter) {
+  const char* src =
+      R"JINJA({% for x in xs if x % 2 == 0 %}{{ x }}({{ loop.index }}/{{ loop.length }}) {% endfor %})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"xs": [1, 2, 3, 4, 5, 6]})JSON")),
+            "2(1/3) 4(2/3) 6(3/3) ");
+}
+
+TEST(ChatTemplateFeatures, ForUnpack) {
+  const char* src =
+      R"JINJA({% for a, b in [[1, 2], [3, 4]] %}{{ a + b }} {% endfor %}{% for k, v in {'x': 1}|items %}{{ k }}{{ v }}{% endfor %})JINJA";
+  EXPECT_EQ(render(src), "3 7 x1");
+}
+
+TEST(ChatTemplateFeatures, LoopPrevNextCycle) {
+  const char* src =
+      R"JINJA({% for x in [1, 2, 3] %}{{ loop.previtem }}<{{ x }}>{{ loop.nextitem }} {{ loop.cycle('odd', 'even') }};{% endfor %})JINJA";
+  EXPECT_EQ(render(src), "<1>2 odd;1<2>3 even;2<3> odd;");
+}
+
+TEST(ChatTemplateFeatures, BreakContinue) {
+  const char* src =
+      R"JINJA({% for x in range(10) %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 5 %}{% break %}{% endif %}{{ x }}{% endfor %})JINJA";
+  EXPECT_EQ(render(src), "0134");
+}
+
+TEST(ChatTemplateFeatures, NestedLoops) {
+  const char* src =
+      R"JINJA({% for i in range(3) %}{% for j in range(i) %}{{ i }}{{ j }}{{ loop.last }} {% endfor %}{{ loop.index }}|{% endfor %})JINJA";
+  EXPECT_EQ(render(src), "1|10True 2|20False 21True 3|");
+}
+
+TEST(ChatTemplateFeatures, LoopScope) {
+  const char* src =
+      R"JINJA({% set x = 1 %}{% for i in [1, 2] %}{% set x = x + 10 %}{{ x }};{% endfor %}{{ x }})JINJA";
+  EXPECT_EQ(render(src), "11;11;1");
+}
+
+TEST(ChatTemplateFeatures, Namespace) {
+  const char* src =
+      R"JINJA({% set ns = namespace(count=0, found=false) %}{% for i in range(4) %}{% set ns.count = ns.count + i %}{% if i == 2 %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.count }} {{ ns.found }})JINJA";
+  EXPECT_EQ(render(src), "6 True");
+}
+
+TEST(ChatTemplateFeatures, IfElif) {
+  const char* src =
+      R"JINJA({% for n in [1, 2, 3] %}{% if n == 1 %}one{% elif n == 2 %}two{% else %}many{% endif %} {% endfor %})JINJA";
+  EXPECT_EQ(render(src), "one two many ");
+}
+
+TEST(ChatTemplateFeatures, SetForms) {
+  const char* src =
+      R"JINJA({% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = (3, 4) %}{{ t }}{% set block %}x{{ a }}y{% endset %}[{{ block }}])JINJA";
+  EXPECT_EQ(render(src), "12(3, 4)[x1y]");
+}
+
+TEST(ChatTemplateFeatures, Macro) {
+  const char* src =
+      R"JINJA({% macro greet(name, greeting='Hello') %}{{ greeting }}, {{ name }}!{% endmacro %}{{ greet('Ann') }} {{ greet('Bob', greeting='Hi') }} {{ greet('Cy', 'Yo') }})JINJA";
+  EXPECT_EQ(render(src), "Hello, Ann! Hi, Bob! Yo, Cy!");
+}
+
+TEST(ChatTemplateFeatures, Tests) {
+  const char* src =
+      R"JINJA({{ x is defined }} {{ y is defined }} {{ y is undefined }} {{ n is none }} {{ s is string }} {{ d is mapping }} {{ l is iterable }} {{ s is iterable }} {{ 3 is number }} {{ 3 is integer }} {{ 3.0 is float }} {{ true is boolean }} {{ false is false }} {{ 1 is true }} {{ 4 is even }} {{ 3 is odd }} {{ 9 is divisibleby 3 }} {{ 'a' is in 'abc' }} {{ x is not none }} {{ 2 is eq 2 }} {{ d is not mapping }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(
+                            R"JSON({"x": 1, "n": null, "s": "str", "d": {}, "l": []})JSON")),
+            "True False True True True True True True True True True True True False True True "
+            "True True True True False");
+}
+
+TEST(ChatTemplateFeatures, FiltersText) {
+  const char* src =
+      R"JINJA([{{ '  t  '|trim }}][{{ 'xyx'|trim('x') }}]{{ 'ab'|upper }} {{ 'AB'|lower }} {{ 'hello world-wide'|title }} {{ 'hELLO'|capitalize }} {{ 'aaa'|replace('a', 'b', 2) }} {{ 42|string ~ '!' }} {{ '7'|int + 1 }} {{ '3.9'|int }} {{ 'x'|int }} {{ 'x'|int(5) }} {{ '2.5'|float }} {{ -3|abs }})JINJA";
+  EXPECT_EQ(render(src), "[t][y]AB ab Hello World-Wide Hello bba 42! 8 3 0 5 2.5 3");
+}
+
+TEST(ChatTemplateFeatures, FiltersSeq) {
+  const char* src =
+      R"JINJA({{ xs|length }} {{ 'héllo'|length }} {{ xs|first }} {{ xs|last }} {{ xs|join(', ') }} {{ 'abc'|list }} {{ xs|reverse|list }} {{ [3, 1, 2]|sort }} {{ [1, 2, 1]|unique|list }} {{ [1, 2, 3]|sum }} {{ [4, 9, 2]|max }} {{ [4, 9, 2]|min }} {{ {'b': 1, 'a': 2}|dictsort }} {{ xs|count }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"xs": ["a", "b", "c"]})JSON")),
+            "3 5 a c a, b, c ['a', 'b', 'c'] ['c', 'b', 'a'] [1, 2, 3] [1, 2] 6 9 2 [('a', 2), "
+            "('b', 1)] 3");
+}
+
+TEST(ChatTemplateFeatures, FiltersDefault) {
+  const char* src =
+      R"JINJA({{ missing|default('dflt') }} {{ ''|default('e') }} {{ ''|default('e', true) }} {{ none|default('n') }} {{ x|d('z') }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"x": "set"})JSON")), "dflt  e None set");
+}
+
+TEST(ChatTemplateFeatures, FiltersSelect) {
+  const char* src =
+      R"JINJA({{ ms|selectattr('role', 'equalto', 'user')|map(attribute='content')|list }} {{ ms|rejectattr('role', 'eq', 'user')|list|length }} {{ ms|selectattr('tool')|list|length }} {{ ms|map(attribute='role')|join(',') }} {{ [1, 2, 3, 4]|select('odd')|list }} {{ [1, 2, 3]|reject('odd')|list }} {{ ['a', 'B']|map('upper')|list }} {{ ms|map(attribute='nope', default='-')|list }})JINJA";
+  EXPECT_EQ(
+      render(
+          src,
+          ordered_json::parse(
+              R"JSON({"ms": [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1", "tool": true}, {"role": "user", "content": "q2"}]})JSON")),
+      "['q1', 'q2'] 1 1 user,assistant,user [1, 3] [2] ['A', 'B'] ['-', '-', '-']");
+}
+
+TEST(ChatTemplateFeatures, FiltersToJson) {
+  const char* src = R"JINJA({{ d|tojson }}
+{{ d|tojson(indent=2) }}
+{{ [1, 'ü', none, true, 1.5, {'k': []}]|tojson }}
+{{ d|tojson(separators=(',', ':')) }} {{ {'b': 1, 'a': 2}|tojson(sort_keys=true) }} {{ 'say "hi"\n'|tojson }})JINJA";
+  EXPECT_EQ(
+      render(src, ordered_json::parse(
+                      R"JSON({"d": {"name": "f", "args": {"x": [1, 2], "y": {}}}})JSON")),
+      "{\"name\": \"f\", \"args\": {\"x\": [1, 2], \"y\": {}}}\n{\n  \"name\": \"f\",\n  \"args\": "
+      "{\n    \"x\": [\n      1,\n      2\n    ],\n    \"y\": {}\n  }\n}\n[1, \"ü\", null, true, "
+      "1.5, {\"k\": []}]\n{\"name\":\"f\",\"args\":{\"x\":[1,2],\"y\":{}}} {\"a\": 2, \"b\": 1} "
+      "\"say \\\"hi\\\"\\n\"");
+}
+
+TEST(ChatTemplateFeatures, FiltersMisc) {
+  const char* src =
+      R"JINJA({{ 'a\nb\n\nc'|indent(2) }}|{{ 'a\nb'|indent(2, true) }}|{{ 2.567|round(2) }} {{ 2.5|round }} {{ '<a&b>'|e }} {{ 'one two  three'|wordcount }} {{ {'a': 1}|items|list }})JINJA";
+  EXPECT_EQ(render(src), "a\n  b\n\n  c|  a\n  b|2.57 2.0 &lt;a&amp;b&gt; 3 [('a', 1)]");
+}
+
+TEST(ChatTemplateFeatures, Whitespace) {
+  const char* src = R"JINJA(<{%- if true -%}  x  {%- endif -%}>
+  {% if true %}
+    line
+  {% endif %}
+{{- ' tight ' -}}
+  end {# comment #}
+  {#- c -#}  !
+{%+ if true %}kept-indent{% endif +%}
+next)JINJA";
+  EXPECT_EQ(render(src), "<x>\n    line\n tight end !\nkept-indent\nnext");
+}
+
+TEST(ChatTemplateFeatures, Raw) {
+  const char* src =
+      R"JINJA({% raw %}{{ not rendered }} {% if %}{% endraw %}|{%- raw -%}  x  {%- endraw -%}|)JINJA";
+  EXPECT_EQ(render(src), "{{ not rendered }} {% if %}|x|");
+}
+
+TEST(ChatTemplateFeatures, TrimBlocks) {
+  const char* src = R"JINJA({% for i in [1, 2] %}
+  {{ i }}
+{% endfor %}
+{# c #}
+after
+    {% if true %}indented-tag{% endif %}
+)JINJA";
+  EXPECT_EQ(render(src), "  1\n  2\nafter\nindented-tag");
+}
+
+TEST(ChatTemplateFeatures, Undefined) {
+  const char* src =
+      R"JINJA([{{ nope }}][{{ nope|default('d') }}][{{ nope|length }}][{% for x in nope %}x{% endfor %}][{{ nope is defined }}][{{ m.nope is defined }}][{{ m['nope'] is none }}])JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"m": {}})JSON")),
+            "[][d][0][][False][False][False]");
+}
+
+TEST(ChatTemplateFeatures, Range) {
+  const char* src =
+      R"JINJA({{ range(3)|list }} {{ range(1, 4)|list }} {{ range(5, 0, -2)|list }})JINJA";
+  EXPECT_EQ(render(src), "[0, 1, 2] [1, 2, 3] [5, 3, 1]");
+}
+
+TEST(ChatTemplateFeatures, Strftime) {
+  const char* src = R"JINJA({{ strftime_now('%Y') | length }})JINJA";
+  EXPECT_EQ(render(src), "4");
+}
+
+TEST(ChatTemplateFeatures, ConditionalChain) {
+  const char* src =
+      R"JINJA({{ 'a' if x == 1 else 'b' if x == 2 else 'c' }}{{ 'a' if x == 1 else 'b' if x == 3 else 'c' }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"x": 2})JSON")), "bc");
+}
+
+TEST(ChatTemplateFeatures, FilterPrecedence) {
+  const char* src =
+      R"JINJA({{ 'a' + ' b '|trim + 'c' }} {{ -2|abs }} {{ xs|length > 1 }} {{ not xs|length }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"xs": [1, 2]})JSON")), "abc 2 True False");
+}
+
+TEST(ChatTemplateFeatures, Unicode) {
+  const char* src =
+      R"JINJA({{ s|length }} {{ s[0] }} {{ s[-1] }} {{ s.split('é') }} {{ s|tojson }} {{ s|list|length }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"s": "été 日本 🎉"})JSON")),
+            "8 é 🎉 ['', 't', ' 日本 🎉'] \"été 日本 🎉\" 8");
+}
+
+TEST(ChatTemplateFeatures, DictLiteralBraces) {
+  const char* src = R"JINJA({{ {'a': {'b': 1}} }}{{ {'x': [1, {'y': 2}]}['x'][1]['y'] }})JINJA";
+  EXPECT_EQ(render(src), "{'a': {'b': 1}}2");
+}
+
+TEST(ChatTemplateFeatures, ReprOutput) {
+  const char* src =
+      R"JINJA({{ ['it\'s', "q\"", 'n\nl'] }} {{ (1,) }} {{ 1.0 }} {{ 1e-7 }} {{ 123456789012345678 }} {{ 1e22 }})JINJA";
+  EXPECT_EQ(render(src), "[\"it's\", 'q\"', 'n\\nl'] (1,) 1.0 1e-07 123456789012345678 1e+22");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: never a crash or a hang; a message with line:col.
+
+TEST(ChatTemplateErrors, SyntaxErrorsNameLineAndColumn) {
+  EXPECT_EQ(render("{{ 1 + }}"), "ERROR: chat template 1:8: unexpected '}}'");
+  EXPECT_EQ(render("ok\n{% if x %}\nno end"),
+            "ERROR: chat template 3:7: unexpected end of template, expected 'elif' or 'else' or "
+            "'endif'");
+  EXPECT_EQ(render("{{ 'open }}"), "ERROR: chat template 1:4: unterminated string literal");
+  EXPECT_EQ(render("a\n  {{ x"), "ERROR: chat template 2:3: unterminated expression: missing '}}'");
+  EXPECT_EQ(render("{# never closed"), "ERROR: chat template 1:1: missing end of comment tag '#}'");
+  EXPECT_EQ(render("{{ (1 ] }}"), "ERROR: chat template 1:7: unexpected ']', expected ')'");
+  EXPECT_EQ(render("{{ a $ b }}"), "ERROR: chat template 1:6: unexpected character '$'");
+  EXPECT_EQ(render("{% break %}"), "ERROR: chat template 1:4: 'break' outside of a loop");
+}
+
+TEST(ChatTemplateErrors, UnsupportedConstructsAreNamed) {
+  EXPECT_EQ(render("line one\n  {% include 'other.jinja' %}"),
+            "ERROR: chat template 2:6: unsupported construct: 'include' statement");
+  EXPECT_EQ(render("{% extends 'base' %}"),
+            "ERROR: chat template 1:4: unsupported construct: 'extends' statement");
+  EXPECT_EQ(render("{{ x | frobnicate }}"),
+            "ERROR: chat template 1:8: unsupported construct: no filter named 'frobnicate'");
+  EXPECT_EQ(render("{% if x is prime %}{% endif %}"),
+            "ERROR: chat template 1:12: unsupported construct: no test named 'prime'");
+  EXPECT_EQ(render("{% for x in xs recursive %}{% endfor %}"),
+            "ERROR: chat template 1:16: unsupported construct: recursive for loops");
+}
+
+TEST(ChatTemplateErrors, RuntimeErrorsNameLineAndColumn) {
+  EXPECT_EQ(render("\n{{ 1 + 'a' }}"),
+            "ERROR: chat template 2:6: unsupported operand type(s) for +: 'int' and 'str'");
+  EXPECT_EQ(render("{{ x.y.z }}", ordered_json::parse(R"({"x": {}})")),
+            "ERROR: chat template 1:8: 'dict object' has no attribute 'y'");
+  EXPECT_EQ(render("{{ 1 // 0 }}"), "ERROR: chat template 1:6: integer division or modulo by zero");
+  EXPECT_EQ(render("{{ nope() }}"), "ERROR: chat template 1:8: 'nope' is undefined");
+  EXPECT_EQ(render("{{ 9223372036854775807 + 1 }}"), "ERROR: chat template 1:24: integer overflow");
+  EXPECT_EQ(render("{% for a, b in [[1, 2, 3]] %}{% endfor %}"),
+            "ERROR: chat template 1:4: cannot unpack 3 values into 2 names");
+}
+
+TEST(ChatTemplateErrors, RaiseExceptionMessageSurfaces) {
+  const std::string src =
+      "{% if messages[0]['role'] == 'system' %}\n"
+      "  {{ raise_exception('System role not supported') }}\n"
+      "{% endif %}";
+  ordered_json ctx = {{"messages", {{{"role", "system"}, {"content", "x"}}}}};
+  EXPECT_EQ(render(src, ctx), "ERROR: chat template 2:21: System role not supported");
+}
+
+TEST(ChatTemplateErrors, EndlessLoopIsStopped) {
+  // Loops over huge ranges, nested, would run for ages: the step budget stops them.
+  auto tmpl = ChatTemplate::parse(
+      "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
+  ASSERT_TRUE(tmpl.ok());
+  auto out = tmpl->render(ordered_json::object());
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().message.find("steps (an endless loop?)"), std::string::npos)
+      << out.error().message;
+  // The budget is configurable.
+  ChatTemplate::Limits small;
+  small.max_steps = 100;
+  auto t2 = ChatTemplate::parse("{% for i in range(1000) %}{{ i }}{% endfor %}");
+  ASSERT_TRUE(t2.ok());
+  EXPECT_FALSE(t2->render(ordered_json::object(), small).ok());
+  EXPECT_EQ(render("{{ range(1000000)|length }}"), "ERROR: chat template 1:9: range too large");
+}
+
+TEST(ChatTemplateErrors, InfiniteRecursionIsStopped) {
+  EXPECT_EQ(render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+            "ERROR: chat template 1:4: macro calls nested deeper than 100 (endless recursion?)");
+}
+
+TEST(ChatTemplateErrors, DeepNestingIsRejectedAtParse) {
+  std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
+  std::string out = render(deep);
+  EXPECT_NE(out.find("template nesting too deep"), std::string::npos) << out.substr(0, 200);
+  std::string ifs;
+  for (int i = 0; i < 1000; ++i) ifs += "{% if true %}";
+  out = render(ifs);
+  EXPECT_NE(out.find("template nesting too deep"), std::string::npos) << out.substr(0, 200);
+}
+
+TEST(ChatTemplateErrors, OutputSizeIsBounded) {
+  ChatTemplate::Limits small;
+  small.max_output_bytes = 1000;
+  auto t = ChatTemplate::parse("{% for i in range(100000) %}0123456789{% endfor %}");
+  ASSERT_TRUE(t.ok());
+  auto out = t->render(ordered_json::object(), small);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().message.find("output exceeded 1000 bytes"), std::string::npos);
+  EXPECT_EQ(render("{{ 'x' * 10000000000 }}"),
+            "ERROR: chat template 1:8: sequence repetition too large");
+}
+
+TEST(ChatTemplateErrors, ContextMustBeAnObject) {
+  auto t = ChatTemplate::parse("x");
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t->render(ordered_json::array()).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// API details.
+
+TEST(ChatTemplateApi, StrftimeNowFormatsTheLocalDate) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%d %b %Y", &tm);
+  EXPECT_EQ(render("{{ strftime_now('%d %b %Y') }}"), buf);
+}
+
+TEST(ChatTemplateApi, PlainJsonContextWorks) {
+  auto t = ChatTemplate::parse("{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}");
+  ASSERT_TRUE(t.ok());
+  nlohmann::json ctx = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  auto out = t->render(ctx);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out.value(), "user:hi;");
+}
+
+TEST(ChatTemplateApi, KeepsObjectKeyOrderInToJson) {
+  EXPECT_EQ(render("{{ d|tojson }}", ordered_json::parse(R"({"d": {"z": 1, "a": 2}})")),
+            R"({"z": 1, "a": 2})");
+}
+
+TEST(ChatTemplateApi, TrailingNewlineOfTemplateIsDropped) {
+  EXPECT_EQ(render("a\n"), "a");
+  EXPECT_EQ(render("a\n\n"), "a\n");
+  EXPECT_EQ(render("a\r\nb"), "a\nb");
+}
+
 }  // namespace
 }  // namespace shardserve

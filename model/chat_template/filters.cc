@@ -163,7 +163,8 @@ Value f_round(const Value& in, CallArgs& a) {
   if (!in.is_number() && !in.is_bool()) throw_error("round filter: expected a number");
   const double scale = std::pow(10.0, static_cast<double>(precision));
   double x = in.as_double() * scale;
-  x = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::round(x);
+  // Python's round() (method "common") rounds half to even, like nearbyint.
+  x = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::nearbyint(x);
   return Value(x / scale);
 }
 

@@ -115,47 +115,64 @@ class Interpreter {
 
   void exec_for(const Node& n) {
     const Value iterable = eval(*n.expr);
-    ValueList items;
-    try {
-      items = iterate(iterable);
-    } catch (TemplateError& e) {
-      e.pos = n.expr->pos;
-      throw;
+    ValueList owned;
+    const ValueList* items_ptr = &owned;
+    if (iterable.is_list()) {
+      items_ptr = &iterable.as_list();  // no copy: `iterable` keeps the list alive
+    } else {
+      try {
+        owned = iterate(iterable);
+      } catch (TemplateError& e) {
+        e.pos = n.expr->pos;
+        throw;
+      }
     }
     scopes_.emplace_back();
     if (n.filter) {  // `for x in xs if cond`: filter first, so loop.length counts what remains
       ValueList kept;
-      for (const Value& item : items) {
+      for (const Value& item : *items_ptr) {
         step(n.pos);
         bind_targets(n.targets, item, n.pos);
         if (eval(*n.filter).truthy()) kept.push_back(item);
       }
-      items = std::move(kept);
+      owned = std::move(kept);
+      items_ptr = &owned;
     }
+    const ValueList& items = *items_ptr;
     const int64_t len = static_cast<int64_t>(items.size());
+    // One `loop` object per loop, updated in place each iteration (cheaper than rebuilding it).
+    auto index = std::make_shared<int64_t>(0);
+    ValueDict fields;
+    for (const char* key : {"index", "index0", "revindex", "revindex0", "first", "last", "length",
+                            "depth", "depth0", "previtem", "nextitem"}) {
+      fields.emplace_back(Value(key), Value());
+    }
+    fields.emplace_back(Value("cycle"), Value::function("loop.cycle", [index](CallArgs& a) {
+                          if (a.positional.empty()) throw_error("no items for cycling given");
+                          return a.positional[*index % a.positional.size()];
+                        }));
+    Value loop = Value::dict(std::move(fields));
+    const Value no_prev = Value::undefined("there is no previous item");
+    const Value no_next = Value::undefined("there is no next item");
     for (int64_t i = 0; i < len; ++i) {
       step(n.pos);
-      scopes_.back().clear();
+      *index = i;
+      ValueDict& f = loop.mutable_dict();
+      f[0].second = Value(i + 1);
+      f[1].second = Value(i);
+      f[2].second = Value(len - i);
+      f[3].second = Value(len - i - 1);
+      f[4].second = Value(i == 0);
+      f[5].second = Value(i == len - 1);
+      f[6].second = Value(len);
+      f[7].second = Value(1);
+      f[8].second = Value(0);
+      f[9].second = i > 0 ? items[i - 1] : no_prev;
+      f[10].second = i + 1 < len ? items[i + 1] : no_next;
+      Scope& scope = scopes_.back();
+      if (scope.size() > 1 || (scope.size() == 1 && scope.count("loop") == 0)) scope.clear();
       bind_targets(n.targets, items[i], n.pos);
-      ValueDict loop = {
-          {Value("index"), Value(i + 1)},
-          {Value("index0"), Value(i)},
-          {Value("revindex"), Value(len - i)},
-          {Value("revindex0"), Value(len - i - 1)},
-          {Value("first"), Value(i == 0)},
-          {Value("last"), Value(i == len - 1)},
-          {Value("length"), Value(len)},
-          {Value("depth"), Value(1)},
-          {Value("depth0"), Value(0)},
-          {Value("previtem"), i > 0 ? items[i - 1] : Value::undefined("there is no previous item")},
-          {Value("nextitem"),
-           i + 1 < len ? items[i + 1] : Value::undefined("there is no next item")},
-      };
-      loop.emplace_back(Value("cycle"), Value::function("loop.cycle", [i](CallArgs& a) {
-                          if (a.positional.empty()) throw_error("no items for cycling given");
-                          return a.positional[i % a.positional.size()];
-                        }));
-      assign("loop", Value::dict(std::move(loop)));
+      assign("loop", loop);
       if (exec_body(n.body) == Flow::kBreak) break;
     }
     scopes_.pop_back();

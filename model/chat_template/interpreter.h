@@ -14,7 +14,7 @@
 namespace shardserve::chat_template {
 
 struct RenderLimits {
-  int64_t max_steps = 10'000'000;       // statements run + loop iterations + calls
+  int64_t max_steps = 1'000'000;        // statements run + loop iterations + calls
   size_t max_output_bytes = 64u << 20;  // rendered text
   int max_call_depth = 100;             // nested macro calls
 };

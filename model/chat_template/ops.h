@@ -13,7 +13,7 @@ namespace shardserve::chat_template {
 
 // Limits that keep a single value from growing without bound (string/list repetition, range).
 inline constexpr size_t kMaxValueBytes = 64u << 20;
-inline constexpr int64_t kMaxRangeLength = 1'000'000;
+inline constexpr int64_t kMaxRangeLength = 100'000;
 
 // `obj.name`: a method of str/dict, a namespace attribute, or a dict key.
 Value get_attr(const Value& obj, const std::string& name);
