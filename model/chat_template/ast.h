@@ -40,6 +40,7 @@ struct Expr {
   std::string name;
   bool is_tuple = false;
   bool negated = false;
+  int depth = 1;  // height of this subtree (bounded by the parser)
   std::vector<ExprPtr> children;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   std::vector<std::string> ops;

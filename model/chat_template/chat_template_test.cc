@@ -433,6 +433,14 @@ TEST(ChatTemplateErrors, DeepNestingIsRejectedAtParse) {
   std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   std::string out = render(deep);
   EXPECT_NE(out.find("template nesting too deep"), std::string::npos) << out.substr(0, 200);
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 100000; ++i) chain += " + 1";
+  out = render(chain + " }}");
+  EXPECT_NE(out.find("template nesting too deep"), std::string::npos) << out.substr(0, 200);
+  std::string filters = "{{ 'x'";
+  for (int i = 0; i < 100000; ++i) filters += "|trim";
+  out = render(filters + " }}");
+  EXPECT_NE(out.find("template nesting too deep"), std::string::npos) << out.substr(0, 200);
   std::string ifs;
   for (int i = 0; i < 1000; ++i) ifs += "{% if true %}";
   out = render(ifs);

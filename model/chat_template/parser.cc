@@ -1,5 +1,6 @@
 #include "model/chat_template/parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <initializer_list>
@@ -85,6 +86,18 @@ class Parser {
     ~DepthGuard() { --p_->depth_; }
     Parser* p_;
   };
+
+  // Records the height of `e` and rejects trees too tall to evaluate (or destroy) recursively:
+  // left-associative chains like `1 + 1 + ... + 1` or `x|trim|trim|...` grow without recursion
+  // in the parser.
+  ExprPtr bounded(ExprPtr e) {
+    for (const ExprPtr& c : e->children) {
+      if (c) e->depth = std::max(e->depth, c->depth + 1);
+    }
+    for (const auto& kv : e->kwargs) e->depth = std::max(e->depth, kv.second->depth + 1);
+    if (e->depth > kMaxNesting) throw ParseError{e->pos, "template nesting too deep"};
+    return e;
+  }
 
   static ExprPtr make(Expr::Kind kind, Pos pos) {
     auto e = std::make_unique<Expr>();
@@ -278,7 +291,7 @@ class Parser {
     auto e = make(Expr::Kind::kList, pos);
     e->is_tuple = true;
     e->children = std::move(items);
-    return e;
+    return bounded(std::move(e));
   }
   bool tuple_ends() const {
     const Token& t = cur();
@@ -299,7 +312,7 @@ class Parser {
       c->children.push_back(parse_or());
       c->children.push_back(std::move(e));
       c->children.push_back(skip_name("else") ? parse_expression(true) : nullptr);
-      e = std::move(c);
+      e = bounded(std::move(c));
     }
     return e;
   }
@@ -309,7 +322,7 @@ class Parser {
     e->name = std::move(op);
     e->children.push_back(std::move(a));
     e->children.push_back(std::move(b));
-    return e;
+    return bounded(std::move(e));
   }
 
   ExprPtr parse_or() {
@@ -337,7 +350,7 @@ class Parser {
       advance();
       e->name = "not";
       e->children.push_back(parse_not());
-      return e;
+      return bounded(std::move(e));
     }
     return parse_compare();
   }
@@ -368,7 +381,7 @@ class Parser {
       cmp->ops.push_back(op);
       cmp->children.push_back(parse_math1());
     }
-    return cmp ? std::move(cmp) : std::move(first);
+    return cmp ? bounded(std::move(cmp)) : std::move(first);
   }
   ExprPtr parse_math1() {
     ExprPtr e = parse_concat();
@@ -414,6 +427,7 @@ class Parser {
       e->name = cur().text;
       advance();
       e->children.push_back(parse_unary(false));
+      e = bounded(std::move(e));
     } else {
       e = parse_primary();
     }
@@ -465,7 +479,7 @@ class Parser {
         e->children.push_back(parse_expression(true));
       }
       expect_op("]");
-      return e;
+      return bounded(std::move(e));
     }
     if (skip_op("{")) {
       auto e = make(Expr::Kind::kDict, t.pos);
@@ -477,7 +491,7 @@ class Parser {
         e->children.push_back(parse_expression(true));
       }
       expect_op("}");
-      return e;
+      return bounded(std::move(e));
     }
     fail("unexpected " + describe(t));
   }
@@ -491,9 +505,9 @@ class Parser {
   ExprPtr parse_postfix(ExprPtr e) {
     while (true) {
       if (is_op(".") || is_op("[")) {
-        e = parse_subscript(std::move(e));
+        e = bounded(parse_subscript(std::move(e)));
       } else if (is_op("(")) {
-        e = parse_call(std::move(e));
+        e = bounded(parse_call(std::move(e)));
       } else {
         return e;
       }
@@ -503,11 +517,11 @@ class Parser {
   ExprPtr parse_filter_expr(ExprPtr e) {
     while (true) {
       if (is_op("|")) {
-        e = parse_filter(std::move(e));
+        e = bounded(parse_filter(std::move(e)));
       } else if (is_name("is")) {
-        e = parse_test(std::move(e));
+        e = bounded(parse_test(std::move(e)));
       } else if (is_op("(")) {
-        e = parse_call(std::move(e));
+        e = bounded(parse_call(std::move(e)));
       } else {
         return e;
       }
