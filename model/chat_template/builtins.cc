@@ -101,12 +101,12 @@ bool t_sameas(const Value& v, CallArgs& a) {
   return v.equals(o);
 }
 bool t_lower(const Value& v, CallArgs&) {
-  return v.is_string() && ascii_lower(v.as_string()) == v.as_string() &&
-         ascii_upper(v.as_string()) != v.as_string();
+  return v.is_string() && py_lower(v.as_string()) == v.as_string() &&
+         py_upper(v.as_string()) != v.as_string();
 }
 bool t_upper(const Value& v, CallArgs&) {
-  return v.is_string() && ascii_upper(v.as_string()) == v.as_string() &&
-         ascii_lower(v.as_string()) != v.as_string();
+  return v.is_string() && py_upper(v.as_string()) == v.as_string() &&
+         py_lower(v.as_string()) != v.as_string();
 }
 bool t_filter(const Value& v, CallArgs&) {
   return v.is_string() && has_filter(v.as_string());
@@ -219,8 +219,8 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& a) 
   }
   if (name == "startswith") return Value(affix_match(s, arg(a, 0, "prefix"), true));
   if (name == "endswith") return Value(affix_match(s, arg(a, 0, "suffix"), false));
-  if (name == "upper") return Value(ascii_upper(s));
-  if (name == "lower") return Value(ascii_lower(s));
+  if (name == "upper") return Value(py_upper(s));
+  if (name == "lower") return Value(py_lower(s));
   if (name == "title") return Value(py_title(s));
   if (name == "capitalize") return Value(py_capitalize(s));
   if (name == "replace") {
@@ -267,8 +267,8 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& a) 
     return all_of([](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); });
   }
   if (name == "isspace") return all_of([](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); });
-  if (name == "islower") return Value(ascii_lower(s) == s && ascii_upper(s) != s);
-  if (name == "isupper") return Value(ascii_upper(s) == s && ascii_lower(s) != s);
+  if (name == "islower") return Value(py_lower(s) == s && py_upper(s) != s);
+  if (name == "isupper") return Value(py_upper(s) == s && py_lower(s) != s);
   throw_error("unknown str method '" + name + "'");
 }
 

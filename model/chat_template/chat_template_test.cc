@@ -49,6 +49,8 @@ TEST(ChatTemplateGolden, MatchesPythonJinjaOnRealTemplates) {
     auto out = tmpl->render(c["context"]);
     if (c.contains("error")) {
       ASSERT_FALSE(out.ok()) << "expected error: " << c["error"];
+      // An empty expected error means Python failed with a TypeError or similar, whose wording
+      // we do not copy; raise_exception() messages must match.
       EXPECT_NE(out.error().message.find(c["error"].get<std::string>()), std::string::npos)
           << out.error().message;
     } else {
@@ -354,6 +356,24 @@ TEST(ChatTemplateFeatures, ReprOutput) {
   const char* src =
       R"JINJA({{ ['it\'s', "q\"", 'n\nl'] }} {{ (1,) }} {{ 1.0 }} {{ 1e-7 }} {{ 123456789012345678 }} {{ 1e22 }})JINJA";
   EXPECT_EQ(render(src), "[\"it's\", 'q\"', 'n\\nl'] (1,) 1.0 1e-07 123456789012345678 1e+22");
+}
+
+TEST(ChatTemplateFeatures, UnicodeCaseMapping) {
+  const char* src =
+      "{{ s|upper }}|{{ s|lower }}|{{ s|title }}|{{ s.title() }}|{{ s|capitalize }}|{{ "
+      "'ÉTÉ'.lower() }}";
+  ordered_json ctx = {{"s",
+                       "été straße ΑΒΓ σς "
+                       "привет ŁÓDŹ x1y"}};
+  EXPECT_EQ(render(src, ctx),
+            "ÉTÉ STRASSE ΑΒΓ ΣΣ ПРИВЕ"
+            "Т ŁÓDŹ X1Y|été straße αβγ "
+            "σς привет łódź x1y|Ét"
+            "é Straße Αβγ Σς Приве"
+            "т Łódź X1y|Été Straße Αβγ Σ"
+            "ς Привет Łódź X1Y|Été "
+            "straße αβγ σς привет "
+            "łódź x1y|été");
 }
 
 // ---------------------------------------------------------------------------------------------

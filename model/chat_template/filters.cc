@@ -44,10 +44,10 @@ Value f_length(const Value& in, CallArgs&) {
   return Value(py_len(in));
 }
 Value f_upper(const Value& in, CallArgs&) {
-  return Value(ascii_upper(as_str(in)));
+  return Value(py_upper(as_str(in)));
 }
 Value f_lower(const Value& in, CallArgs&) {
-  return Value(ascii_lower(as_str(in)));
+  return Value(py_lower(as_str(in)));
 }
 Value f_title(const Value& in, CallArgs&) {
   return Value(jinja_title(as_str(in)));
@@ -273,7 +273,7 @@ Value f_map(const Value& in, CallArgs& a) {
 
 Value sort_key(const Value& v, const Value& attribute, bool case_sensitive) {
   Value k = attribute.is_undefined() || attribute.is_none() ? v : get_path(v, attribute);
-  if (!case_sensitive && k.is_string()) return Value(ascii_lower(k.as_string()));
+  if (!case_sensitive && k.is_string()) return Value(py_lower(k.as_string()));
   return k;
 }
 

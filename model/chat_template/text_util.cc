@@ -128,66 +128,136 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, in
   return out;
 }
 
-std::string ascii_upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return out;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 namespace {
-bool is_alpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+
+void append_utf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    *out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    *out += static_cast<char>(0xC0 | (cp >> 6));
+    *out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    *out += static_cast<char>(0xE0 | (cp >> 12));
+    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    *out += static_cast<char>(0xF0 | (cp >> 18));
+    *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
 }
+
+// Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (the scripts
+// chat templates meet in practice); other code points have no case here.
+uint32_t upper_cp(uint32_t c) {
+  if (c >= 'a' && c <= 'z') return c - 32;
+  if ((c >= 0xE0 && c <= 0xFE && c != 0xF7)) return c - 32;
+  if (c == 0xFF) return 0x178;
+  if (c >= 0x100 && c <= 0x137 && (c & 1)) return c - 1;
+  if (c >= 0x139 && c <= 0x148 && !(c & 1)) return c - 1;
+  if (c >= 0x14A && c <= 0x177 && (c & 1)) return c - 1;
+  if ((c == 0x17A || c == 0x17C || c == 0x17E)) return c - 1;
+  if (c >= 0x3B1 && c <= 0x3C9) return c == 0x3C2 ? 0x3A3 : c - 32;
+  if (c >= 0x430 && c <= 0x44F) return c - 32;
+  if (c >= 0x450 && c <= 0x45F) return c - 80;
+  return c;
+}
+
+uint32_t lower_cp(uint32_t c) {
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
+  if (c == 0x178) return 0xFF;
+  if (c >= 0x100 && c <= 0x137 && !(c & 1)) return c + 1;
+  if (c >= 0x139 && c <= 0x148 && (c & 1)) return c + 1;
+  if (c >= 0x14A && c <= 0x177 && !(c & 1)) return c + 1;
+  if ((c == 0x179 || c == 0x17B || c == 0x17D)) return c + 1;
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
+}
+
+bool is_cased(uint32_t c) {
+  return upper_cp(c) != c || lower_cp(c) != c || c == 0xDF;
+}
+
+void append_upper(uint32_t c, std::string* out) {
+  if (c == 0xDF) {  // ß
+    *out += "SS";
+    return;
+  }
+  append_utf8(upper_cp(c), out);
+}
+
+// Applies `f(code_point, index, previous_code_point_was_cased, out)` over s.
+template <typename F>
+std::string map_code_points(std::string_view s, F f) {
+  std::string out;
+  out.reserve(s.size());
+  bool prev_cased = false;
+  size_t k = 0;
+  for (size_t i = 0; i < s.size(); ++k) {
+    size_t len = 0;
+    const uint32_t c = decode_code_point(s, i, &len);
+    if (len == 1 && c >= 0x80) {
+      out += s[i];  // invalid byte: keep as is
+    } else {
+      f(c, k, prev_cased, &out);
+    }
+    prev_cased = is_cased(c);
+    i += len;
+  }
+  return out;
+}
+
 }  // namespace
 
+std::string py_upper(std::string_view s) {
+  return map_code_points(s,
+                         [](uint32_t c, size_t, bool, std::string* out) { append_upper(c, out); });
+}
+
+std::string py_lower(std::string_view s) {
+  return map_code_points(
+      s, [](uint32_t c, size_t, bool, std::string* out) { append_utf8(lower_cp(c), out); });
+}
+
 std::string py_title(std::string_view s) {
-  std::string out(s);
-  bool prev_cased = false;
-  for (char& c : out) {
-    if (is_alpha(c)) {
-      c = prev_cased ? ascii_lower(std::string(1, c))[0] : ascii_upper(std::string(1, c))[0];
-      prev_cased = true;
+  return map_code_points(s, [](uint32_t c, size_t, bool prev_cased, std::string* out) {
+    if (prev_cased) {
+      append_utf8(lower_cp(c), out);
     } else {
-      prev_cased = (static_cast<unsigned char>(c) >= 0x80) && prev_cased;
+      append_upper(c, out);
     }
-  }
-  return out;
+  });
 }
 
 std::string jinja_title(std::string_view s) {
   // Jinja: words start after runs of [-\s({\[<]; each word is word[0].upper() + rest.lower().
-  std::string out;
   bool at_word_start = true;
-  for (char c : s) {
-    const bool sep = c == '-' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-                     c == '\v' || c == '(' || c == '{' || c == '[' || c == '<';
+  return map_code_points(s, [&](uint32_t c, size_t, bool, std::string* out) {
+    const bool sep = c == '-' || is_py_space(c) || c == '(' || c == '{' || c == '[' || c == '<';
     if (sep) {
-      out += c;
+      append_utf8(c, out);
       at_word_start = true;
     } else if (at_word_start) {
-      out += ascii_upper(std::string(1, c));
+      append_upper(c, out);
       at_word_start = false;
     } else {
-      out += ascii_lower(std::string(1, c));
+      append_utf8(lower_cp(c), out);
     }
-  }
-  return out;
+  });
 }
 
 std::string py_capitalize(std::string_view s) {
-  std::string out = ascii_lower(s);
-  if (!out.empty()) out[0] = ascii_upper(out.substr(0, 1))[0];
-  return out;
+  return map_code_points(s, [](uint32_t c, size_t k, bool, std::string* out) {
+    if (k == 0) {
+      append_upper(c, out);
+    } else {
+      append_utf8(lower_cp(c), out);
+    }
+  });
 }
 
 std::string py_replace(std::string_view s, std::string_view from, std::string_view to,

@@ -24,10 +24,11 @@ uint32_t decode_code_point(std::string_view s, size_t i, size_t* len);
 std::string py_strip(std::string_view s, const std::string* chars, bool left, bool right);
 // Python str.split(sep, maxsplit). sep == nullptr splits on runs of whitespace.
 std::vector<std::string> py_split(std::string_view s, const std::string* sep, int64_t maxsplit);
-// ASCII-only case mapping (non-ASCII code points are left as they are).
-std::string ascii_upper(std::string_view s);
-std::string ascii_lower(std::string_view s);
-// Python str.title() (ASCII letters) and Jinja's `title` filter (words split at -, space, ([{<).
+// Python's str.upper()/lower() for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic
+// (other scripts pass through unchanged; Python would map a few more).
+std::string py_upper(std::string_view s);
+std::string py_lower(std::string_view s);
+// Python str.title() and Jinja's `title` filter (words split at -, whitespace, ([{<).
 std::string py_title(std::string_view s);
 std::string jinja_title(std::string_view s);
 // Python str.capitalize(): first upper, rest lower.

@@ -46,6 +46,7 @@ TOKENS = {
     "qwen3": ("<|endoftext|>", "<|im_end|>"),
     "mistral_nemo": ("<s>", "</s>"),
     "gemma2": ("<bos>", "<eos>"),
+    "gemma3": ("<bos>", "<eos>"),
     "phi3.5": ("<s>", "<|endoftext|>"),
 }
 
@@ -99,6 +100,11 @@ CONVERSATIONS = {
         {"role": "user", "content": "one"},
         {"role": "user", "content": "two"},
     ],
+    "content_parts": [
+        {"role": "system", "content": [{"type": "text", "text": "System as parts."}]},
+        {"role": "user", "content": [{"type": "text", "text": " look "}, {"type": "image"},
+                                     {"type": "text", "text": "here\n"}]},
+    ],
     "assistant_thinking": [
         {"role": "user", "content": "Think first."},
         {"role": "assistant", "content": "<think>\nsome reasoning\n</think>\n\nThe answer."},
@@ -116,6 +122,9 @@ TOOL_CONVERSATION = [
      "content": "{\"temperature\": 21.5, \"sky\": \"sunny\"}"},
 ]
 
+TOOL_CONVERSATION_NULL_CONTENT = [dict(m) for m in TOOL_CONVERSATION]
+TOOL_CONVERSATION_NULL_CONTENT[2]["content"] = None
+
 TOOL_TEMPLATES = {"llama3.2", "qwen2.5", "qwen3", "mistral_nemo"}
 
 
@@ -128,6 +137,9 @@ def cases_for(name):
                               "tools": [WEATHER_TOOL]}
         yield "tool_calls/agp=1", {"messages": TOOL_CONVERSATION, "add_generation_prompt": True,
                                    "tools": [WEATHER_TOOL]}
+        yield "tool_calls_null_content/agp=1", {"messages": TOOL_CONVERSATION_NULL_CONTENT,
+                                                 "add_generation_prompt": True,
+                                                 "tools": [WEATHER_TOOL]}
         yield "tool_calls_no_tools/agp=0", {"messages": TOOL_CONVERSATION,
                                             "add_generation_prompt": False}
     if name == "llama3.2":
@@ -157,8 +169,11 @@ def main():
             case = {"template": fname, "case": case_name, "context": context}
             try:
                 case["output"] = template.render(**context)
-            except TemplateError as e:
+            except TemplateError as e:  # raise_exception(): our message must match
                 case["error"] = str(e)
+            except Exception as e:  # Python TypeError etc.: we must fail too, wording differs
+                case["error"] = ""
+                case["python_error"] = f"{type(e).__name__}: {e}"
             out.append(case)
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
