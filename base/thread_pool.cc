@@ -7,6 +7,8 @@ namespace {
 // Spin iterations before a worker sleeps: long enough to bridge the gap between the
 // loops of one forward pass (microseconds), short enough not to burn a core when idle.
 constexpr int kSpinIterations = 20000;
+// Spin iterations before a waiting thread yields its core.
+constexpr int kSpinBeforeYield = 2000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
@@ -44,7 +46,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     wake_.notify_all();
   }
   run_share(0);
-  while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+  // Spin briefly (the workers usually finish together with us), then yield so that a
+  // descheduled worker gets the core when threads outnumber cores.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinBeforeYield) {
+      _mm_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
@@ -53,7 +63,11 @@ void ThreadPool::worker_loop(int index) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && !stop_.load()) {
       if (++spins < kSpinIterations) {
-        _mm_pause();
+        if (spins < kSpinBeforeYield) {
+          _mm_pause();
+        } else {
+          std::this_thread::yield();
+        }
         continue;
       }
       std::unique_lock lock(mutex_);

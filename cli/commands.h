@@ -1,0 +1,11 @@
+// Registration of the CLI's subcommands. Each adds itself to the app and, when chosen and
+// run, stores its process exit status in `exit_code`.
+#pragma once
+
+#include <CLI/App.hpp>
+
+namespace shardserve::cli {
+
+void add_generate_command(CLI::App& app, int& exit_code);
+
+}  // namespace shardserve::cli

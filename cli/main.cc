@@ -1,0 +1,20 @@
+// shardserve: one command line with a subcommand per role.
+//   generate     run a model on this machine and stream its text to stdout
+// (coordinator, worker and up join as the serving parts land.)
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"shardserve: an OpenAI-compatible LLM inference cluster"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "shardserve 0.1.0");
+  int exit_code = 0;
+  shardserve::cli::add_generate_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}
