@@ -60,7 +60,9 @@ struct Node {
     kMacro,   // macro name(params) body
     kBreak,
     kContinue,
-    kBlock,  // a body run in place ({% generation %} and similar pass-through blocks)
+    kBlock,        // a body run in place ({% generation %} and similar pass-through blocks)
+    kWith,         // with params (name = expr)...: body in a new scope
+    kFilterBlock,  // filter expr (a kFilter whose input, children[0], is nullptr): body
   };
   Kind kind;
   Pos pos;
@@ -73,7 +75,7 @@ struct Node {
   std::vector<std::string> targets;  // for / set names (tuple unpacking when more than one)
   std::string attr;                  // set ns.attr: targets[0] = "ns", attr = "attr"
   bool recursive = false;
-  // macro
+  // macro (params with optional defaults) / with (params are the assignments)
   std::string name;
   std::vector<std::pair<std::string, ExprPtr>> params;  // default may be nullptr
 };

@@ -376,6 +376,17 @@ TEST(ChatTemplateFeatures, UnicodeCaseMapping) {
             "łódź x1y|été");
 }
 
+TEST(ChatTemplateFeatures, WithAndFilterBlocks) {
+  const char* src =
+      R"JINJA({% set a = 1 %}{% with a = a + 1, b = 'x' %}{{ a }}{{ b }}{% endwith %}{{ a }}[{{ b }}]|{% filter upper %}hello {{ 'w' }}{% endfilter %}|{% filter replace('a', 'o') %}banana{% endfilter %}|{% for i in range(3) %}{% with j = i * 2 %}{{ j }}{% if j == 2 %}{% break %}{% endif %}{% endwith %}{% endfor %})JINJA";
+  EXPECT_EQ(render(src), "2x1[]|HELLO W|bonono|02");
+}
+
+TEST(ChatTemplateFeatures, GenerationBlockIsPassThrough) {
+  // HF's {% generation %} marks assistant text for masks; rendering ignores the marker.
+  EXPECT_EQ(render("a{% generation %}b{{ 1 }}{% endgeneration %}c"), "ab1c");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors: never a crash or a hang; a message with line:col.
 

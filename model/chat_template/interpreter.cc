@@ -90,6 +90,30 @@ class Interpreter {
         return Flow::kContinue;
       case Node::Kind::kBlock:
         return exec_body(n.body);
+      case Node::Kind::kWith: {
+        ValueList values;  // evaluated in the outer scope, like Jinja
+        for (const auto& [name, ex] : n.params) values.push_back(eval(*ex));
+        scopes_.emplace_back();
+        for (size_t k = 0; k < values.size(); ++k) assign(n.params[k].first, values[k]);
+        const Flow f = exec_body(n.body);
+        scopes_.pop_back();
+        return f;
+      }
+      case Node::Kind::kFilterBlock: {
+        std::string saved = std::move(out_);
+        out_.clear();
+        const Flow f = exec_body(n.body);
+        Value captured(std::move(out_));
+        out_ = std::move(saved);
+        CallArgs a = eval_args(*n.expr, 1);
+        try {
+          emit(apply_filter(n.expr->name, captured, a).str(), n.pos);
+        } catch (TemplateError& e) {
+          if (e.pos.line == 0) e.pos = n.expr->pos;
+          throw;
+        }
+        return f;
+      }
     }
     return Flow::kNormal;
   }

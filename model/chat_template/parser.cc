@@ -152,6 +152,35 @@ NodePtr Parser::parse_statement() {
     n->body = parse_body({"endgeneration"}, &stop);
     advance();
     expect_block_end();
+  } else if (s == "with") {
+    // {% with a = 1, b = x %}...{% endwith %}: a scope with its own variables.
+    n->kind = Node::Kind::kWith;
+    while (cur().type != T::kBlockEnd) {
+      if (!n->params.empty()) expect_op(",");
+      std::string name = expect_name();
+      expect_op("=");
+      n->params.emplace_back(std::move(name), parse_expression(true));
+    }
+    expect_block_end();
+    n->body = parse_body({"endwith"}, &stop);
+    advance();
+    expect_block_end();
+  } else if (s == "filter") {
+    // {% filter name(args) %}...{% endfilter %}: the body's output goes through one filter.
+    n->kind = Node::Kind::kFilterBlock;
+    auto f = make(Expr::Kind::kFilter, cur().pos);
+    f->name = expect_name();
+    if (!has_filter(f->name)) {
+      throw ParseError{f->pos, "unsupported construct: no filter named '" + f->name + "'"};
+    }
+    f->children.push_back(nullptr);  // the body's output, supplied when rendering
+    if (is_op("(")) parse_call_args(f.get());
+    if (is_op("|")) fail("unsupported construct: chained filters in a filter block");
+    n->expr = bounded(std::move(f));
+    expect_block_end();
+    n->body = parse_body({"endfilter"}, &stop);
+    advance();
+    expect_block_end();
   } else {
     throw ParseError{tok.pos, "unsupported construct: '" + s + "' statement"};
   }
