@@ -496,6 +496,61 @@ TEST(ChatTemplateErrors, ContextMustBeAnObject) {
   EXPECT_FALSE(t->render(ordered_json::array()).ok());
 }
 
+TEST(ChatTemplateErrors, MangledRealTemplatesNeverCrash) {
+  // Deterministic mutations (cuts, deletions, insertions of template syntax) of every real
+  // template: each must parse-and-render to a value or an Error, within the limits.
+  const char* names[] = {"gemma2.jinja", "gemma3.jinja",  "llama3.2.jinja", "mistral_nemo.jinja",
+                         "phi3.5.jinja", "qwen2.5.jinja", "qwen3.jinja",    "smollm2.jinja"};
+  const char* snippets[] = {"{%", "%}", "{{", "}}",           "{#",         "(",    ")",
+                            "[",  "]",  "'",  "\"",           "|",          " if ", " for ",
+                            "-",  ".",  ",",  "{% endfor %}", "{% else %}", "\\"};
+  const ordered_json ctx = ordered_json::parse(R"({
+      "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                   {"role": "assistant", "content": "a"}, {"role": "user", "content": "u2"}],
+      "add_generation_prompt": true, "bos_token": "<s>", "eos_token": "</s>", "tools": null})");
+  ChatTemplate::Limits limits;
+  limits.max_steps = 20000;
+  limits.max_output_bytes = 1 << 20;
+  uint64_t rng = 12345;
+  auto next = [&rng](uint64_t n) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (rng >> 33) % n;
+  };
+  int ok = 0, failed = 0;
+  for (const char* name : names) {
+    const std::string src = read_file(std::string(kTestdata) + name);
+    ASSERT_FALSE(src.empty()) << name;
+    for (int iter = 0; iter < 300; ++iter) {
+      std::string m = src;
+      const int edits = 1 + static_cast<int>(next(3));
+      for (int k = 0; k < edits; ++k) {
+        const size_t at = next(m.size() + 1);
+        switch (next(3)) {
+          case 0:
+            m.resize(at);
+            break;
+          case 1:
+            m.erase(at, 1 + next(8));
+            break;
+          default:
+            m.insert(at, snippets[next(std::size(snippets))]);
+            break;
+        }
+      }
+      auto tmpl = ChatTemplate::parse(m);
+      if (!tmpl.ok()) {
+        ++failed;
+        EXPECT_NE(tmpl.error().message.find("chat template "), std::string::npos);
+        continue;
+      }
+      auto out = tmpl->render(ctx, limits);
+      out.ok() ? ++ok : ++failed;
+    }
+  }
+  EXPECT_GT(ok, 0);
+  EXPECT_GT(failed, 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // API details.
 
