@@ -1,0 +1,196 @@
+#include "worker/scheduler.h"
+
+#include <algorithm>
+#include <string>
+
+#include "base/check.h"
+
+namespace shardserve {
+
+Scheduler::Scheduler(const SchedulerLimits& limits) : limits_(limits) {
+  SS_CHECK(limits.max_batch > 0 && limits.max_batch_tokens > 0 && limits.block_size > 0);
+}
+
+Status Scheduler::submit(SequenceRequest request) {
+  const int64_t n = static_cast<int64_t>(request.prompt.size());
+  if (n == 0) return Error{"the prompt is empty"};
+  if (n + 1 > limits_.context_length)
+    return Error{"the prompt has " + std::to_string(n) + " tokens; with at least one token to " +
+                 "generate it needs " + std::to_string(n + 1) + ", but the context holds " +
+                 std::to_string(limits_.context_length)};
+  if (blocks_for(n + 1) > limits_.kv_blocks)
+    return Error{"the prompt needs " + std::to_string(blocks_for(n + 1)) +
+                 " KV-cache blocks, but the group has " + std::to_string(limits_.kv_blocks)};
+  if (sequences_.count(request.id))
+    return Error{"sequence id " + std::to_string(request.id) + " is in use"};
+  const int64_t id = request.id;
+  Sequence s;
+  s.sampler = std::make_unique<Sampler>(request.sampling);
+  s.request = std::move(request);
+  sequences_.emplace(id, std::move(s));
+  waiting_.push_back(id);
+  return {};
+}
+
+void Scheduler::cancel(int64_t id) {
+  auto it = sequences_.find(id);
+  if (it != sequences_.end()) it->second.cancelled = true;
+}
+
+bool Scheduler::grow(Sequence& s, int64_t positions) {
+  const int64_t needed = blocks_for(positions) - s.blocks;
+  if (needed <= 0) return true;
+  if (needed > free_blocks()) return false;
+  s.blocks += needed;
+  used_blocks_ += needed;
+  return true;
+}
+
+void Scheduler::release(int64_t id, std::vector<int64_t>& released) {
+  Sequence& s = sequences_.at(id);
+  used_blocks_ -= s.blocks;
+  if (s.blocks > 0) released.push_back(id);
+  s.blocks = 0;
+  s.computed = 0;
+}
+
+void Scheduler::preempt(int64_t id, std::vector<int64_t>& released) {
+  release(id, released);
+  running_.erase(std::find(running_.begin(), running_.end(), id));
+  waiting_.push_front(id);
+}
+
+StepPlan Scheduler::next_plan() {
+  StepPlan plan;
+  plan.step_id = next_step_++;
+  plan.released = std::move(to_release_);
+  to_release_.clear();
+
+  // Cancelled sequences leave now, wherever they are.
+  for (auto it = sequences_.begin(); it != sequences_.end();) {
+    Sequence& s = it->second;
+    if (!s.cancelled) {
+      ++it;
+      continue;
+    }
+    release(it->first, plan.released);
+    running_.erase(std::remove(running_.begin(), running_.end(), it->first), running_.end());
+    waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), it->first), waiting_.end());
+    pending_.push_back({.id = it->first,
+                        .finish = FinishReason::Cancelled,
+                        .prompt_tokens = static_cast<int64_t>(s.request.prompt.size()),
+                        .generated_tokens = static_cast<int64_t>(s.generated.size())});
+    it = sequences_.erase(it);
+  }
+
+  int64_t budget = limits_.max_batch_tokens;
+  auto schedule = [&](int64_t id, int64_t n) {
+    Sequence& s = sequences_.at(id);
+    PlannedChunk c{.seq = id, .start_pos = s.computed, .tokens = {}, .need_logits = false};
+    for (int64_t p = s.computed; p < s.computed + n; ++p) c.tokens.push_back(s.token_at(p));
+    c.need_logits = s.computed + n == s.context();
+    plan.chunks.push_back(std::move(c));
+    budget -= n;
+  };
+
+  // 1. Decode: one token for every running sequence that has caught up with its context.
+  //    A decode that cannot get a block preempts the most recently admitted sequence.
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    const int64_t id = running_[i];
+    Sequence& s = sequences_.at(id);
+    if (s.context() - s.computed != 1) continue;
+    bool preempted_self = false;
+    while (!grow(s, s.computed + 1)) {
+      const int64_t victim = running_.back();
+      preempt(victim, plan.released);
+      if (victim == id) {
+        preempted_self = true;
+        break;
+      }
+    }
+    if (preempted_self) break;  // it was the last one; nothing after it to schedule
+    schedule(id, 1);
+  }
+
+  // 2. Prefill chunks of running sequences still consuming their prompt, oldest first.
+  auto prefill = [&](int64_t id) {
+    Sequence& s = sequences_.at(id);
+    int64_t n = std::min(s.context() - s.computed, budget);
+    // Only as many positions as free blocks allow (no preemption for prefill).
+    const int64_t room = (s.blocks + free_blocks()) * limits_.block_size - s.computed;
+    n = std::min(n, room);
+    if (n <= 0 || !grow(s, s.computed + n)) return;
+    schedule(id, n);
+  };
+  for (int64_t id : running_) {
+    if (budget <= 0) break;
+    const Sequence& s = sequences_.at(id);
+    if (s.context() - s.computed > 1) prefill(id);
+  }
+
+  // 3. Admit waiting sequences while the batch, the token budget and the KV cache allow:
+  //    a sequence needs blocks for its whole context plus one token, beyond what running
+  //    prefills still need.
+  int64_t outstanding = 0;
+  for (int64_t id : running_) {
+    const Sequence& s = sequences_.at(id);
+    outstanding += std::max<int64_t>(0, blocks_for(s.context() + 1) - s.blocks);
+  }
+  while (!waiting_.empty() && budget > 0 &&
+         static_cast<int64_t>(running_.size()) < limits_.max_batch) {
+    const int64_t id = waiting_.front();
+    const Sequence& s = sequences_.at(id);
+    const int64_t need = blocks_for(s.context() + 1);
+    if (need > free_blocks() - outstanding) break;  // FCFS: nobody overtakes the head
+    waiting_.pop_front();
+    running_.push_back(id);
+    outstanding += need;
+    prefill(id);
+  }
+  return plan;
+}
+
+std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan, std::span<const float> logits,
+                                                int64_t n_vocab) {
+  std::vector<TokenEvent> events = std::move(pending_);
+  pending_.clear();
+  size_t row = 0;
+  for (const PlannedChunk& c : plan.chunks) {
+    auto it = sequences_.find(c.seq);
+    if (!c.need_logits) {
+      if (it != sequences_.end()) it->second.computed += static_cast<int64_t>(c.tokens.size());
+      continue;
+    }
+    const std::span<const float> row_logits = logits.subspan(row++ * n_vocab, n_vocab);
+    if (it == sequences_.end()) continue;  // cancelled and gone
+    Sequence& s = it->second;
+    s.computed += static_cast<int64_t>(c.tokens.size());
+    if (s.cancelled) continue;  // its finish event comes with the next plan
+
+    const Sample sample = s.sampler->sample(row_logits, s.request.prompt, s.generated);
+    s.generated.push_back(sample.token);
+    TokenEvent e{.id = c.seq,
+                 .token = sample.token,
+                 .logprob = sample.logprob,
+                 .top = sample.top,
+                 .finish = FinishReason::None,
+                 .prompt_tokens = static_cast<int64_t>(s.request.prompt.size()),
+                 .generated_tokens = static_cast<int64_t>(s.generated.size())};
+    const auto& stops = s.request.stop_tokens;
+    if (std::find(stops.begin(), stops.end(), sample.token) != stops.end()) {
+      e.finish = FinishReason::Stop;
+    } else if (e.generated_tokens >= s.request.max_tokens ||
+               s.context() >= limits_.context_length) {
+      e.finish = FinishReason::Length;
+    }
+    if (e.finish != FinishReason::None) {
+      release(c.seq, to_release_);
+      running_.erase(std::remove(running_.begin(), running_.end(), c.seq), running_.end());
+      sequences_.erase(it);
+    }
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+}  // namespace shardserve

@@ -1,0 +1,123 @@
+// Continuous batching for one worker group, run by its leader rank.
+//
+// Every step the scheduler builds a StepPlan within two budgets, `max_batch` running
+// sequences and `max_batch_tokens` tokens: first one decode token for every running
+// sequence, then prompt chunks (chunked prefill) of sequences still prefilling and of newly
+// admitted ones, oldest first. A sequence is admitted when the KV cache has blocks for its
+// prompt plus one block of headroom; KV blocks then grow one at a time as it decodes. When a
+// decode cannot get a block, the most recently admitted sequence is preempted: its blocks are
+// released and it waits at the front of the queue to be recomputed from its prompt and the
+// tokens it already produced (the forward pass is batch-invariant, so its output does not
+// change). Finished and cancelled sequences leave at the next step.
+//
+// The scheduler only counts blocks; the group applies the plan to the real caches (the
+// leader's KvCache and the peers' have the same number of blocks).
+// Not thread-safe: the leader's step loop owns it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "model/sampler/sampler.h"
+#include "worker/step_plan.h"
+
+namespace shardserve {
+
+enum class FinishReason : uint8_t { None = 0, Stop = 1, Length = 2, Cancelled = 3 };
+
+struct SequenceRequest {
+  int64_t id = 0;               // unique among live sequences of this group
+  std::vector<TokenId> prompt;  // at least one token
+  SamplingParams sampling;
+  int64_t max_tokens = 16;           // tokens to generate at most
+  std::vector<TokenId> stop_tokens;  // end-of-generation ids: finish with Stop
+};
+
+// One token produced by one sequence in one step.
+struct TokenEvent {
+  int64_t id = 0;
+  TokenId token = -1;  // -1 when the event only reports a finish (cancel, rejection)
+  float logprob = 0.0f;
+  std::vector<TokenLogprob> top;
+  FinishReason finish = FinishReason::None;
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;  // including this token
+};
+
+struct SchedulerLimits {
+  int64_t max_batch = 32;          // running sequences
+  int64_t max_batch_tokens = 512;  // tokens per step
+  int64_t kv_blocks = 0;           // blocks in each rank's KV cache
+  int64_t block_size = 16;         // positions per block
+  int64_t context_length = 0;      // positions per sequence
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(const SchedulerLimits& limits);
+
+  // Queues a request. Error (nothing queued) if it can never run: empty prompt, prompt plus
+  // one token longer than the context, or larger than the whole KV cache.
+  Status submit(SequenceRequest request);
+  // Stops a sequence wherever it is; its finish event comes from the next on_step_done().
+  // Unknown ids are ignored (idempotent).
+  void cancel(int64_t id);
+
+  bool has_work() const { return !waiting_.empty() || !running_.empty() || !pending_.empty(); }
+  int64_t running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  int64_t used_blocks() const { return used_blocks_; }
+  const SchedulerLimits& limits() const { return limits_; }
+
+  // The next step. Sequences that finished or were cancelled are released in it.
+  StepPlan next_plan();
+  // Consumes the step's logits (one n_vocab row per chunk with need_logits, in plan order),
+  // samples, and returns the step's events, including finishes of cancelled sequences.
+  std::vector<TokenEvent> on_step_done(const StepPlan& plan, std::span<const float> logits,
+                                       int64_t n_vocab);
+
+ private:
+  struct Sequence {
+    SequenceRequest request;
+    std::unique_ptr<Sampler> sampler;
+    std::vector<TokenId> generated;
+    int64_t computed = 0;  // positions whose K/V are in the cache
+    int64_t blocks = 0;    // blocks held
+    bool cancelled = false;
+    // Tokens that must be run through the model before sampling resumes: the prompt, then
+    // (after a preemption) the tokens generated so far.
+    int64_t context() const {
+      return static_cast<int64_t>(request.prompt.size() + generated.size());
+    }
+    TokenId token_at(int64_t pos) const {
+      const int64_t n_prompt = static_cast<int64_t>(request.prompt.size());
+      return pos < n_prompt ? request.prompt[pos] : generated[pos - n_prompt];
+    }
+  };
+
+  int64_t blocks_for(int64_t positions) const {
+    return (positions + limits_.block_size - 1) / limits_.block_size;
+  }
+  int64_t free_blocks() const { return limits_.kv_blocks - used_blocks_; }
+  bool grow(Sequence& s, int64_t positions);
+  // Releases the sequence's blocks (in `released`, the plan being built) and requeues it.
+  void preempt(int64_t id, std::vector<int64_t>& released);
+  void release(int64_t id, std::vector<int64_t>& released);
+
+  SchedulerLimits limits_;
+  uint64_t next_step_ = 1;
+  int64_t used_blocks_ = 0;
+  std::map<int64_t, Sequence> sequences_;  // every live sequence, by id
+  std::deque<int64_t> waiting_;            // not admitted (or preempted), in order
+  std::vector<int64_t> running_;           // admitted, in admission order
+  std::vector<TokenEvent> pending_;        // finish events to deliver with the next step
+  std::vector<int64_t> to_release_;        // finished ids whose blocks go in the next plan
+};
+
+}  // namespace shardserve

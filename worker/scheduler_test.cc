@@ -1,0 +1,212 @@
+// The scheduler against a fake model: the "next token" is a function of the last token and
+// its position, so outputs are known and recomputation after preemption must reproduce
+// them. Every plan is also applied to a real KvCache with the same number of blocks, which
+// must never run out (the scheduler's accounting matches the caches').
+#include "worker/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "model/kv_cache/kv_cache.h"
+
+namespace shardserve {
+namespace {
+
+constexpr int64_t kVocab = 32;
+
+TokenId fake_next(TokenId last, int64_t pos) {
+  return static_cast<TokenId>((last * 31 + pos * 7 + 3) % kVocab);
+}
+
+struct Harness {
+  explicit Harness(SchedulerLimits limits)
+      : scheduler(limits),
+        kv(KvCacheShape{.n_layers = 1,
+                        .n_kv_heads = 1,
+                        .head_dim = 4,
+                        .block_size = limits.block_size,
+                        .n_blocks = limits.kv_blocks}) {}
+
+  // Runs one step; returns its events. Checks the plan against the real cache.
+  std::vector<TokenEvent> step() {
+    StepPlan plan = scheduler.next_plan();
+    plans.push_back(plan);
+    for (int64_t id : plan.released) kv.release(id);
+    std::vector<float> logits;
+    for (const PlannedChunk& c : plan.chunks) {
+      EXPECT_TRUE(kv.reserve(c.seq, c.start_pos + static_cast<int64_t>(c.tokens.size())).ok())
+          << "step " << plan.step_id << " seq " << c.seq;
+      tokens_in_plans += static_cast<int64_t>(c.tokens.size());
+      if (!c.need_logits) continue;
+      std::vector<float> row(kVocab, 0.0f);
+      const int64_t last_pos = c.start_pos + static_cast<int64_t>(c.tokens.size()) - 1;
+      row[fake_next(c.tokens.back(), last_pos)] = 10.0f;
+      logits.insert(logits.end(), row.begin(), row.end());
+    }
+    auto events = scheduler.on_step_done(plan, logits, kVocab);
+    for (const auto& e : events) {
+      if (e.token >= 0) outputs[e.id].push_back(e.token);
+      if (e.finish != FinishReason::None) finish[e.id] = e.finish;
+    }
+    return events;
+  }
+  void run(int max_steps = 1000) {
+    for (int i = 0; i < max_steps && scheduler.has_work(); ++i) step();
+    EXPECT_FALSE(scheduler.has_work());
+  }
+
+  Scheduler scheduler;
+  KvCache kv;
+  std::vector<StepPlan> plans;
+  std::map<int64_t, std::vector<TokenId>> outputs;
+  std::map<int64_t, FinishReason> finish;
+  int64_t tokens_in_plans = 0;
+};
+
+SchedulerLimits roomy() {
+  return {.max_batch = 8,
+          .max_batch_tokens = 64,
+          .kv_blocks = 64,
+          .block_size = 4,
+          .context_length = 128};
+}
+
+SequenceRequest request(int64_t id, int n_prompt, int64_t max_tokens) {
+  SequenceRequest r{
+      .id = id, .prompt = {}, .sampling = {.temperature = 0}, .max_tokens = max_tokens};
+  for (int i = 0; i < n_prompt; ++i)
+    r.prompt.push_back(static_cast<TokenId>((id * 5 + i) % kVocab));
+  return r;
+}
+
+// What a sequence generates alone: the fake model's chain from the prompt's last token.
+std::vector<TokenId> expected_output(const SequenceRequest& r, int64_t n) {
+  std::vector<TokenId> out;
+  TokenId last = r.prompt.back();
+  int64_t pos = static_cast<int64_t>(r.prompt.size()) - 1;
+  for (int64_t i = 0; i < n; ++i) out.push_back(last = fake_next(last, pos++));
+  return out;
+}
+
+TEST(Scheduler, OneSequencePrefillsThenDecodesThenReleases) {
+  Harness h(roomy());
+  ASSERT_TRUE(h.scheduler.submit(request(1, 5, 3)).ok());
+  h.run();
+  EXPECT_EQ(h.outputs[1], expected_output(request(1, 5, 3), 3));
+  EXPECT_EQ(h.finish[1], FinishReason::Length);
+  ASSERT_GE(h.plans.size(), 3u);
+  EXPECT_EQ(h.plans[0].chunks[0].tokens.size(), 5u);  // whole prompt in one chunk
+  EXPECT_EQ(h.plans[1].chunks[0].tokens.size(), 1u);  // then one token per step
+  EXPECT_EQ(h.scheduler.used_blocks(), 0);
+  h.scheduler.next_plan();  // the release reaches the caches with the next plan
+}
+
+TEST(Scheduler, ChunkedPrefillLetsRunningSequencesDecodeEveryStep) {
+  SchedulerLimits limits = roomy();
+  limits.max_batch_tokens = 4;
+  Harness h(limits);
+  ASSERT_TRUE(h.scheduler.submit(request(1, 2, 20)).ok());
+  h.step();  // seq 1 prefilled
+  ASSERT_TRUE(h.scheduler.submit(request(2, 10, 2)).ok());
+  for (int i = 0; i < 3; ++i) {
+    h.step();
+    const StepPlan& p = h.plans.back();
+    ASSERT_GE(p.chunks.size(), 1u);
+    EXPECT_EQ(p.chunks[0].seq, 1) << "the decode token comes first";
+    EXPECT_EQ(p.chunks[0].tokens.size(), 1u);
+    int64_t total = 0;
+    for (const auto& c : p.chunks) total += static_cast<int64_t>(c.tokens.size());
+    EXPECT_LE(total, 4);
+  }
+  h.run();
+  EXPECT_EQ(h.outputs[1], expected_output(request(1, 2, 20), 20));
+  EXPECT_EQ(h.outputs[2], expected_output(request(2, 10, 2), 2));
+}
+
+TEST(Scheduler, MaxBatchMakesLaterRequestsWait) {
+  SchedulerLimits limits = roomy();
+  limits.max_batch = 2;
+  Harness h(limits);
+  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.scheduler.submit(request(id, 3, 4)).ok());
+  h.step();
+  EXPECT_EQ(h.scheduler.running(), 2);
+  EXPECT_EQ(h.scheduler.waiting(), 1);
+  h.run();
+  for (int id = 1; id <= 3; ++id) EXPECT_EQ(h.outputs[id], expected_output(request(id, 3, 4), 4));
+}
+
+TEST(Scheduler, PreemptedSequencesRecomputeToTheSameOutput) {
+  // 10 blocks of 4 positions; three sequences that each grow to 5 + 20 positions (7 blocks).
+  SchedulerLimits limits{.max_batch = 8,
+                         .max_batch_tokens = 32,
+                         .kv_blocks = 10,
+                         .block_size = 4,
+                         .context_length = 64};
+  Harness h(limits);
+  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.scheduler.submit(request(id, 5, 20)).ok());
+  h.run();
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_EQ(h.outputs[id], expected_output(request(id, 5, 20), 20)) << "seq " << id;
+    EXPECT_EQ(h.finish[id], FinishReason::Length);
+  }
+  // Recomputation happened: more tokens went through the model than 3 x (5 + 19).
+  EXPECT_GT(h.tokens_in_plans, 3 * (5 + 19));
+}
+
+TEST(Scheduler, StopTokenFinishesWithStop) {
+  Harness h(roomy());
+  SequenceRequest r = request(1, 4, 50);
+  const auto chain = expected_output(r, 10);
+  r.stop_tokens = {chain[3]};
+  ASSERT_TRUE(h.scheduler.submit(r).ok());
+  h.run();
+  EXPECT_EQ(h.finish[1], FinishReason::Stop);
+  // Stops at the first occurrence of the stop token.
+  auto first = std::find(chain.begin(), chain.end(), chain[3]) - chain.begin();
+  EXPECT_EQ(h.outputs[1].size(), static_cast<size_t>(first + 1));
+}
+
+TEST(Scheduler, CancelWaitingAndRunningSequences) {
+  SchedulerLimits limits = roomy();
+  limits.max_batch = 1;
+  Harness h(limits);
+  ASSERT_TRUE(h.scheduler.submit(request(1, 3, 100)).ok());
+  ASSERT_TRUE(h.scheduler.submit(request(2, 3, 100)).ok());
+  h.step();
+  h.step();
+  h.scheduler.cancel(2);   // waiting
+  h.scheduler.cancel(1);   // running
+  h.scheduler.cancel(99);  // unknown: ignored
+  h.step();
+  EXPECT_EQ(h.finish[1], FinishReason::Cancelled);
+  EXPECT_EQ(h.finish[2], FinishReason::Cancelled);
+  EXPECT_FALSE(h.scheduler.has_work());
+  EXPECT_EQ(h.scheduler.used_blocks(), 0);
+  EXPECT_EQ(h.kv.used_blocks(), 0);
+}
+
+TEST(Scheduler, ContextLimitFinishesWithLength) {
+  SchedulerLimits limits = roomy();
+  limits.context_length = 12;
+  Harness h(limits);
+  ASSERT_TRUE(h.scheduler.submit(request(1, 8, 100)).ok());
+  h.run();
+  EXPECT_EQ(h.outputs[1].size(), 4u);  // positions 8..11
+  EXPECT_EQ(h.finish[1], FinishReason::Length);
+}
+
+TEST(Scheduler, RejectsRequestsThatCanNeverRun) {
+  SchedulerLimits limits = roomy();
+  limits.context_length = 10;
+  Scheduler s(limits);
+  EXPECT_FALSE(s.submit(request(1, 0, 5)).ok());
+  Status too_long = s.submit(request(2, 10, 5));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.message().find("context holds 10"), std::string::npos) << too_long.message();
+  ASSERT_TRUE(s.submit(request(3, 2, 5)).ok());
+  EXPECT_FALSE(s.submit(request(3, 2, 5)).ok()) << "duplicate id";
+}
+
+}  // namespace
+}  // namespace shardserve

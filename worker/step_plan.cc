@@ -1,0 +1,96 @@
+#include "worker/step_plan.h"
+
+#include <cstring>
+#include <string>
+
+namespace shardserve {
+namespace {
+
+constexpr uint32_t kMagic = 0x50545353;  // "SSTP"
+constexpr uint16_t kVersion = 1;
+constexpr uint16_t kFlagShutdown = 1;
+
+class Writer {
+ public:
+  template <typename T>
+  void put(T v) {
+    const size_t at = out.size();
+    out.resize(at + sizeof(T));
+    std::memcpy(out.data() + at, &v, sizeof(T));
+  }
+  std::vector<uint8_t> out;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const uint8_t> b) : bytes_(b) {}
+  template <typename T>
+  bool get(T& v) {
+    if (bytes_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(&v, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  size_t remaining() const { return bytes_.size() - pos_; }
+
+ private:
+  std::span<const uint8_t> bytes_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+std::vector<uint8_t> encode_step_plan(const StepPlan& plan) {
+  Writer w;
+  w.put(kMagic);
+  w.put(kVersion);
+  w.put(static_cast<uint16_t>(plan.shutdown ? kFlagShutdown : 0));
+  w.put(plan.step_id);
+  w.put(static_cast<uint32_t>(plan.chunks.size()));
+  w.put(static_cast<uint32_t>(plan.released.size()));
+  for (const PlannedChunk& c : plan.chunks) {
+    w.put(c.seq);
+    w.put(c.start_pos);
+    w.put(static_cast<uint32_t>(c.tokens.size()));
+    w.put(static_cast<uint8_t>(c.need_logits));
+    for (int32_t t : c.tokens) w.put(t);
+  }
+  for (int64_t s : plan.released) w.put(s);
+  return std::move(w.out);
+}
+
+Result<StepPlan> decode_step_plan(std::span<const uint8_t> bytes) {
+  Reader r(bytes);
+  uint32_t magic = 0, n_chunks = 0, n_released = 0;
+  uint16_t version = 0, flags = 0;
+  StepPlan plan;
+  if (!r.get(magic) || magic != kMagic) return Error{"step plan: bad magic"};
+  if (!r.get(version) || version != kVersion)
+    return Error{"step plan: version " + std::to_string(version) + ", expected " +
+                 std::to_string(kVersion) + " (ranks run different shardserve builds?)"};
+  if (!r.get(flags) || !r.get(plan.step_id) || !r.get(n_chunks) || !r.get(n_released))
+    return Error{"step plan: truncated header"};
+  plan.shutdown = (flags & kFlagShutdown) != 0;
+  // Each chunk takes at least 21 bytes, each released id 8: bound counts by the size.
+  if (n_chunks > r.remaining() / 21 || n_released > r.remaining() / 8)
+    return Error{"step plan: counts exceed the message size"};
+  plan.chunks.resize(n_chunks);
+  for (PlannedChunk& c : plan.chunks) {
+    uint32_t n_tokens = 0;
+    uint8_t need_logits = 0;
+    if (!r.get(c.seq) || !r.get(c.start_pos) || !r.get(n_tokens) || !r.get(need_logits))
+      return Error{"step plan: truncated chunk"};
+    if (n_tokens == 0 || n_tokens > r.remaining() / 4 || c.start_pos < 0)
+      return Error{"step plan: bad chunk"};
+    c.need_logits = need_logits != 0;
+    c.tokens.resize(n_tokens);
+    for (int32_t& t : c.tokens) r.get(t);
+  }
+  plan.released.resize(n_released);
+  for (int64_t& s : plan.released)
+    if (!r.get(s)) return Error{"step plan: truncated release list"};
+  if (r.remaining() != 0) return Error{"step plan: trailing bytes"};
+  return plan;
+}
+
+}  // namespace shardserve

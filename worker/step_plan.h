@@ -1,0 +1,41 @@
+// The plan of one step of a worker group, sent by the leader to every peer rank.
+//
+// A plan lists the chunks to run (new sequences' prompt chunks and running sequences'
+// decode tokens, see SeqChunk in model/llama/llama_model.h) and the sequences to release
+// before the step. Every rank applies the same plan to its shard in the same order, so their
+// KV caches stay in step; the step id lets a rank detect a lost or repeated plan.
+//
+// Wire format (little-endian, versioned): header {magic "SSTP", u16 version, u16 flags,
+// u64 step_id, u32 n_chunks, u32 n_released}, then per chunk {i64 seq, i64 start_pos,
+// u32 n_tokens, u8 need_logits, i32 tokens[n_tokens]}, then i64 released[n_released].
+// decode() validates everything against the buffer size and returns an Error on mismatch.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+
+namespace shardserve {
+
+struct PlannedChunk {
+  int64_t seq = 0;
+  int64_t start_pos = 0;
+  std::vector<int32_t> tokens;
+  bool need_logits = false;
+  bool operator==(const PlannedChunk&) const = default;
+};
+
+struct StepPlan {
+  uint64_t step_id = 0;
+  bool shutdown = false;          // the group stops after this plan
+  std::vector<int64_t> released;  // sequences whose KV blocks are freed first
+  std::vector<PlannedChunk> chunks;
+  bool operator==(const StepPlan&) const = default;
+};
+
+std::vector<uint8_t> encode_step_plan(const StepPlan& plan);
+Result<StepPlan> decode_step_plan(std::span<const uint8_t> bytes);
+
+}  // namespace shardserve
