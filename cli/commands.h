@@ -7,5 +7,7 @@
 namespace shardserve::cli {
 
 void add_generate_command(CLI::App& app, int& exit_code);
+// `argc`/`argv` are handed to MPI_Init.
+void add_worker_command(CLI::App& app, int& exit_code, int argc, char** argv);
 
 }  // namespace shardserve::cli

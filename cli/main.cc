@@ -1,5 +1,6 @@
 // shardserve: one command line with a subcommand per role.
 //   generate     run a model on this machine and stream its text to stdout
+//   worker       one MPI rank of a worker group (under mpirun)
 // (coordinator, worker and up join as the serving parts land.)
 #include <CLI/CLI.hpp>
 
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "shardserve 0.1.0");
   int exit_code = 0;
   shardserve::cli::add_generate_command(app, exit_code);
+  shardserve::cli::add_worker_command(app, exit_code, argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,7 +8,7 @@ namespace shardserve {
 
 KvCache::KvCache(const KvCacheShape& shape) : shape_(shape) {
   SS_CHECK(shape.n_blocks >= 0 && shape.block_size > 0 && shape.head_dim > 0);
-  storage_.resize(static_cast<size_t>(shape.block_bytes() / 2 * shape.n_blocks));
+  storage_.reset(new uint16_t[static_cast<size_t>(shape.block_bytes() / 2 * shape.n_blocks)]);
   free_.reserve(shape.n_blocks);
   for (int64_t b = shape.n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
 }

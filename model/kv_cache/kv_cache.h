@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -54,18 +55,19 @@ class KvCache {
 
   // First element of the given head's slab in a physical block: block_size x head_dim.
   uint16_t* keys(int64_t layer, int32_t block, int64_t kv_head) {
-    return storage_.data() + offset(0, layer, block, kv_head);
+    return storage_.get() + offset(0, layer, block, kv_head);
   }
   uint16_t* values(int64_t layer, int32_t block, int64_t kv_head) {
-    return storage_.data() + offset(1, layer, block, kv_head);
+    return storage_.get() + offset(1, layer, block, kv_head);
   }
 
  private:
   size_t offset(int kv, int64_t layer, int32_t block, int64_t kv_head) const;
 
   KvCacheShape shape_;
-  std::vector<uint16_t> storage_;  // f16 bits
-  std::vector<int32_t> free_;      // stack of free physical blocks
+  // f16 bits, left uninitialised: pages become resident only when a block is first written.
+  std::unique_ptr<uint16_t[]> storage_;
+  std::vector<int32_t> free_;  // stack of free physical blocks
   std::unordered_map<int64_t, std::vector<int32_t>> tables_;
 };
 

@@ -1,0 +1,144 @@
+// `shardserve worker -c CONFIG`: one MPI rank of one worker group, started by mpirun.
+// The job's ranks are split into the config's groups (in file order); each loads its shard.
+// With --offline, each group's leader runs the requests of a JSON-lines file (see
+// worker/offline.h) and prints the results; the coordinator link comes with the serving issue.
+#include <mpi.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "config/cluster_config.h"
+#include "parallel/mpi_env.h"
+#include "worker/group.h"
+#include "worker/offline.h"
+
+namespace shardserve::cli {
+namespace {
+
+struct WorkerOptions {
+  std::string config;
+  std::vector<std::string> groups;
+  std::vector<std::string> overrides;
+  std::string offline;
+  double collective_timeout_s = 60.0;
+};
+
+// Resident memory of this process in MiB (VmRSS), or -1.
+double resident_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return -1;
+}
+
+// Prints every rank's resident memory from the group leader.
+void report_memory(MPI_Comm comm, const std::string& group, const char* when) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  double mine = resident_mib();
+  std::vector<double> all(size);
+  MPI_Gather(&mine, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, 0, comm);
+  if (rank != 0) return;
+  for (int r = 0; r < size; ++r)
+    std::fprintf(stderr, "group %s rank %d/%d: resident memory %s %.1f MiB\n", group.c_str(), r,
+                 size, when, all[r]);
+}
+
+int run_worker(int argc, char** argv, const WorkerOptions& o) {
+  auto env_result = MpiEnv::init(&argc, &argv);
+  if (!env_result) {
+    std::fprintf(stderr, "shardserve worker: %s\n", env_result.error().message.c_str());
+    return 1;
+  }
+  std::unique_ptr<MpiEnv> env(*env_result);
+  auto fail = [&](const std::string& message) {
+    std::fprintf(stderr, "shardserve worker (rank %d): %s\n", env->world_rank(), message.c_str());
+    return 1;
+  };
+
+  auto config = load_cluster_config(o.config, o.overrides);
+  if (!config) return fail(config.error().message);
+  auto placements = place_groups(*config, env->world_size(), o.groups);
+  if (!placements) return fail(placements.error().message);
+  const GroupPlacement* mine = placement_of_rank(*placements, env->world_rank());
+  if (!mine) return fail("no group holds this rank");
+  MPI_Comm comm = env->split(mine->group_index);
+  const GroupConfig& group = config->groups[mine->group_index];
+  const ModelConfig& model = config->models[group.model_index];
+  if (group.backend != Backend::kCpu)
+    return fail("group " + group.name +
+                ": the cuda backend is not available in this build yet; use backend: cpu");
+
+  auto file = gguf::File::open(model.path);
+  if (!file) return fail(file.error().message);
+  auto member = GroupMember::create(comm, **file,
+                                    {.threads = group.threads_per_rank,
+                                     .kv_cache_bytes = group.kv_cache_mb << 20,
+                                     .block_size = 16,
+                                     .collective_timeout_s = o.collective_timeout_s});
+  if (!member) return fail(member.error().message);
+  report_memory(comm, group.name, "after load");
+
+  int status = 0;
+  if ((*member)->is_leader()) {
+    auto tokenizer = Tokenizer::from_gguf(**file);
+    if (!tokenizer) return fail(tokenizer.error().message);
+    if (o.offline.empty())
+      return fail("the coordinator link is not built yet; run requests with --offline FILE");
+    std::ifstream file_in;
+    if (o.offline != "-") {
+      file_in.open(o.offline);
+      if (!file_in) return fail("cannot read " + o.offline);
+    }
+    std::istream& in = o.offline == "-" ? std::cin : file_in;
+    const int64_t context = model.context_length > 0 ? model.context_length
+                                                     : (*member)->model().config().context_length;
+    SchedulerLimits limits{.max_batch = group.max_batch,
+                           .max_batch_tokens = group.max_batch_tokens,
+                           .kv_blocks = (*member)->kv_blocks(),
+                           .block_size = (*member)->block_size(),
+                           .context_length = context};
+    OfflineStats stats = run_offline(**member, **tokenizer, limits, in, std::cout);
+    std::fprintf(stderr,
+                 "group %s (tp %d): %lld prompt + %lld generated tokens in %lld steps, %.3f s "
+                 "(%.1f generated tokens/s)\n",
+                 group.name.c_str(), (*member)->tp(), static_cast<long long>(stats.prompt_tokens),
+                 static_cast<long long>(stats.generated_tokens),
+                 static_cast<long long>(stats.steps), stats.seconds,
+                 stats.generated_tokens / std::max(stats.seconds, 1e-9));
+  } else if (Status s = (*member)->follow(); !s) {
+    status = fail(s.message());
+  }
+  report_memory(comm, group.name, "at exit");
+  member->reset();
+  MPI_Comm_free(&comm);
+  return status;
+}
+
+}  // namespace
+
+void add_worker_command(CLI::App& app, int& exit_code, int argc, char** argv) {
+  auto options = std::make_shared<WorkerOptions>();
+  CLI::App* cmd = app.add_subcommand("worker", "Run one MPI rank of a worker group (under mpirun)");
+  cmd->add_option("-c,--config", options->config, "Cluster YAML file")->required();
+  cmd->add_option("--group", options->groups,
+                  "Run only these groups (by name; default: all, in file order)");
+  cmd->add_option("--set", options->overrides, "Override one config value, e.g. groups[0].tp=3");
+  cmd->add_option("--offline", options->offline,
+                  "Run the requests of a JSON-lines file ('-' for stdin) instead of serving");
+  cmd->add_option("--collective-timeout", options->collective_timeout_s,
+                  "Seconds a rank waits for its peers inside a step before it gives up")
+      ->check(CLI::Range(0.1, 86400.0));
+  cmd->callback(
+      [options, &exit_code, argc, argv] { exit_code = run_worker(argc, argv, *options); });
+}
+
+}  // namespace shardserve::cli

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Tensor parallelism through the real path: `shardserve worker` under mpirun on the default
+model. Greedy output must not depend on tp, and a rank that dies or hangs mid-step must
+bring the job down with a clear message in bounded time.
+
+    tests/tp/tp_test.py --shardserve build/cli/shardserve [--only NAME]
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+GOLDEN = ROOT / "tests" / "golden" / "generation_golden.json"
+CONFIG = ROOT / "configs" / "local.yaml"
+MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
+
+
+def write_requests(path, max_tokens=32):
+    cases = json.loads(GOLDEN.read_text())["cases"]
+    with open(path, "w") as f:
+        for i, c in enumerate(cases):
+            f.write(json.dumps({"id": i, "prompt_tokens": c["prompt_tokens"],
+                                "max_tokens": max_tokens, "temperature": 0,
+                                "ignore_eos": True}) + "\n")
+    return len(cases)
+
+
+def worker_cmd(shardserve, tp, requests, extra=()):
+    return MPIRUN + ["-np", str(tp), shardserve, "worker", "-c", str(CONFIG),
+                     "--set", f"groups[0].tp={tp}", "--offline", requests, *extra]
+
+
+def test_greedy_output_is_the_same_for_every_tp(shardserve, tmp):
+    requests = os.path.join(tmp, "requests.jsonl")
+    n = write_requests(requests)
+    outputs = {}
+    for tp in (1, 2, 3):
+        run = subprocess.run(worker_cmd(shardserve, tp, requests), capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, f"tp={tp} failed:\n{run.stderr}"
+        results = [json.loads(line) for line in run.stdout.splitlines()]
+        assert len(results) == n, f"tp={tp}: {len(results)} results for {n} requests"
+        outputs[tp] = {r["id"]: r["tokens"] for r in results}
+        print(f"  tp={tp}: " + run.stderr.strip().splitlines()[-1 - tp], file=sys.stderr)
+    for tp in (2, 3):
+        for i in range(n):
+            assert outputs[tp][i] == outputs[1][i], (
+                f"prompt {i}: tp={tp} differs from tp=1\n{outputs[tp][i]}\n{outputs[1][i]}")
+
+
+def rank_pids(mpirun_pid):
+    """World rank -> pid of the processes mpirun started."""
+    pids = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if int((proc / "stat").read_text().split()[3]) != mpirun_pid:
+                continue
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for var in env:
+            if var.startswith(b"OMPI_COMM_WORLD_RANK="):
+                pids[int(var.split(b"=")[1])] = int(proc.name)
+    return pids
+
+
+def start_long_job(shardserve, tmp, extra=()):
+    requests = os.path.join(tmp, "long.jsonl")
+    with open(requests, "w") as f:
+        for i in range(4):
+            f.write(json.dumps({"id": i, "prompt": "Tell me a long story.", "max_tokens": 4000,
+                                "temperature": 0, "ignore_eos": True}) + "\n")
+    job = subprocess.Popen(worker_cmd(shardserve, 2, requests, extra), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        pids = rank_pids(job.pid)
+        if len(pids) == 2:
+            time.sleep(3)  # let it load and start stepping
+            return job, pids
+        time.sleep(0.2)
+    job.kill()
+    raise AssertionError("the worker ranks did not start")
+
+
+def test_a_killed_rank_ends_the_job(shardserve, tmp):
+    job, pids = start_long_job(shardserve, tmp)
+    os.kill(pids[1], signal.SIGKILL)
+    t0 = time.time()
+    try:
+        _, err = job.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        raise AssertionError("the job hung after rank 1 was killed")
+    print(f"  ended {time.time() - t0:.1f} s after the kill, exit {job.returncode}",
+          file=sys.stderr)
+    assert job.returncode != 0
+    assert "rank 1" in err or "signal 9" in err, err
+
+
+def test_a_hung_rank_ends_the_job_after_the_timeout(shardserve, tmp):
+    job, pids = start_long_job(shardserve, tmp, ["--collective-timeout", "3"])
+    os.kill(pids[1], signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        _, err = job.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        raise AssertionError("the job hung after rank 1 stopped answering")
+    finally:
+        try:
+            os.kill(pids[1], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    waited = time.time() - t0
+    print(f"  ended {waited:.1f} s after the stop, exit {job.returncode}", file=sys.stderr)
+    assert job.returncode != 0
+    assert "stopped answering" in err, err
+    assert waited < 30
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shardserve", required=True)
+    ap.add_argument("--only")
+    a = ap.parse_args()
+    if not MODEL.exists():
+        print(f"SKIP: {MODEL} absent (run scripts/fetch-models)")
+        return 0
+    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_")]
+    passed = failed = 0
+    for name, fn in tests:
+        if a.only and a.only not in name:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                fn(a.shardserve, tmp)
+                passed += 1
+                print(f"PASS {name}")
+            except AssertionError as e:
+                failed += 1
+                print(f"FAIL {name}: {e}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+// One rank's part of a worker group: its shard of the model, its KV cache, its thread pool,
+// and the step protocol that keeps the group in lock-step.
+//
+// The group's rank 0 is the leader. For every step it broadcasts the StepPlan (size, then
+// bytes) to the peers and runs the plan on its own shard; the peers run the same plan on
+// theirs. Partial activations are summed across the group after the attention-output and
+// FFN-down projections (Collectives). Only the leader computes logits (the LM head is
+// replicated). Peers wait for the next plan without spinning a core; a plan whose step id is
+// not the next one is a fatal protocol error (the group exits rather than diverge).
+//
+// All MPI calls happen on the thread that calls lead()/follow().
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "model/gguf/gguf.h"
+#include "model/kv_cache/kv_cache.h"
+#include "model/llama/llama_model.h"
+#include "parallel/collectives.h"
+#include "worker/step_plan.h"
+
+namespace shardserve {
+
+struct GroupOptions {
+  int threads = 1;                      // CPU threads per rank
+  int64_t kv_cache_bytes = 64ll << 20;  // KV budget per rank
+  int64_t block_size = 16;              // positions per KV block
+  double collective_timeout_s = 60.0;   // a peer silent this long inside a step is dead
+};
+
+class GroupMember {
+ public:
+  // Collective over `comm`: every rank loads its shard of the model in `file`.
+  static Result<std::unique_ptr<GroupMember>> create(MPI_Comm comm, const gguf::File& file,
+                                                     const GroupOptions& options);
+  ~GroupMember();
+
+  int rank() const { return collectives_->rank(); }
+  int tp() const { return collectives_->size(); }
+  bool is_leader() const { return rank() == 0; }
+  const LlamaModel& model() const { return *model_; }
+  // Blocks in every rank's KV cache (the same on all ranks: sized for the largest shard).
+  int64_t kv_blocks() const { return kv_->shape().n_blocks; }
+  int64_t block_size() const { return kv_->shape().block_size; }
+
+  // Leader: sends the plan to the peers, runs it, and returns one n_vocab logits row per
+  // chunk with need_logits. A shutdown plan makes the peers return from follow().
+  void lead(const StepPlan& plan, std::vector<float>& logits);
+  // Peers: runs the leader's plans until a shutdown plan; Error on a protocol violation.
+  Status follow();
+
+ private:
+  class GroupPartialSum;
+  GroupMember() = default;
+  void run(const StepPlan& plan, std::vector<float>* logits);
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  std::unique_ptr<Collectives> collectives_;
+  std::unique_ptr<GroupPartialSum> partial_sum_;
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<ThreadPool> pool_;
+  uint64_t last_step_ = 0;
+  std::vector<SeqChunk> chunks_;  // scratch: the plan as the model's chunks
+};
+
+}  // namespace shardserve
