@@ -26,8 +26,9 @@ struct LlamaModel::RunState {
   std::vector<int32_t> chunk;  // [n] chunk index of each token
   std::vector<float> rope;     // [n, n_rot] cos/sin pairs per token
   ActivationRows xq;           // xn (or att, or gate) converted to a weight's dot type
-  // Per pool thread: attention scores and one K or V slab in f32.
+  // Per pool thread: attention scores, one K or V slab in f32, the weighted sum of V.
   std::vector<std::vector<float>> scores, slab;
+  std::vector<kernels::AttnRowSum> att_sum;
 
   void resize(int64_t n, const LlamaConfig& c, const LlamaShard& s, int threads) {
     const int64_t q_dim = s.q_heads.size() * c.head_dim, kv_dim = s.kv_heads.size() * c.head_dim;
@@ -45,6 +46,7 @@ struct LlamaModel::RunState {
     rope.resize(n * c.n_rot);
     scores.resize(threads);
     slab.resize(threads);
+    att_sum.resize(threads);
   }
 };
 
@@ -155,7 +157,8 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
       kernels::rms_norm(&s.x[i * dim], L.ffn_norm, &s.xn[i * dim], dim, c.rms_eps);
     project(L.w_gate, s.xn.data(), n, dim, s.xq, false, s.gate.data(), ffn, pool);
     project(L.w_up, s.xn.data(), n, dim, s.xq, true, s.up.data(), ffn, pool);
-    kernels::silu_mul(s.gate.data(), s.up.data(), s.gate.data(), n * ffn);
+    for (int64_t i = 0; i < n; ++i)
+      kernels::silu_mul(&s.gate[i * ffn], &s.up[i * ffn], &s.gate[i * ffn], ffn);
     project(L.w_down, s.gate.data(), n, ffn, s.xq, false, s.proj.data(), dim, pool);
     if (partial_sum && shard_.tp > 1) partial_sum->all_reduce_sum(s.proj.data(), n * dim);
     kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
@@ -180,6 +183,14 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
 // For every token and local query head: scores against the cached keys of its sequence at
 // positions [0, pos], softmax, weighted sum of the cached values. New keys and values are
 // written to the cache first, so a prefill chunk attends to its own earlier tokens.
+//
+// The arithmetic is llama.cpp's without flash attention, step for step: K and V are stored as
+// f16; q is rounded to f16 for the K.q products and the softmax weights to f16 for the product
+// with V; scores are scaled by 1/sqrt(head_dim), the softmax runs in f32. llama.cpp sums these
+// f16 products in one order for a single-token batch (ggml_vec_dot_f16) and in another for a
+// batch of several tokens (llamafile's tinyBLAS); a chunk of several tokens here takes the
+// second, a single token the first (kernels::AttnOrder), so results match llama.cpp's for a
+// sequence decoded on its own.
 void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
                            ThreadPool& pool) {
   RunState& s = *state_;
@@ -189,7 +200,6 @@ void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCa
   const int64_t n = static_cast<int64_t>(s.pos.size());
   const auto to_f16 = kernels::kernels_for(DType::F16).quantize;
   const auto from_f16 = kernels::kernels_for(DType::F16).dequantize;
-  const auto dot_f32 = kernels::kernels_for(DType::F32).dot;
 
   for (int64_t t = 0; t < n; ++t) {
     const std::vector<int32_t>& table = kv.block_table(chunks[s.chunk[t]].seq);
@@ -205,42 +215,40 @@ void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCa
   pool.parallel_for(n * n_q, [&](int64_t begin, int64_t end, int thread) {
     std::vector<float>& scores = s.scores[thread];
     std::vector<float>& slab = s.slab[thread];
+    kernels::AttnRowSum& att_sum = s.att_sum[thread];
     slab.resize(B * hd);
     float q[512];
     uint16_t q16[512];
     SS_CHECK(hd <= 512, "head_dim above 512");
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / n_q, h = job % n_q, kvh = h / group;
-      const std::vector<int32_t>& table = kv.block_table(chunks[s.chunk[t]].seq);
+      const SeqChunk& chunk = chunks[s.chunk[t]];
+      const std::vector<int32_t>& table = kv.block_table(chunk.seq);
+      const kernels::AttnOrder order =
+          chunk.tokens.size() > 1 ? kernels::AttnOrder::Gemm : kernels::AttnOrder::Gemv;
       const int64_t n_ctx = s.pos[t] + 1;
       scores.resize(n_ctx);
-      // The query is rounded to f16 as llama.cpp does before its f16 dot products.
+      // Scores: f16 query against f16 keys.
       to_f16(&s.q[(t * n_q + h) * hd], q16, hd);
       from_f16(q16, q, hd);
       for (int64_t p0 = 0; p0 < n_ctx; p0 += B) {
         const int64_t m = std::min(B, n_ctx - p0);
         from_f16(kv.keys(layer, table[p0 / B], kvh), slab.data(), m * hd);
-        for (int64_t i = 0; i < m; ++i) scores[p0 + i] = dot_f32(&slab[i * hd], q, hd) * scale;
+        for (int64_t i = 0; i < m; ++i)
+          scores[p0 + i] = kernels::attn_dot(&slab[i * hd], q, hd, order) * scale;
       }
       kernels::softmax(scores.data(), n_ctx);
-      // Like llama.cpp, the weights meet the f16 values at f16 precision.
-      for (int64_t p0 = 0; p0 < n_ctx; p0 += 256) {
-        const int64_t m = std::min<int64_t>(256, n_ctx - p0);
-        uint16_t w16[256];
-        to_f16(&scores[p0], w16, m);
-        from_f16(w16, &scores[p0], m);
-      }
-      float* out = &s.att[(t * n_q + h) * hd];
-      std::fill(out, out + hd, 0.0f);
+      // Weighted sum of the values, the weights rounded to f16.
+      att_sum.reset(hd, order);
       for (int64_t p0 = 0; p0 < n_ctx; p0 += B) {
         const int64_t m = std::min(B, n_ctx - p0);
         from_f16(kv.values(layer, table[p0 / B], kvh), slab.data(), m * hd);
         for (int64_t i = 0; i < m; ++i) {
-          const float w = scores[p0 + i];
-          const float* vrow = &slab[i * hd];
-          for (int64_t d = 0; d < hd; ++d) out[d] += w * vrow[d];
+          const float w = kernels::f16_to_f32(kernels::f32_to_f16(scores[p0 + i]));
+          att_sum.add(p0 + i, w, &slab[i * hd]);
         }
       }
+      att_sum.finish(&s.att[(t * n_q + h) * hd]);
     }
   });
 }

@@ -5,18 +5,56 @@
 
 namespace shardserve::kernels {
 
+namespace {
+
+// Folds 16 lanes in halves, the tree of _mm512_reduce_add_ps: (i, i+8), (i, i+4), (i, i+2), (0, 1).
+float fold16(const float* v) {
+  float h[8];
+  for (int i = 0; i < 8; ++i) h[i] = v[i] + v[i + 8];
+  for (int i = 0; i < 4; ++i) h[i] += h[i + 4];
+  for (int i = 0; i < 2; ++i) h[i] += h[i + 2];
+  return h[0] + h[1];
+}
+
+// The four 16-lane accumulators of ggml_vec_dot_f16 (64 lanes) folded as (a0 + a2) + (a1 + a3).
+float fold64(const float* v) {
+  float s[16];
+  for (int i = 0; i < 16; ++i) s[i] = (v[i] + v[i + 32]) + (v[i + 16] + v[i + 48]);
+  return fold16(s);
+}
+
+}  // namespace
+
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
   const float mean = static_cast<float>(sum / static_cast<double>(n));
   const float scale = 1.0f / std::sqrt(mean + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+float exp_ggml(float x) {
+  // e^x = 2^n * e^b with n = round(x / ln 2), b = x - n ln 2 (ln 2 in two parts), e^b by a
+  // polynomial in Estrin form; the constants are ggml's.
+  constexpr float kShift = 0x1.8p23f;  // adding it rounds to an integer
+  const float z = std::fma(x, 0x1.715476p+0f, kShift);
+  const float n = z - kShift;
+  float b = std::fma(-n, 0x1.62e4p-1f, x);
+  b = std::fma(-n, 0x1.7f7d1cp-20f, b);
+  if (std::fabs(n) > 192.0f) return n > 0 ? INFINITY : 0.0f;
+  const float u = b * b;
+  const float hi = std::fma(std::fma(b, 0x1.0e402p-7f, 0x1.573e2ep-5f), u,
+                            std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f));
+  const float j = std::fma(hi, u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+  return std::ldexp(j, static_cast<int>(n));  // vscalefps: j * 2^n, one rounding
+}
+
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const int64_t n16 = n - n % 16;
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    const float e = i < n16 ? exp_ggml(0.0f - g) : std::exp(-g);
+    out[i] = g / (1.0f + e) * up[i];
   }
 }
 
@@ -27,12 +65,46 @@ void add_inplace(float* x, const float* y, int64_t n) {
 void softmax(float* x, int64_t n) {
   const float max = *std::max_element(x, x + n);
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
+  for (int64_t i0 = 0; i0 < n; i0 += 16) {
+    float group[16] = {};  // masked padding lanes contribute e^-inf = 0
+    for (int64_t i = i0; i < std::min(n, i0 + 16); ++i) group[i - i0] = x[i] = exp_ggml(x[i] - max);
+    sum += static_cast<double>(fold16(group));
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float attn_dot(const float* a, const float* b, int64_t n, AttnOrder order) {
+  if (order == AttnOrder::Gemm && n % 16 == 0) {
+    float acc[16] = {};
+    for (int64_t i = 0; i < n; ++i) acc[i % 16] += a[i] * b[i];
+    return fold16(acc);
+  }
+  const int64_t n64 = n - n % 64;
+  float acc[64] = {};
+  for (int64_t i = 0; i < n64; ++i) acc[i % 64] += a[i] * b[i];
+  double sum = fold64(acc);
+  for (int64_t i = n64; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
+  return static_cast<float>(sum);
+}
+
+void AttnRowSum::reset(int64_t dim, AttnOrder order) {
+  dim_ = dim;
+  lanes_ = order == AttnOrder::Gemm ? 16 : 64;
+  acc_.assign(static_cast<size_t>(lanes_ * dim), 0.0f);
+}
+
+void AttnRowSum::add(int64_t pos, float w, const float* row) {
+  float* acc = &acc_[static_cast<size_t>((pos % lanes_) * dim_)];
+  for (int64_t d = 0; d < dim_; ++d) acc[d] += w * row[d];
+}
+
+void AttnRowSum::finish(float* out) const {
+  float lane[64];
+  for (int64_t d = 0; d < dim_; ++d) {
+    for (int l = 0; l < lanes_; ++l) lane[l] = acc_[static_cast<size_t>(l * dim_ + d)];
+    out[d] = lanes_ == 16 ? fold16(lane) : static_cast<float>(static_cast<double>(fold64(lane)));
+  }
 }
 
 void rope_cache(const RopeParams& p, int64_t pos, float* cos_sin) {
@@ -40,7 +112,7 @@ void rope_cache(const RopeParams& p, int64_t pos, float* cos_sin) {
   float theta = static_cast<float>(pos);
   for (int64_t i = 0; i < p.n_rot / 2; ++i) {
     const float factor = p.freq_factors ? p.freq_factors[i] : 1.0f;
-    const float angle = p.freq_scale * theta / factor;
+    const float angle = p.freq_scale * (theta / factor);
     cos_sin[2 * i] = std::cos(angle);
     cos_sin[2 * i + 1] = std::sin(angle);
     theta *= theta_scale;
@@ -57,8 +129,8 @@ void rope_apply(const RopeParams& p, const float* cos_sin, float* x, int64_t n_h
       const int64_t a = p.neox ? i : 2 * i;
       const int64_t b = p.neox ? i + half : 2 * i + 1;
       const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * c - x1 * s;
-      v[b] = x0 * s + x1 * c;
+      v[a] = std::fma(x0, c, -(x1 * s));
+      v[b] = std::fma(x0, s, x1 * c);
     }
   }
 }

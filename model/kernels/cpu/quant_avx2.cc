@@ -155,24 +155,18 @@ __m256 dot_q8_block(const BlockQ8_0& w, const BlockQ8_0& x) {
   return dot_us8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
 }
 
+// Block after block into one 8-lane accumulator, lane j = elements 4j..4j+3: the order of the
+// reference (LaneSum8 in quant_ref.cc) and of llama.cpp, so the bits agree.
 float dot_q8_0(const void* w, const void* x, int64_t n) {
   assert(n % kQK == 0);
   const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
-  const int64_t nb = n / kQK;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256 d0 = _mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d));
-    const __m256 d1 = _mm256_set1_ps(_cvtsh_ss(a[i + 1].d) * _cvtsh_ss(b[i + 1].d));
-    acc0 = _mm256_fmadd_ps(d0, dot_q8_block(a[i], b[i]), acc0);
-    acc1 = _mm256_fmadd_ps(d1, dot_q8_block(a[i + 1], b[i + 1]), acc1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d));
+    acc = _mm256_fmadd_ps(d, dot_q8_block(a[i], b[i]), acc);
   }
-  if (i < nb) {
-    const __m256 d0 = _mm256_set1_ps(_cvtsh_ss(a[i].d) * _cvtsh_ss(b[i].d));
-    acc0 = _mm256_fmadd_ps(d0, dot_q8_block(a[i], b[i]), acc0);
-  }
-  return hsum(_mm256_add_ps(acc0, acc1));
+  return hsum(acc);
 }
 
 // Q4_1 block: nibbles -> 32 unsigned bytes (low nibbles = elements 0..15, high = 16..31).
@@ -182,30 +176,21 @@ __m256i unpack_nibbles(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
+// Same lanes and order as dot_q8_0; the m_w * s_x terms go into a scalar fused multiply-add
+// chain added at the end.
 float dot_q4_1(const void* w, const void* x, int64_t n) {
   assert(n % kQK == 0);
   const BlockQ4_1* a = static_cast<const BlockQ4_1*>(w);
   const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
-  const int64_t nb = n / kQK;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();  // lane 1: sum of m_w * s_x
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m128 s0 = _mm_mul_ps(load_2xf16(&a[i]), load_2xf16(&b[i]));  // [dw*dx, m*s]
-    const __m128 s1 = _mm_mul_ps(load_2xf16(&a[i + 1]), load_2xf16(&b[i + 1]));
-    acc_m = _mm_add_ps(acc_m, _mm_add_ps(s0, s1));
-    const __m256 p0 = dot_us8(unpack_nibbles(a[i].qs), load32(b[i].qs));
-    const __m256 p1 = dot_us8(unpack_nibbles(a[i + 1].qs), load32(b[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s0), p0, acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s1), p1, acc1);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 sum_m = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m128 hw = load_2xf16(&a[i]), hx = load_2xf16(&b[i]);  // [dw, mw], [dx, sx]
+    sum_m = _mm_fmadd_ss(_mm_movehdup_ps(hw), _mm_movehdup_ps(hx), sum_m);
+    const __m256 d = _mm256_broadcastss_ps(_mm_mul_ss(hw, hx));
+    acc = _mm256_fmadd_ps(d, dot_us8(unpack_nibbles(a[i].qs), load32(b[i].qs)), acc);
   }
-  if (i < nb) {
-    const __m128 s0 = _mm_mul_ps(load_2xf16(&a[i]), load_2xf16(&b[i]));
-    acc_m = _mm_add_ps(acc_m, s0);
-    const __m256 p0 = dot_us8(unpack_nibbles(a[i].qs), load32(b[i].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s0), p0, acc0);
-  }
-  return hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(acc_m));
+  return hsum(acc) + _mm_cvtss_f32(sum_m);
 }
 
 }  // namespace

@@ -32,6 +32,26 @@ int64_t blocks(int64_t n, int64_t qk) {
   return n / qk;
 }
 
+// Summation order of the Q4_1 and Q8_0 dots, shared with the SIMD kernels, which give the
+// same bits: eight float lanes, lane j taking the integer dot of elements 4j..4j+3 of each
+// block, scaled by the block's dw * dx and accumulated block after block with one fused
+// multiply-add, then folded pairwise (j, j+4), (j, j+2), (0, 1). This is the order of ggml's
+// x86 kernels (ggml_vec_dot_q4_1_q8_1, ggml_vec_dot_q8_0_q8_0 and llamafile's tinyBLAS for
+// Q8_0), so that our logits agree with llama.cpp's to the last bit where the inputs do and
+// greedy decoding takes the same branch at near-ties.
+struct LaneSum8 {
+  float lane[8] = {};
+  void add(float d, const int* dots) {
+    for (int j = 0; j < 8; ++j) lane[j] = std::fma(d, static_cast<float>(dots[j]), lane[j]);
+  }
+  float total() const {
+    float h[4], q[2];
+    for (int j = 0; j < 4; ++j) h[j] = lane[j] + lane[j + 4];
+    for (int j = 0; j < 2; ++j) q[j] = h[j] + h[j + 2];
+    return q[0] + q[1];
+  }
+};
+
 // --- F32 / F16 / BF16 ---
 
 void dequantize_f32(const void* src, float* dst, int64_t n) {
@@ -163,16 +183,22 @@ void quantize_q4_1(const float* src, void* dst, int64_t n) {
 float dot_q4_1(const void* w, const void* x, int64_t n) {
   const BlockQ4_1* a = static_cast<const BlockQ4_1*>(w);
   const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
-  float sum = 0;
+  LaneSum8 acc;
+  float sum_m = 0;  // sum of m_w * s_x, one fused multiply-add per block, as ggml does
   for (int64_t i = 0, nb = blocks(n, kQK); i < nb; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      sumi += (a[i].qs[j] & 0xf) * b[i].qs[j] + (a[i].qs[j] >> 4) * b[i].qs[j + 16];
+    int lanes[8];
+    for (int j = 0; j < 8; ++j) {
+      int s = 0;
+      for (int k = 4 * j; k < 4 * j + 4; ++k) {
+        const int q = k < kQK / 2 ? a[i].qs[k] & 0xf : a[i].qs[k - kQK / 2] >> 4;
+        s += q * b[i].qs[k];
+      }
+      lanes[j] = s;
     }
-    sum += static_cast<float>(sumi) * (fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d)) +
-           fp16_to_fp32(a[i].m) * fp16_to_fp32(b[i].s);
+    acc.add(fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d), lanes);
+    sum_m = std::fma(fp16_to_fp32(a[i].m), fp16_to_fp32(b[i].s), sum_m);
   }
-  return sum;
+  return acc.total() + sum_m;
 }
 
 // --- Q5_0: x = (q - 16) * d, 5th bits in qh ---
@@ -325,13 +351,16 @@ void quantize_q8_0(const float* src, void* dst, int64_t n) {
 float dot_q8_0(const void* w, const void* x, int64_t n) {
   const BlockQ8_0* a = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
-  float sum = 0;
+  LaneSum8 acc;
   for (int64_t i = 0, nb = blocks(n, kQK); i < nb; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < kQK; ++j) sumi += a[i].qs[j] * b[i].qs[j];
-    sum += static_cast<float>(sumi) * (fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d));
+    int lanes[8];
+    for (int j = 0; j < 8; ++j) {
+      lanes[j] = 0;
+      for (int k = 4 * j; k < 4 * j + 4; ++k) lanes[j] += a[i].qs[k] * b[i].qs[k];
+    }
+    acc.add(fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d), lanes);
   }
-  return sum;
+  return acc.total();
 }
 
 void dequantize_q8_1(const void* src, float* dst, int64_t n) {
