@@ -1,5 +1,6 @@
 #include "parallel/shard_plan.h"
 
+#include <set>
 #include <string>
 
 namespace shardserve {
@@ -10,6 +11,33 @@ Range split_evenly(int64_t n, int tp, int rank) {
   int64_t size = base + (rank < extra ? 1 : 0);
   return {begin, begin + size};
 }
+
+std::vector<Range> reduction_segments(int64_t n_units, int max_tp) {
+  std::set<int64_t> cuts = {0, n_units};
+  for (int t = 2; t <= max_tp; ++t)
+    for (int r = 1; r < t; ++r) cuts.insert(split_evenly(n_units, t, r).begin);
+  std::vector<Range> segments;
+  for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it)
+    segments.push_back({*it, *std::next(it)});
+  return segments;
+}
+
+namespace {
+// Assigns segments (in units) to the ranks owning them; fills `mine` (in columns, scaled by
+// `cols_per_unit`) and the per-rank counts.
+void assign_segments(int64_t n_units, int max_tp, int tp, int rank, int64_t cols_per_unit,
+                     std::vector<Range>& mine, std::vector<int>& per_rank) {
+  per_rank.assign(tp, 0);
+  for (const Range& seg : reduction_segments(n_units, max_tp)) {
+    for (int r = 0; r < tp; ++r) {
+      const Range own = split_evenly(n_units, tp, r);
+      if (seg.begin < own.begin || seg.begin >= own.end) continue;
+      ++per_rank[r];
+      if (r == rank) mine.push_back({seg.begin * cols_per_unit, seg.end * cols_per_unit});
+    }
+  }
+}
+}  // namespace
 
 Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
   if (tp < 1) return Error{"tp must be at least 1, got " + std::to_string(tp)};
@@ -40,6 +68,13 @@ Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
   s.q_heads = {s.kv_heads.begin * group, s.kv_heads.end * group};
   Range units = split_evenly(ffn_units, tp, rank);
   s.ffn = {units.begin * shape.ffn_unit, units.end * shape.ffn_unit};
+  const int max_tp = shape.max_tp > 0 ? shape.max_tp : static_cast<int>(shape.n_kv_heads);
+  if (tp > max_tp)
+    return Error{"tp = " + std::to_string(tp) + " exceeds max_tp = " + std::to_string(max_tp)};
+  assign_segments(shape.n_kv_heads, max_tp, tp, rank, group * shape.head_dim, s.attn_segments,
+                  s.attn_segments_per_rank);
+  assign_segments(ffn_units, max_tp, tp, rank, shape.ffn_unit, s.ffn_segments,
+                  s.ffn_segments_per_rank);
   return s;
 }
 

@@ -18,10 +18,20 @@
 // tp = 3 gives each rank one KV head, three query heads and 512 FFN columns. tp = 4 is an
 // error: there are only 3 KV heads to split.
 //
+// Reduction order. A row-parallel product sums over the split dimension; splitting it across
+// ranks changes the order of the floating-point additions, and the greedy output of a small
+// model changes with it. So groups never sum "per rank": the split dimension is cut into
+// fixed *reduction segments*, the union of the shard boundaries of every tp from 1 to
+// max_tp, each segment's partial dot product is computed whole by the rank that owns it, and
+// the partials are added in segment order on every rank. The result is the same bits for
+// every tp. For SmolLM2 (max_tp 3): attention-out has 3 segments (one per KV head), the FFN
+// has 4 (blocks [0, 16), [16, 24), [24, 32), [32, 48) of 32 columns: the cuts of tp 2 and 3).
+//
 // Pure arithmetic: no MPI, safe anywhere.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "base/status.h"
 
@@ -38,12 +48,20 @@ struct Range {
 // larger parts first.
 Range split_evenly(int64_t n, int tp, int rank);
 
+// The segments of [0, n_units) for tp-invariant reduction: the union of the cuts that
+// split_evenly(n_units, t, r) makes for every t in [1, max_tp], in order.
+std::vector<Range> reduction_segments(int64_t n_units, int max_tp);
+
 struct LlamaShard {
   int rank = 0;
   int tp = 1;
   Range kv_heads;
   Range q_heads;
   Range ffn;  // columns of the feed-forward hidden dimension
+  // This rank's reduction segments, as global column ranges of the attention-output (wo) and
+  // FFN-down inputs, in order; and how many segments each rank of the group owns.
+  std::vector<Range> attn_segments, ffn_segments;
+  std::vector<int> attn_segments_per_rank, ffn_segments_per_rank;
 };
 
 struct LlamaShape {
@@ -51,6 +69,8 @@ struct LlamaShape {
   int64_t n_kv_heads = 0;
   int64_t hidden_dim = 0;
   int64_t ffn_unit = 1;  // FFN split granularity (block size of ffn_down's type)
+  int64_t head_dim = 1;  // columns per attention head
+  int max_tp = 0;        // largest tp the reduction segments serve (0: n_kv_heads)
 };
 
 // The shard of rank `rank` in a group of `tp`; an Error (with the numbers) when tp does not

@@ -5,7 +5,8 @@
 namespace shardserve {
 namespace {
 
-const LlamaShape kSmolLM2{.n_heads = 9, .n_kv_heads = 3, .hidden_dim = 1536, .ffn_unit = 32};
+const LlamaShape kSmolLM2{
+    .n_heads = 9, .n_kv_heads = 3, .hidden_dim = 1536, .ffn_unit = 32, .head_dim = 64};
 
 TEST(ShardPlan, SplitsEvenlyLargerPartsFirst) {
   EXPECT_EQ(split_evenly(3, 2, 0), (Range{0, 2}));
@@ -39,6 +40,36 @@ TEST(ShardPlan, ShardsCoverEverythingOnce) {
     }
     EXPECT_EQ(heads, 9);
     EXPECT_EQ(ffn, 1536);
+  }
+}
+
+TEST(ShardPlan, ReductionSegmentsAreTheUnionOfEveryTpsCuts) {
+  EXPECT_EQ(reduction_segments(48, 3), (std::vector<Range>{{0, 16}, {16, 24}, {24, 32}, {32, 48}}));
+  EXPECT_EQ(reduction_segments(3, 3), (std::vector<Range>{{0, 1}, {1, 2}, {2, 3}}));
+  EXPECT_EQ(reduction_segments(10, 1), (std::vector<Range>{{0, 10}}));
+}
+
+TEST(ShardPlan, EveryTpOwnsTheSameSegmentsInOrder) {
+  for (int tp = 1; tp <= 3; ++tp) {
+    std::vector<Range> attn, ffn;
+    for (int r = 0; r < tp; ++r) {
+      auto s = plan_llama_shard(kSmolLM2, tp, r);
+      ASSERT_TRUE(s.ok());
+      EXPECT_EQ(static_cast<int>(s->attn_segments.size()), s->attn_segments_per_rank[r]);
+      for (const Range& seg : s->attn_segments) {
+        EXPECT_GE(seg.begin, s->q_heads.begin * 64);
+        EXPECT_LE(seg.end, s->q_heads.end * 64);
+        attn.push_back(seg);
+      }
+      for (const Range& seg : s->ffn_segments) {
+        EXPECT_GE(seg.begin, s->ffn.begin);
+        EXPECT_LE(seg.end, s->ffn.end);
+        ffn.push_back(seg);
+      }
+    }
+    EXPECT_EQ(attn, (std::vector<Range>{{0, 192}, {192, 384}, {384, 576}})) << "tp " << tp;
+    EXPECT_EQ(ffn, (std::vector<Range>{{0, 512}, {512, 768}, {768, 1024}, {1024, 1536}}))
+        << "tp " << tp;
   }
 }
 

@@ -1,5 +1,7 @@
 #include "worker/group.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -8,13 +10,36 @@
 
 namespace shardserve {
 
+// Completes row-parallel products across the group (gathers every rank's segment partials,
+// adds them in segment order) and keeps the time spent doing it.
 class GroupMember::GroupPartialSum final : public PartialSum {
  public:
   explicit GroupPartialSum(Collectives& c) : c_(c) {}
-  void all_reduce_sum(float* data, int64_t n) override { c_.all_reduce_sum(data, n); }
+  void sum_segments(const float* partials, std::span<const int> per_rank, int64_t n,
+                    float* out) override {
+    const auto start = std::chrono::steady_clock::now();
+    int64_t total = 0;
+    counts_.resize(per_rank.size());
+    for (size_t r = 0; r < per_rank.size(); ++r) total += (counts_[r] = per_rank[r] * n);
+    const float* all = partials;
+    if (c_.size() > 1) {
+      gathered_.resize(total);
+      c_.all_gather(partials, gathered_.data(), counts_);
+      all = gathered_.data();
+    }
+    std::copy(all, all + n, out);
+    for (int64_t seg = 1; seg < total / n; ++seg)
+      for (int64_t i = 0; i < n; ++i) out[i] += all[seg * n + i];
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++calls;
+  }
+  double seconds = 0;
+  int64_t calls = 0;
 
  private:
   Collectives& c_;
+  std::vector<int64_t> counts_;
+  std::vector<float> gathered_;
 };
 
 Result<std::unique_ptr<GroupMember>> GroupMember::create(MPI_Comm comm, const gguf::File& file,
@@ -43,6 +68,10 @@ Result<std::unique_ptr<GroupMember>> GroupMember::create(MPI_Comm comm, const gg
 }
 
 GroupMember::~GroupMember() = default;
+
+GroupMember::ReduceStats GroupMember::reduce_stats() const {
+  return {.seconds = partial_sum_->seconds, .calls = partial_sum_->calls};
+}
 
 void GroupMember::lead(const StepPlan& plan, std::vector<float>& logits) {
   std::vector<uint8_t> bytes = encode_step_plan(plan);

@@ -48,6 +48,13 @@ class GroupMember {
   int64_t kv_blocks() const { return kv_->shape().n_blocks; }
   int64_t block_size() const { return kv_->shape().block_size; }
 
+  // Time this rank spent summing partial activations across the group (all-reduce).
+  struct ReduceStats {
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  ReduceStats reduce_stats() const;
+
   // Leader: sends the plan to the peers, runs it, and returns one n_vocab logits row per
   // chunk with need_logits. A shutdown plan makes the peers return from follow().
   void lead(const StepPlan& plan, std::vector<float>& logits);

@@ -13,19 +13,20 @@ using kernels::ActivationRows;
 // Activations of one step, one row per token. Shapes use the shard's local sizes:
 // q_dim = local q heads * head_dim, kv_dim = local kv heads * head_dim, ffn = local columns.
 struct LlamaModel::RunState {
-  std::vector<float> x;        // [n, dim]     residual stream
-  std::vector<float> xn;       // [n, dim]     normalized input of a sub-layer
-  std::vector<float> q;        // [n, q_dim]
-  std::vector<float> k;        // [n, kv_dim]
-  std::vector<float> v;        // [n, kv_dim]
-  std::vector<float> att;      // [n, q_dim]   attention output per head
-  std::vector<float> proj;     // [n, dim]     partial sums of row-parallel projections
-  std::vector<float> gate;     // [n, ffn]
-  std::vector<float> up;       // [n, ffn]
-  std::vector<int64_t> pos;    // [n] position of each token
-  std::vector<int32_t> chunk;  // [n] chunk index of each token
-  std::vector<float> rope;     // [n, n_rot] cos/sin pairs per token
-  ActivationRows xq;           // xn (or att, or gate) converted to a weight's dot type
+  std::vector<float> x;         // [n, dim]     residual stream
+  std::vector<float> xn;        // [n, dim]     normalized input of a sub-layer
+  std::vector<float> q;         // [n, q_dim]
+  std::vector<float> k;         // [n, kv_dim]
+  std::vector<float> v;         // [n, kv_dim]
+  std::vector<float> att;       // [n, q_dim]   attention output per head
+  std::vector<float> proj;      // [n, dim]     output of a row-parallel projection
+  std::vector<float> partials;  // [segments, n, dim] its per-segment partial sums
+  std::vector<float> gate;      // [n, ffn]
+  std::vector<float> up;        // [n, ffn]
+  std::vector<int64_t> pos;     // [n] position of each token
+  std::vector<int32_t> chunk;   // [n] chunk index of each token
+  std::vector<float> rope;      // [n, n_rot] cos/sin pairs per token
+  ActivationRows xq;            // xn (or att, or gate) converted to a weight's dot type
   // Per pool thread: attention scores, one K or V slab in f32, the weighted sum of V.
   std::vector<std::vector<float>> scores, slab;
   std::vector<kernels::AttnRowSum> att_sum;
@@ -55,8 +56,11 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int
   if (!config) return config.error();
   const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
   if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
-  LlamaShape shape{config->n_heads, config->n_kv_heads, config->hidden_dim,
-                   info(down->type).block_size};
+  LlamaShape shape{.n_heads = config->n_heads,
+                   .n_kv_heads = config->n_kv_heads,
+                   .hidden_dim = config->hidden_dim,
+                   .ffn_unit = info(down->type).block_size,
+                   .head_dim = config->head_dim};
   auto shard = plan_llama_shard(shape, tp, rank);
   if (!shard) return shard.error();
   auto weights = load_llama_weights(file, *config, *shard);
@@ -148,8 +152,8 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
       kernels::rope_apply(rope, &s.rope[i * c.n_rot], &s.k[i * kv_dim], shard_.kv_heads.size(), hd);
     }
     attention(l, chunks, kv, pool);
-    project(L.wo, s.att.data(), n, q_dim, s.xq, false, s.proj.data(), dim, pool);
-    if (partial_sum && shard_.tp > 1) partial_sum->all_reduce_sum(s.proj.data(), n * dim);
+    row_parallel(L.wo, s.att.data(), n, q_dim, shard_.attn_segments, shard_.attn_segments_per_rank,
+                 shard_.q_heads.begin * hd, partial_sum, s.proj.data(), pool);
     kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
 
     // Feed-forward block: norm -> gate, up -> SiLU(gate) * up -> down-projection.
@@ -159,8 +163,8 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
     project(L.w_up, s.xn.data(), n, dim, s.xq, true, s.up.data(), ffn, pool);
     for (int64_t i = 0; i < n; ++i)
       kernels::silu_mul(&s.gate[i * ffn], &s.up[i * ffn], &s.gate[i * ffn], ffn);
-    project(L.w_down, s.gate.data(), n, ffn, s.xq, false, s.proj.data(), dim, pool);
-    if (partial_sum && shard_.tp > 1) partial_sum->all_reduce_sum(s.proj.data(), n * dim);
+    row_parallel(L.w_down, s.gate.data(), n, ffn, shard_.ffn_segments, shard_.ffn_segments_per_rank,
+                 shard_.ffn.begin, partial_sum, s.proj.data(), pool);
     kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
   }
 
@@ -178,6 +182,25 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
   logits->resize(n_out * c.n_vocab);
   if (n_out > 0)
     project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, logits->data(), c.n_vocab, pool);
+}
+
+void LlamaModel::row_parallel(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx,
+                              const std::vector<Range>& segments, std::span<const int> per_rank,
+                              int64_t local_begin, PartialSum* partial_sum, float* y,
+                              ThreadPool& pool) {
+  RunState& s = *state_;
+  const int64_t dim = config_.dim;
+  if (!partial_sum) {  // a lone process: one dot product per output, llama.cpp's order
+    project(w, x, n, ldx, s.xq, false, y, dim, pool);
+    return;
+  }
+  s.xq.quantize(info(w.type).dot_type, x, n, w.n_cols, ldx, pool);
+  std::vector<kernels::ColumnRange> local;
+  for (const Range& seg : segments)
+    local.push_back({seg.begin - local_begin, seg.end - local_begin});
+  s.partials.resize(local.size() * n * dim);
+  kernels::matmul_segments(w, s.xq, local, s.partials.data(), dim, n * dim, pool);
+  partial_sum->sum_segments(s.partials.data(), per_rank, n * dim, y);
 }
 
 // For every token and local query head: scores against the cached keys of its sequence at

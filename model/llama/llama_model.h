@@ -4,9 +4,12 @@
 // One step takes any mix of chunks: a prefill chunk is several consecutive tokens of one
 // sequence, a decode chunk is one token. Each chunk's tokens are written to the KV cache at
 // positions [start_pos, start_pos + n) and attend causally to everything before them.
-// In a tensor-parallel group every rank runs the same step on its shard; partial sums after
-// the attention-output and FFN-down projections are combined through `PartialSum`
-// (a no-op for tp = 1). Only ranks asked for logits compute the LM head.
+// In a tensor-parallel group every rank runs the same step on its shard; the row-parallel
+// attention-output and FFN-down projections are computed per reduction segment and combined
+// through `PartialSum` in a fixed order, so a group's output does not depend on its tp.
+// Without a PartialSum (a lone process, tp = 1) those products are single dot products in
+// llama.cpp's order, which reproduces its logits bit for bit. Only ranks asked for logits
+// compute the LM head.
 //
 // A LlamaModel is used by one thread at a time (it owns the step's scratch memory); the
 // ThreadPool passed to forward() provides the parallelism inside a step.
@@ -29,12 +32,15 @@ namespace shardserve {
 
 using TokenId = int32_t;
 
-// Sums a buffer of partial activations across the ranks of a tensor-parallel group, in
-// place, the same order on every rank.
+// Completes a row-parallel product across the ranks of a group: each rank holds the partial
+// sums of its reduction segments (parallel/shard_plan.h), `partials` = [mine][n] where mine
+// = segments_per_rank[rank]; out[i] = the sum of every segment's partials[.][i] over all
+// ranks, added in segment order. Same bits on every rank and for every tp.
 class PartialSum {
  public:
   virtual ~PartialSum() = default;
-  virtual void all_reduce_sum(float* data, int64_t n) = 0;
+  virtual void sum_segments(const float* partials, std::span<const int> segments_per_rank,
+                            int64_t n, float* out) = 0;
 };
 
 struct SeqChunk {
@@ -66,6 +72,11 @@ class LlamaModel {
   LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard, LlamaWeights weights);
 
   void attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool);
+  // y[n, dim] = w x for a row-parallel weight whose local input columns start at global
+  // column `local_begin`, reduced over `segments` through `partial_sum` (see PartialSum).
+  void row_parallel(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx,
+                    const std::vector<Range>& segments, std::span<const int> per_rank,
+                    int64_t local_begin, PartialSum* partial_sum, float* y, ThreadPool& pool);
 
   const gguf::File& file_;
   LlamaConfig config_;

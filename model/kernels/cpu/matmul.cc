@@ -1,5 +1,7 @@
 #include "model/kernels/cpu/matmul.h"
 
+#include <algorithm>
+
 #include "base/check.h"
 #include "model/kernels/cpu/quant.h"
 
@@ -37,6 +39,35 @@ void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ld
     for (int64_t r = begin; r < end; ++r) {
       const uint8_t* wr = w.row(r);
       for (int64_t t = 0; t < n_tokens; ++t) y[t * ldy + r] = dot(wr, x.row(t), n);
+    }
+  });
+}
+
+void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
+                     std::span<const ColumnRange> segments, float* y, int64_t ldy,
+                     int64_t segment_stride, ThreadPool& pool) {
+  SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
+  SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
+  VecDotFn dot = kernels_for(w.type).dot;
+  const int64_t n_tokens = x.n_rows();
+  const int64_t block = std::max(info(w.type).block_size, info(x.type()).block_size);
+  std::vector<size_t> w_offset, x_offset;
+  for (const ColumnRange& seg : segments) {
+    SS_CHECK(seg.begin % block == 0 && seg.end % block == 0 && seg.end <= w.n_cols,
+             "segment not block-aligned");
+    w_offset.push_back(row_bytes(w.type, seg.begin));
+    x_offset.push_back(row_bytes(x.type(), seg.begin));
+  }
+  pool.parallel_for(w.n_rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const uint8_t* wr = w.row(r);
+      for (size_t s = 0; s < segments.size(); ++s) {
+        const int64_t n = segments[s].end - segments[s].begin;
+        float* ys = y + static_cast<int64_t>(s) * segment_stride;
+        for (int64_t t = 0; t < n_tokens; ++t)
+          ys[t * ldy + r] =
+              dot(wr + w_offset[s], static_cast<const uint8_t*>(x.row(t)) + x_offset[s], n);
+      }
     }
   });
 }

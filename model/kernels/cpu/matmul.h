@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -48,6 +49,19 @@ class ActivationRows {
 // Precondition: x.type() == info(w.type).dot_type and x.n_cols() == w.n_cols.
 void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
             ThreadPool& pool);
+
+// A range of columns [begin, end), block-aligned for the types involved.
+struct ColumnRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// Partial products over column segments, each computed whole from zero:
+// y[s * segment_stride + t * ldy + r] = dot(w.row(r)[seg s], x.row(t)[seg s]) for every
+// segment s, row r of w and row t of x. Segments are relative to w's (and x's) first column.
+void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
+                     std::span<const ColumnRange> segments, float* y, int64_t ldy,
+                     int64_t segment_stride, ThreadPool& pool);
 
 // out[i] = row `index` of w converted to f32 (embedding lookup); out has w.n_cols floats.
 void dequantize_row(const WeightMatrix& w, int64_t index, float* out);
