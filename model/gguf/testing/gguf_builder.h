@@ -90,9 +90,9 @@ class GgufBuilder {
   }
   template <typename T>
   static void put(std::vector<uint8_t>& out, T v) {
-    uint8_t bytes[sizeof(T)];
-    std::memcpy(bytes, &v, sizeof(T));
-    out.insert(out.end(), bytes, bytes + sizeof(T));
+    const size_t at = out.size();
+    out.resize(at + sizeof(T));
+    std::memcpy(out.data() + at, &v, sizeof(T));
   }
   static void put_string(std::vector<uint8_t>& out, std::string_view s) {
     put(out, static_cast<uint64_t>(s.size()));
