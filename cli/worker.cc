@@ -114,6 +114,11 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
                  static_cast<long long>(stats.generated_tokens),
                  static_cast<long long>(stats.steps), stats.seconds,
                  stats.generated_tokens / std::max(stats.seconds, 1e-9));
+    const GroupMember::ReduceStats reduce = (*member)->reduce_stats();
+    std::fprintf(stderr, "group %s (tp %d): all-reduce %.3f s in %lld calls (%.1f us per step)\n",
+                 group.name.c_str(), (*member)->tp(), reduce.seconds,
+                 static_cast<long long>(reduce.calls),
+                 1e6 * reduce.seconds / static_cast<double>(std::max<int64_t>(stats.steps, 1)));
   } else if (Status s = (*member)->follow(); !s) {
     status = fail(s.message());
   }

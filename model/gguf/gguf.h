@@ -83,6 +83,11 @@ class File {
   const Value* find(std::string_view key) const;
   const TensorInfo* tensor(std::string_view name) const;
 
+  // Drops the pages of [data, data + n) from this process's resident memory (the bytes can
+  // still be read; they fault in again). For data that was copied elsewhere. No-op for
+  // in-memory images.
+  void drop_pages(const uint8_t* data, size_t n) const;
+
   // Typed metadata getters. An absent key or a value of another kind is an Error naming
   // the key and the type found. Integers of any width convert if the value fits.
   Result<uint64_t> get_uint(std::string_view key) const;

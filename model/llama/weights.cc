@@ -1,5 +1,6 @@
 #include "model/llama/weights.h"
 
+#include <cstring>
 #include <string>
 
 namespace shardserve {
@@ -49,8 +50,10 @@ class Loader {
   }
 
   // Columns [cols.begin, cols.end) of every row (row-parallel slice).
-  Result<WeightMatrix> cols(const std::string& name, int64_t n_cols, int64_t n_rows,
-                            Range cols) const {
+  // Columns [cols.begin, cols.end) of every row (row-parallel slice), copied into `owned`
+  // unless they are the whole row.
+  Result<WeightMatrix> cols(const std::string& name, int64_t n_cols, int64_t n_rows, Range cols,
+                            std::vector<std::unique_ptr<uint8_t[]>>& owned) const {
     auto w = rows(name, n_cols, n_rows, Range{0, n_rows});
     if (!w) return w;
     const int64_t block = info(w->type).block_size;
@@ -58,8 +61,16 @@ class Loader {
       return Error{"tensor '" + name + "' cannot be split at column " + std::to_string(cols.begin) +
                    ": its " + std::string(info(w->type).name) + " blocks hold " +
                    std::to_string(block) + " columns"};
-    w->data += row_bytes(w->type, cols.begin);
+    if (cols.size() == n_cols) return w;
+    const size_t offset = row_bytes(w->type, cols.begin), slice = row_bytes(w->type, cols.size());
+    auto copy = std::make_unique<uint8_t[]>(slice * n_rows);
+    for (int64_t r = 0; r < n_rows; ++r)
+      std::memcpy(copy.get() + r * slice, w->data + r * w->row_stride + offset, slice);
+    file_.drop_pages(w->data, w->row_stride * n_rows);
+    w->data = copy.get();
+    w->row_stride = slice;
     w->n_cols = cols.size();
+    owned.push_back(std::move(copy));
     return w;
   }
 
@@ -117,11 +128,11 @@ Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfi
       take(load.f32(p + "attn_k.bias", c.n_kv_heads * hd, kv_rows.begin), L.bk);
       take(load.f32(p + "attn_v.bias", c.n_kv_heads * hd, kv_rows.begin), L.bv);
     }
-    take(load.cols(p + "attn_output.weight", c.n_heads * hd, c.dim, q_rows), L.wo);
+    take(load.cols(p + "attn_output.weight", c.n_heads * hd, c.dim, q_rows, w.owned), L.wo);
     take(load.f32(p + "ffn_norm.weight", c.dim), L.ffn_norm);
     take(load.rows(p + "ffn_gate.weight", c.dim, c.hidden_dim, shard.ffn), L.w_gate);
     take(load.rows(p + "ffn_up.weight", c.dim, c.hidden_dim, shard.ffn), L.w_up);
-    take(load.cols(p + "ffn_down.weight", c.hidden_dim, c.dim, shard.ffn), L.w_down);
+    take(load.cols(p + "ffn_down.weight", c.hidden_dim, c.dim, shard.ffn, w.owned), L.w_down);
     if (!status.ok()) return status.error();
     w.layers.push_back(L);
   }

@@ -1,9 +1,13 @@
 // One rank's view of a Llama-family model's weights: every tensor checked for type and
 // shape at load ("tensor 'X' has shape [..], expected [..]") and sliced for the rank's shard
-// (parallel/shard_plan.h). Weight matrices point into the mapped GGUF file; nothing is
-// copied, so a rank's pages are only the slices it reads. The File must outlive them.
+// (parallel/shard_plan.h). Whole rows (column-parallel slices, replicated tensors) point into
+// the mapped GGUF file, so a rank's resident pages are only the rows it reads. Column slices
+// of row-parallel tensors (attention-out, FFN-down when tp > 1) would share pages with the
+// other ranks' slices, so they are copied into memory the weights own and the mapped pages
+// are dropped. The File must outlive the weights.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "base/status.h"
@@ -37,6 +41,7 @@ struct LlamaWeights {
   WeightMatrix output;                 // LM head, rows: n_vocab (token_embd when tied)
   const float* rope_freqs = nullptr;   // optional [n_rot / 2]
   std::vector<LlamaLayerWeights> layers;
+  std::vector<std::unique_ptr<uint8_t[]>> owned;  // storage of copied column slices
 };
 
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& config,

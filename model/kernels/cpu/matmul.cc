@@ -31,14 +31,24 @@ void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ld
             ThreadPool& pool) {
   SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
   SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
-  VecDotFn dot = kernels_for(w.type).dot;
+  const TypeKernels& k = kernels_for(w.type);
   const int64_t n_tokens = x.n_rows(), n = w.n_cols;
-  // Rows in tiles so that each weight row is read once from memory and reused for every
-  // token of the step while it sits in L1.
+  // Each weight row is read once from memory and reused for every token of the step while
+  // it sits in L1; four rows at a time where a multi-row kernel exists.
   pool.parallel_for(w.n_rows, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
+    int64_t r = begin;
+    if (k.dot4) {
+      float out[4];
+      for (; r + 4 <= end; r += 4) {
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          k.dot4(w.row(r), w.row_stride, x.row(t), n, out);
+          for (int i = 0; i < 4; ++i) y[t * ldy + r + i] = out[i];
+        }
+      }
+    }
+    for (; r < end; ++r) {
       const uint8_t* wr = w.row(r);
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * ldy + r] = dot(wr, x.row(t), n);
+      for (int64_t t = 0; t < n_tokens; ++t) y[t * ldy + r] = k.dot(wr, x.row(t), n);
     }
   });
 }
@@ -58,16 +68,25 @@ void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
     w_offset.push_back(row_bytes(w.type, seg.begin));
     x_offset.push_back(row_bytes(x.type(), seg.begin));
   }
+  const VecDot4Fn dot4 = kernels_for(w.type).dot4;
   pool.parallel_for(w.n_rows, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const uint8_t* wr = w.row(r);
-      for (size_t s = 0; s < segments.size(); ++s) {
-        const int64_t n = segments[s].end - segments[s].begin;
-        float* ys = y + static_cast<int64_t>(s) * segment_stride;
+    for (size_t s = 0; s < segments.size(); ++s) {
+      const int64_t n = segments[s].end - segments[s].begin;
+      float* ys = y + static_cast<int64_t>(s) * segment_stride;
+      int64_t r = begin;
+      if (dot4) {
+        float out[4];
+        for (; r + 4 <= end; r += 4)
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            dot4(w.row(r) + w_offset[s], w.row_stride,
+                 static_cast<const uint8_t*>(x.row(t)) + x_offset[s], n, out);
+            for (int i = 0; i < 4; ++i) ys[t * ldy + r + i] = out[i];
+          }
+      }
+      for (; r < end; ++r)
         for (int64_t t = 0; t < n_tokens; ++t)
           ys[t * ldy + r] =
-              dot(wr + w_offset[s], static_cast<const uint8_t*>(x.row(t)) + x_offset[s], n);
-      }
+              dot(w.row(r) + w_offset[s], static_cast<const uint8_t*>(x.row(t)) + x_offset[s], n);
     }
   });
 }

@@ -27,6 +27,7 @@ void overlay(TypeKernels& k, const TypeKernels* simd) {
   if (simd->dequantize) k.dequantize = simd->dequantize;
   if (simd->quantize) k.quantize = simd->quantize;
   if (simd->dot) k.dot = simd->dot;
+  k.dot4 = simd->dot4;  // a multi-row kernel belongs to its level's single-row kernel
 }
 
 struct Tables {

@@ -28,12 +28,17 @@ using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
 using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
 // Returns sum_i w[i] * x[i] for one row of n elements; `x` is in dot_type(weight type).
 using VecDotFn = float (*)(const void* w, const void* x, int64_t n);
+// Four weight rows at once (row i starts at w + i * w_stride bytes) against one activation
+// row: out[i] is bit for bit dot(w + i * w_stride, x, n). Interleaving four independent
+// accumulation chains hides the latency of each chain's fused multiply-adds.
+using VecDot4Fn = void (*)(const void* w, size_t w_stride, const void* x, int64_t n, float* out);
 
 struct TypeKernels {
   DequantizeRowFn dequantize = nullptr;  // any type -> f32
   QuantizeRowFn quantize = nullptr;      // f32 -> this type; set for dot types (F32, F16,
                                          // BF16, Q8_0, Q8_1, Q8_K) and Q4_0/Q4_1 (tests)
   VecDotFn dot = nullptr;                // set for weight types
+  VecDot4Fn dot4 = nullptr;              // optional (SIMD levels of hot types)
 };
 
 // Kernels for `type` at the given ISA level; levels the type has no SIMD version for fall

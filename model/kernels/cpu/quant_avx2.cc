@@ -193,12 +193,35 @@ float dot_q4_1(const void* w, const void* x, int64_t n) {
   return hsum(acc) + _mm_cvtss_f32(sum_m);
 }
 
+// dot_q4_1 for four rows: the same per-row arithmetic, four chains interleaved.
+void dot4_q4_1(const void* w, size_t w_stride, const void* x, int64_t n, float* out) {
+  assert(n % kQK == 0);
+  const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
+  const BlockQ4_1* a[4];
+  for (int r = 0; r < 4; ++r)
+    a[r] = reinterpret_cast<const BlockQ4_1*>(static_cast<const uint8_t*>(w) + r * w_stride);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  __m128 sum_m[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m128 hx = load_2xf16(&b[i]);
+    const __m256i qx = load32(b[i].qs);
+    for (int r = 0; r < 4; ++r) {
+      const __m128 hw = load_2xf16(&a[r][i]);
+      sum_m[r] = _mm_fmadd_ss(_mm_movehdup_ps(hw), _mm_movehdup_ps(hx), sum_m[r]);
+      const __m256 d = _mm256_broadcastss_ps(_mm_mul_ss(hw, hx));
+      acc[r] = _mm256_fmadd_ps(d, dot_us8(unpack_nibbles(a[r][i].qs), qx), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]) + _mm_cvtss_f32(sum_m[r]);
+}
+
 }  // namespace
 
 const TypeKernels* avx2_kernels(DType type) {
   static const TypeKernels kF32{nullptr, nullptr, dot_f32};
   static const TypeKernels kF16{nullptr, quantize_f16, dot_f16};
-  static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1};
+  static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1, dot4_q4_1};
   static const TypeKernels kQ8_0{nullptr, quantize_q8_0, dot_q8_0};
   static const TypeKernels kQ8_1{nullptr, quantize_q8_1, nullptr};
   static const TypeKernels kNone{};

@@ -288,6 +288,31 @@ TEST(QuantSimd, DotMatchesReference) {
   }
 }
 
+TEST(QuantSimd, FourRowDotsEqualSingleRowDotsBitForBit) {
+  for (Isa isa : kSimdIsas) {
+    if (!isa_supported(isa)) continue;
+    std::mt19937 rng(11);
+    for (DType t : kWeightTypes) {
+      const TypeKernels& k = kernels_for(t, isa);
+      if (!k.dot4) continue;
+      for (int64_t n : test_lengths(t)) {
+        const size_t stride = row_bytes(t, n) + 8;  // rows need not be packed
+        std::vector<uint8_t> w(4 * stride);
+        for (int r = 0; r < 4; ++r) {
+          const std::vector<uint8_t> row = random_row(t, n, rng);
+          std::copy(row.begin(), row.end(), w.begin() + r * stride);
+        }
+        const std::vector<uint8_t> x = activation_row(t, n, rng);
+        float out[4];
+        k.dot4(w.data(), stride, x.data(), n, out);
+        for (int r = 0; r < 4; ++r)
+          ASSERT_EQ(out[r], k.dot(w.data() + r * stride, x.data(), n))
+              << isa_name(isa) << " " << info(t).name << " n=" << n << " row " << r;
+      }
+    }
+  }
+}
+
 TEST(QuantSimd, Q8WeightsIncludingMinus128) {
   // Q8_0 weights straight from a file may hold -128; activations never do.
   for (Isa isa : kSimdIsas) {
