@@ -29,7 +29,7 @@ struct LlamaModel::RunState {
   ActivationRows xq;            // xn (or att, or gate) converted to a weight's dot type
   // Per pool thread: attention scores, one K or V slab in f32, the weighted sum of V.
   std::vector<std::vector<float>> scores, slab;
-  std::vector<kernels::AttnRowSum> att_sum;
+  std::vector<std::vector<kernels::AttnRowSum>> att_sum;  // [thread][query head of the group]
 
   void resize(int64_t n, const LlamaConfig& c, const LlamaShard& s, int threads) {
     const int64_t q_dim = s.q_heads.size() * c.head_dim, kv_dim = s.kv_heads.size() * c.head_dim;
@@ -234,44 +234,55 @@ void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCa
     }
   }
 
+  // One job per (token, KV head): the key and value slabs are converted to f32 once and
+  // serve every query head of the group.
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool.parallel_for(n * n_q, [&](int64_t begin, int64_t end, int thread) {
-    std::vector<float>& scores = s.scores[thread];
+  SS_CHECK(hd <= 512, "head_dim above 512");
+  pool.parallel_for(n * n_kv, [&](int64_t begin, int64_t end, int thread) {
+    std::vector<float>& scores = s.scores[thread];  // [group][n_ctx]
     std::vector<float>& slab = s.slab[thread];
-    kernels::AttnRowSum& att_sum = s.att_sum[thread];
+    std::vector<kernels::AttnRowSum>& att_sum = s.att_sum[thread];
     slab.resize(B * hd);
-    float q[512];
+    att_sum.resize(group);
+    float q[8][512];
     uint16_t q16[512];
-    SS_CHECK(hd <= 512, "head_dim above 512");
+    SS_CHECK(group <= 8, "more than 8 query heads per KV head");
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / n_q, h = job % n_q, kvh = h / group;
+      const int64_t t = job / n_kv, kvh = job % n_kv, h0 = kvh * group;
       const SeqChunk& chunk = chunks[s.chunk[t]];
       const std::vector<int32_t>& table = kv.block_table(chunk.seq);
       const kernels::AttnOrder order =
           chunk.tokens.size() > 1 ? kernels::AttnOrder::Gemm : kernels::AttnOrder::Gemv;
       const int64_t n_ctx = s.pos[t] + 1;
-      scores.resize(n_ctx);
-      // Scores: f16 query against f16 keys.
-      to_f16(&s.q[(t * n_q + h) * hd], q16, hd);
-      from_f16(q16, q, hd);
+      scores.resize(group * n_ctx);
+      // Scores: f16 queries against f16 keys.
+      for (int64_t g = 0; g < group; ++g) {
+        to_f16(&s.q[(t * n_q + h0 + g) * hd], q16, hd);
+        from_f16(q16, q[g], hd);
+      }
       for (int64_t p0 = 0; p0 < n_ctx; p0 += B) {
         const int64_t m = std::min(B, n_ctx - p0);
         from_f16(kv.keys(layer, table[p0 / B], kvh), slab.data(), m * hd);
-        for (int64_t i = 0; i < m; ++i)
-          scores[p0 + i] = kernels::attn_dot(&slab[i * hd], q, hd, order) * scale;
+        for (int64_t g = 0; g < group; ++g)
+          for (int64_t i = 0; i < m; ++i)
+            scores[g * n_ctx + p0 + i] = kernels::attn_dot(&slab[i * hd], q[g], hd, order) * scale;
       }
-      kernels::softmax(scores.data(), n_ctx);
-      // Weighted sum of the values, the weights rounded to f16.
-      att_sum.reset(hd, order);
+      for (int64_t g = 0; g < group; ++g) {
+        float* sc = &scores[g * n_ctx];
+        kernels::softmax(sc, n_ctx);
+        // The weights meet the f16 values at f16 precision.
+        for (int64_t i = 0; i < n_ctx; ++i) sc[i] = kernels::f16_to_f32(kernels::f32_to_f16(sc[i]));
+        att_sum[g].reset(hd, order);
+      }
+      // Weighted sum of the values.
       for (int64_t p0 = 0; p0 < n_ctx; p0 += B) {
         const int64_t m = std::min(B, n_ctx - p0);
         from_f16(kv.values(layer, table[p0 / B], kvh), slab.data(), m * hd);
-        for (int64_t i = 0; i < m; ++i) {
-          const float w = kernels::f16_to_f32(kernels::f32_to_f16(scores[p0 + i]));
-          att_sum.add(p0 + i, w, &slab[i * hd]);
-        }
+        for (int64_t g = 0; g < group; ++g)
+          for (int64_t i = 0; i < m; ++i)
+            att_sum[g].add(p0 + i, scores[g * n_ctx + p0 + i], &slab[i * hd]);
       }
-      att_sum.finish(&s.att[(t * n_q + h) * hd]);
+      for (int64_t g = 0; g < group; ++g) att_sum[g].finish(&s.att[(t * n_q + h0 + g) * hd]);
     }
   });
 }

@@ -93,6 +93,15 @@ void quantize_f16(const float* src, void* dst, int64_t n) {
   for (; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
 }
 
+void dequantize_f16(const void* src, float* dst, int64_t n) {
+  const uint16_t* h = static_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+  for (; i < n; ++i) dst[i] = _cvtsh_ss(h[i]);
+}
+
 // --- Q8_0 / Q8_1 quantization: 32 floats -> 32 int8, q = round_even(x * 127 / amax) ---
 
 float quantize_block_q8(const float* src, int8_t* qs, int* sum_q) {
@@ -220,7 +229,7 @@ void dot4_q4_1(const void* w, size_t w_stride, const void* x, int64_t n, float* 
 
 const TypeKernels* avx2_kernels(DType type) {
   static const TypeKernels kF32{nullptr, nullptr, dot_f32};
-  static const TypeKernels kF16{nullptr, quantize_f16, dot_f16};
+  static const TypeKernels kF16{dequantize_f16, quantize_f16, dot_f16};
   static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1, dot4_q4_1};
   static const TypeKernels kQ8_0{nullptr, quantize_q8_0, dot_q8_0};
   static const TypeKernels kQ8_1{nullptr, quantize_q8_1, nullptr};

@@ -73,6 +73,14 @@ void quantize_f16(const float* src, void* dst, int64_t n) {
   }
 }
 
+void dequantize_f16(const void* src, float* dst, int64_t n) {
+  const uint16_t* h = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)));
+  }
+}
+
 // --- Q8_0 / Q8_1 quantization: 32 floats -> 32 int8, q = round_even(x * 127 / amax) ---
 
 float quantize_block_q8(const float* src, int8_t* qs, int* sum_q) {
@@ -234,7 +242,7 @@ void dot4_q4_1(const void* w, size_t w_stride, const void* x, int64_t n, float* 
 
 const TypeKernels* avx512_kernels(DType type) {
   static const TypeKernels kF32{nullptr, nullptr, dot_f32};
-  static const TypeKernels kF16{nullptr, quantize_f16, dot_f16};
+  static const TypeKernels kF16{dequantize_f16, quantize_f16, dot_f16};
   static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1, dot4_q4_1};
   static const TypeKernels kQ8_0{nullptr, quantize_q8_0, dot_q8_0};
   static const TypeKernels kQ8_1{nullptr, quantize_q8_1, nullptr};

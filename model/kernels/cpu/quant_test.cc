@@ -288,6 +288,24 @@ TEST(QuantSimd, DotMatchesReference) {
   }
 }
 
+TEST(QuantSimd, F16DequantizeMatchesReferenceOnAllBitPatterns) {
+  std::vector<uint16_t> h(0x10000 + 5);  // odd length exercises the tails
+  for (size_t i = 0; i < h.size(); ++i) h[i] = static_cast<uint16_t>(i);
+  std::vector<float> want(h.size()), got(h.size());
+  ref::kernels_for(DType::F16).dequantize(h.data(), want.data(), static_cast<int64_t>(h.size()));
+  for (Isa isa : kSimdIsas) {
+    if (!isa_supported(isa)) continue;
+    kernels_for(DType::F16, isa).dequantize(h.data(), got.data(), static_cast<int64_t>(h.size()));
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (std::isnan(want[i])) {
+        ASSERT_TRUE(std::isnan(got[i])) << isa_name(isa) << " " << std::hex << h[i];
+      } else {
+        ASSERT_EQ(got[i], want[i]) << isa_name(isa) << " " << std::hex << h[i];
+      }
+    }
+  }
+}
+
 TEST(QuantSimd, FourRowDotsEqualSingleRowDotsBitForBit) {
   for (Isa isa : kSimdIsas) {
     if (!isa_supported(isa)) continue;
