@@ -95,6 +95,21 @@ void project(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx, Acti
   kernels::matmul(w, xq, y, ldy, pool);
 }
 
+// Several products of the same input (Q, K, V; gate, up) in one parallel loop when their
+// weights share a dot type, else one after another.
+void project_many(std::initializer_list<kernels::MatmulTarget> targets, const float* x, int64_t n,
+                  int64_t ldx, ActivationRows& xq, ThreadPool& pool) {
+  const DType dot_type = info(targets.begin()->w->type).dot_type;
+  bool shared = true;
+  for (const auto& t : targets) shared = shared && info(t.w->type).dot_type == dot_type;
+  if (!shared) {
+    for (const auto& t : targets) project(*t.w, x, n, ldx, xq, false, t.y, t.ldy, pool);
+    return;
+  }
+  xq.quantize(dot_type, x, n, targets.begin()->w->n_cols, ldx, pool);
+  kernels::matmul_many(std::span(targets.begin(), targets.size()), xq, pool);
+}
+
 void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
   if (!bias) return;
   for (int64_t t = 0; t < n; ++t) kernels::add_inplace(y + t * width, bias, width);
@@ -141,9 +156,9 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
     // Attention block: norm -> Q, K, V -> RoPE -> cache write -> attention -> out-projection.
     for (int64_t i = 0; i < n; ++i)
       kernels::rms_norm(&s.x[i * dim], L.attn_norm, &s.xn[i * dim], dim, c.rms_eps);
-    project(L.wq, s.xn.data(), n, dim, s.xq, false, s.q.data(), q_dim, pool);
-    project(L.wk, s.xn.data(), n, dim, s.xq, true, s.k.data(), kv_dim, pool);
-    project(L.wv, s.xn.data(), n, dim, s.xq, true, s.v.data(), kv_dim, pool);
+    project_many(
+        {{&L.wq, s.q.data(), q_dim}, {&L.wk, s.k.data(), kv_dim}, {&L.wv, s.v.data(), kv_dim}},
+        s.xn.data(), n, dim, s.xq, pool);
     add_bias(s.q.data(), L.bq, n, q_dim);
     add_bias(s.k.data(), L.bk, n, kv_dim);
     add_bias(s.v.data(), L.bv, n, kv_dim);
@@ -159,8 +174,8 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
     // Feed-forward block: norm -> gate, up -> SiLU(gate) * up -> down-projection.
     for (int64_t i = 0; i < n; ++i)
       kernels::rms_norm(&s.x[i * dim], L.ffn_norm, &s.xn[i * dim], dim, c.rms_eps);
-    project(L.w_gate, s.xn.data(), n, dim, s.xq, false, s.gate.data(), ffn, pool);
-    project(L.w_up, s.xn.data(), n, dim, s.xq, true, s.up.data(), ffn, pool);
+    project_many({{&L.w_gate, s.gate.data(), ffn}, {&L.w_up, s.up.data(), ffn}}, s.xn.data(), n,
+                 dim, s.xq, pool);
     for (int64_t i = 0; i < n; ++i)
       kernels::silu_mul(&s.gate[i * ffn], &s.up[i * ffn], &s.gate[i * ffn], ffn);
     row_parallel(L.w_down, s.gate.data(), n, ffn, shard_.ffn_segments, shard_.ffn_segments_per_rank,

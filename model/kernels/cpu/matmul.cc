@@ -27,28 +27,59 @@ void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_
   }
 }
 
-void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
-            ThreadPool& pool) {
-  SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
-  SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
+namespace {
+
+// Rows [begin, end) of one product (see matmul()).
+void matmul_rows(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
+                 int64_t begin, int64_t end) {
   const TypeKernels& k = kernels_for(w.type);
   const int64_t n_tokens = x.n_rows(), n = w.n_cols;
   // Each weight row is read once from memory and reused for every token of the step while
   // it sits in L1; four rows at a time where a multi-row kernel exists.
-  pool.parallel_for(w.n_rows, [&](int64_t begin, int64_t end, int) {
-    int64_t r = begin;
-    if (k.dot4) {
-      float out[4];
-      for (; r + 4 <= end; r += 4) {
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          k.dot4(w.row(r), w.row_stride, x.row(t), n, out);
-          for (int i = 0; i < 4; ++i) y[t * ldy + r + i] = out[i];
-        }
+  int64_t r = begin;
+  if (k.dot4) {
+    float out[4];
+    for (; r + 4 <= end; r += 4) {
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        k.dot4(w.row(r), w.row_stride, x.row(t), n, out);
+        for (int i = 0; i < 4; ++i) y[t * ldy + r + i] = out[i];
       }
     }
-    for (; r < end; ++r) {
-      const uint8_t* wr = w.row(r);
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * ldy + r] = k.dot(wr, x.row(t), n);
+  }
+  for (; r < end; ++r) {
+    const uint8_t* wr = w.row(r);
+    for (int64_t t = 0; t < n_tokens; ++t) y[t * ldy + r] = k.dot(wr, x.row(t), n);
+  }
+}
+
+void check_operands(const WeightMatrix& w, const ActivationRows& x) {
+  SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
+  SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
+            ThreadPool& pool) {
+  check_operands(w, x);
+  pool.parallel_for(
+      w.n_rows, [&](int64_t begin, int64_t end, int) { matmul_rows(w, x, y, ldy, begin, end); });
+}
+
+void matmul_many(std::span<const MatmulTarget> targets, const ActivationRows& x, ThreadPool& pool) {
+  int64_t total = 0;
+  for (const MatmulTarget& t : targets) {
+    check_operands(*t.w, x);
+    total += t.w->n_rows;
+  }
+  // Threads take ranges of the concatenated rows, in multiples of 4 so that multi-row kernels
+  // see whole groups.
+  pool.parallel_for((total + 3) / 4, [&](int64_t begin, int64_t end, int) {
+    int64_t first = 0;
+    for (const MatmulTarget& t : targets) {
+      const int64_t lo = std::max(begin * 4, first), hi = std::min(end * 4, first + t.w->n_rows);
+      if (lo < hi) matmul_rows(*t.w, x, t.y, t.ldy, lo - first, hi - first);
+      first += t.w->n_rows;
     }
   });
 }

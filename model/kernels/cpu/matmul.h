@@ -50,6 +50,18 @@ class ActivationRows {
 void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
             ThreadPool& pool);
 
+// One product of a batch that shares its activations: y[t * ldy + r] = dot(w.row(r), x.row(t)).
+struct MatmulTarget {
+  const WeightMatrix* w = nullptr;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+
+// Several products with the same activations (Q, K and V; gate and up) in one parallel loop
+// over all their rows, so the threads meet once instead of once per matrix. Results are those
+// of matmul() for each target. Precondition: every w has x's dot type and width.
+void matmul_many(std::span<const MatmulTarget> targets, const ActivationRows& x, ThreadPool& pool);
+
 // A range of columns [begin, end), block-aligned for the types involved.
 struct ColumnRange {
   int64_t begin = 0;

@@ -3,6 +3,15 @@
 #include <algorithm>
 #include <cmath>
 
+// The element-wise loops below are built twice, for x86-64-v3 (AVX2, FMA: std::fma becomes one
+// instruction and the lane loops vectorize) and for any x86-64; the loader picks one. Both give
+// the same bits: std::fma is exact either way and no loop is reassociated.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SS_CLONES
+#endif
+
 namespace shardserve::kernels {
 
 namespace {
@@ -49,7 +58,7 @@ float exp_ggml(float x) {
   return std::ldexp(j, static_cast<int>(n));  // vscalefps: j * 2^n, one rounding
 }
 
-void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+SS_CLONES void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   const int64_t n16 = n - n % 16;
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
@@ -62,7 +71,7 @@ void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void softmax(float* x, int64_t n) {
+SS_CLONES void softmax(float* x, int64_t n) {
   const float max = *std::max_element(x, x + n);
   double sum = 0.0;
   for (int64_t i0 = 0; i0 < n; i0 += 16) {
@@ -74,7 +83,7 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-float attn_dot(const float* a, const float* b, int64_t n, AttnOrder order) {
+SS_CLONES float attn_dot(const float* a, const float* b, int64_t n, AttnOrder order) {
   if (order == AttnOrder::Gemm && n % 16 == 0) {
     float acc[16] = {};
     for (int64_t i = 0; i < n; ++i) acc[i % 16] += a[i] * b[i];
@@ -94,7 +103,7 @@ void AttnRowSum::reset(int64_t dim, AttnOrder order) {
   acc_.assign(static_cast<size_t>(lanes_ * dim), 0.0f);
 }
 
-void AttnRowSum::add(int64_t pos, float w, const float* row) {
+SS_CLONES void AttnRowSum::add(int64_t pos, float w, const float* row) {
   float* acc = &acc_[static_cast<size_t>((pos % lanes_) * dim_)];
   for (int64_t d = 0; d < dim_; ++d) acc[d] += w * row[d];
 }
@@ -119,8 +128,8 @@ void rope_cache(const RopeParams& p, int64_t pos, float* cos_sin) {
   }
 }
 
-void rope_apply(const RopeParams& p, const float* cos_sin, float* x, int64_t n_heads,
-                int64_t head_dim) {
+SS_CLONES void rope_apply(const RopeParams& p, const float* cos_sin, float* x, int64_t n_heads,
+                          int64_t head_dim) {
   const int64_t half = p.n_rot / 2;
   for (int64_t h = 0; h < n_heads; ++h) {
     float* v = x + h * head_dim;
