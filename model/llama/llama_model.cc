@@ -110,6 +110,19 @@ void project_many(std::initializer_list<kernels::MatmulTarget> targets, const fl
   kernels::matmul_many(std::span(targets.begin(), targets.size()), xq, pool);
 }
 
+// fn(i) for every token i; on the pool when the step has several tokens (prefill), inline for
+// a single one (the pool's hand-off would cost more than the work).
+template <typename Fn>
+void per_token(ThreadPool& pool, int64_t n, const Fn& fn) {
+  if (n < 2) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+  });
+}
+
 void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
   if (!bias) return;
   for (int64_t t = 0; t < n; ++t) kernels::add_inplace(y + t * width, bias, width);
@@ -154,30 +167,33 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
     const LlamaLayerWeights& L = weights_.layers[l];
 
     // Attention block: norm -> Q, K, V -> RoPE -> cache write -> attention -> out-projection.
-    for (int64_t i = 0; i < n; ++i)
+    per_token(pool, n, [&](int64_t i) {
       kernels::rms_norm(&s.x[i * dim], L.attn_norm, &s.xn[i * dim], dim, c.rms_eps);
+    });
     project_many(
         {{&L.wq, s.q.data(), q_dim}, {&L.wk, s.k.data(), kv_dim}, {&L.wv, s.v.data(), kv_dim}},
         s.xn.data(), n, dim, s.xq, pool);
     add_bias(s.q.data(), L.bq, n, q_dim);
     add_bias(s.k.data(), L.bk, n, kv_dim);
     add_bias(s.v.data(), L.bv, n, kv_dim);
-    for (int64_t i = 0; i < n; ++i) {
+    per_token(pool, n, [&](int64_t i) {
       kernels::rope_apply(rope, &s.rope[i * c.n_rot], &s.q[i * q_dim], shard_.q_heads.size(), hd);
       kernels::rope_apply(rope, &s.rope[i * c.n_rot], &s.k[i * kv_dim], shard_.kv_heads.size(), hd);
-    }
+    });
     attention(l, chunks, kv, pool);
     row_parallel(L.wo, s.att.data(), n, q_dim, shard_.attn_segments, shard_.attn_segments_per_rank,
                  shard_.q_heads.begin * hd, partial_sum, s.proj.data(), pool);
     kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
 
     // Feed-forward block: norm -> gate, up -> SiLU(gate) * up -> down-projection.
-    for (int64_t i = 0; i < n; ++i)
+    per_token(pool, n, [&](int64_t i) {
       kernels::rms_norm(&s.x[i * dim], L.ffn_norm, &s.xn[i * dim], dim, c.rms_eps);
+    });
     project_many({{&L.w_gate, s.gate.data(), ffn}, {&L.w_up, s.up.data(), ffn}}, s.xn.data(), n,
                  dim, s.xq, pool);
-    for (int64_t i = 0; i < n; ++i)
+    per_token(pool, n, [&](int64_t i) {
       kernels::silu_mul(&s.gate[i * ffn], &s.up[i * ffn], &s.gate[i * ffn], ffn);
+    });
     row_parallel(L.w_down, s.gate.data(), n, ffn, shard_.ffn_segments, shard_.ffn_segments_per_rank,
                  shard_.ffn.begin, partial_sum, s.proj.data(), pool);
     kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);

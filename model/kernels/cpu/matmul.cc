@@ -29,15 +29,19 @@ void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_
 
 namespace {
 
+constexpr int64_t kMultiRowMinTokens = 3;
+
 // Rows [begin, end) of one product (see matmul()).
 void matmul_rows(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
                  int64_t begin, int64_t end) {
   const TypeKernels& k = kernels_for(w.type);
   const int64_t n_tokens = x.n_rows(), n = w.n_cols;
   // Each weight row is read once from memory and reused for every token of the step while
-  // it sits in L1; four rows at a time where a multi-row kernel exists.
+  // it sits in L1. With several tokens the rows are reused from cache and four rows at a time
+  // (a multi-row kernel) are faster; with one or two the product streams the weights from
+  // memory, and four interleaved row streams prefetch worse than one (measured: 6 vs 14 GB/s).
   int64_t r = begin;
-  if (k.dot4) {
+  if (k.dot4 && n_tokens >= kMultiRowMinTokens) {
     float out[4];
     for (; r + 4 <= end; r += 4) {
       for (int64_t t = 0; t < n_tokens; ++t) {
@@ -105,7 +109,7 @@ void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
       const int64_t n = segments[s].end - segments[s].begin;
       float* ys = y + static_cast<int64_t>(s) * segment_stride;
       int64_t r = begin;
-      if (dot4) {
+      if (dot4 && n_tokens >= kMultiRowMinTokens) {
         float out[4];
         for (; r + 4 <= end; r += 4)
           for (int64_t t = 0; t < n_tokens; ++t) {

@@ -1,7 +1,9 @@
 #include "model/kernels/cpu/ops.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 // The element-wise loops below are built twice, for x86-64-v3 (AVX2, FMA: std::fma becomes one
 // instruction and the lane loops vectorize) and for any x86-64; the loader picks one. Both give
@@ -32,17 +34,8 @@ float fold64(const float* v) {
   return fold16(s);
 }
 
-}  // namespace
-
-void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
-  const float mean = static_cast<float>(sum / static_cast<double>(n));
-  const float scale = 1.0f / std::sqrt(mean + eps);
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
-}
-
-float exp_ggml(float x) {
+// Inlined into each target clone of its callers, so std::fma is one instruction there.
+[[gnu::always_inline]] inline float exp_ggml_inline(float x) {
   // e^x = 2^n * e^b with n = round(x / ln 2), b = x - n ln 2 (ln 2 in two parts), e^b by a
   // polynomial in Estrin form; the constants are ggml's.
   constexpr float kShift = 0x1.8p23f;  // adding it rounds to an integer
@@ -55,14 +48,32 @@ float exp_ggml(float x) {
   const float hi = std::fma(std::fma(b, 0x1.0e402p-7f, 0x1.573e2ep-5f), u,
                             std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f));
   const float j = std::fma(hi, u, std::fma(0x1.ffffecp-1f, b, 1.0f));
-  return std::ldexp(j, static_cast<int>(n));  // vscalefps: j * 2^n, one rounding
+  // vscalefps: j * 2^n with one rounding. For n in the normal exponent range 2^n is a float
+  // and the product rounds once, exactly like ldexp; beyond it, ldexp.
+  const int e = static_cast<int>(n);
+  if (e >= -126 && e <= 127) return j * std::bit_cast<float>(static_cast<uint32_t>(e + 127) << 23);
+  return std::ldexp(j, e);
+}
+
+}  // namespace
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+float exp_ggml(float x) {
+  return exp_ggml_inline(x);
 }
 
 SS_CLONES void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   const int64_t n16 = n - n % 16;
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    const float e = i < n16 ? exp_ggml(0.0f - g) : std::exp(-g);
+    const float e = i < n16 ? exp_ggml_inline(0.0f - g) : std::exp(-g);
     out[i] = g / (1.0f + e) * up[i];
   }
 }
@@ -76,7 +87,8 @@ SS_CLONES void softmax(float* x, int64_t n) {
   double sum = 0.0;
   for (int64_t i0 = 0; i0 < n; i0 += 16) {
     float group[16] = {};  // masked padding lanes contribute e^-inf = 0
-    for (int64_t i = i0; i < std::min(n, i0 + 16); ++i) group[i - i0] = x[i] = exp_ggml(x[i] - max);
+    for (int64_t i = i0; i < std::min(n, i0 + 16); ++i)
+      group[i - i0] = x[i] = exp_ggml_inline(x[i] - max);
     sum += static_cast<double>(fold16(group));
   }
   const float inv = static_cast<float>(1.0 / sum);
