@@ -7,6 +7,8 @@
 namespace shardserve::cli {
 
 void add_generate_command(CLI::App& app, int& exit_code);
+void add_coordinator_command(CLI::App& app, int& exit_code);
+void add_up_command(CLI::App& app, int& exit_code);
 // `argc`/`argv` are handed to MPI_Init.
 void add_worker_command(CLI::App& app, int& exit_code, int argc, char** argv);
 

@@ -1,9 +1,12 @@
 // `shardserve worker -c CONFIG`: one MPI rank of one worker group, started by mpirun.
 // The job's ranks are split into the config's groups (in file order); each loads its shard.
-// With --offline, each group's leader runs the requests of a JSON-lines file (see
-// worker/offline.h) and prints the results; the coordinator link comes with the serving issue.
+// Each group's leader connects to the coordinator named in the config (server.
+// coordinator_endpoint) and serves its requests; with --offline it runs the requests of a
+// JSON-lines file instead (see worker/offline.h) and prints the results.
 #include <mpi.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -17,6 +20,7 @@
 #include "parallel/mpi_env.h"
 #include "worker/group.h"
 #include "worker/offline.h"
+#include "worker/serve.h"
 
 namespace shardserve::cli {
 namespace {
@@ -50,6 +54,57 @@ void report_memory(MPI_Comm comm, const std::string& group, const char* when) {
   for (int r = 0; r < size; ++r)
     std::fprintf(stderr, "group %s rank %d/%d: resident memory %s %.1f MiB\n", group.c_str(), r,
                  size, when, all[r]);
+}
+
+// Runs the offline requests on the leader and prints its speed and all-reduce time.
+void run_offline_and_report(GroupMember& member, const Tokenizer& tokenizer,
+                            const SchedulerLimits& limits, std::istream& in,
+                            const std::string& group_name) {
+  const OfflineStats stats = run_offline(member, tokenizer, limits, in, std::cout);
+  std::fprintf(stderr,
+               "group %s (tp %d): %lld prompt + %lld generated tokens in %lld steps, %.3f s "
+               "(%.1f generated tokens/s)\n",
+               group_name.c_str(), member.tp(), static_cast<long long>(stats.prompt_tokens),
+               static_cast<long long>(stats.generated_tokens), static_cast<long long>(stats.steps),
+               stats.seconds, stats.generated_tokens / std::max(stats.seconds, 1e-9));
+  const GroupMember::ReduceStats reduce = member.reduce_stats();
+  std::fprintf(stderr, "group %s (tp %d): all-reduce %.3f s in %lld calls (%.1f us per step)\n",
+               group_name.c_str(), member.tp(), reduce.seconds,
+               static_cast<long long>(reduce.calls),
+               1e6 * reduce.seconds / static_cast<double>(std::max<int64_t>(stats.steps, 1)));
+}
+
+std::atomic<bool> g_stop{false};
+
+// Serves requests from the coordinator named by the config until it says Shutdown or the
+// process gets SIGINT/SIGTERM. Returns the exit status.
+int serve_coordinator(GroupMember& member, const ClusterConfig& config, const GroupConfig& group,
+                      const SchedulerLimits& limits, int64_t n_vocab) {
+  std::signal(SIGINT, [](int) { g_stop.store(true); });
+  std::signal(SIGTERM, [](int) { g_stop.store(true); });
+  CoordinatorLinkOptions options;
+  options.endpoint = config.server.coordinator_endpoint;
+  options.hello = {.group_name = group.name,
+                   .model = group.model,
+                   .tp = member.tp(),
+                   .max_batch = limits.max_batch,
+                   .kv_blocks = limits.kv_blocks,
+                   .block_size = limits.block_size,
+                   .context_length = limits.context_length,
+                   .n_vocab = n_vocab};
+  auto link = CoordinatorLink::start(options);
+  if (!link) {
+    std::fprintf(stderr, "shardserve worker: %s\n", link.error().message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "group %s (tp %d): serving model %s for the coordinator at %s\n",
+               group.name.c_str(), member.tp(), group.model.c_str(), options.endpoint.c_str());
+  const ServeStats stats = serve(member, **link, limits, n_vocab, g_stop);
+  std::fprintf(stderr, "group %s: %lld requests, %lld generated tokens in %lld steps\n",
+               group.name.c_str(), static_cast<long long>(stats.requests),
+               static_cast<long long>(stats.generated_tokens),
+               static_cast<long long>(stats.steps));
+  return 0;
 }
 
 int run_worker(int argc, char** argv, const WorkerOptions& o) {
@@ -91,34 +146,25 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
   if ((*member)->is_leader()) {
     auto tokenizer = Tokenizer::from_gguf(**file);
     if (!tokenizer) return fail(tokenizer.error().message);
-    if (o.offline.empty())
-      return fail("the coordinator link is not built yet; run requests with --offline FILE");
-    std::ifstream file_in;
-    if (o.offline != "-") {
-      file_in.open(o.offline);
-      if (!file_in) return fail("cannot read " + o.offline);
+    const int64_t context = model.context_length > 0
+                                ? model.context_length
+                                : (*member)->model().config().context_length;
+    const SchedulerLimits limits{.max_batch = group.max_batch,
+                                 .max_batch_tokens = group.max_batch_tokens,
+                                 .kv_blocks = (*member)->kv_blocks(),
+                                 .block_size = (*member)->block_size(),
+                                 .context_length = context};
+    if (o.offline.empty()) {
+      status = serve_coordinator(**member, *config, group, limits, (*tokenizer)->n_vocab());
+    } else {
+      std::ifstream file_in;
+      if (o.offline != "-") {
+        file_in.open(o.offline);
+        if (!file_in) return fail("cannot read " + o.offline);
+      }
+      std::istream& in = o.offline == "-" ? std::cin : file_in;
+      run_offline_and_report(**member, **tokenizer, limits, in, group.name);
     }
-    std::istream& in = o.offline == "-" ? std::cin : file_in;
-    const int64_t context = model.context_length > 0 ? model.context_length
-                                                     : (*member)->model().config().context_length;
-    SchedulerLimits limits{.max_batch = group.max_batch,
-                           .max_batch_tokens = group.max_batch_tokens,
-                           .kv_blocks = (*member)->kv_blocks(),
-                           .block_size = (*member)->block_size(),
-                           .context_length = context};
-    OfflineStats stats = run_offline(**member, **tokenizer, limits, in, std::cout);
-    std::fprintf(stderr,
-                 "group %s (tp %d): %lld prompt + %lld generated tokens in %lld steps, %.3f s "
-                 "(%.1f generated tokens/s)\n",
-                 group.name.c_str(), (*member)->tp(), static_cast<long long>(stats.prompt_tokens),
-                 static_cast<long long>(stats.generated_tokens),
-                 static_cast<long long>(stats.steps), stats.seconds,
-                 stats.generated_tokens / std::max(stats.seconds, 1e-9));
-    const GroupMember::ReduceStats reduce = (*member)->reduce_stats();
-    std::fprintf(stderr, "group %s (tp %d): all-reduce %.3f s in %lld calls (%.1f us per step)\n",
-                 group.name.c_str(), (*member)->tp(), reduce.seconds,
-                 static_cast<long long>(reduce.calls),
-                 1e6 * reduce.seconds / static_cast<double>(std::max<int64_t>(stats.steps, 1)));
   } else if (Status s = (*member)->follow(); !s) {
     status = fail(s.message());
   }

@@ -1,0 +1,170 @@
+#include "coordinator/serving/generation.h"
+
+#include <random>
+
+namespace shardserve {
+
+struct Generation::Choice {
+  int index = 0;
+  std::shared_ptr<RequestEvents> events;
+  TextStream text;
+  std::vector<TokenEvent> tokens;  // every token event received, by stream index
+  int64_t emitted_bytes = 0;
+  int64_t generated = 0;            // tokens counted as completion tokens
+  bool finished = false;
+  Choice(const Tokenizer& tokenizer, std::vector<std::string> stop)
+      : text(tokenizer, std::move(stop)) {}
+};
+
+namespace {
+
+api::FinishReason to_api(FinishReason r) {
+  return r == FinishReason::Length ? api::FinishReason::Length : api::FinishReason::Stop;
+}
+
+SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
+  SamplingParams p;
+  p.temperature = static_cast<float>(o.temperature);
+  p.top_k = o.top_k;
+  p.top_p = static_cast<float>(o.top_p);
+  p.min_p = static_cast<float>(o.min_p);
+  p.repetition_penalty = static_cast<float>(o.repetition_penalty);
+  p.presence_penalty = static_cast<float>(o.presence_penalty);
+  p.frequency_penalty = static_cast<float>(o.frequency_penalty);
+  for (auto [token, bias] : o.logit_bias) p.logit_bias.emplace_back(token, static_cast<float>(bias));
+  p.seed = seed;
+  p.top_logprobs = o.logprobs ? o.top_logprobs : 0;
+  return p;
+}
+
+}  // namespace
+
+api::ApiResult<std::unique_ptr<Generation>> Generation::start(GroupLink& link,
+                                                              const ServedModel& model,
+                                                              std::vector<TokenId> prompt,
+                                                              const api::GenerationOptions& options,
+                                                              int first_index) {
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt == 0) return api::ApiError::bad_request("the prompt is empty", "prompt");
+  if (n_prompt + 1 > model.context_length)
+    return api::ApiError::bad_request(
+        "This model's maximum context length is " + std::to_string(model.context_length) +
+            " tokens. However, your prompt has " + std::to_string(n_prompt) +
+            " tokens, which leaves no room for a completion.",
+        "messages", "context_length_exceeded");
+  for (auto [token, bias] : options.logit_bias)
+    if (token >= model.tokenizer->n_vocab())
+      return api::ApiError::bad_request("logit_bias names token " + std::to_string(token) +
+                                            ", but the vocabulary has " +
+                                            std::to_string(model.tokenizer->n_vocab()) + " tokens",
+                                        "logit_bias");
+  auto group = link.least_loaded(model.name);
+  if (!group)
+    return api::ApiError::unavailable("no worker group is serving model '" + model.name +
+                                      "' right now; try again shortly");
+
+  std::unique_ptr<Generation> g(new Generation());
+  g->link_ = &link;
+  g->model_ = &model;
+  g->logprobs_ = options.logprobs;
+  g->prompt_tokens_ = n_prompt;
+  g->group_name_ = group->hello.group_name;
+  const int64_t room = model.context_length - n_prompt;
+  const int64_t max_tokens = options.max_tokens ? std::min(*options.max_tokens, room) : room;
+  const uint64_t seed = options.seed ? static_cast<uint64_t>(*options.seed) : std::random_device{}();
+  for (int i = 0; i < options.n; ++i) {
+    wire::Submit submit;
+    submit.request.id = link.next_request_id();
+    submit.request.prompt = prompt;
+    submit.request.sampling = sampling_for(options, seed + static_cast<uint64_t>(i));
+    submit.request.max_tokens = max_tokens;
+    if (!options.ignore_eos) submit.request.stop_tokens = model.end_of_generation;
+    auto events = link.submit(group->id, std::move(submit));
+    if (!events) {
+      g->cancel();
+      return api::ApiError::unavailable(events.error().message);
+    }
+    auto choice = std::make_unique<Choice>(*model.tokenizer, options.stop);
+    choice->index = first_index + i;
+    choice->events = std::move(*events);
+    g->choices_.push_back(std::move(choice));
+  }
+  return g;
+}
+
+Generation::~Generation() { cancel(); }
+
+void Generation::cancel() {
+  for (auto& c : choices_)
+    if (!c->finished) link_->cancel(c->events->group_id(), c->events->request_id());
+}
+
+bool Generation::done() const {
+  for (const auto& c : choices_)
+    if (!c->finished) return false;
+  return true;
+}
+
+int64_t Generation::completion_tokens() const {
+  int64_t n = 0;
+  for (const auto& c : choices_) n += c->generated;
+  return n;
+}
+
+api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::milliseconds timeout) {
+  std::vector<ChoiceUpdate> updates;
+  // Waiting is shared among the unfinished choices; the first one waits the longest.
+  std::chrono::milliseconds wait = timeout;
+  for (auto& c : choices_) {
+    if (c->finished) continue;
+    std::vector<RequestEvent> events = c->events->pop_all(wait);
+    wait = std::chrono::milliseconds(0);
+    ChoiceUpdate update{.index = c->index, .text = {}, .logprobs = {},
+                        .text_offset = c->emitted_bytes, .finish = std::nullopt};
+    auto take = [&](Delta delta) {
+      update.text += delta.text;
+      if (!logprobs_) return;
+      for (const TokenPiece& piece : delta.tokens) {
+        if (piece.special) continue;
+        const TokenEvent& e = c->tokens[piece.index];
+        api::TokenLogprobs lp{.token = piece.bytes, .logprob = e.logprob, .top = {},
+                              .text_offset = static_cast<int64_t>(piece.text_offset)};
+        for (const TokenLogprob& t : e.top)
+          lp.top.push_back({model_->tokenizer->token_to_piece(t.token), t.logprob});
+        update.logprobs.push_back(std::move(lp));
+      }
+    };
+    for (RequestEvent& e : events) {
+      if (c->finished) break;
+      if (e.kind == RequestEvent::Kind::Rejected)
+        return api::ApiError::bad_request("the worker group refused the request: " + e.error);
+      if (e.kind == RequestEvent::Kind::Failed)
+        return api::ApiError::server_error("the request failed: " + e.error);
+      if (e.token.token >= 0) {
+        c->tokens.push_back(e.token);
+        ++c->generated;
+        Delta delta = c->text.push(e.token.token);
+        const bool stopped = delta.stopped;
+        take(std::move(delta));
+        if (stopped) {
+          c->finished = true;
+          update.finish = api::FinishReason::Stop;
+          link_->cancel(c->events->group_id(), c->events->request_id());
+          break;
+        }
+      }
+      if (e.token.finish != FinishReason::None) {
+        take(c->text.finish());
+        c->finished = true;
+        update.finish = e.token.finish == FinishReason::Cancelled ? api::FinishReason::Stop
+                                                                    : to_api(e.token.finish);
+      }
+    }
+    c->emitted_bytes += static_cast<int64_t>(update.text.size());
+    if (!update.text.empty() || update.finish || !update.logprobs.empty())
+      updates.push_back(std::move(update));
+  }
+  return updates;
+}
+
+}  // namespace shardserve

@@ -1,0 +1,68 @@
+// The choices of one request, run on a worker group and turned into text.
+//
+// start() picks the least-loaded live group serving the model, submits one sequence per
+// choice (choice i of a seeded request uses seed + i, so choices differ but reproduce) and
+// returns. next() waits for progress and returns what each choice has to say: text safe to
+// send (UTF-8 complete, stop strings held back and cut), its tokens' log-probabilities when
+// asked, and the finish reason at the end. A stop string ends its choice and cancels the
+// sequence in the group; cancel() (client gone, timeout) cancels every unfinished choice.
+// A group that dies mid-request, or refuses the request, ends it with an ApiError (5xx / 4xx).
+//
+// One thread uses a Generation (the HTTP thread of its request); GroupLink is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/openai_error.h"
+#include "api/openai_request.h"
+#include "api/openai_response.h"
+#include "coordinator/group_link.h"
+#include "coordinator/serving/served_model.h"
+#include "coordinator/stream/text_stream.h"
+
+namespace shardserve {
+
+struct ChoiceUpdate {
+  int index = 0;
+  std::string text;                            // may be empty
+  std::vector<api::TokenLogprobs> logprobs;    // for the tokens of `text`, when requested
+  int64_t text_offset = 0;                     // byte offset of `text` in the choice's text
+  std::optional<api::FinishReason> finish;     // set on the choice's last update
+};
+
+class Generation {
+ public:
+  // `first_index`: the index of this request's first choice in the response (completions
+  // with several prompts give each prompt n consecutive indices).
+  static api::ApiResult<std::unique_ptr<Generation>> start(GroupLink& link,
+                                                           const ServedModel& model,
+                                                           std::vector<TokenId> prompt,
+                                                           const api::GenerationOptions& options,
+                                                           int first_index = 0);
+  ~Generation();
+
+  // Progress since the last call, waiting up to `timeout` for some. Empty on timeout.
+  api::ApiResult<std::vector<ChoiceUpdate>> next(std::chrono::milliseconds timeout);
+  bool done() const;
+  void cancel();
+  int64_t prompt_tokens() const { return prompt_tokens_; }
+  int64_t completion_tokens() const;
+  const std::string& group_name() const { return group_name_; }
+
+ private:
+  struct Choice;
+  Generation() = default;
+
+  GroupLink* link_ = nullptr;
+  const ServedModel* model_ = nullptr;
+  bool logprobs_ = false;
+  int64_t prompt_tokens_ = 0;
+  std::string group_name_;
+  std::vector<std::unique_ptr<Choice>> choices_;
+};
+
+}  // namespace shardserve

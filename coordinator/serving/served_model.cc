@@ -1,0 +1,57 @@
+#include "coordinator/serving/served_model.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace shardserve {
+namespace {
+
+Result<std::unique_ptr<ServedModel>> load_one(const ModelConfig& config) {
+  auto m = std::make_unique<ServedModel>();
+  m->name = config.name;
+  m->task = config.task;
+  auto file = gguf::File::open(config.path);
+  if (!file) return Error{"model " + config.name + ": " + file.error().message};
+  m->file = std::move(*file);
+  auto tokenizer = Tokenizer::from_gguf(*m->file);
+  if (!tokenizer) return Error{"model " + config.name + ": " + tokenizer.error().message};
+  m->tokenizer = std::move(*tokenizer);
+  for (TokenId t = 0; t < m->tokenizer->n_vocab(); ++t)
+    if (m->tokenizer->is_end_of_generation(t)) m->end_of_generation.push_back(t);
+
+  std::string source;
+  if (!config.chat_template_path.empty()) {
+    std::ifstream in(config.chat_template_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    source = text.str();
+  } else if (auto embedded = m->file->get_string("tokenizer.chat_template")) {
+    source = std::string(*embedded);
+  }
+  if (!source.empty()) {
+    auto parsed = ChatTemplate::parse(source);
+    if (!parsed) return Error{"model " + config.name + ": " + parsed.error().message};
+    m->chat_template = std::move(*parsed);
+  }
+  m->context_length = config.context_length > 0 ? config.context_length
+                                                : config.facts.trained_context;
+  struct stat st {};
+  if (::stat(config.path.c_str(), &st) == 0) m->created = st.st_mtime;
+  return m;
+}
+
+}  // namespace
+
+Result<std::vector<std::unique_ptr<ServedModel>>> load_served_models(const ClusterConfig& config) {
+  std::vector<std::unique_ptr<ServedModel>> models;
+  for (const ModelConfig& mc : config.models) {
+    auto m = load_one(mc);
+    if (!m) return m.error();
+    models.push_back(std::move(*m));
+  }
+  return models;
+}
+
+}  // namespace shardserve

@@ -1,0 +1,33 @@
+// What the coordinator knows of a model it serves: its name, tokenizer and chat template
+// (read from the model file's metadata; the weights stay with the worker groups), context
+// length and end-of-generation tokens. Immutable after load; shared by all request threads.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "config/cluster_config.h"
+#include "model/chat_template/chat_template.h"
+#include "model/gguf/gguf.h"
+#include "model/tokenizer/tokenizer.h"
+
+namespace shardserve {
+
+struct ServedModel {
+  std::string name;
+  ModelTask task = ModelTask::kChat;
+  int64_t context_length = 0;
+  int64_t created = 0;  // Unix seconds of the model file (for /v1/models)
+  std::unique_ptr<gguf::File> file;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::optional<ChatTemplate> chat_template;  // none: chat requests are refused
+  std::vector<TokenId> end_of_generation;     // ids that end a sequence (unless ignore_eos)
+};
+
+// Loads every model of the config. Error names the model and what is wrong.
+Result<std::vector<std::unique_ptr<ServedModel>>> load_served_models(const ClusterConfig& config);
+
+}  // namespace shardserve

@@ -1,0 +1,61 @@
+#include "worker/serve.h"
+
+#include <chrono>
+#include <variant>
+
+namespace shardserve {
+
+ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimits& limits,
+                 int64_t n_vocab, const std::atomic<bool>& stop) {
+  using std::chrono::milliseconds;
+  Scheduler scheduler(limits);
+  ServeStats stats;
+  std::vector<float> logits;
+  bool shutdown = false;
+  auto report_load = [&] {
+    link.report_load({.running = scheduler.running(),
+                      .waiting = scheduler.waiting(),
+                      .kv_used_blocks = scheduler.used_blocks(),
+                      .kv_total_blocks = limits.kv_blocks,
+                      .steps = stats.steps});
+  };
+
+  while (!shutdown && !stop.load()) {
+    const milliseconds wait = scheduler.has_work() ? milliseconds(0) : milliseconds(100);
+    for (LinkCommand& command : link.poll_commands(wait)) {
+      if (auto* submit = std::get_if<wire::Submit>(&command)) {
+        const int64_t id = submit->request.id;
+        if (Status s = scheduler.submit(std::move(submit->request)); !s) {
+          link.send_rejected(id, s.message());
+        } else {
+          ++stats.requests;
+        }
+      } else if (auto* cancel = std::get_if<wire::Cancel>(&command)) {
+        scheduler.cancel(cancel->request_id);
+      } else {
+        shutdown = true;
+      }
+    }
+    if (!scheduler.has_work()) {
+      report_load();
+      continue;
+    }
+    StepPlan plan = scheduler.next_plan();
+    group.lead(plan, logits);
+    ++stats.steps;
+    std::vector<TokenEvent> events = scheduler.on_step_done(plan, logits, n_vocab);
+    for (const TokenEvent& e : events)
+      if (e.token >= 0) ++stats.generated_tokens;
+    if (!events.empty()) link.send_events({.step = plan.step_id, .events = std::move(events)});
+    report_load();
+  }
+
+  // Tell the peers to stop; the scheduler's last plan releases what is still held.
+  StepPlan last = scheduler.next_plan();
+  last.chunks.clear();
+  last.shutdown = true;
+  group.lead(last, logits);
+  return stats;
+}
+
+}  // namespace shardserve
