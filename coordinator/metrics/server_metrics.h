@@ -1,0 +1,37 @@
+// The coordinator's metrics, named in one place: names, labels, units and buckets.
+//
+// Units follow Prometheus conventions (seconds, ratios 0..1, plain counts). Label values:
+//   endpoint  the route, e.g. "/v1/chat/completions" (never the raw URL: bounded cardinality)
+//   status    the HTTP status code as text, e.g. "200", "429"
+//   model     the served model name
+//   group     the worker group's name from the cluster config
+// Histograms: time_to_first_token from request arrival to the first content token;
+// inter_token_latency between consecutive tokens of one sequence; request_duration from
+// arrival to the last byte; prompt/generation tokens per finished request.
+//
+// Thread-safety and lifetime: as metrics::Registry; the families live as long as `registry`.
+#pragma once
+
+#include "coordinator/metrics/metrics.h"
+
+namespace shardserve::metrics {
+
+struct ServerMetrics {
+  explicit ServerMetrics(Registry& registry);
+
+  CounterFamily& requests;                     // shardserve_requests_total{endpoint,status}
+  CounterFamily& prompt_tokens;                // shardserve_prompt_tokens_total{model}
+  CounterFamily& generation_tokens;            // shardserve_generation_tokens_total{model}
+  GaugeFamily& queue_depth;                    // shardserve_queue_depth: waiting for a group
+  GaugeFamily& requests_running;               // shardserve_requests_running: being served
+  GaugeFamily& group_running_sequences;        // shardserve_group_running_sequences{group}
+  GaugeFamily& group_kv_cache_usage;           // shardserve_group_kv_cache_usage_ratio{group}
+  GaugeFamily& group_up;                       // shardserve_group_up{group}: 1 healthy, 0 not
+  HistogramFamily& time_to_first_token;        // shardserve_time_to_first_token_seconds{model}
+  HistogramFamily& inter_token_latency;        // shardserve_inter_token_latency_seconds{model}
+  HistogramFamily& request_duration;           // shardserve_request_duration_seconds{model}
+  HistogramFamily& request_prompt_tokens;      // shardserve_request_prompt_tokens{model}
+  HistogramFamily& request_generation_tokens;  // shardserve_request_generation_tokens{model}
+};
+
+}  // namespace shardserve::metrics
