@@ -1,0 +1,146 @@
+// api_dump_examples: prints example response bodies, stream chunks and error bodies built by
+// api/, one JSON object per line: {"schema": "<name in openai_schemas.json>", "name": "...",
+// "body": {...}}. tests/api/test_schemas.py validates each body against its official schema.
+// A schema name ending in "#stream" is a completions stream chunk, checked against the
+// non-stream schema with finish_reason and usage allowed to be null (the spec has no chunk
+// schema for that endpoint; OpenAI sends null there until the end).
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "api/openai_error.h"
+#include "api/openai_request.h"
+#include "api/openai_response.h"
+#include "api/request_id.h"
+#include "api/sse.h"
+
+namespace {
+
+using namespace shardserve::api;
+
+void emit(const std::string& schema, const std::string& name, const ordered_json& body) {
+  ordered_json line;
+  line["schema"] = schema;
+  line["name"] = name;
+  line["body"] = body;
+  std::printf("%s\n", dump_json(line).c_str());
+}
+
+std::vector<TokenLogprobs> example_logprobs() {
+  return {{"Hello", -0.25, {{"Hello", -0.25}, {"Hi", -1.75}}},
+          {" wor", -0.5, {{" wor", -0.5}, {" there", -2.0}}},
+          {"\xe2\x82", -std::numeric_limits<double>::infinity(), {}},  // partial UTF-8, impossible
+          {"ld", -0.125, {{"ld", -0.125}}}};
+}
+
+void chat_examples() {
+  ResponseMeta meta{new_chat_completion_id(), 1700000000, "smollm2-135m-instruct"};
+  const Usage usage{12, 7};
+  const std::vector<ChatChoice> plain = {{0, "Hello world", FinishReason::Stop, std::nullopt},
+                                         {1, "Hi", FinishReason::Length, std::nullopt}};
+  emit("CreateChatCompletionResponse", "chat plain", chat_completion(meta, plain, usage));
+  const std::vector<ChatChoice> with_logprobs = {
+      {0, "Hello world", FinishReason::Stop, example_logprobs()}};
+  emit("CreateChatCompletionResponse", "chat logprobs",
+       chat_completion(meta, with_logprobs, usage));
+  const std::vector<ChatChoice> empty_logprobs = {
+      {0, "", FinishReason::Length, std::vector<TokenLogprobs>{}}};
+  emit("CreateChatCompletionResponse", "chat empty", chat_completion(meta, empty_logprobs, {3, 0}));
+  ResponseMeta no_fp = meta;
+  no_fp.system_fingerprint.clear();
+  emit("CreateChatCompletionResponse", "chat no fingerprint", chat_completion(no_fp, plain, usage));
+
+  for (bool include_usage : {false, true}) {
+    meta.include_usage = include_usage;
+    const std::string tag = include_usage ? " (include_usage)" : "";
+    const auto logprobs = example_logprobs();
+    emit("CreateChatCompletionStreamResponse", "chat chunk role" + tag, chat_chunk_role(meta, 0));
+    emit("CreateChatCompletionStreamResponse", "chat chunk content" + tag,
+         chat_chunk_content(meta, 0, "Hello"));
+    emit("CreateChatCompletionStreamResponse", "chat chunk content logprobs" + tag,
+         chat_chunk_content(meta, 1, "Hello world", &logprobs));
+    emit("CreateChatCompletionStreamResponse", "chat chunk finish stop" + tag,
+         chat_chunk_finish(meta, 0, FinishReason::Stop));
+    emit("CreateChatCompletionStreamResponse", "chat chunk finish length" + tag,
+         chat_chunk_finish(meta, 1, FinishReason::Length));
+  }
+  emit("CreateChatCompletionStreamResponse", "chat chunk usage", chat_chunk_usage(meta, usage));
+}
+
+void completion_examples() {
+  ResponseMeta meta{new_completion_id(), 1700000000, "smollm2-135m-instruct"};
+  const Usage usage{5, 9};
+  const std::vector<CompletionChoice> plain = {
+      {0, " is a test", FinishReason::Length, std::nullopt},
+      {1, "", FinishReason::Stop, std::nullopt}};
+  emit("CreateCompletionResponse", "completion plain", completion(meta, plain, usage));
+  const std::vector<CompletionChoice> with_logprobs = {
+      {0, "Hello world", FinishReason::Stop, example_logprobs()}};
+  emit("CreateCompletionResponse", "completion logprobs", completion(meta, with_logprobs, usage));
+
+  for (bool include_usage : {false, true}) {
+    meta.include_usage = include_usage;
+    const std::string tag = include_usage ? " (include_usage)" : "";
+    const auto logprobs = example_logprobs();
+    emit("CreateCompletionResponse#stream", "completion chunk" + tag,
+         completion_chunk(meta, 0, " is", std::nullopt));
+    emit("CreateCompletionResponse#stream", "completion chunk logprobs" + tag,
+         completion_chunk(meta, 0, "Hello world", std::nullopt, &logprobs, 3));
+    emit("CreateCompletionResponse#stream", "completion chunk last" + tag,
+         completion_chunk(meta, 1, "", FinishReason::Length));
+  }
+  emit("CreateCompletionResponse", "completion chunk usage", completion_chunk_usage(meta, usage));
+}
+
+void model_examples() {
+  const std::vector<ModelInfo> models = {{"smollm2-135m-instruct", 1700000000, "shardserve"},
+                                         {"all-minilm-l6-v2", 1700000001, "shardserve"}};
+  emit("Model", "model", model_object(models[0]));
+  emit("ListModelsResponse", "model list", model_list(models));
+  emit("ListModelsResponse", "empty model list", model_list({}));
+}
+
+void error_examples() {
+  const std::vector<std::pair<std::string, ApiError>> errors = {
+      {"bad request", ApiError::bad_request("Invalid 'n'.", "n", "integer_above_max_value")},
+      {"bad request no param", ApiError::bad_request("Bad.")},
+      {"unauthorized", ApiError::unauthorized()},
+      {"not found", ApiError::not_found("No route /v2/x.")},
+      {"model not found", ApiError::model_not_found("gpt-5")},
+      {"method not allowed", ApiError::method_not_allowed("GET", "/v1/chat/completions")},
+      {"payload too large", ApiError::payload_too_large(1 << 20)},
+      {"rate limited", ApiError::rate_limited()},
+      {"server error", ApiError::server_error()},
+      {"unavailable", ApiError::unavailable()},
+  };
+  for (const auto& [name, error] : errors) emit("ErrorResponse", name, error.to_json());
+
+  // Errors from the parsers, as the HTTP layer would send them.
+  const std::vector<std::pair<std::string, std::string>> chat_bodies = {
+      {"invalid json", "{"},
+      {"wrong type",
+       R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})"},
+      {"unsupported",
+       R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{}]})"},
+      {"unknown key",
+       R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "foo": 1})"},
+  };
+  for (const auto& [name, body] : chat_bodies) {
+    auto parsed = parse_chat_completion_request(body);
+    if (!parsed.ok()) emit("ErrorResponse", "chat request " + name, parsed.error().to_json());
+  }
+  auto completion = parse_completion_request(R"({"model": "m", "prompt": [1, "a"]})");
+  if (!completion.ok())
+    emit("ErrorResponse", "completion request mixed prompt", completion.error().to_json());
+}
+
+}  // namespace
+
+int main() {
+  chat_examples();
+  completion_examples();
+  model_examples();
+  error_examples();
+  return 0;
+}

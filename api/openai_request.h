@@ -1,0 +1,115 @@
+// Parsing and validation of OpenAI request bodies: POST /v1/chat/completions and
+// POST /v1/completions.
+//
+// The parsers take the raw body and return either a fully validated request or the ApiError
+// (status 400) to send back. They never throw and never accept a request half-understood:
+//   - malformed JSON, non-UTF-8 text, a body that is not an object, nesting deeper than
+//     kMaxJsonDepth -> 400 naming the problem;
+//   - a missing required field, a wrong type, a value out of range -> 400 with `param` naming
+//     the field (e.g. "temperature", "messages[2].content[0].type") and a message in OpenAI's
+//     words ("Invalid type for 'temperature': expected a number, but got a string instead.");
+//   - an OpenAI parameter this server does not implement (tools, response_format json, echo,
+//     audio, ...) -> 400 "Unsupported parameter: 'tools' ..." (code "unsupported_parameter"),
+//     unless its value is null or the neutral value (tools [], tool_choice "none",
+//     response_format {"type": "text"}, best_of equal to n, echo false, ...);
+//   - any other key -> 400 "Unrecognized request argument supplied: <key>" (as OpenAI).
+// A field sent as JSON null means "not set" (its default), as in OpenAI's API.
+//
+// What is left to the caller (it needs the model): whether `model` is served (404
+// ApiError::model_not_found), token ids in `prompt` and `logit_bias` below the vocabulary
+// size, and prompt + max_tokens within the context length.
+//
+// Pure functions: thread-safe, no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/openai_error.h"
+
+namespace shardserve::api {
+
+inline constexpr int kMaxJsonDepth = 64;          // objects/arrays nested deeper are rejected
+inline constexpr int kMaxChoices = 16;            // n is in [1, kMaxChoices]
+inline constexpr int kMaxStops = 4;               // stop strings per request
+inline constexpr int kMaxTopLogprobs = 20;        // chat top_logprobs in [0, 20]
+inline constexpr int kMaxCompletionLogprobs = 5;  // completions logprobs in [0, 5]
+inline constexpr int kMaxPrompts = 64;            // prompts in one completions request
+inline constexpr int kMaxChoicesPerRequest = 64;  // completions: prompts x n
+
+// Everything that shapes generation, shared by both endpoints; the coordinator maps it to
+// SamplingParams + SequenceRequest. The defaults are what an absent (or null) field means.
+struct GenerationOptions {
+  // Tokens to generate at most per choice. nullopt: until end-of-sequence or the context is
+  // full. Chat: max_completion_tokens, else max_tokens. (OpenAI's legacy completions endpoint
+  // defaults to 16; we default to "until done" for both.)
+  std::optional<int64_t> max_tokens;
+  double temperature = 1.0;         // [0, 2]; 0 means greedy
+  double top_p = 1.0;               // (0, 1]; 1 means off
+  int32_t top_k = 0;                // extension; >= 0, 0 means off (-1 is accepted as 0)
+  double min_p = 0.0;               // extension; [0, 1], 0 means off
+  double repetition_penalty = 1.0;  // extension; (0, 10], 1 means off
+  double presence_penalty = 0.0;    // [-2, 2]
+  double frequency_penalty = 0.0;   // [-2, 2]
+  // Token id (>= 0, not yet checked against the vocabulary) -> bias in [-100, 100],
+  // sorted by token id, ids unique.
+  std::vector<std::pair<int32_t, double>> logit_bias;
+  std::optional<int64_t> seed;    // nullopt: the server picks one
+  int n = 1;                      // choices per prompt, [1, kMaxChoices]
+  std::vector<std::string> stop;  // up to kMaxStops non-empty strings
+  bool ignore_eos = false;        // extension: keep generating past end-of-sequence tokens
+
+  // Log-probabilities. Chat: logprobs (bool) + top_logprobs (0..20). Completions:
+  // logprobs = k (0..5) sets logprobs = true and top_logprobs = k.
+  bool logprobs = false;
+  int top_logprobs = 0;
+
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage; only set when stream is true
+  std::string user;            // end-user id, for logs only
+};
+
+// One chat message with its text. Roles are "system" (also for "developer"), "user" or
+// "assistant". Content given as an array of text parts is joined with "\n".
+struct ChatMessage {
+  std::string role;
+  std::string content;
+  std::string name;  // "" when absent
+};
+
+struct ChatCompletionRequest {
+  std::string model;
+  std::vector<ChatMessage> messages;  // at least one
+  GenerationOptions options;
+};
+
+// One completions prompt: text to tokenize, or token ids (>= 0, not yet checked against the
+// vocabulary).
+using Prompt = std::variant<std::string, std::vector<int32_t>>;
+
+struct CompletionRequest {
+  std::string model;
+  // At least one, at most kMaxPrompts, and prompts x n <= kMaxChoicesPerRequest.
+  // Choice i*n + j answers prompt i (OpenAI's indexing).
+  std::vector<Prompt> prompts;
+  GenerationOptions options;
+};
+
+// Parses and validates a /v1/chat/completions body.
+ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view body);
+
+// The messages as a chat template reads them (ChatTemplate::render's `messages`):
+// [{"role", "content"}, ...], with "name" when set.
+nlohmann::ordered_json chat_messages_json(const std::vector<ChatMessage>& messages);
+
+// Parses and validates a /v1/completions body.
+ApiResult<CompletionRequest> parse_completion_request(std::string_view body);
+
+}  // namespace shardserve::api

@@ -1,0 +1,24 @@
+// Response ids: "chatcmpl-" / "cmpl-" followed by 24 random letters and digits, as OpenAI's.
+//
+// Thread-safe: each thread draws from its own generator, seeded from std::random_device and a
+// process-wide counter, so ids from concurrent threads do not collide. Not cryptographic:
+// ids name responses, they are not secrets.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace shardserve::api {
+
+inline constexpr int kRequestIdRandomChars = 24;
+
+// `prefix` followed by kRequestIdRandomChars characters from [A-Za-z0-9].
+std::string make_request_id(std::string_view prefix);
+inline std::string new_chat_completion_id() {
+  return make_request_id("chatcmpl-");
+}
+inline std::string new_completion_id() {
+  return make_request_id("cmpl-");
+}
+
+}  // namespace shardserve::api

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Validates api/'s response bodies against OpenAI's official JSON schemas.
+
+Runs api_dump_examples (one JSON line per example: {"schema", "name", "body"}) and checks
+each body against its schema from /work/shared/openai/openai_schemas.json (or --schemas).
+Beyond the schema, objects may only carry keys the schema names (OpenAI's schemas leave
+additionalProperties open, so a typo like "finish_reasons" would otherwise pass).
+
+Exit codes: 0 all valid, 1 a body is invalid, 77 skipped (jsonschema or the schema file is
+missing; CTest reports it as skipped).
+
+Usage: test_schemas.py --dump build/api/api_dump_examples [--schemas FILE]
+"""
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+
+SKIP = 77
+
+
+def strict(schema):
+    """A copy of `schema` where every object with `properties` forbids other keys."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+def stream_variant(schema):
+    """Completions stream chunks, which the spec only describes in words (it has no chunk
+    schema for this endpoint): finish_reason is null until a choice ends, and with
+    stream_options.include_usage every chunk but the last carries "usage": null ("All other
+    chunks will also include a usage field, but with a null value")."""
+    schema = copy.deepcopy(schema)
+    choice = schema["properties"]["choices"]["items"]
+    reason = choice["properties"]["finish_reason"]
+    choice["properties"]["finish_reason"] = {"anyOf": [reason, {"type": "null"}]}
+    usage = schema["properties"]["usage"]
+    schema["properties"]["usage"] = {"anyOf": [usage, {"type": "null"}]}
+    return schema
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dump", required=True, help="path of api_dump_examples")
+    parser.add_argument("--schemas", default="/work/shared/openai/openai_schemas.json")
+    args = parser.parse_args()
+
+    try:
+        import jsonschema
+    except ImportError:
+        print("SKIP: the Python module 'jsonschema' is not installed (pip install jsonschema)")
+        return SKIP
+    if not os.path.exists(args.schemas):
+        print(f"SKIP: schema file {args.schemas} not found")
+        return SKIP
+
+    with open(args.schemas, encoding="utf-8") as f:
+        schemas = json.load(f)["schemas"]
+
+    out = subprocess.run([args.dump], check=True, capture_output=True, text=True).stdout
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    if not lines:
+        print("FAIL: api_dump_examples printed nothing")
+        return 1
+
+    failures = 0
+    seen = set()
+    for example in lines:
+        name, schema_name, body = example["name"], example["schema"], example["body"]
+        base = schema_name.split("#")[0]
+        seen.add(base)
+        schema = schemas[base]
+        if schema_name.endswith("#stream"):
+            schema = stream_variant(schema)
+        validator_class = jsonschema.validators.validator_for(schema)
+        errors = sorted(validator_class(strict(schema)).iter_errors(body), key=str)
+        if errors:
+            failures += 1
+            print(f"FAIL {name} ({schema_name}):")
+            for error in errors[:5]:
+                path = "/".join(str(p) for p in error.absolute_path)
+                print(f"    at /{path}: {error.message}")
+            print(f"    body: {json.dumps(body)}")
+        else:
+            print(f"ok   {name} ({schema_name})")
+
+    expected = {"CreateChatCompletionResponse", "CreateChatCompletionStreamResponse",
+                "CreateCompletionResponse", "ListModelsResponse", "Model", "ErrorResponse"}
+    missing = expected - seen
+    if missing:
+        failures += 1
+        print(f"FAIL no examples for {sorted(missing)}")
+    print(f"{len(lines)} examples, {failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
