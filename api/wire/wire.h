@@ -1,0 +1,146 @@
+// The messages between the coordinator and the leaders of worker groups (DESIGN.md section 4).
+//
+// Every message is one ZeroMQ frame holding one MessagePack array:
+//     [protocol version, message type, field, field, ...]
+// Fields are positional (no keys on the wire) and listed in the comment of each struct. The
+// version comes first in every message, so a peer built from another shardserve release is
+// recognised as such ("protocol version mismatch") instead of as garbage. Any change to a
+// message's fields bumps kProtocolVersion; peers must speak the same version.
+//
+// Down (coordinator -> group): Welcome, Submit, Cancel, CoordinatorHeartbeat, Shutdown.
+// Up (group -> coordinator):   Hello, GroupHeartbeat, TokenEvents, Rejected, Goodbye.
+// Token events are batched: one TokenEvents message per step carries every sequence that
+// advanced (or finished) in that step.
+//
+// encode() never fails. decode_up() / decode_down() validate every field (types, ranges, array
+// sizes, trailing bytes, nesting depth) and return an Error for anything else; they never throw
+// and never read out of bounds, whatever the input. Checks that need the group's model (token
+// ids below n_vocab, prompt length against the context) are the receiver's job.
+// All functions are pure and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/status.h"
+#include "model/sampler/sampler.h"
+#include "worker/scheduler.h"
+
+namespace shardserve::wire {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// Upper bound on one encoded message; links refuse larger frames (ZMQ_MAXMSGSIZE), and the
+// decoder refuses messages with more values than kMaxValues (bounds its memory).
+inline constexpr int64_t kMaxMessageBytes = int64_t{16} << 20;
+inline constexpr int64_t kMaxValues = int64_t{1} << 21;
+
+// ---- group -> coordinator ---------------------------------------------------------------
+
+// First message of a group leader, repeated until a Welcome arrives.
+// [v, 1, group_name, model, tp, max_batch, kv_blocks, block_size, context_length, n_vocab]
+struct Hello {
+  std::string group_name;      // from the cluster config; unique per cluster, non-empty
+  std::string model;           // the model name requests are routed by, non-empty
+  int64_t tp = 1;              // ranks in the group (>= 1)
+  int64_t max_batch = 0;       // running sequences per step (>= 1)
+  int64_t kv_blocks = 0;       // KV-cache blocks per rank (>= 1)
+  int64_t block_size = 0;      // positions per block (>= 1)
+  int64_t context_length = 0;  // positions per sequence (>= 1)
+  int64_t n_vocab = 0;         // valid token ids are [0, n_vocab) (>= 1)
+  bool operator==(const Hello&) const = default;
+};
+
+// Load report, every heartbeat interval (1 s by default). All counts >= 0.
+// [v, 2, running, waiting, kv_used_blocks, kv_total_blocks, steps]
+struct GroupHeartbeat {
+  int64_t running = 0;  // sequences in the batch
+  int64_t waiting = 0;  // sequences queued for admission
+  int64_t kv_used_blocks = 0;
+  int64_t kv_total_blocks = 0;
+  int64_t steps = 0;  // steps run since the group started
+  bool operator==(const GroupHeartbeat&) const = default;
+};
+
+// Everything one step produced.
+// [v, 3, step, [[id, token, logprob, [[token, logprob]...], finish, prompt_tokens,
+//                generated_tokens], ...]]
+// token is -1 for an event that only reports a finish, else >= 0; finish is a FinishReason.
+struct TokenEvents {
+  uint64_t step = 0;
+  std::vector<TokenEvent> events;
+};
+
+// The leader could not accept a Submit (prompt too long, token outside the vocabulary, ...).
+// The request is over; no events follow. [v, 4, request_id, reason]
+struct Rejected {
+  int64_t request_id = 0;
+  std::string reason;
+  bool operator==(const Rejected&) const = default;
+};
+
+// The group is leaving (orderly shutdown). [v, 5]
+struct Goodbye {
+  bool operator==(const Goodbye&) const = default;
+};
+
+// ---- coordinator -> group ---------------------------------------------------------------
+
+// Answer to Hello: the group is registered under group_id (>= 1). [v, 16, group_id]
+struct Welcome {
+  uint64_t group_id = 0;
+  bool operator==(const Welcome&) const = default;
+};
+
+// Start a sequence. prompt is non-empty, token ids >= 0, max_tokens >= 1,
+// top_logprobs in [0, 20], top_k >= 0, penalty_last_n >= -1.
+// [v, 17, id, [prompt...], [temperature, top_k, top_p, min_p, repetition_penalty,
+//   presence_penalty, frequency_penalty, penalty_last_n, [[token, bias]...], seed,
+//   top_logprobs], max_tokens, [stop_tokens...]]
+struct Submit {
+  SequenceRequest request;
+};
+
+// Stop a sequence (idempotent; unknown ids are ignored). [v, 18, request_id]
+struct Cancel {
+  int64_t request_id = 0;
+  bool operator==(const Cancel&) const = default;
+};
+
+// Liveness, every heartbeat interval, and the answer to any message from a group the
+// coordinator does not know. group_id is the id the coordinator has for this group, 0 for
+// "unknown: say Hello again" (the coordinator restarted or declared the group dead).
+// [v, 19, group_id]
+struct CoordinatorHeartbeat {
+  uint64_t group_id = 0;
+  bool operator==(const CoordinatorHeartbeat&) const = default;
+};
+
+// The group should finish and exit (the cluster is being stopped). [v, 20]
+struct Shutdown {
+  bool operator==(const Shutdown&) const = default;
+};
+
+using UpMessage = std::variant<Hello, GroupHeartbeat, TokenEvents, Rejected, Goodbye>;
+using DownMessage = std::variant<Welcome, Submit, Cancel, CoordinatorHeartbeat, Shutdown>;
+
+std::string encode(const UpMessage& message);
+std::string encode(const DownMessage& message);
+
+// Errors name the message and field, e.g. "Submit.sampling.top_logprobs: expected an integer
+// in [0, 20], got 21", or "protocol version mismatch: peer speaks 2, this build speaks 1".
+Result<UpMessage> decode_up(std::string_view bytes);
+Result<DownMessage> decode_down(std::string_view bytes);
+
+// For a Submit that decode_down() refused: its request id when that much can be read, so the
+// group can answer with Rejected instead of leaving the request unanswered; else -1.
+int64_t submit_id(std::string_view bytes);
+
+// "Hello", "Submit", ... for logs.
+const char* message_name(const UpMessage& message);
+const char* message_name(const DownMessage& message);
+
+}  // namespace shardserve::wire
