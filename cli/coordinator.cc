@@ -36,7 +36,9 @@ int run_coordinator(const CoordinatorOptions& o) {
   auto link = GroupLink::start({.endpoint = config->server.coordinator_endpoint});
   if (!link) return fail(link.error().message);
 
-  HttpServer server(config->server, **link, *models);
+  std::vector<std::string> group_names;
+  for (const GroupConfig& g : config->groups) group_names.push_back(g.name);
+  HttpServer server(config->server, **link, *models, group_names);
   if (Status s = server.bind(); !s) return fail(s.message());
   g_server = &server;
   std::signal(SIGINT, [](int) { g_server->stop(); });

@@ -68,11 +68,13 @@ int run_up(const UpOptions& o) {
   };
   auto config = load_cluster_config(o.config, o.overrides);
   if (!config) return fail(config.error().message);
-  auto placements = place_groups(*config, [&] {
-    int total = 0;
-    for (const GroupConfig& g : config->groups) total += g.tp;
-    return total;
-  }(), {});
+  auto placements = place_groups(*config,
+                                 [&] {
+                                   int total = 0;
+                                   for (const GroupConfig& g : config->groups) total += g.tp;
+                                   return total;
+                                 }(),
+                                 {});
   if (!placements) return fail(placements.error().message);
   int world_size = 0;
   for (const GroupPlacement& p : *placements) world_size += p.tp;
@@ -81,7 +83,9 @@ int run_up(const UpOptions& o) {
   if (!models) return fail(models.error().message);
   auto link = GroupLink::start({.endpoint = config->server.coordinator_endpoint});
   if (!link) return fail(link.error().message);
-  HttpServer server(config->server, **link, *models);
+  std::vector<std::string> group_names;
+  for (const GroupConfig& g : config->groups) group_names.push_back(g.name);
+  HttpServer server(config->server, **link, *models, group_names);
   if (Status s = server.bind(); !s) return fail(s.message());
   std::thread http([&] { server.run(); });
 
@@ -103,9 +107,9 @@ int run_up(const UpOptions& o) {
       int wstatus = 0;
       if (::waitpid(workers, &wstatus, WNOHANG) == workers) {
         status = fail("the worker job (mpirun) exited" +
-                      std::string(WIFEXITED(wstatus) ? " with status " +
-                                                           std::to_string(WEXITSTATUS(wstatus))
-                                                     : " on a signal") +
+                      std::string(WIFEXITED(wstatus)
+                                      ? " with status " + std::to_string(WEXITSTATUS(wstatus))
+                                      : " on a signal") +
                       "; stopping");
         break;
       }

@@ -102,8 +102,7 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
   const ServeStats stats = serve(member, **link, limits, n_vocab, g_stop);
   std::fprintf(stderr, "group %s: %lld requests, %lld generated tokens in %lld steps\n",
                group.name.c_str(), static_cast<long long>(stats.requests),
-               static_cast<long long>(stats.generated_tokens),
-               static_cast<long long>(stats.steps));
+               static_cast<long long>(stats.generated_tokens), static_cast<long long>(stats.steps));
   return 0;
 }
 
@@ -146,9 +145,8 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
   if ((*member)->is_leader()) {
     auto tokenizer = Tokenizer::from_gguf(**file);
     if (!tokenizer) return fail(tokenizer.error().message);
-    const int64_t context = model.context_length > 0
-                                ? model.context_length
-                                : (*member)->model().config().context_length;
+    const int64_t context = model.context_length > 0 ? model.context_length
+                                                     : (*member)->model().config().context_length;
     const SchedulerLimits limits{.max_batch = group.max_batch,
                                  .max_batch_tokens = group.max_batch_tokens,
                                  .kv_blocks = (*member)->kv_blocks(),

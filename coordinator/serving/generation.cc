@@ -10,7 +10,7 @@ struct Generation::Choice {
   TextStream text;
   std::vector<TokenEvent> tokens;  // every token event received, by stream index
   int64_t emitted_bytes = 0;
-  int64_t generated = 0;            // tokens counted as completion tokens
+  int64_t generated = 0;  // tokens counted as completion tokens
   bool finished = false;
   Choice(const Tokenizer& tokenizer, std::vector<std::string> stop)
       : text(tokenizer, std::move(stop)) {}
@@ -31,7 +31,8 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
   p.repetition_penalty = static_cast<float>(o.repetition_penalty);
   p.presence_penalty = static_cast<float>(o.presence_penalty);
   p.frequency_penalty = static_cast<float>(o.frequency_penalty);
-  for (auto [token, bias] : o.logit_bias) p.logit_bias.emplace_back(token, static_cast<float>(bias));
+  for (auto [token, bias] : o.logit_bias)
+    p.logit_bias.emplace_back(token, static_cast<float>(bias));
   p.seed = seed;
   p.top_logprobs = o.logprobs ? o.top_logprobs : 0;
   return p;
@@ -71,7 +72,8 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(GroupLink& link,
   g->group_name_ = group->hello.group_name;
   const int64_t room = model.context_length - n_prompt;
   const int64_t max_tokens = options.max_tokens ? std::min(*options.max_tokens, room) : room;
-  const uint64_t seed = options.seed ? static_cast<uint64_t>(*options.seed) : std::random_device{}();
+  const uint64_t seed =
+      options.seed ? static_cast<uint64_t>(*options.seed) : std::random_device{}();
   for (int i = 0; i < options.n; ++i) {
     wire::Submit submit;
     submit.request.id = link.next_request_id();
@@ -92,7 +94,9 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(GroupLink& link,
   return g;
 }
 
-Generation::~Generation() { cancel(); }
+Generation::~Generation() {
+  cancel();
+}
 
 void Generation::cancel() {
   for (auto& c : choices_)
@@ -119,15 +123,20 @@ api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::millisec
     if (c->finished) continue;
     std::vector<RequestEvent> events = c->events->pop_all(wait);
     wait = std::chrono::milliseconds(0);
-    ChoiceUpdate update{.index = c->index, .text = {}, .logprobs = {},
-                        .text_offset = c->emitted_bytes, .finish = std::nullopt};
+    ChoiceUpdate update{.index = c->index,
+                        .text = {},
+                        .logprobs = {},
+                        .text_offset = c->emitted_bytes,
+                        .finish = std::nullopt};
     auto take = [&](Delta delta) {
       update.text += delta.text;
       if (!logprobs_) return;
       for (const TokenPiece& piece : delta.tokens) {
         if (piece.special) continue;
         const TokenEvent& e = c->tokens[piece.index];
-        api::TokenLogprobs lp{.token = piece.bytes, .logprob = e.logprob, .top = {},
+        api::TokenLogprobs lp{.token = piece.bytes,
+                              .logprob = e.logprob,
+                              .top = {},
                               .text_offset = static_cast<int64_t>(piece.text_offset)};
         for (const TokenLogprob& t : e.top)
           lp.top.push_back({model_->tokenizer->token_to_piece(t.token), t.logprob});
@@ -157,7 +166,7 @@ api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::millisec
         take(c->text.finish());
         c->finished = true;
         update.finish = e.token.finish == FinishReason::Cancelled ? api::FinishReason::Stop
-                                                                    : to_api(e.token.finish);
+                                                                  : to_api(e.token.finish);
       }
     }
     c->emitted_bytes += static_cast<int64_t>(update.text.size());

@@ -28,10 +28,10 @@ namespace shardserve {
 
 struct ChoiceUpdate {
   int index = 0;
-  std::string text;                            // may be empty
-  std::vector<api::TokenLogprobs> logprobs;    // for the tokens of `text`, when requested
-  int64_t text_offset = 0;                     // byte offset of `text` in the choice's text
-  std::optional<api::FinishReason> finish;     // set on the choice's last update
+  std::string text;                          // may be empty
+  std::vector<api::TokenLogprobs> logprobs;  // for the tokens of `text`, when requested
+  int64_t text_offset = 0;                   // byte offset of `text` in the choice's text
+  std::optional<api::FinishReason> finish;   // set on the choice's last update
 };
 
 class Generation {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include "api/openai_request.h"
 #include "api/openai_response.h"
@@ -20,7 +22,9 @@ using std::chrono::milliseconds;
 
 constexpr const char* kJson = "application/json";
 
-int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -117,11 +121,12 @@ class HttpServer::Handlers {
     // Errors produced by the HTTP library itself (unknown route, body too large, ...).
     svr.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      api::ApiError e = res.status == 404   ? api::ApiError::not_found("Unknown request URL: " +
-                                                                      req.method + " " + req.path)
-                        : res.status == 413 ? api::ApiError::payload_too_large(
-                                                  static_cast<size_t>(s_.config_.max_body_bytes))
-                                            : api::ApiError::bad_request("malformed HTTP request");
+      api::ApiError e =
+          res.status == 404
+              ? api::ApiError::not_found("Unknown request URL: " + req.method + " " + req.path)
+          : res.status == 413
+              ? api::ApiError::payload_too_large(static_cast<size_t>(s_.config_.max_body_bytes))
+              : api::ApiError::bad_request("malformed HTTP request");
       e.status = res.status;
       res.set_content(e.to_body(), kJson);
     });
@@ -147,7 +152,8 @@ class HttpServer::Handlers {
       const std::string prefix = "Bearer ";
       bool ok = false;
       if (auth.rfind(prefix, 0) == 0)
-        for (const std::string& key : s_.config_.api_keys) ok = ok || auth.substr(prefix.size()) == key;
+        for (const std::string& key : s_.config_.api_keys)
+          ok = ok || auth.substr(prefix.size()) == key;
       if (!ok) {
         fail(res, req.path,
              api::ApiError::unauthorized(auth.empty() ? "You didn't provide an API key. Send it as "
@@ -181,7 +187,8 @@ class HttpServer::Handlers {
   }
 
   void ready(httplib::Response& res) {
-    nlohmann::ordered_json body = {{"status", "ready"}, {"models", nlohmann::ordered_json::object()}};
+    nlohmann::ordered_json body = {{"status", "ready"},
+                                   {"models", nlohmann::ordered_json::object()}};
     bool all = true;
     for (const auto& m : s_.models_) {
       const bool live = s_.link_.least_loaded(m->name).has_value();
@@ -194,14 +201,22 @@ class HttpServer::Handlers {
   }
 
   void metrics(httplib::Response& res) {
+    // Groups seen before and gone now stay in the output with up = 0 and nothing running.
+    std::lock_guard lock(groups_seen_mu_);
+    groups_seen_.insert(s_.groups_.begin(), s_.groups_.end());
+    for (const std::string& name : groups_seen_) {
+      s_.metrics_.group_up.with({name}).set(0);
+      s_.metrics_.group_running_sequences.with({name}).set(0);
+    }
     for (const GroupInfo& g : s_.link_.groups()) {
       const std::string& name = g.hello.group_name;
+      groups_seen_.insert(name);
       s_.metrics_.group_up.with({name}).set(1);
       s_.metrics_.group_running_sequences.with({name}).set(static_cast<double>(g.load.running));
       s_.metrics_.group_kv_cache_usage.with({name}).set(
-          g.load.kv_total_blocks > 0
-              ? static_cast<double>(g.load.kv_used_blocks) / static_cast<double>(g.load.kv_total_blocks)
-              : 0.0);
+          g.load.kv_total_blocks > 0 ? static_cast<double>(g.load.kv_used_blocks) /
+                                           static_cast<double>(g.load.kv_total_blocks)
+                                     : 0.0);
     }
     res.set_content(s_.registry_.render(), std::string(metrics::kContentType));
   }
@@ -210,8 +225,10 @@ class HttpServer::Handlers {
   api::ApiResult<std::vector<TokenId>> chat_prompt(const ServedModel& m,
                                                    const api::ChatCompletionRequest& r) {
     if (!m.chat_template)
-      return api::ApiError::bad_request("model '" + m.name + "' has no chat template; use "
-                                        "/v1/completions", "messages");
+      return api::ApiError::bad_request("model '" + m.name +
+                                            "' has no chat template; use "
+                                            "/v1/completions",
+                                        "messages");
     const Tokenizer& t = *m.tokenizer;
     nlohmann::ordered_json context = {
         {"messages", api::chat_messages_json(r.messages)},
@@ -238,9 +255,8 @@ class HttpServer::Handlers {
       model = find_model(name);
       if (!model) return api::ApiError::model_not_found(name);
       if (model->task != ModelTask::kChat)
-        return api::ApiError::bad_request("model '" + name +
-                                              "' is an embedding model; use /v1/embeddings",
-                                          "model");
+        return api::ApiError::bad_request(
+            "model '" + name + "' is an embedding model; use /v1/embeddings", "model");
       return std::nullopt;
     };
     if (chat) {
@@ -264,10 +280,10 @@ class HttpServer::Handlers {
           for (int32_t id : ids)
             if (id < 0 || id >= model->tokenizer->n_vocab())
               return fail(res, endpoint,
-                          api::ApiError::bad_request("token id " + std::to_string(id) +
-                                                         " is outside the vocabulary (0.." +
-                                                         std::to_string(model->tokenizer->n_vocab() - 1) + ")",
-                                                     "prompt"));
+                          api::ApiError::bad_request(
+                              "token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                                  std::to_string(model->tokenizer->n_vocab() - 1) + ")",
+                              "prompt"));
           prompts.emplace_back(ids.begin(), ids.end());
         }
       }
@@ -316,7 +332,8 @@ class HttpServer::Handlers {
   void finish_metrics(const Job& job, const std::string& model) {
     s_.metrics_.generation_tokens.with({model}).inc(static_cast<uint64_t>(job.completion_tokens()));
     s_.metrics_.request_duration.with({model}).observe(seconds_since(job.arrived));
-    s_.metrics_.request_prompt_tokens.with({model}).observe(static_cast<double>(job.prompt_tokens()));
+    s_.metrics_.request_prompt_tokens.with({model}).observe(
+        static_cast<double>(job.prompt_tokens()));
     s_.metrics_.request_generation_tokens.with({model}).observe(
         static_cast<double>(job.completion_tokens()));
   }
@@ -339,7 +356,8 @@ class HttpServer::Handlers {
       }
       for (ChoiceUpdate& u : updates.value()) {
         if (first && !u.text.empty()) {
-          s_.metrics_.time_to_first_token.with({job.meta.model}).observe(seconds_since(job.arrived));
+          s_.metrics_.time_to_first_token.with({job.meta.model})
+              .observe(seconds_since(job.arrived));
           first = false;
         }
         text[u.index] += u.text;
@@ -353,14 +371,14 @@ class HttpServer::Handlers {
     if (job.chat) {
       std::vector<api::ChatChoice> choices;
       for (auto& [i, t] : text)
-        choices.push_back({i, t, finish[i],
-                           job.logprobs ? std::optional(logprobs[i]) : std::nullopt});
+        choices.push_back(
+            {i, t, finish[i], job.logprobs ? std::optional(logprobs[i]) : std::nullopt});
       reply(res, endpoint, 200, api::dump_json(api::chat_completion(job.meta, choices, usage)));
     } else {
       std::vector<api::CompletionChoice> choices;
       for (auto& [i, t] : text)
-        choices.push_back({i, t, finish[i],
-                           job.logprobs ? std::optional(logprobs[i]) : std::nullopt});
+        choices.push_back(
+            {i, t, finish[i], job.logprobs ? std::optional(logprobs[i]) : std::nullopt});
       reply(res, endpoint, 200, api::dump_json(api::completion(job.meta, choices, usage)));
     }
   }
@@ -372,78 +390,82 @@ class HttpServer::Handlers {
     s_.metrics_.requests.with({endpoint, "200"}).inc();
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");  // nginx: do not buffer this response
-    res.set_chunked_content_provider(
-        "text/event-stream", [this, job, guard](size_t, httplib::DataSink& sink) {
-          auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
-          const api::ResponseMeta& meta = job->meta;
-          std::map<int, bool> started;
-          bool first = true;
-          auto last_write = Clock::now();
-          while (!job->done()) {
-            if (!sink.is_writable()) {  // the client went away: free its sequences
-              job->cancel();
-              return false;
-            }
-            if (Clock::now() > job->deadline) {
-              job->cancel();
-              write(api::sse_error(api::ApiError::server_error("the request timed out")));
-              sink.done();
-              return true;
-            }
-            auto updates = job->next(milliseconds(100));
-            if (!updates.ok()) {
-              job->cancel();
-              write(api::sse_error(updates.error()));
-              sink.done();
-              return true;
-            }
-            if (updates.value().empty()) {
-              if (Clock::now() - last_write > std::chrono::seconds(1)) {
-                if (!write(api::sse_comment("keep-alive"))) return false;
-                last_write = Clock::now();
-              }
-              continue;
-            }
-            for (ChoiceUpdate& u : updates.value()) {
-              const std::vector<api::TokenLogprobs>* lp = job->logprobs ? &u.logprobs : nullptr;
-              if (job->chat) {
-                if (!started[u.index]) {
-                  write(api::sse_data(api::chat_chunk_role(meta, u.index)));
-                  started[u.index] = true;
-                }
-                if (!u.text.empty() || (lp && !lp->empty()))
-                  write(api::sse_data(api::chat_chunk_content(meta, u.index, u.text, lp)));
-                if (u.finish) write(api::sse_data(api::chat_chunk_finish(meta, u.index, *u.finish)));
-              } else if (!u.text.empty() || u.finish) {
-                write(api::sse_data(
-                    api::completion_chunk(meta, u.index, u.text, u.finish, lp, u.text_offset)));
-              }
-              if (first && !u.text.empty()) {
-                s_.metrics_.time_to_first_token.with({meta.model}).observe(seconds_since(job->arrived));
-                first = false;
-              }
-            }
-            last_write = Clock::now();
-          }
-          if (meta.include_usage) {
-            const api::Usage usage{job->prompt_tokens(), job->completion_tokens()};
-            write(api::sse_data(job->chat ? api::chat_chunk_usage(meta, usage)
-                                          : api::completion_chunk_usage(meta, usage)));
-          }
-          write(api::sse_done());
-          finish_metrics(*job, meta.model);
+    res.set_chunked_content_provider("text/event-stream", [this, job, guard](
+                                                              size_t, httplib::DataSink& sink) {
+      auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
+      const api::ResponseMeta& meta = job->meta;
+      std::map<int, bool> started;
+      bool first = true;
+      auto last_write = Clock::now();
+      while (!job->done()) {
+        if (!sink.is_writable()) {  // the client went away: free its sequences
+          job->cancel();
+          return false;
+        }
+        if (Clock::now() > job->deadline) {
+          job->cancel();
+          write(api::sse_error(api::ApiError::server_error("the request timed out")));
           sink.done();
           return true;
-        });
+        }
+        auto updates = job->next(milliseconds(100));
+        if (!updates.ok()) {
+          job->cancel();
+          write(api::sse_error(updates.error()));
+          sink.done();
+          return true;
+        }
+        if (updates.value().empty()) {
+          if (Clock::now() - last_write > std::chrono::seconds(1)) {
+            if (!write(api::sse_comment("keep-alive"))) return false;
+            last_write = Clock::now();
+          }
+          continue;
+        }
+        for (ChoiceUpdate& u : updates.value()) {
+          const std::vector<api::TokenLogprobs>* lp = job->logprobs ? &u.logprobs : nullptr;
+          if (job->chat) {
+            if (!started[u.index]) {
+              write(api::sse_data(api::chat_chunk_role(meta, u.index)));
+              started[u.index] = true;
+            }
+            if (!u.text.empty() || (lp && !lp->empty()))
+              write(api::sse_data(api::chat_chunk_content(meta, u.index, u.text, lp)));
+            if (u.finish) write(api::sse_data(api::chat_chunk_finish(meta, u.index, *u.finish)));
+          } else if (!u.text.empty() || u.finish) {
+            write(api::sse_data(
+                api::completion_chunk(meta, u.index, u.text, u.finish, lp, u.text_offset)));
+          }
+          if (first && !u.text.empty()) {
+            s_.metrics_.time_to_first_token.with({meta.model}).observe(seconds_since(job->arrived));
+            first = false;
+          }
+        }
+        last_write = Clock::now();
+      }
+      if (meta.include_usage) {
+        const api::Usage usage{job->prompt_tokens(), job->completion_tokens()};
+        write(api::sse_data(job->chat ? api::chat_chunk_usage(meta, usage)
+                                      : api::completion_chunk_usage(meta, usage)));
+      }
+      write(api::sse_done());
+      finish_metrics(*job, meta.model);
+      sink.done();
+      return true;
+    });
   }
 
   HttpServer& s_;
   std::atomic<int> in_flight_{0};
+  std::mutex groups_seen_mu_;
+  std::set<std::string> groups_seen_;  // GUARDED_BY(groups_seen_mu_)
 };
 
 HttpServer::HttpServer(const ServerConfig& config, GroupLink& link,
-                       const std::vector<std::unique_ptr<ServedModel>>& models)
+                       const std::vector<std::unique_ptr<ServedModel>>& models,
+                       std::vector<std::string> groups)
     : config_(config),
+      groups_(std::move(groups)),
       link_(link),
       models_(models),
       metrics_(registry_),
@@ -458,7 +480,9 @@ HttpServer::HttpServer(const ServerConfig& config, GroupLink& link,
   handlers_->install(*server_);
 }
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
 Status HttpServer::bind() {
   if (!server_->bind_to_port(config_.host, config_.port))
@@ -468,8 +492,12 @@ Status HttpServer::bind() {
   return {};
 }
 
-void HttpServer::run() { server_->listen_after_bind(); }
+void HttpServer::run() {
+  server_->listen_after_bind();
+}
 
-void HttpServer::stop() { server_->stop(); }
+void HttpServer::stop() {
+  server_->stop();
+}
 
 }  // namespace shardserve

@@ -38,8 +38,11 @@ namespace shardserve {
 
 class HttpServer {
  public:
+  // `groups`: the worker groups the cluster description names; /metrics reports them down
+  // (shardserve_group_up 0) until they register, and again once they are lost.
   HttpServer(const ServerConfig& config, GroupLink& link,
-             const std::vector<std::unique_ptr<ServedModel>>& models);
+             const std::vector<std::unique_ptr<ServedModel>>& models,
+             std::vector<std::string> groups = {});
   ~HttpServer();
 
   // Binds host:port; Error if it cannot (port in use...). Then run() serves until stop().
@@ -51,6 +54,7 @@ class HttpServer {
  private:
   class Handlers;
   ServerConfig config_;
+  std::vector<std::string> groups_;
   GroupLink& link_;
   const std::vector<std::unique_ptr<ServedModel>>& models_;
   metrics::Registry registry_;

@@ -35,8 +35,8 @@ Result<std::unique_ptr<ServedModel>> load_one(const ModelConfig& config) {
     if (!parsed) return Error{"model " + config.name + ": " + parsed.error().message};
     m->chat_template = std::move(*parsed);
   }
-  m->context_length = config.context_length > 0 ? config.context_length
-                                                : config.facts.trained_context;
+  m->context_length =
+      config.context_length > 0 ? config.context_length : config.facts.trained_context;
   struct stat st {};
   if (::stat(config.path.c_str(), &st) == 0) m->created = st.st_mtime;
   return m;
