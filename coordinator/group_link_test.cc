@@ -399,7 +399,9 @@ TEST(GroupLink, ALostConnectionIsFoundBeforeTheTimeout) {
 }
 
 TEST(GroupLink, ARestartedGroupRegistersAnewAndServes) {
-  auto coordinator = start_coordinator();
+  GroupLinkOptions options = coordinator_options();
+  options.heartbeat_timeout = 5000ms;  // so that only the Goodbye can end the group quickly
+  auto coordinator = start_coordinator(options);
   ASSERT_TRUE(coordinator);
   auto first = std::make_unique<FakeGroup>(coordinator->endpoint(), "g1", 5ms);
   ASSERT_TRUE(wait_until([&] { return first->registered(); }));
@@ -414,7 +416,7 @@ TEST(GroupLink, ARestartedGroupRegistersAnewAndServes) {
   ASSERT_TRUE(out.ended);
   EXPECT_EQ(out.last.kind, RequestEvent::Kind::Failed);
   EXPECT_NE(out.last.error.find("died: it shut down"), std::string::npos) << out.last.error;
-  EXPECT_LT(Clock::now() - start, 900ms);  // by Goodbye, not by the 1 s timeout
+  EXPECT_LT(Clock::now() - start, 2500ms);  // by Goodbye, not by the 5 s timeout
   EXPECT_TRUE(coordinator->groups().empty());
 
   FakeGroup second(coordinator->endpoint(), "g1");
@@ -507,7 +509,7 @@ TEST(GroupLink, ShutdownIsFast) {
 
   auto start = Clock::now();
   coordinator.reset();
-  EXPECT_LT(Clock::now() - start, 300ms);
+  EXPECT_LT(Clock::now() - start, 1000ms);  // typically a few ms; a lingering socket hangs
   for (auto& events : open) {
     Outcome out = collect(*events, 100ms);
     ASSERT_TRUE(out.ended);
@@ -516,18 +518,20 @@ TEST(GroupLink, ShutdownIsFast) {
   // The worker's end closes promptly too, with nobody left to say Goodbye to.
   start = Clock::now();
   group.reset();
-  EXPECT_LT(Clock::now() - start, 1000ms);
+  EXPECT_LT(Clock::now() - start, 2000ms);  // Goodbye lingers at most 250 ms
 }
 
 TEST(GroupLink, ShutdownGroupReachesTheStepLoop) {
-  auto coordinator = start_coordinator();
+  GroupLinkOptions options = coordinator_options();
+  options.heartbeat_timeout = 5000ms;
+  auto coordinator = start_coordinator(options);
   ASSERT_TRUE(coordinator);
   auto group = std::make_unique<FakeGroup>(coordinator->endpoint(), "g1");
   ASSERT_TRUE(wait_until([&] { return group->registered(); }));
   coordinator->shutdown_group(only_group(*coordinator));
   ASSERT_TRUE(wait_until([&] { return group->shutdown_seen(); }));
-  group.reset();  // Goodbye
-  ASSERT_TRUE(wait_until([&] { return coordinator->groups().empty(); }, 900ms));
+  group.reset();                                                                   // Goodbye
+  ASSERT_TRUE(wait_until([&] { return coordinator->groups().empty(); }, 2500ms));  // by Goodbye
 }
 
 TEST(GroupLink, BindingATakenEndpointIsAnError) {
