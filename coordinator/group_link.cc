@@ -58,6 +58,8 @@ struct GroupLink::Io {
   std::unordered_map<uint64_t, Peer> peers;
   std::unordered_map<int64_t, Open> open;  // by request id
   uint64_t next_group_id = 1;
+  Clock::time_point next_bad_log;  // bad messages are logged at most once a second
+  int64_t bad_unlogged = 0;
 
   void run(std::promise<Result<std::string>> bound);
   void process_commands();
@@ -400,7 +402,15 @@ void GroupLink::Io::on_message(const std::string& identity, std::string_view byt
   auto decoded = wire::decode_up(bytes);
   if (!decoded) {
     ++counters.bad;
-    log("bad message from a group: " + decoded.error().message);
+    const auto now = Clock::now();
+    if (now < next_bad_log) {
+      ++bad_unlogged;
+      return;
+    }
+    next_bad_log = now + std::chrono::seconds(1);
+    log("bad message from a group: " + decoded.error().message +
+        (bad_unlogged ? " (and " + std::to_string(bad_unlogged) + " more not shown)" : ""));
+    bad_unlogged = 0;
     return;
   }
   wire::UpMessage& message = *decoded;

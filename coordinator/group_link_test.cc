@@ -534,6 +534,36 @@ TEST(GroupLink, ShutdownGroupReachesTheStepLoop) {
   ASSERT_TRUE(wait_until([&] { return coordinator->groups().empty(); }, 2500ms));  // by Goodbye
 }
 
+TEST(GroupLink, GarbageFromAPeerIsCountedAndIgnored) {
+  auto coordinator = start_coordinator();
+  ASSERT_TRUE(coordinator);
+  zmq::context_t context(1);
+  zmq::socket_t peer(context, zmq::socket_type::dealer);
+  peer.set(zmq::sockopt::linger, 0);
+  peer.set(zmq::sockopt::rcvtimeo, 5000);
+  peer.connect(coordinator->endpoint());
+  peer.send(zmq::str_buffer("\xc1 not msgpack"));
+  peer.send(zmq::str_buffer("two"), zmq::send_flags::sndmore);
+  peer.send(zmq::str_buffer("frames"));
+  peer.send(zmq::buffer(wire::encode(wire::DownMessage(wire::Shutdown{}))));  // wrong direction
+  // A group the coordinator does not know is told to say Hello.
+  peer.send(zmq::buffer(wire::encode(wire::UpMessage(wire::GroupHeartbeat{}))));
+  zmq::message_t reply;
+  ASSERT_TRUE(peer.recv(reply).has_value());
+  auto decoded = wire::decode_down(reply.to_string_view());
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  ASSERT_TRUE(std::holds_alternative<wire::CoordinatorHeartbeat>(*decoded));
+  EXPECT_EQ(std::get<wire::CoordinatorHeartbeat>(*decoded).group_id, 0u);
+  EXPECT_EQ(coordinator->stats().bad_messages, 3);
+  EXPECT_TRUE(coordinator->groups().empty());
+
+  FakeGroup group(coordinator->endpoint(), "g1");  // the link still serves
+  ASSERT_TRUE(wait_until([&] { return group.registered(); }));
+  auto events = coordinator->submit(only_group(*coordinator), request(90, 3));
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(collect(**events).tokens, expected_tokens(90, 3));
+}
+
 TEST(GroupLink, BindingATakenEndpointIsAnError) {
   auto coordinator = start_coordinator();
   ASSERT_TRUE(coordinator);
