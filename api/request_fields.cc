@@ -34,13 +34,12 @@ std::string format_value(const json& v) {
 }
 
 ApiError out_of_range(const std::string& param, bool is_integer, bool below, std::string_view op,
-                      double bound, const json& got) {
+                      const std::string& bound, const json& got) {
   const std::string kind = is_integer ? "integer" : "decimal";
   const std::string where = below ? "below minimum" : "above maximum";
   return ApiError::bad_request("Invalid '" + param + "': " + kind + " " + where +
-                                   " value. Expected a value " + std::string(op) + " " +
-                                   format_bound(bound) + ", but got " + format_value(got) +
-                                   " instead.",
+                                   " value. Expected a value " + std::string(op) + " " + bound +
+                                   ", but got " + format_value(got) + " instead.",
                                param, kind + (below ? "_below_min_value" : "_above_max_value"));
 }
 
@@ -129,25 +128,25 @@ ApiError missing_parameter(const std::string& param) {
 }
 
 ApiError unsupported_parameter(const std::string& param, std::string_view why) {
-  std::string message = "Unsupported parameter: '" + param + "' is not supported by this server";
-  message += why.empty() ? "." : ": " + std::string(why);
+  std::string message = "Unsupported parameter: '" + param + "' is not supported by this server.";
+  if (!why.empty()) message.append(" ").append(why);
   return ApiError::bad_request(std::move(message), param, "unsupported_parameter");
 }
 
 std::string_view unsupported_hint(std::string_view key) {
   if (key == "tools" || key == "tool_choice" || key == "functions" || key == "function_call" ||
       key == "parallel_tool_calls") {
-    return "tool calling is not available.";
+    return "Tool calling is not available.";
   }
   if (key == "response_format") {
-    return "only {\"type\": \"text\"} is accepted (no JSON mode or structured outputs).";
+    return "Only {\"type\": \"text\"} is accepted (no JSON mode or structured outputs).";
   }
-  if (key == "audio" || key == "modalities") return "only text output is available.";
-  if (key == "store" || key == "metadata") return "completions are not stored.";
-  if (key == "service_tier") return "only 'auto' and 'default' are accepted.";
-  if (key == "echo") return "the prompt cannot be echoed back; send 'echo': false.";
-  if (key == "suffix") return "insertion (text after the completion) is not available.";
-  if (key == "best_of") return "best_of must equal n (no server-side ranking of choices).";
+  if (key == "audio" || key == "modalities") return "Only text output is available.";
+  if (key == "store" || key == "metadata") return "Completions are not stored.";
+  if (key == "service_tier") return "Only 'auto' and 'default' are accepted.";
+  if (key == "echo") return "The prompt cannot be echoed back; send 'echo': false.";
+  if (key == "suffix") return "Insertion (text after the completion) is not available.";
+  if (key == "best_of") return "best_of must equal n (choices are not ranked on the server).";
   return {};
 }
 
@@ -187,11 +186,13 @@ std::optional<double> FieldReader::number(const json& value, const std::string& 
     return std::nullopt;
   }
   if (range.min_exclusive ? v <= range.min : v < range.min) {
-    fail(out_of_range(param, false, true, range.min_exclusive ? ">" : ">=", range.min, value));
+    fail(out_of_range(param, false, true, range.min_exclusive ? ">" : ">=", format_bound(range.min),
+                      value));
     return std::nullopt;
   }
   if (range.max_exclusive ? v >= range.max : v > range.max) {
-    fail(out_of_range(param, false, false, range.max_exclusive ? "<" : "<=", range.max, value));
+    fail(out_of_range(param, false, false,
+                      range.max_exclusive ? "<" : "<=", format_bound(range.max), value));
     return std::nullopt;
   }
   return v;
@@ -237,11 +238,11 @@ std::optional<int64_t> FieldReader::integer(const json& value, const std::string
     return std::nullopt;
   }
   if (too_small || (!too_big && v < min)) {
-    fail(out_of_range(param, true, true, ">=", static_cast<double>(min), value));
+    fail(out_of_range(param, true, true, ">=", std::to_string(min), value));
     return std::nullopt;
   }
   if (too_big || v > max) {
-    fail(out_of_range(param, true, false, "<=", static_cast<double>(max), value));
+    fail(out_of_range(param, true, false, "<=", std::to_string(max), value));
     return std::nullopt;
   }
   return v;
@@ -381,7 +382,7 @@ void FieldReader::stream_options(const json& body, bool stream, GenerationOption
     } else if (key == "include_obfuscation") {
       // We never add obfuscation padding; asking for it explicitly is not served.
       if (auto b = boolean(v, param); b && *b) {
-        fail(unsupported_parameter(param, "chunks never carry obfuscation padding."));
+        fail(unsupported_parameter(param, "Chunks never carry obfuscation padding."));
       }
     } else {
       fail(ApiError::bad_request("Unrecognized request argument supplied: " + param, param,

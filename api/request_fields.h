@@ -87,7 +87,8 @@ ApiError unsupported_parameter(const std::string& param, std::string_view why = 
 // The value an unsupported parameter may carry without changing anything (null, [], "none",
 // {"type": "text"}, false, ...).
 bool is_neutral(std::string_view key, const json& value);
-// Why an unsupported parameter is refused, for its error message ("" when nothing to add).
+// Why an unsupported parameter is refused, one sentence for its error message ("" when
+// nothing to add).
 std::string_view unsupported_hint(std::string_view key);
 
 }  // namespace shardserve::api::detail

@@ -33,9 +33,7 @@ TEST(Sse, ErrorEvent) {
 }
 
 TEST(Sse, InvalidUtf8IsReplacedNotThrown) {
-  ResponseMeta meta;
-  meta.id.assign("chatcmpl-1");
-  meta.model.assign("m");
+  const ResponseMeta meta{.id = "chatcmpl-1", .created = 0, .model = "m"};
   std::string frame;
   EXPECT_NO_THROW(frame = sse_data(chat_chunk_content(meta, 0, "\xe6\x97")));
   EXPECT_NE(frame.find("\xef\xbf\xbd"), std::string::npos);
