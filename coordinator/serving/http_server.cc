@@ -208,9 +208,11 @@ class HttpServer::Handlers {
       s_.metrics_.group_up.with({name}).set(0);
       s_.metrics_.group_running_sequences.with({name}).set(0);
     }
+    double waiting = 0;
     for (const GroupInfo& g : s_.link_.groups()) {
       const std::string& name = g.hello.group_name;
       groups_seen_.insert(name);
+      waiting += static_cast<double>(g.load.waiting);
       s_.metrics_.group_up.with({name}).set(1);
       s_.metrics_.group_running_sequences.with({name}).set(static_cast<double>(g.load.running));
       s_.metrics_.group_kv_cache_usage.with({name}).set(
@@ -218,6 +220,7 @@ class HttpServer::Handlers {
                                            static_cast<double>(g.load.kv_total_blocks)
                                      : 0.0);
     }
+    s_.metrics_.queue_depth.get().set(waiting);
     res.set_content(s_.registry_.render(), std::string(metrics::kContentType));
   }
 
@@ -299,11 +302,18 @@ class HttpServer::Handlers {
                                               std::to_string(s_.config_.max_queued_requests) +
                                               " requests in flight; retry shortly"));
     }
+    // Leaves the in-flight count when the last holder (handler or stream) lets go.
     struct Leave {
       std::atomic<int>& n;
-      ~Leave() { n.fetch_sub(1); }
+      metrics::Gauge& running;
+      ~Leave() {
+        n.fetch_sub(1);
+        running.sub(1);
+      }
     };
-    auto leave = std::make_shared<Leave>(Leave{in_flight_});
+    metrics::Gauge& running = s_.metrics_.requests_running.get();
+    running.add(1);
+    auto leave = std::make_shared<Leave>(Leave{in_flight_, running});
 
     job->model = model;
     job->logprobs = options.logprobs;
@@ -395,6 +405,7 @@ class HttpServer::Handlers {
       auto write = [&](const std::string& s) { return sink.write(s.data(), s.size()); };
       const api::ResponseMeta& meta = job->meta;
       std::map<int, bool> started;
+      std::map<int, Clock::time_point> last_text;  // per choice: when its text last came
       bool first = true;
       auto last_write = Clock::now();
       while (!job->done()) {
@@ -436,9 +447,15 @@ class HttpServer::Handlers {
             write(api::sse_data(
                 api::completion_chunk(meta, u.index, u.text, u.finish, lp, u.text_offset)));
           }
-          if (first && !u.text.empty()) {
-            s_.metrics_.time_to_first_token.with({meta.model}).observe(seconds_since(job->arrived));
-            first = false;
+          if (!u.text.empty()) {
+            if (first) {
+              s_.metrics_.time_to_first_token.with({meta.model})
+                  .observe(seconds_since(job->arrived));
+              first = false;
+            } else if (auto it = last_text.find(u.index); it != last_text.end()) {
+              s_.metrics_.inter_token_latency.with({meta.model}).observe(seconds_since(it->second));
+            }
+            last_text[u.index] = Clock::now();
           }
         }
         last_write = Clock::now();
