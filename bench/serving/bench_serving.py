@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Serving under concurrent streams: shardserve (`shardserve up`, configs/local.yaml: one tp = 2
+group on the 2 cores) and llama.cpp's OpenAI server (llama-cpp-python[server], same GGUF,
+2 threads), one after the other in the same run. For 1, 4, 16 and 32 concurrent streaming
+clients (prompt ~100 tokens, 128 generated, end-of-sequence suppressed by logit_bias so every
+request generates exactly 128 tokens) it reports generated tokens/s, time to first token and
+inter-token latency (p50, p99), and shardserve/peer ratios.
+
+    /opt/peer-venv/bin/python bench/serving/bench_serving.py [--levels 1,4,16,32]
+
+Needs the openai package and llama-cpp-python[server] in the Python that runs it.
+"""
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from openai import OpenAI
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+PROMPT = ("The history of the lighthouse is a story of engineering, solitude and the sea. " * 6
+          + "Tell it in detail:")
+EOS_BIAS = {"2": -100}  # SmolLM2's <|im_end|> / end of text: keep generating
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url, proc, seconds=180):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.args}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready")
+
+
+def one_stream(client, model, i, results, errors):
+    t0 = time.perf_counter()
+    times = []
+    try:
+        # A distinct first line per stream, so no server can reuse another stream's prompt.
+        stream = client.completions.create(model=model, prompt=f"Story {i}. " + PROMPT,
+                                           max_tokens=128, temperature=0, stream=True,
+                                           logit_bias=EOS_BIAS)
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].text:
+                times.append(time.perf_counter())
+    except Exception as e:  # noqa: BLE001 - reported, and the level counts what arrived
+        errors.append(f"{type(e).__name__}: {e}")
+    if times:
+        results.append({"ttft": times[0] - t0, "gaps": [b - a for a, b in zip(times, times[1:])],
+                        "chunks": len(times), "end": times[-1]})
+
+
+def run_level(base, model, streams):
+    client = OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0, timeout=600)
+    results, errors = [], []
+    threads = [threading.Thread(target=one_stream, args=(client, model, i, results, errors))
+               for i in range(streams)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = max(r["end"] for r in results) - t0
+    gaps = sorted(g for r in results for g in r["gaps"])
+    ttfts = sorted(r["ttft"] for r in results)
+    pct = lambda v, q: v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
+    return {"tokens_per_s": sum(r["chunks"] for r in results) / wall, "errors": len(errors),
+            "complete": sum(r["chunks"] >= 120 for r in results),
+            "ttft_p50": statistics.median(ttfts), "ttft_p99": pct(ttfts, 0.99),
+            "itl_p50": pct(gaps, 0.5), "itl_p99": pct(gaps, 0.99)}
+
+
+def measure(name, start, base, model, levels):
+    proc = start()
+    try:
+        wait_ready(base + ("/ready" if name == "shardserve" else "/v1/models"), proc)
+        run_level(base, model, 1)  # warm-up
+        time.sleep(1)
+        return {n: run_level(base, model, n) for n in levels}
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--levels", default="1,4,16,32")
+    ap.add_argument("--shardserve", default=str(ROOT / "build/cli/shardserve"))
+    a = ap.parse_args()
+    levels = [int(x) for x in a.levels.split(",")]
+    log = open("/tmp/bench_serving.log", "w")
+
+    port, zmq = free_port(), free_port()
+    ours = measure("shardserve", lambda: subprocess.Popen(
+        [a.shardserve, "up", "-c", str(ROOT / "configs/local.yaml"), "--set", f"server.port={port}",
+         "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq}"],
+        stdout=log, stderr=log, start_new_session=True),
+        f"http://127.0.0.1:{port}", "smollm2-135m-instruct", levels)
+
+    port = free_port()
+    peer = measure("llama.cpp", lambda: subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(MODEL), "--n_threads", "2",
+         "--n_threads_batch", "2", "--n_ctx", "8192", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=log, start_new_session=True),
+        f"http://127.0.0.1:{port}", str(MODEL), levels)
+
+    print("streams | tokens/s: shardserve  llama.cpp  ratio | TTFT p50 (s) ours/peer | "
+          "ITL p50 ms ours/peer | ITL p99 ms ours/peer")
+    for n in levels:
+        o, p = ours[n], peer[n]
+        print(f"{n:7d} | {o['tokens_per_s']:20.1f} {p['tokens_per_s']:10.1f} "
+              f"{o['tokens_per_s'] / p['tokens_per_s']:6.2f} | {o['ttft_p50']:6.2f} / "
+              f"{p['ttft_p50']:6.2f} | {1e3 * o['itl_p50']:6.1f} / {1e3 * p['itl_p50']:6.1f} | "
+              f"{1e3 * o['itl_p99']:6.1f} / {1e3 * p['itl_p99']:6.1f} | "
+              f"complete {o['complete']}/{n} vs {p['complete']}/{n}, errors {o['errors']} vs "
+              f"{p['errors']}")
+
+
+if __name__ == "__main__":
+    main()
