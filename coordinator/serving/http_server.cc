@@ -89,12 +89,13 @@ class HttpServer::Handlers {
     svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       std::vector<api::ModelInfo> list;
       for (const auto& m : s_.models_) list.push_back({m->name, m->created, "shardserve"});
-      reply(res, "/v1/models", 200, api::model_list(list).dump());
+      reply(res, "/v1/models", 200, api::dump_json(api::model_list(list)));
     });
     svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       const ServedModel* m = find_model(req.matches[1]);
       if (!m) return fail(res, "/v1/models", api::ApiError::model_not_found(req.matches[1].str()));
-      reply(res, "/v1/models", 200, api::model_object({m->name, m->created, "shardserve"}).dump());
+      reply(res, "/v1/models", 200,
+            api::dump_json(api::model_object({m->name, m->created, "shardserve"})));
     });
     svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
       generate(req, res, true);
