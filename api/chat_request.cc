@@ -196,9 +196,7 @@ ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view 
   if (!r.ok()) return r.error();
 
   ChatCompletionRequest request;
-  const auto model_it = body.find("model");
-  if (model_it == body.end() || model_it->is_null()) return detail::missing_parameter("model");
-  if (auto model = r.string(body, "model")) request.model = std::move(*model);
+  if (auto model = r.required_string(body, "model")) request.model = std::move(*model);
   if (!r.ok()) return r.error();
 
   const auto messages_it = body.find("messages");

@@ -139,9 +139,7 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body_text
   if (!r.ok()) return r.error();
 
   CompletionRequest request;
-  const auto model_it = body.find("model");
-  if (model_it == body.end() || model_it->is_null()) return detail::missing_parameter("model");
-  if (auto model = r.string(body, "model")) request.model = std::move(*model);
+  if (auto model = r.required_string(body, "model")) request.model = std::move(*model);
   if (!r.ok()) return r.error();
 
   auto prompts = read_prompts(r, body);

@@ -122,6 +122,15 @@ ApiError invalid_type(const std::string& param, std::string_view expected, const
                                param, "invalid_type");
 }
 
+std::optional<std::string> FieldReader::required_string(const json& object, const char* key) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) {
+    fail(missing_parameter(key));
+    return std::nullopt;
+  }
+  return string(object, key);
+}
+
 ApiError missing_parameter(const std::string& param) {
   return ApiError::bad_request("Missing required parameter: '" + param + "'.", param,
                                "missing_required_parameter");

@@ -57,6 +57,8 @@ class FieldReader {
   std::optional<int64_t> integer(const json& object, const char* key, int64_t min, int64_t max);
   std::optional<bool> boolean(const json& object, const char* key);
   std::optional<std::string> string(const json& object, const char* key);
+  // A string field that must be present and not null (else "Missing required parameter").
+  std::optional<std::string> required_string(const json& object, const char* key);
 
   // Shared fields with their OpenAI rules.
   // stop: a string or an array of up to kMaxStops non-empty strings.
