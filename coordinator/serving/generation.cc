@@ -40,19 +40,18 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
 
 }  // namespace
 
-api::ApiResult<std::unique_ptr<Generation>> Generation::start(GroupLink& link,
-                                                              const ServedModel& model,
-                                                              std::vector<TokenId> prompt,
-                                                              const api::GenerationOptions& options,
-                                                              int first_index) {
+api::ApiResult<std::unique_ptr<Generation>> Generation::start(
+    GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
+    const api::GenerationOptions& options, int first_index, std::string_view prompt_param) {
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
-  if (n_prompt == 0) return api::ApiError::bad_request("the prompt is empty", "prompt");
+  if (n_prompt == 0)
+    return api::ApiError::bad_request("the prompt is empty", std::string(prompt_param));
   if (n_prompt + 1 > model.context_length)
     return api::ApiError::bad_request(
         "This model's maximum context length is " + std::to_string(model.context_length) +
             " tokens. However, your prompt has " + std::to_string(n_prompt) +
             " tokens, which leaves no room for a completion.",
-        "messages", "context_length_exceeded");
+        std::string(prompt_param), "context_length_exceeded");
   for (auto [token, bias] : options.logit_bias)
     if (token >= model.tokenizer->n_vocab())
       return api::ApiError::bad_request("logit_bias names token " + std::to_string(token) +

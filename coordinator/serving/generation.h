@@ -37,12 +37,11 @@ struct ChoiceUpdate {
 class Generation {
  public:
   // `first_index`: the index of this request's first choice in the response (completions
-  // with several prompts give each prompt n consecutive indices).
-  static api::ApiResult<std::unique_ptr<Generation>> start(GroupLink& link,
-                                                           const ServedModel& model,
-                                                           std::vector<TokenId> prompt,
-                                                           const api::GenerationOptions& options,
-                                                           int first_index = 0);
+  // with several prompts give each prompt n consecutive indices). `prompt_param` names the
+  // request field the prompt came from ("messages" or "prompt") in errors about it.
+  static api::ApiResult<std::unique_ptr<Generation>> start(
+      GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
+      const api::GenerationOptions& options, int first_index, std::string_view prompt_param);
   ~Generation();
 
   // Progress since the last call, waiting up to `timeout` for some. Empty on timeout.

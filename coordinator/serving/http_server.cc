@@ -1,6 +1,10 @@
 #include "coordinator/serving/http_server.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -314,7 +318,7 @@ class HttpServer::Handlers {
     };
     metrics::Gauge& running = s_.metrics_.requests_running.get();
     running.add(1);
-    auto leave = std::make_shared<Leave>(Leave{in_flight_, running});
+    std::shared_ptr<Leave> leave(new Leave{in_flight_, running});  // no temporary: it would leave
 
     job->model = model;
     job->logprobs = options.logprobs;
@@ -324,7 +328,7 @@ class HttpServer::Handlers {
                  .include_usage = options.include_usage};
     for (size_t i = 0; i < prompts.size(); ++i) {
       auto g = Generation::start(s_.link_, *model, std::move(prompts[i]), options,
-                                 static_cast<int>(i) * options.n);
+                                 static_cast<int>(i) * options.n, chat ? "messages" : "prompt");
       if (!g.ok()) {
         job->cancel();
         return fail(res, endpoint, g.error());
@@ -502,11 +506,41 @@ HttpServer::~HttpServer() {
   stop();
 }
 
+namespace {
+
+// Debian's compiled cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG is fixed
+// when the library is built), so a burst of clients connecting at once overflows the accept
+// queue and some are reset. Linux lets listen() be called again on a listening socket to
+// change its backlog: find our listening socket (bound to `port`) and widen it.
+void widen_listen_backlog(int port, int backlog) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (const dirent* entry = readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd <= 2 || fd == dirfd(dir)) continue;
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6)
+      bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    if (bound == port) ::listen(fd, backlog);
+  }
+  closedir(dir);
+}
+
+}  // namespace
+
 Status HttpServer::bind() {
   if (!server_->bind_to_port(config_.host, config_.port))
     return Error{"cannot listen on " + config_.host + ":" + std::to_string(config_.port) +
                  " (in use? set server.port or --set server.port=N)"};
   port_ = config_.port;
+  widen_listen_backlog(port_, 1024);
   return {};
 }
 
