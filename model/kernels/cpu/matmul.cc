@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "model/kernels/cpu/matmul_f32.h"
 #include "model/kernels/cpu/quant.h"
 
 namespace shardserve::kernels {
@@ -30,12 +31,30 @@ void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_
 namespace {
 
 constexpr int64_t kMultiRowMinTokens = 3;
+// F32 weights with at least this many tokens go through the tiled multi-token kernel
+// (matmul_f32.h), whose results are bit for bit those of the single-row dot.
+constexpr int64_t kTiledF32MinTokens = 4;
+
+bool use_tiled_f32(DType type, int64_t n_tokens) {
+  return type == DType::F32 && n_tokens >= kTiledF32MinTokens;
+}
+
+// y[t * ldy + r] for rows [begin, end) of a product of F32 weights, columns [col, col + n).
+void matmul_rows_f32(const WeightMatrix& w, const ActivationRows& x, int64_t col, int64_t n,
+                     float* y, int64_t ldy, int64_t begin, int64_t end) {
+  static const MatmulF32Fn kernel = matmul_f32_for();
+  const int64_t w_stride = static_cast<int64_t>(w.row_stride / sizeof(float));
+  const float* w0 = reinterpret_cast<const float*>(w.row(begin)) + col;
+  const float* x0 = static_cast<const float*>(x.row(0)) + col;
+  kernel(w0, w_stride, end - begin, x0, x.n_cols(), x.n_rows(), n, y + begin, ldy);
+}
 
 // Rows [begin, end) of one product (see matmul()).
 void matmul_rows(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
                  int64_t begin, int64_t end) {
   const TypeKernels& k = kernels_for(w.type);
   const int64_t n_tokens = x.n_rows(), n = w.n_cols;
+  if (use_tiled_f32(w.type, n_tokens)) return matmul_rows_f32(w, x, 0, n, y, ldy, begin, end);
   // Each weight row is read once from memory and reused for every token of the step while
   // it sits in L1. With several tokens the rows are reused from cache and four rows at a time
   // (a multi-row kernel) are faster; with one or two the product streams the weights from
@@ -108,6 +127,10 @@ void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
     for (size_t s = 0; s < segments.size(); ++s) {
       const int64_t n = segments[s].end - segments[s].begin;
       float* ys = y + static_cast<int64_t>(s) * segment_stride;
+      if (use_tiled_f32(w.type, n_tokens)) {
+        matmul_rows_f32(w, x, segments[s].begin, n, ys, ldy, begin, end);
+        continue;
+      }
       int64_t r = begin;
       if (dot4 && n_tokens >= kMultiRowMinTokens) {
         float out[4];

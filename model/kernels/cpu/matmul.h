@@ -6,6 +6,8 @@
 // type (ActivationRows) and reused by every matrix that reads the same input (Q, K and V;
 // gate and up). Work is split over output rows on a ThreadPool; results are written, not
 // accumulated. Nothing allocates except ActivationRows growing its buffer.
+// F32 weights with several tokens go through a tiled multi-token kernel (matmul_f32.h) whose
+// outputs are bit for bit the single-row dot's, so no result depends on the step's token count.
 #pragma once
 
 #include <cstddef>

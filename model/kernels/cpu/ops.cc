@@ -128,6 +128,27 @@ void AttnRowSum::finish(float* out) const {
   }
 }
 
+void layer_norm(const float* x, const float* weight, const float* bias, float* out, int64_t n,
+                float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  const double mean = sum / static_cast<double>(n);
+  double squares = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - mean;
+    squares += d * d;
+  }
+  const double var = squares / static_cast<double>(n);
+  const float m = static_cast<float>(mean);
+  const float rstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - m) * rstd * weight[i] + bias[i];
+}
+
+void gelu_erf(float* x, int64_t n) {
+  constexpr float kSqrtHalf = 0.70710678118654752f;
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kSqrtHalf));
+}
+
 void rope_cache(const RopeParams& p, int64_t pos, float* cos_sin) {
   const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
   float theta = static_cast<float>(pos);

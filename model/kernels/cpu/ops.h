@@ -62,6 +62,18 @@ class AttnRowSum {
   std::vector<float> acc_;  // [lanes_][dim_]
 };
 
+// --- BERT's operations. These follow PyTorch's definitions (not llama.cpp's arithmetic): an
+// encoder's embeddings are compared with a tolerance, not token for token. ---
+
+// out[i] = (x[i] - mean) / sqrt(var + eps) * weight[i] + bias[i] over n elements, with the mean
+// and the biased variance (torch.nn.LayerNorm's) accumulated in double, two passes. out may
+// alias x.
+void layer_norm(const float* x, const float* weight, const float* bias, float* out, int64_t n,
+                float eps);
+
+// In place, the erf form of GELU (BERT's "gelu", torch's default): x * (1 + erf(x / sqrt(2))) / 2.
+void gelu_erf(float* x, int64_t n);
+
 // Rotary position embedding parameters (from GGUF metadata).
 struct RopeParams {
   int64_t n_rot = 0;  // rotated dimensions per head (<= head_dim, even)

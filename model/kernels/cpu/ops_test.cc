@@ -1,0 +1,59 @@
+// BERT's element-wise operations against straightforward double-precision formulas.
+#include "model/kernels/cpu/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace shardserve::kernels {
+namespace {
+
+TEST(LayerNorm, MatchesTheDefinition) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(3.0f, 2.0f);  // an offset mean, as residual streams have
+  for (int64_t n : {1, 2, 7, 384, 1000}) {
+    std::vector<float> x(n), w(n), b(n), out(n);
+    for (int64_t i = 0; i < n; ++i) x[i] = dist(rng), w[i] = dist(rng), b[i] = dist(rng);
+    const float eps = 1e-12f;
+    layer_norm(x.data(), w.data(), b.data(), out.data(), n, eps);
+    double mean = 0, var = 0;
+    for (float v : x) mean += v;
+    mean /= n;
+    for (float v : x) var += (v - mean) * (v - mean);
+    var /= n;
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = (x[i] - mean) / std::sqrt(var + eps) * w[i] + b[i];
+      EXPECT_NEAR(out[i], want, 1e-5 * (std::fabs(w[i]) + std::fabs(want)) + 1e-6)
+          << "n=" << n << " i=" << i;
+    }
+    // In place gives the same result.
+    layer_norm(x.data(), w.data(), b.data(), x.data(), n, eps);
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(x[i], out[i]);
+  }
+}
+
+TEST(LayerNorm, ConstantRowGivesTheBias) {
+  std::vector<float> x(8, 2.5f), w(8, 3.0f), b(8, 0.25f), out(8);
+  layer_norm(x.data(), w.data(), b.data(), out.data(), 8, 1e-12f);
+  for (float v : out) EXPECT_EQ(v, 0.25f);
+}
+
+TEST(Gelu, MatchesTheErfDefinition) {
+  std::vector<float> x;
+  for (float v = -10.0f; v <= 10.0f; v += 0.01f) x.push_back(v);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 30.0f, -30.0f, 1e4f, -1e4f}) x.push_back(v);
+  std::vector<float> y = x;
+  gelu_erf(y.data(), static_cast<int64_t>(y.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double want = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    EXPECT_NEAR(y[i], want, 4e-7 * std::fabs(want) + 1e-7) << "x=" << v;
+  }
+  EXPECT_EQ(y[y.size() - 2], 1e4f);  // gelu(x) = x for large x
+  EXPECT_EQ(y[y.size() - 1], 0.0f);  // and 0 for very negative x
+}
+
+}  // namespace
+}  // namespace shardserve::kernels
