@@ -75,6 +75,8 @@ HANDWRITTEN = [
     "[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]", "hello [MASK] world", "x[MASK]y",
     "[CLS][SEP][MASK]", "[mask] [Mask]", "[ MASK ]", "[MASK", "MASK]", "[[MASK]]",
     "[CLS] special [SEP] tokens", "café[SEP]naïve", "[UNK]nown", "[SEP ]", "\u0130[MASK]\u0130",
+    # Characters whose category changed after Unicode 8.0 (HuggingFace's tables are 8.0).
+    "x\u166dy", "v\u1734 w", "a\u1885b \u1886", "\ua9bd\ua98f", "a\U000111c9b",
     # Word length limit (100 characters after normalisation).
     "a" * 99, "a" * 100, "a" * 101, "x " + "ab" * 50 + " y", "x " + "ab" * 50 + "a y",
     "é" * 100, "é" * 101, "e\u0301" * 100, "E\u0301" * 101, "中" * 150,
