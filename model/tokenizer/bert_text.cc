@@ -23,8 +23,9 @@ constexpr UVersionInfo kHfCategoryVersion = {8, 0, 0, 0};
 
 // The characters assigned by Unicode 8.0 whose category has since moved into or out of
 // the classes BERT looks at (control, punctuation, nonspacing mark), with their 8.0
-// category. Found by comparing Unicode 8.0's UnicodeData with ICU's data over every code
-// point; wordpiece_golden.json checks each against HuggingFace.
+// category. Found by comparing Unicode 8.0's categories (the tables of PyPI's
+// unicodedata2 8.0.0) with ICU's over every code point; with them, every code point alone
+// and between letters tokenizes as in HuggingFace, and wordpiece_golden.json checks each.
 struct CategoryIn8 {
   char32_t c;
   int8_t category;

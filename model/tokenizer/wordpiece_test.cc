@@ -52,22 +52,29 @@ std::string show(const std::vector<TokenId>& ids) {
   return s;
 }
 
-// all-MiniLM-L6-v2's tokenizer, loaded once; nullptr (and a failure) when it is missing.
-const WordPieceTokenizer* minilm() {
+// all-MiniLM-L6-v2's tokenizer, loaded once; nullptr (and why in *why) when it is missing
+// or does not load.
+const WordPieceTokenizer* minilm(std::string* why) {
+  static std::string error;
   static const std::unique_ptr<WordPieceTokenizer> tokenizer = [] {
     std::unique_ptr<WordPieceTokenizer> t;
-    if (!fs::exists(kTokenizer)) return t;
     auto loaded = WordPieceTokenizer::from_json_file(kTokenizer);
-    if (loaded.ok()) t = std::move(loaded).value();
+    if (loaded.ok())
+      t = std::move(loaded).value();
+    else
+      error = loaded.error().message;
     return t;
   }();
+  *why = error;
   return tokenizer.get();
 }
 
-#define REQUIRE_MINILM()                                                        \
-  const WordPieceTokenizer* tok = minilm();                                     \
-  ASSERT_NE(tok, nullptr) << kTokenizer << " is missing or does not load: run " \
-                          << "scripts/fetch-models (scripts/test does) before the tests"
+// Fails (never skips) the test without the model: scripts/test fetches it first.
+#define REQUIRE_MINILM()                                            \
+  std::string why;                                                  \
+  const WordPieceTokenizer* tok = minilm(&why);                     \
+  ASSERT_NE(tok, nullptr) << why << " (from " << fs::current_path() \
+                          << "; scripts/test runs scripts/fetch-models before the tests)"
 
 std::vector<TokenId> ids_of(const nlohmann::json& j) {
   return j.get<std::vector<TokenId>>();
