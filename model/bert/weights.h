@@ -1,0 +1,54 @@
+// One rank's view of a BERT encoder's weights (HuggingFace BertModel tensor names, with or
+// without a "bert." prefix): every tensor checked for dtype (F32) and shape at load ("tensor
+// 'encoder.layer.3.attention.self.query.weight' has shape [..], expected [..]") and sliced for
+// the rank's shard (parallel/shard_plan.h, heads and FFN columns as for a Llama model with
+// n_kv_heads = n_heads). PyTorch's Linear stores weight[out][in], which is WeightMatrix's row
+// layout. Whole rows (column-parallel slices, replicated tensors) point into the mapped file;
+// column slices of the row-parallel tensors (attention output, FFN down when tp > 1) are copied
+// into memory the weights own and their mapped pages dropped; so is any tensor whose data is
+// not 4-byte aligned in the file (safetensors promises no alignment). The File must outlive
+// the weights.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "base/status.h"
+#include "model/bert/config.h"
+#include "model/kernels/cpu/matmul.h"
+#include "model/safetensors/safetensors.h"
+#include "parallel/shard_plan.h"
+
+namespace shardserve {
+
+struct BertLayerWeights {
+  kernels::WeightMatrix wq, wk, wv;  // rows: local heads * head_dim, cols: dim
+  const float* bq = nullptr;         // [local heads * head_dim], sliced like the rows
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  kernels::WeightMatrix wo;   // attention.output.dense, rows: dim, cols: local heads * head_dim
+  const float* bo = nullptr;  // [dim], added once after the reduction
+  const float* attn_norm_w = nullptr;  // attention.output.LayerNorm [dim]
+  const float* attn_norm_b = nullptr;
+  kernels::WeightMatrix w_up;         // intermediate.dense, rows: local ffn, cols: dim
+  const float* b_up = nullptr;        // [local ffn]
+  kernels::WeightMatrix w_down;       // output.dense, rows: dim, cols: local ffn (row-parallel)
+  const float* b_down = nullptr;      // [dim], added once after the reduction
+  const float* ffn_norm_w = nullptr;  // output.LayerNorm [dim]
+  const float* ffn_norm_b = nullptr;
+};
+
+struct BertWeights {
+  const float* word_embd = nullptr;    // [n_vocab][dim] (replicated)
+  const float* pos_embd = nullptr;     // [max_positions][dim]
+  const float* type_embd = nullptr;    // [n_token_types][dim]
+  const float* embd_norm_w = nullptr;  // embeddings.LayerNorm [dim]
+  const float* embd_norm_b = nullptr;
+  std::vector<BertLayerWeights> layers;
+  std::vector<std::unique_ptr<float[]>> owned;  // storage of copied tensors and slices
+};
+
+Result<BertWeights> load_bert_weights(const safetensors::File& file, const BertConfig& config,
+                                      const LlamaShard& shard);
+
+}  // namespace shardserve
