@@ -51,7 +51,7 @@ json sampling_json(const SamplingParams& s) {
   for (const auto& [token, value] : s.logit_bias) bias.push_back(json::array({token, value}));
   return json::array({s.temperature, s.top_k, s.top_p, s.min_p, s.repetition_penalty,
                       s.presence_penalty, s.frequency_penalty, s.penalty_last_n, std::move(bias),
-                      s.seed, s.top_logprobs});
+                      s.seed, s.logprobs, s.top_logprobs});
 }
 
 json event_json(const TokenEvent& e) {
@@ -206,6 +206,15 @@ class Reader {
     return v;
   }
 
+  bool boolean(const json& j, const char* field) {
+    if (!ok()) return false;
+    if (!j.is_boolean()) {
+      fail(field, "expected true or false, got " + type_of(j));
+      return false;
+    }
+    return j.get<bool>();
+  }
+
   uint64_t unsigned64(const json& j, const char* field, uint64_t lo) {
     if (!ok()) return lo;
     if (!j.is_number_unsigned() || j.get<uint64_t>() < lo) {
@@ -346,7 +355,7 @@ Rejected read_rejected(Reader& r, const json& m) {
 
 SamplingParams read_sampling(Reader& r, const json& j) {
   SamplingParams s;
-  const json& a = r.array(j, "sampling", 11, 11);
+  const json& a = r.array(j, "sampling", 12, 12);
   if (!r.ok()) return s;
   s.temperature = r.real(a[0], "sampling.temperature", true);
   s.top_k = static_cast<int32_t>(r.integer(a[1], "sampling.top_k", 0, kInt32Max));
@@ -368,7 +377,8 @@ SamplingParams read_sampling(Reader& r, const json& j) {
     s.logit_bias.emplace_back(token, value);
   }
   s.seed = r.unsigned64(a[9], "sampling.seed", 0);
-  s.top_logprobs = static_cast<int32_t>(r.integer(a[10], "sampling.top_logprobs", 0, 20));
+  s.logprobs = r.boolean(a[10], "sampling.logprobs");
+  s.top_logprobs = static_cast<int32_t>(r.integer(a[11], "sampling.top_logprobs", 0, 20));
   return s;
 }
 

@@ -30,6 +30,7 @@ SequenceRequest sample_request() {
   q.sampling.penalty_last_n = -1;
   q.sampling.logit_bias = {{5, -100.0f}, {49151, 2.5f}};
   q.sampling.seed = std::numeric_limits<uint64_t>::max();
+  q.sampling.logprobs = true;
   q.sampling.top_logprobs = 20;
   q.max_tokens = 300;
   q.stop_tokens = {2, 49152 - 1};
@@ -81,6 +82,7 @@ void expect_same(const SequenceRequest& a, const SequenceRequest& b) {
   EXPECT_EQ(x.penalty_last_n, y.penalty_last_n);
   EXPECT_EQ(x.logit_bias, y.logit_bias);
   EXPECT_EQ(x.seed, y.seed);
+  EXPECT_EQ(x.logprobs, y.logprobs);
   EXPECT_EQ(x.top_logprobs, y.top_logprobs);
 }
 
@@ -260,7 +262,9 @@ TEST(Wire, VersionMismatchIsNamed) {
   bytes[1] = static_cast<char>(kProtocolVersion + 1);
   auto r = decode_down(bytes);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("protocol version mismatch: peer speaks 2, this build speaks 1"),
+  EXPECT_NE(r.error().message.find("protocol version mismatch: peer speaks " +
+                                   std::to_string(kProtocolVersion + 1) + ", this build speaks " +
+                                   std::to_string(kProtocolVersion)),
             std::string::npos)
       << r.error().message;
   // Whatever follows the version, it is the version that is reported.
@@ -310,7 +314,7 @@ TEST(Wire, SubmitFieldsAreValidated) {
   expect_error(submit_with(3, "text"), "Submit.prompt: expected an array, got string");
   expect_error(submit_with(5, 0), "Submit.max_tokens");
   expect_error(submit_with(6, json::array({"x"})), "Submit.stop_tokens: expected an integer");
-  expect_error(submit_with(4, json::array({1, 2})), "Submit.sampling: expected 11 elements");
+  expect_error(submit_with(4, json::array({1, 2})), "Submit.sampling: expected 12 elements");
   expect_error(sampling_with(0, std::nan("")), "Submit.sampling.temperature: expected a finite");
   expect_error(sampling_with(0, "hot"), "Submit.sampling.temperature: expected a number");
   expect_error(sampling_with(1, -1), "Submit.sampling.top_k");
@@ -319,7 +323,8 @@ TEST(Wire, SubmitFieldsAreValidated) {
   expect_error(sampling_with(8, json::array({json::array({1})})),
                "Submit.sampling.logit_bias: expected 2 elements");
   expect_error(sampling_with(9, -1), "Submit.sampling.seed");
-  expect_error(sampling_with(10, 21),
+  expect_error(sampling_with(10, 1), "Submit.sampling.logprobs: expected true or false");
+  expect_error(sampling_with(11, 21),
                "Submit.sampling.top_logprobs: expected an integer in [0, 20]");
 }
 

@@ -34,6 +34,7 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
   for (auto [token, bias] : o.logit_bias)
     p.logit_bias.emplace_back(token, static_cast<float>(bias));
   p.seed = seed;
+  p.logprobs = o.logprobs;
   p.top_logprobs = o.logprobs ? o.top_logprobs : 0;
   return p;
 }

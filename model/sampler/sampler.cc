@@ -7,11 +7,17 @@
 namespace shardserve {
 namespace {
 
-// log(sum(exp(x))) computed stably.
+// log(sum(exp(x))) computed stably: float exponentials (the compiler vectorises the loop),
+// summed in float over blocks of 256 and the block sums in double.
 double log_sum_exp(std::span<const float> x) {
   const float max = *std::max_element(x.begin(), x.end());
   double sum = 0.0;
-  for (float v : x) sum += std::exp(static_cast<double>(v - max));
+  for (size_t begin = 0; begin < x.size(); begin += 256) {
+    const size_t end = std::min(x.size(), begin + 256);
+    float block = 0.0f;
+    for (size_t i = begin; i < end; ++i) block += std::exp(x[i] - max);
+    sum += block;
+  }
   return max + std::log(sum);
 }
 
@@ -71,6 +77,7 @@ Sample Sampler::sample(std::span<const float> logits, std::span<const TokenId> p
     out.token = draw();
   }
 
+  if (!params_.logprobs && params_.top_logprobs <= 0) return out;
   // Log-probabilities of the model's own distribution.
   const double lse = log_sum_exp(logits);
   out.logprob = static_cast<float>(logits[out.token] - lse);
@@ -87,11 +94,41 @@ Sample Sampler::sample(std::span<const float> logits, std::span<const TokenId> p
   return out;
 }
 
-// Truncates candidates_ by top-k, top-p and min-p, applies the temperature and draws.
-TokenId Sampler::draw() {
+// Keeps the smallest prefix of the most likely candidates whose probability (at temperature
+// 1, as llama.cpp cuts) reaches top_p, sorted by logit. Selects and sorts the next 64 most
+// likely candidates, then eight times more at each round while the prefix holds too little
+// mass: the unlikely tail is never sorted.
+void Sampler::keep_top_p(float max_logit) {
+  std::vector<Candidate>& c = candidates_;
   auto by_logit = [](const Candidate& a, const Candidate& b) {
     return a.logit != b.logit ? a.logit > b.logit : a.token < b.token;
   };
+  auto weight = [&](const Candidate& x) {
+    return std::exp(static_cast<double>(x.logit - max_logit));
+  };
+  double total = 0.0;
+  for (const Candidate& x : c) total += weight(x);
+  const double target = params_.top_p * total;
+  double cum = 0.0;
+  for (size_t done = 0, chunk = 64; done < c.size(); chunk *= 8) {
+    const auto begin = c.begin() + static_cast<std::ptrdiff_t>(done);
+    const auto end = c.begin() + static_cast<std::ptrdiff_t>(std::min(c.size(), done + chunk));
+    if (end != c.end()) std::nth_element(begin, end, c.end(), by_logit);  // next most likely
+    std::sort(begin, end, by_logit);
+    for (auto it = begin; it != end; ++it) {
+      cum += weight(*it);
+      if (cum >= target) {
+        c.erase(it + 1, c.end());
+        return;
+      }
+    }
+    done = static_cast<size_t>(end - c.begin());
+  }
+  // Rounding left the mass just short of the target: everything stays.
+}
+
+// Truncates candidates_ by top-k, top-p and min-p, applies the temperature and draws.
+TokenId Sampler::draw() {
   std::vector<Candidate>& c = candidates_;
   // Drop tokens a bias of -inf (or a penalty) made impossible.
   c.erase(std::remove_if(c.begin(), c.end(),
@@ -99,44 +136,34 @@ TokenId Sampler::draw() {
           c.end());
   if (c.empty()) return 0;
 
-  size_t keep = c.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) keep = params_.top_k;
-  std::partial_sort(c.begin(), c.begin() + keep, c.end(), by_logit);
-  c.resize(keep);
-
-  // Probabilities at temperature 1 for the top-p / min-p cuts (as llama.cpp does).
-  std::vector<double> p(c.size());
-  const double max = c[0].logit;
-  double sum = 0.0;
-  for (size_t i = 0; i < c.size(); ++i) sum += (p[i] = std::exp(c[i].logit - max));
-  if (params_.top_p < 1.0f) {
-    double cum = 0.0;
-    size_t i = 0;
-    for (; i < c.size(); ++i) {
-      cum += p[i] / sum;
-      if (cum >= params_.top_p) break;
-    }
-    keep = std::min(c.size(), i + 1);
-    c.resize(keep);
-    p.resize(keep);
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < c.size()) {
+    std::partial_sort(c.begin(), c.begin() + params_.top_k, c.end(),
+                      [](const Candidate& a, const Candidate& b) {
+                        return a.logit != b.logit ? a.logit > b.logit : a.token < b.token;
+                      });
+    c.resize(params_.top_k);
   }
+  float max = c[0].logit;
+  for (const Candidate& x : c) max = std::max(max, x.logit);
+  if (params_.top_p < 1.0f) keep_top_p(max);
   if (params_.min_p > 0.0f) {
-    // p[0] is the largest (= 1 before normalisation).
-    size_t n = 1;
-    while (n < c.size() && p[n] >= params_.min_p * p[0]) ++n;
-    c.resize(n);
+    // Keep tokens whose probability is at least min_p times the most likely one's.
+    const float floor = max + std::log(params_.min_p);
+    c.erase(std::remove_if(c.begin(), c.end(), [&](const Candidate& x) { return x.logit < floor; }),
+            c.end());
   }
 
   // Temperature, then a draw from the renormalised distribution.
-  std::vector<double> w(c.size());
+  weights_.resize(c.size());
+  const float inv_t = 1.0f / params_.temperature;
+  for (size_t i = 0; i < c.size(); ++i) weights_[i] = std::exp((c[i].logit - max) * inv_t);
   double total = 0.0;
-  for (size_t i = 0; i < c.size(); ++i)
-    total += (w[i] = std::exp((c[i].logit - max) / params_.temperature));
+  for (float w : weights_) total += w;
   std::uniform_real_distribution<double> uniform(0.0, total);
   double r = uniform(rng_);
   for (size_t i = 0; i < c.size(); ++i) {
-    if (r < w[i]) return c[i].token;
-    r -= w[i];
+    if (r < weights_[i]) return c[i].token;
+    r -= weights_[i];
   }
   return c.back().token;
 }

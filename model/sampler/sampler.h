@@ -4,8 +4,14 @@
 // penalties -> top-k -> top-p -> min-p -> temperature -> draw. temperature == 0 is greedy
 // (argmax after bias and penalties). The draw uses a per-sampler RNG seeded from the
 // request's seed, so the same seed, parameters and logits give the same tokens.
-// Log-probabilities are those of the model's own distribution (log-softmax of the raw
-// logits), as OpenAI reports them. A Sampler belongs to one sequence; not thread-safe.
+// Log-probabilities, when asked for, are those of the model's own distribution (log-softmax
+// of the raw logits), as OpenAI reports them. A Sampler belongs to one sequence; not
+// thread-safe.
+//
+// Cost per token is linear in the vocabulary (a few passes over the logits): nothing sorts
+// the whole vocabulary. top-k sorts k candidates; top-p sorts a growing prefix of the most
+// likely tokens until it holds the probability mass asked for; min-p and plain temperature
+// sampling need no order at all (the draw walks the kept tokens by id).
 #pragma once
 
 #include <cstdint>
@@ -29,7 +35,8 @@ struct SamplingParams {
   int32_t penalty_last_n = 64;      // window of the repetition penalty (-1: everything)
   std::vector<std::pair<TokenId, float>> logit_bias;  // added to the logits
   uint64_t seed = 0;
-  int32_t top_logprobs = 0;  // alternatives to report per token (0..20)
+  bool logprobs = false;     // report the chosen token's log-probability
+  int32_t top_logprobs = 0;  // alternatives to report per token (0..20); implies logprobs
 };
 
 struct TokenLogprob {
@@ -39,7 +46,8 @@ struct TokenLogprob {
 
 struct Sample {
   TokenId token = 0;
-  float logprob = 0.0f;           // of the chosen token, in the model's distribution
+  float logprob = 0.0f;           // of the chosen token in the model's distribution (0 unless
+                                  // logprobs or top_logprobs was asked for)
   std::vector<TokenLogprob> top;  // the top_logprobs most likely tokens, best first
 };
 
@@ -60,12 +68,14 @@ class Sampler {
   };
   void apply_penalties(std::span<const TokenId> prompt, std::span<const TokenId> generated);
   TokenId draw();
+  void keep_top_p(float max_logit);
 
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<float> adjusted_;  // logits after bias and penalties
   std::vector<Candidate> candidates_;
   std::vector<int32_t> counts_;  // scratch: occurrences per token
+  std::vector<float> weights_;   // scratch: unnormalised probabilities of the candidates
 };
 
 }  // namespace shardserve

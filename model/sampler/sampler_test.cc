@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <map>
+#include <numeric>
+#include <random>
+#include <set>
 
 namespace shardserve {
 namespace {
@@ -97,6 +100,50 @@ TEST(Sampler, LogprobsAreTheModelsDistribution) {
   EXPECT_EQ(s.top[1].token, 4);
   EXPECT_EQ(s.top[2].token, 2);
   EXPECT_NEAR(s.top[0].logprob, kLogits[1] - std::log(z), 1e-5);
+}
+
+TEST(Sampler, LogprobIsComputedOnlyWhenAskedFor) {
+  EXPECT_EQ(sample_once({.temperature = 0}).logprob, 0.0f);
+  auto s = sample_once({.temperature = 0, .logprobs = true});
+  double z = 0;
+  for (float l : kLogits) z += std::exp(l);
+  EXPECT_NEAR(s.logprob, kLogits[1] - std::log(z), 1e-5);
+  EXPECT_TRUE(s.top.empty());
+}
+
+// top-p over a realistic vocabulary keeps exactly the tokens the textbook definition keeps
+// (sort everything, take the shortest prefix reaching the mass), though it sorts less. The
+// logits: 40 likely tokens spread over the vocabulary, the rest a long tail.
+TEST(Sampler, TopPOnALargeVocabularyKeepsTheTextbookSet) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> logits(49152);
+  for (float& l : logits) l = normal(rng);
+  for (int i = 0; i < 40; ++i) logits[(i * 7919) % logits.size()] = 12.0f - 0.01f * i;
+  for (float top_p : {0.3f, 0.999f}) {
+    std::vector<int> order(logits.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+    double total = 0, cum = 0;
+    const float max = logits[order[0]];
+    for (float l : logits) total += std::exp(static_cast<double>(l - max));
+    std::set<TokenId> textbook;
+    for (int t : order) {
+      textbook.insert(t);
+      cum += std::exp(static_cast<double>(logits[t] - max));
+      if (cum >= top_p * total) break;
+    }
+    Sampler s({.temperature = 1.0f, .top_p = top_p, .seed = 11});
+    std::set<TokenId> drawn;
+    for (int i = 0; i < (top_p < 0.5f ? 1000 : 100); ++i)
+      drawn.insert(s.sample(logits, {}, {}).token);
+    if (top_p < 0.5f) {
+      EXPECT_EQ(drawn, textbook);  // ~12 tokens of ~8 % each: 1000 draws see every one
+    } else {
+      for (TokenId t : drawn) EXPECT_TRUE(textbook.count(t)) << "token " << t;
+      EXPECT_GT(textbook.size(), 40u);  // the tail is kept too
+    }
+  }
 }
 
 }  // namespace
