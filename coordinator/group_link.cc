@@ -68,6 +68,7 @@ struct GroupLink::Io {
   void on_hello(const std::string& identity, wire::Hello hello);
   void on_events(Peer& peer, wire::TokenEvents message);
   void on_rejected(Peer& peer, const wire::Rejected& message);
+  void on_embeddings(Peer& peer, wire::Embeddings message);
   void housekeeping(Clock::time_point now, Clock::time_point& next_heartbeat);
   enum class Sent { Ok, Full, Gone };
   Sent send(const std::string& identity, const std::string& bytes);
@@ -179,16 +180,19 @@ void GroupLink::push_command(Command command) {
   io_->waker.notify();
 }
 
+Result<wire::Hello> GroupLink::hello_of(uint64_t group_id) const {
+  std::lock_guard lock(registry_mu_);
+  auto it = registry_.find(group_id);
+  if (it == registry_.end())
+    return Error{"worker group " + std::to_string(group_id) + " is not registered"};
+  return it->second.hello;
+}
+
 Result<std::shared_ptr<RequestEvents>> GroupLink::submit(uint64_t group_id, wire::Submit submit) {
   const SequenceRequest& q = submit.request;
-  wire::Hello hello;
-  {
-    std::lock_guard lock(registry_mu_);
-    auto it = registry_.find(group_id);
-    if (it == registry_.end())
-      return Error{"worker group " + std::to_string(group_id) + " is not registered"};
-    hello = it->second.hello;
-  }
+  auto known = hello_of(group_id);
+  if (!known) return known.error();
+  const wire::Hello& hello = *known;
   const std::string group = "worker group '" + hello.group_name + "'";
   const auto n_prompt = static_cast<int64_t>(q.prompt.size());
   if (n_prompt + 1 > hello.context_length) {
@@ -207,12 +211,36 @@ Result<std::shared_ptr<RequestEvents>> GroupLink::submit(uint64_t group_id, wire
     if (Status s = check_token(t, "stop"); !s) return s.error();
   for (const auto& bias : q.sampling.logit_bias)
     if (Status s = check_token(bias.first, "logit_bias"); !s) return s.error();
+  const int64_t id = q.id;
+  return send_request(group_id, id, std::move(submit));
+}
 
+Result<std::shared_ptr<RequestEvents>> GroupLink::submit_embed(uint64_t group_id,
+                                                               wire::Embed embed) {
+  auto known = hello_of(group_id);
+  if (!known) return known.error();
+  const wire::Hello& hello = *known;
+  const std::string group = "worker group '" + hello.group_name + "'";
+  const auto n = static_cast<int64_t>(embed.tokens.size());
+  if (n > hello.context_length)
+    return Error{"the input has " + std::to_string(n) + " tokens, but " + group +
+                 " takes at most " + std::to_string(hello.context_length)};
+  for (TokenId t : embed.tokens)
+    if (t < 0 || t >= hello.n_vocab)
+      return Error{"token id " + std::to_string(t) + " is outside the vocabulary of " + group +
+                   " (" + std::to_string(hello.n_vocab) + " tokens)"};
+  const int64_t id = embed.request_id;
+  return send_request(group_id, id, std::move(embed));
+}
+
+Result<std::shared_ptr<RequestEvents>> GroupLink::send_request(uint64_t group_id,
+                                                               int64_t request_id,
+                                                               wire::DownMessage message) {
   Command command;
   command.kind = Command::Kind::Submit;
   command.group_id = group_id;
-  command.request_id = q.id;
-  command.bytes = wire::encode(wire::DownMessage(std::move(submit)));
+  command.request_id = request_id;
+  command.bytes = wire::encode(message);
   // What the group's decoder would refuse is refused here, while the caller can still say so.
   if (auto check = wire::decode_down(command.bytes); !check) return check.error();
   command.events =
@@ -442,6 +470,8 @@ void GroupLink::Io::on_message(const std::string& identity, std::string_view byt
           on_events(peer, std::move(m));
         } else if constexpr (std::is_same_v<T, wire::Rejected>) {
           on_rejected(peer, m);
+        } else if constexpr (std::is_same_v<T, wire::Embeddings>) {
+          on_embeddings(peer, std::move(m));
         } else if constexpr (std::is_same_v<T, wire::Goodbye>) {
           drop_group(peer.id, "it shut down");
         }
@@ -510,6 +540,17 @@ void GroupLink::Io::on_rejected(Peer& peer, const wire::Rejected& message) {
   auto it = open.find(message.request_id);
   if (it == open.end() || it->second.group_id != peer.id) return;
   end_request(message.request_id, {RequestEvent::Kind::Rejected, {}, message.reason});
+}
+
+void GroupLink::Io::on_embeddings(Peer& peer, wire::Embeddings message) {
+  for (wire::EmbeddingResult& r : message.results) {
+    auto it = open.find(r.id);
+    if (it == open.end() || it->second.group_id != peer.id) continue;  // ended here already
+    RequestEvent done{.kind = RequestEvent::Kind::Embedded};
+    done.embedding = std::move(r.embedding);
+    done.n_tokens = r.n_tokens;
+    end_request(r.id, std::move(done));
+  }
 }
 
 void GroupLink::Io::end_request(int64_t request_id, RequestEvent terminal) {

@@ -91,6 +91,11 @@ class GroupLink {
   // outcome arrives through the returned buffer, ending with exactly one terminal event (a
   // duplicate id of a request still in flight ends at once with Failed).
   Result<std::shared_ptr<RequestEvents>> submit(uint64_t group_id, wire::Submit submit);
+  // Sends an input to an embedding group. Error (nothing sent) if the group is not registered
+  // or the input is invalid for it: no tokens, more than its context_length (the encoder's
+  // longest input), ids outside [0, n_vocab). Otherwise the buffer ends with exactly one
+  // terminal event: Embedded with the embedding, or Rejected / Failed.
+  Result<std::shared_ptr<RequestEvents>> submit_embed(uint64_t group_id, wire::Embed embed);
 
   // Cancels a request: the group is told to stop it and its buffer ends with a token event of
   // FinishReason::Cancelled (token -1, counts 0) after what is already buffered. Idempotent;
@@ -113,6 +118,11 @@ class GroupLink {
 
   explicit GroupLink(GroupLinkOptions options);
   void push_command(Command command);
+  // The registered group's Hello, or an Error naming the id.
+  Result<wire::Hello> hello_of(uint64_t group_id) const;
+  // Queues an encoded request (checked by the caller) for the I/O thread.
+  Result<std::shared_ptr<RequestEvents>> send_request(uint64_t group_id, int64_t request_id,
+                                                      wire::DownMessage message);
 
   const GroupLinkOptions options_;
   std::string endpoint_;  // constant after start()

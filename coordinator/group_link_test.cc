@@ -115,6 +115,16 @@ class FakeGroup {
           } else {
             running_[q.id] = {static_cast<int64_t>(q.prompt.size()), q.max_tokens, 0, false};
           }
+        } else if (auto* embed = std::get_if<wire::Embed>(&c)) {
+          // A fake encoder: the embedding is {request id, first token, length}.
+          const auto n = static_cast<int64_t>(embed->tokens.size());
+          wire::Embeddings out{.step = ++step, .dim = 3, .results = {}};
+          out.results.push_back(
+              {.id = embed->request_id,
+               .n_tokens = n,
+               .embedding = {static_cast<float>(embed->request_id),
+                             static_cast<float>(embed->tokens[0]), static_cast<float>(n)}});
+          link_->send_embeddings(std::move(out));
         } else if (auto* cancel = std::get_if<wire::Cancel>(&c)) {
           std::lock_guard lock(mu_);
           cancelled_.insert(cancel->request_id);
@@ -268,6 +278,39 @@ TEST(GroupLink, InvalidSubmitsAreRefusedUpFront) {
   bad_logprobs.request.sampling.top_logprobs = 21;
   EXPECT_FALSE(coordinator->submit(gid, bad_logprobs).ok());
   EXPECT_TRUE(group.submitted().empty());
+}
+
+TEST(GroupLink, EmbeddingsReachTheirRequests) {
+  auto coordinator = start_coordinator();
+  ASSERT_TRUE(coordinator);
+  FakeGroup group(coordinator->endpoint(), "g1");
+  ASSERT_TRUE(wait_until([&] { return group.registered(); }));
+  const uint64_t g = only_group(*coordinator);
+  std::vector<std::shared_ptr<RequestEvents>> requests;
+  for (int64_t id = 1; id <= 8; ++id) {
+    auto events = coordinator->submit_embed(g, {id, std::vector<TokenId>(id, 100 + id)});
+    ASSERT_TRUE(events.ok()) << events.error().message;
+    requests.push_back(*events);
+  }
+  for (int64_t id = 1; id <= 8; ++id) {
+    auto event = requests[id - 1]->pop(5s);
+    ASSERT_TRUE(event);
+    EXPECT_EQ(event->kind, RequestEvent::Kind::Embedded);
+    EXPECT_EQ(event->n_tokens, id);
+    EXPECT_EQ(event->embedding, (std::vector<float>{float(id), float(100 + id), float(id)}));
+    EXPECT_TRUE(requests[id - 1]->finished());
+  }
+  // Inputs the group cannot take are refused before anything is sent.
+  auto empty = coordinator->submit_embed(g, {20, {}});
+  EXPECT_FALSE(empty.ok());
+  auto too_long = coordinator->submit_embed(g, {21, std::vector<TokenId>(513, 1)});
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().message,
+            "the input has 513 tokens, but worker group 'g1' takes at most 512");
+  auto outside = coordinator->submit_embed(g, {22, {1, 1000}});
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.error().message.find("token id 1000 is outside the vocabulary"),
+            std::string::npos);
 }
 
 TEST(GroupLink, RejectionReachesTheRequest) {

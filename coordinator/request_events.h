@@ -6,9 +6,10 @@
 // request, never the I/O thread (which only ever takes the mutex for a push).
 //
 // Every request ends with exactly one terminal event, always delivered after the buffered
-// ones: a token event with a finish reason (Stop, Length, or Cancelled after cancel()), a
-// rejection by the group, or a failure (the group died, the buffer overflowed, the coordinator
-// is shutting down). After it, pop() returns nothing more.
+// ones: a token event with a finish reason (Stop, Length, or Cancelled after cancel()), the
+// embedding of an embedding request (its only event), a rejection by the group, or a failure
+// (the group died, the buffer overflowed, the coordinator is shutting down). After it, pop()
+// returns nothing more.
 //
 // Thread-safe. Shared between GroupLink and the consumer (std::shared_ptr). When the consumer
 // drops its last reference, GroupLink cancels the request at its next event.
@@ -32,10 +33,13 @@ struct RequestEvent {
     Token,     // `token`: a new token (token.token >= 0) and/or a finish reason
     Rejected,  // the group refused the request (`error` says why); nothing was generated
     Failed,    // the request broke off (`error` says why); tokens before it were valid
+    Embedded,  // `embedding` of an embedding request's `n_tokens` tokens
   };
   Kind kind = Kind::Token;
   TokenEvent token;
   std::string error;
+  std::vector<float> embedding;
+  int64_t n_tokens = 0;
 
   bool terminal() const { return kind != Kind::Token || token.finish != FinishReason::None; }
 };

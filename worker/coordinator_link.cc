@@ -33,7 +33,7 @@ struct CoordinatorLink::Io {
   std::condition_variable inbox_ready;
   std::deque<LinkCommand> inbox;  // GUARDED_BY(inbox_mu)
 
-  using Outgoing = std::variant<wire::TokenEvents, wire::Rejected>;
+  using Outgoing = std::variant<wire::TokenEvents, wire::Rejected, wire::Embeddings>;
   std::mutex outbox_mu;
   std::deque<Outgoing> outbox;  // GUARDED_BY(outbox_mu)
   wire::GroupHeartbeat load;    // GUARDED_BY(outbox_mu)
@@ -55,6 +55,9 @@ struct CoordinatorLink::Io {
   void receive();
   void on_message(wire::DownMessage message, Clock::time_point now);
   void on_submit(wire::Submit submit);
+  void on_embed(wire::Embed embed);
+  // Why a request id or tokens cannot be accepted (empty when they can).
+  std::string refusal(int64_t id, const std::vector<TokenId>& tokens, int64_t positions) const;
   void flush_outbox();
   void timers(Clock::time_point now, std::chrono::milliseconds tick);
   bool send(const wire::UpMessage& message);
@@ -194,6 +197,14 @@ void CoordinatorLink::send_events(wire::TokenEvents events) {
   io_->waker.notify();
 }
 
+void CoordinatorLink::send_embeddings(wire::Embeddings embeddings) {
+  {
+    std::lock_guard lock(io_->outbox_mu);
+    io_->outbox.emplace_back(std::move(embeddings));
+  }
+  io_->waker.notify();
+}
+
 void CoordinatorLink::send_rejected(int64_t request_id, std::string reason) {
   {
     std::lock_guard lock(io_->outbox_mu);
@@ -305,6 +316,8 @@ void CoordinatorLink::Io::on_message(wire::DownMessage message, Clock::time_poin
     }
   } else if (auto* submit = std::get_if<wire::Submit>(&message)) {
     on_submit(std::move(*submit));
+  } else if (auto* embed = std::get_if<wire::Embed>(&message)) {
+    on_embed(std::move(*embed));
   } else if (auto* cancel = std::get_if<wire::Cancel>(&message)) {
     push_commands({*cancel});
   } else if (std::holds_alternative<wire::Shutdown>(message)) {
@@ -350,6 +363,34 @@ void CoordinatorLink::Io::on_submit(wire::Submit submit) {
   push_commands(std::move(command));
 }
 
+std::string CoordinatorLink::Io::refusal(int64_t id, const std::vector<TokenId>& tokens,
+                                         int64_t positions) const {
+  const wire::Hello& hello = link.options_.hello;
+  if (group_id == 0) return "the group is re-registering with the coordinator";
+  if (live.count(id) || orphans.count(id))
+    return "request id " + std::to_string(id) + " is in use in this group";
+  if (positions > hello.context_length)
+    return "the input has " + std::to_string(tokens.size()) +
+           " tokens, but the model takes at most " + std::to_string(hello.context_length);
+  for (TokenId t : tokens)
+    if (t < 0 || t >= hello.n_vocab)
+      return "token id " + std::to_string(t) + " is outside the vocabulary (" +
+             std::to_string(hello.n_vocab) + " tokens)";
+  return {};
+}
+
+void CoordinatorLink::Io::on_embed(wire::Embed embed) {
+  const auto n = static_cast<int64_t>(embed.tokens.size());
+  if (std::string why = refusal(embed.request_id, embed.tokens, n); !why.empty()) {
+    reject(embed.request_id, why);
+    return;
+  }
+  live.insert(embed.request_id);
+  std::vector<LinkCommand> command;
+  command.emplace_back(std::move(embed));
+  push_commands(std::move(command));
+}
+
 void CoordinatorLink::Io::flush_outbox() {
   std::deque<Outgoing> batch;
   {
@@ -376,6 +417,18 @@ void CoordinatorLink::Io::flush_outbox() {
         // Start over instead; the coordinator fails the requests when it sees the new Hello.
         lose("could not send step " + std::to_string(kept.step) + " to it", Clock::now());
       }
+    } else if (auto* embeddings = std::get_if<wire::Embeddings>(&item)) {
+      wire::Embeddings kept{embeddings->step, embeddings->dim, {}};
+      for (wire::EmbeddingResult& r : embeddings->results) {
+        if (live.erase(r.id)) {
+          kept.results.push_back(std::move(r));
+        } else {
+          orphans.erase(r.id);
+        }
+      }
+      if (kept.results.empty()) continue;
+      if (!send(kept))
+        lose("could not send step " + std::to_string(kept.step) + " to it", Clock::now());
     } else {
       auto& rejected = std::get<wire::Rejected>(item);
       if (live.erase(rejected.request_id)) {

@@ -28,7 +28,8 @@
 // Coordinator restarts therefore need no worker restart.
 //
 // Submits are checked before they reach the step loop: token ids below n_vocab, prompt + 1
-// within the context, id not in use. Failing ones are answered with Rejected by the link.
+// within the context, id not in use; Embeds likewise (tokens within the context, which is the
+// encoder's longest input). Failing ones are answered with Rejected by the link.
 //
 // Thread-safety: every method may be called from any thread; poll_commands() is meant for one
 // consumer. Failure: start() returns an Error for a malformed endpoint or Hello; afterwards the
@@ -61,7 +62,7 @@ struct CoordinatorLinkOptions {
 };
 
 // What the coordinator asked of the step loop.
-using LinkCommand = std::variant<wire::Submit, wire::Cancel, wire::Shutdown>;
+using LinkCommand = std::variant<wire::Submit, wire::Cancel, wire::Shutdown, wire::Embed>;
 
 class CoordinatorLink {
  public:
@@ -77,7 +78,10 @@ class CoordinatorLink {
   // The events of one step (every sequence that advanced or finished). Never blocks; events
   // of sequences the current coordinator did not submit (see above) are dropped.
   void send_events(wire::TokenEvents events);
-  // The step loop could not accept a Submit. Never blocks.
+  // The embeddings of one step of an embedding group. Never blocks; results of inputs the
+  // current coordinator did not submit are dropped.
+  void send_embeddings(wire::Embeddings embeddings);
+  // The step loop could not accept a Submit or Embed. Never blocks.
   void send_rejected(int64_t request_id, std::string reason);
   // The load the next heartbeat reports. Never blocks.
   void report_load(const wire::GroupHeartbeat& load);

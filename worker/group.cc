@@ -67,20 +67,35 @@ Result<std::unique_ptr<GroupMember>> GroupMember::create(MPI_Comm comm, const gg
   return m;
 }
 
+Result<std::unique_ptr<GroupMember>> GroupMember::create_encoder(MPI_Comm comm,
+                                                                 const safetensors::File& file,
+                                                                 const BertConfig& config,
+                                                                 const GroupOptions& options) {
+  std::unique_ptr<GroupMember> m(new GroupMember());
+  m->comm_ = comm;
+  m->collectives_ = make_mpi_collectives(comm, {.timeout_s = options.collective_timeout_s});
+  m->partial_sum_ = std::make_unique<GroupPartialSum>(*m->collectives_);
+  auto encoder = BertModel::load(file, config, m->tp(), m->rank());
+  if (!encoder) return encoder.error();
+  m->encoder_ = std::move(*encoder);
+  m->pool_ = std::make_unique<ThreadPool>(options.threads);
+  return m;
+}
+
 GroupMember::~GroupMember() = default;
 
 GroupMember::ReduceStats GroupMember::reduce_stats() const {
   return {.seconds = partial_sum_->seconds, .calls = partial_sum_->calls};
 }
 
-void GroupMember::lead(const StepPlan& plan, std::vector<float>& logits) {
+void GroupMember::lead(const StepPlan& plan, std::vector<float>& outputs) {
   std::vector<uint8_t> bytes = encode_step_plan(plan);
   if (tp() > 1) {
     int64_t size = static_cast<int64_t>(bytes.size());
     broadcast_when_ready(comm_, &size, sizeof size, 0);
     collectives_->broadcast(bytes.data(), size, 0);
   }
-  run(plan, &logits);
+  run(plan, &outputs);
 }
 
 Status GroupMember::follow() {
@@ -100,7 +115,7 @@ Status GroupMember::follow() {
   }
 }
 
-void GroupMember::run(const StepPlan& plan, std::vector<float>* logits) {
+void GroupMember::run(const StepPlan& plan, std::vector<float>* outputs) {
   if (plan.step_id != last_step_ + 1) {
     std::fprintf(stderr,
                  "shardserve: rank %d: step plan %llu arrived after %llu; the group's KV "
@@ -110,6 +125,10 @@ void GroupMember::run(const StepPlan& plan, std::vector<float>* logits) {
     std::exit(3);
   }
   last_step_ = plan.step_id;
+  if (encoder_) {
+    encode(plan, outputs);
+    return;
+  }
   for (int64_t seq : plan.released) kv_->release(seq);
   chunks_.clear();
   for (const PlannedChunk& c : plan.chunks) {
@@ -123,10 +142,32 @@ void GroupMember::run(const StepPlan& plan, std::vector<float>* logits) {
         {.seq = c.seq, .start_pos = c.start_pos, .tokens = c.tokens, .need_logits = c.need_logits});
   }
   if (chunks_.empty()) {
-    if (logits) logits->clear();
+    if (outputs) outputs->clear();
     return;
   }
-  model_->forward(chunks_, *kv_, *pool_, partial_sum_.get(), logits);
+  model_->forward(chunks_, *kv_, *pool_, partial_sum_.get(), outputs);
+}
+
+void GroupMember::encode(const StepPlan& plan, std::vector<float>* outputs) {
+  const BertConfig& c = encoder_->config();
+  inputs_.clear();
+  for (const PlannedChunk& chunk : plan.chunks) {
+    const auto n = static_cast<int64_t>(chunk.tokens.size());
+    if (chunk.start_pos != 0 || n < 1 || n > c.max_positions) {
+      std::fprintf(stderr,
+                   "shardserve: rank %d: step %llu: input %lld of %lld tokens at position %lld "
+                   "cannot be encoded (1..%lld tokens from position 0)\n",
+                   rank(), static_cast<unsigned long long>(plan.step_id),
+                   static_cast<long long>(chunk.seq), static_cast<long long>(n),
+                   static_cast<long long>(chunk.start_pos),
+                   static_cast<long long>(c.max_positions));
+      std::exit(3);
+    }
+    inputs_.emplace_back(chunk.tokens);
+  }
+  std::vector<float>& out = outputs ? *outputs : embeddings_;
+  out.resize(inputs_.size() * static_cast<size_t>(c.dim));
+  if (!inputs_.empty()) encoder_->encode(inputs_, *pool_, partial_sum_.get(), out.data());
 }
 
 }  // namespace shardserve

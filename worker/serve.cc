@@ -32,6 +32,9 @@ ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimit
         }
       } else if (auto* cancel = std::get_if<wire::Cancel>(&command)) {
         scheduler.cancel(cancel->request_id);
+      } else if (auto* embed = std::get_if<wire::Embed>(&command)) {
+        link.send_rejected(embed->request_id,
+                           "this group serves a chat model; it cannot compute embeddings");
       } else {
         shutdown = true;
       }

@@ -20,6 +20,7 @@ namespace shardserve {
 struct ServeStats {
   int64_t steps = 0;
   int64_t requests = 0;
+  int64_t prompt_tokens = 0;  // embedding groups: tokens encoded
   int64_t generated_tokens = 0;
 };
 

@@ -1,6 +1,8 @@
 #include "api/wire/wire.h"
 
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -17,11 +19,13 @@ enum Type : uint8_t {
   kTokenEvents = 3,
   kRejected = 4,
   kGoodbye = 5,
+  kEmbeddings = 6,
   kWelcome = 16,
   kSubmit = 17,
   kCancel = 18,
   kCoordinatorHeartbeat = 19,
   kShutdown = 20,
+  kEmbed = 21,
 };
 
 constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
@@ -60,6 +64,14 @@ json event_json(const TokenEvent& e) {
   for (const TokenLogprob& t : e.top) top.push_back(json::array({t.token, t.logprob}));
   return json::array({e.id, e.token, e.logprob, std::move(top), static_cast<uint8_t>(e.finish),
                       e.prompt_tokens, e.generated_tokens});
+}
+
+// float32 values as a MessagePack bin of their little-endian bytes.
+json float_bytes(const std::vector<float>& values) {
+  static_assert(std::endian::native == std::endian::little, "wire floats are little-endian");
+  std::vector<uint8_t> bytes(values.size() * sizeof(float));
+  if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+  return json::binary(std::move(bytes));
 }
 
 std::string pack(const json& j) {
@@ -259,6 +271,25 @@ class Reader {
     return s;
   }
 
+  // A bin of exactly n little-endian float32 values.
+  std::vector<float> floats(const json& j, const char* field, size_t n) {
+    if (!ok()) return {};
+    if (!j.is_binary()) {
+      fail(field, "expected binary float32 data, got " + type_of(j));
+      return {};
+    }
+    const auto& bytes = j.get_binary();
+    if (bytes.size() != n * sizeof(float)) {
+      fail(field, "expected " + std::to_string(n) + " float32 values (" +
+                      std::to_string(n * sizeof(float)) + " bytes), got " +
+                      std::to_string(bytes.size()) + " bytes");
+      return {};
+    }
+    std::vector<float> out(n);
+    if (n) std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+  }
+
   std::vector<TokenId> tokens(const json& j, const char* field, bool non_empty) {
     std::vector<TokenId> out;
     const json& a = array(j, field, non_empty ? 1 : 0, SIZE_MAX);
@@ -382,6 +413,26 @@ SamplingParams read_sampling(Reader& r, const json& j) {
   return s;
 }
 
+Embeddings read_embeddings(Reader& r, const json& m) {
+  Embeddings out;
+  out.step = r.unsigned64(m[2], "step", 0);
+  out.dim = r.integer(m[3], "dim", 1, kInt32Max);
+  const json& results = r.array(m[4], "results", 0, SIZE_MAX);
+  out.results.reserve(results.size());
+  for (size_t i = 0; i < results.size() && r.ok(); ++i) {
+    r.enter("results", i);
+    const json& e = r.array(results[i], "result", 3, 3);
+    if (!r.ok()) break;
+    EmbeddingResult result;
+    result.id = r.integer(e[0], "id", 0, kInt64Max);
+    result.n_tokens = r.integer(e[1], "n_tokens", 1, kInt64Max);
+    result.embedding = r.floats(e[2], "embedding", static_cast<size_t>(out.dim));
+    out.results.push_back(std::move(result));
+  }
+  r.leave();
+  return out;
+}
+
 Submit read_submit(Reader& r, const json& m) {
   Submit out;
   SequenceRequest& q = out.request;
@@ -407,11 +458,13 @@ constexpr Layout kLayouts[] = {
     {kTokenEvents, "TokenEvents", 2, true},
     {kRejected, "Rejected", 2, true},
     {kGoodbye, "Goodbye", 0, true},
+    {kEmbeddings, "Embeddings", 3, true},
     {kWelcome, "Welcome", 1, false},
     {kSubmit, "Submit", 5, false},
     {kCancel, "Cancel", 1, false},
     {kCoordinatorHeartbeat, "CoordinatorHeartbeat", 1, false},
     {kShutdown, "Shutdown", 0, false},
+    {kEmbed, "Embed", 2, false},
 };
 
 const Layout* layout_of(uint64_t type) {
@@ -490,6 +543,15 @@ std::string encode(const UpMessage& message) {
           j = header(kRejected);
           j.push_back(m.request_id);
           j.push_back(m.reason);
+        } else if constexpr (std::is_same_v<T, Embeddings>) {
+          j = header(kEmbeddings);
+          j.push_back(m.step);
+          j.push_back(m.dim);
+          json::array_t results;
+          results.reserve(m.results.size());
+          for (const EmbeddingResult& e : m.results)
+            results.push_back(json::array({e.id, e.n_tokens, float_bytes(e.embedding)}));
+          j.push_back(std::move(results));
         } else {
           static_assert(std::is_same_v<T, Goodbye>);
           j = header(kGoodbye);
@@ -521,6 +583,10 @@ std::string encode(const DownMessage& message) {
         } else if constexpr (std::is_same_v<T, CoordinatorHeartbeat>) {
           j = header(kCoordinatorHeartbeat);
           j.push_back(m.group_id);
+        } else if constexpr (std::is_same_v<T, Embed>) {
+          j = header(kEmbed);
+          j.push_back(m.request_id);
+          j.push_back(token_array(m.tokens));
         } else {
           static_assert(std::is_same_v<T, Shutdown>);
           j = header(kShutdown);
@@ -546,6 +612,8 @@ static Result<UpMessage> decode_up_fields(std::string_view bytes) {
       return finish<UpMessage>(r, read_rejected(r, m));
     case kGoodbye:
       return UpMessage(Goodbye{});
+    case kEmbeddings:
+      return finish<UpMessage>(r, read_embeddings(r, m));
     default:
       break;
   }
@@ -568,6 +636,9 @@ static Result<DownMessage> decode_down_fields(std::string_view bytes) {
       return finish<DownMessage>(r, CoordinatorHeartbeat{r.unsigned64(m[2], "group_id", 0)});
     case kShutdown:
       return DownMessage(Shutdown{});
+    case kEmbed:
+      return finish<DownMessage>(
+          r, Embed{r.integer(m[2], "request_id", 0, kInt64Max), r.tokens(m[3], "tokens", true)});
     default:
       break;
   }
@@ -595,21 +666,21 @@ int64_t submit_id(std::string_view bytes) {
   if (!parsed) return -1;
   const json& m = *parsed;
   if (!m.is_array() || m.size() < 3 || !m[1].is_number_unsigned() ||
-      m[1].get<uint64_t>() != kSubmit || !m[2].is_number_unsigned() ||
-      m[2].get<uint64_t>() > static_cast<uint64_t>(kInt64Max))
+      (m[1].get<uint64_t>() != kSubmit && m[1].get<uint64_t>() != kEmbed) ||
+      !m[2].is_number_unsigned() || m[2].get<uint64_t>() > static_cast<uint64_t>(kInt64Max))
     return -1;
   return static_cast<int64_t>(m[2].get<uint64_t>());
 }
 
 const char* message_name(const UpMessage& message) {
-  static constexpr const char* kNames[] = {"Hello", "GroupHeartbeat", "TokenEvents", "Rejected",
-                                           "Goodbye"};
+  static constexpr const char* kNames[] = {"Hello",    "GroupHeartbeat", "TokenEvents",
+                                           "Rejected", "Goodbye",        "Embeddings"};
   return kNames[message.index()];
 }
 
 const char* message_name(const DownMessage& message) {
-  static constexpr const char* kNames[] = {"Welcome", "Submit", "Cancel", "CoordinatorHeartbeat",
-                                           "Shutdown"};
+  static constexpr const char* kNames[] = {"Welcome",  "Submit", "Cancel", "CoordinatorHeartbeat",
+                                           "Shutdown", "Embed"};
   return kNames[message.index()];
 }
 

@@ -7,10 +7,12 @@
 // recognised as such ("protocol version mismatch") instead of as garbage. Any change to a
 // message's fields bumps kProtocolVersion; peers must speak the same version.
 //
-// Down (coordinator -> group): Welcome, Submit, Cancel, CoordinatorHeartbeat, Shutdown.
-// Up (group -> coordinator):   Hello, GroupHeartbeat, TokenEvents, Rejected, Goodbye.
-// Token events are batched: one TokenEvents message per step carries every sequence that
-// advanced (or finished) in that step.
+// Down (coordinator -> group): Welcome, Submit, Cancel, CoordinatorHeartbeat, Shutdown, Embed.
+// Up (group -> coordinator):   Hello, GroupHeartbeat, TokenEvents, Rejected, Goodbye,
+//                              Embeddings.
+// Results are batched: one TokenEvents message per step carries every sequence that advanced
+// (or finished) in that step; one Embeddings message per step of an embedding group carries
+// every embedding the step computed.
 //
 // encode() never fails. decode_up() / decode_down() validate every field (types, ranges, array
 // sizes, trailing bytes, nesting depth) and return an Error for anything else; they never throw
@@ -82,6 +84,23 @@ struct Rejected {
   bool operator==(const Rejected&) const = default;
 };
 
+// The embeddings one step of an embedding group computed. Each embedding is `dim` float32
+// values, sent as MessagePack bin of little-endian bytes (exact, and a quarter of the size of
+// a float array). n_tokens >= 1 is the input's length as encoded.
+// [v, 6, step, dim, [[id, n_tokens, bin], ...]]
+struct EmbeddingResult {
+  int64_t id = 0;
+  int64_t n_tokens = 0;
+  std::vector<float> embedding;  // dim values
+  bool operator==(const EmbeddingResult&) const = default;
+};
+struct Embeddings {
+  uint64_t step = 0;
+  int64_t dim = 0;  // >= 1
+  std::vector<EmbeddingResult> results;
+  bool operator==(const Embeddings&) const = default;
+};
+
 // The group is leaving (orderly shutdown). [v, 5]
 struct Goodbye {
   bool operator==(const Goodbye&) const = default;
@@ -124,8 +143,17 @@ struct Shutdown {
   bool operator==(const Shutdown&) const = default;
 };
 
-using UpMessage = std::variant<Hello, GroupHeartbeat, TokenEvents, Rejected, Goodbye>;
-using DownMessage = std::variant<Welcome, Submit, Cancel, CoordinatorHeartbeat, Shutdown>;
+// Encode one input with an embedding group's model; the answer is its EmbeddingResult (or a
+// Rejected). tokens is non-empty, ids >= 0, special tokens ([CLS], [SEP]) included.
+// [v, 21, request_id, [tokens...]]
+struct Embed {
+  int64_t request_id = 0;
+  std::vector<TokenId> tokens;
+  bool operator==(const Embed&) const = default;
+};
+
+using UpMessage = std::variant<Hello, GroupHeartbeat, TokenEvents, Rejected, Goodbye, Embeddings>;
+using DownMessage = std::variant<Welcome, Submit, Cancel, CoordinatorHeartbeat, Shutdown, Embed>;
 
 std::string encode(const UpMessage& message);
 std::string encode(const DownMessage& message);
@@ -135,8 +163,8 @@ std::string encode(const DownMessage& message);
 Result<UpMessage> decode_up(std::string_view bytes);
 Result<DownMessage> decode_down(std::string_view bytes);
 
-// For a Submit that decode_down() refused: its request id when that much can be read, so the
-// group can answer with Rejected instead of leaving the request unanswered; else -1.
+// For a Submit or Embed that decode_down() refused: its request id when that much can be read,
+// so the group can answer with Rejected instead of leaving the request unanswered; else -1.
 int64_t submit_id(std::string_view bytes);
 
 // "Hello", "Submit", ... for logs.

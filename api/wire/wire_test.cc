@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -106,6 +107,15 @@ void expect_same(const TokenEvents& a, const TokenEvents& b) {
   }
 }
 
+Embeddings sample_embeddings() {
+  Embeddings m{.step = 12, .dim = 4, .results = {}};
+  m.results.push_back({.id = 3, .n_tokens = 7, .embedding = {0.5f, -1e-30f, 3.25f, -0.0f}});
+  m.results.push_back({.id = 9,
+                       .n_tokens = 256,
+                       .embedding = {std::numeric_limits<float>::denorm_min(), 1.0f / 3, 2, 4}});
+  return m;
+}
+
 std::vector<std::string> every_encoding() {
   return {encode(UpMessage(sample_hello())),
           encode(UpMessage(GroupHeartbeat{3, 4, 100, 1024, 99999})),
@@ -116,7 +126,9 @@ std::vector<std::string> every_encoding() {
           encode(DownMessage(Submit{sample_request()})),
           encode(DownMessage(Cancel{8})),
           encode(DownMessage(CoordinatorHeartbeat{0})),
-          encode(DownMessage(Shutdown{}))};
+          encode(DownMessage(Shutdown{})),
+          encode(UpMessage(sample_embeddings())),
+          encode(DownMessage(Embed{11, {101, 7592, 102}}))};
 }
 
 // Decodes with whichever decoder the message's direction needs; both must never throw.
@@ -187,6 +199,48 @@ TEST(Wire, DownMessagesRoundTrip) {
   auto shutdown = decode_down(encode(DownMessage(Shutdown{})));
   ASSERT_TRUE(shutdown.ok());
   EXPECT_TRUE(std::holds_alternative<Shutdown>(*shutdown));
+}
+
+TEST(Wire, EmbeddingsRoundTripBitForBit) {
+  auto up = decode_up(encode(UpMessage(sample_embeddings())));
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  const Embeddings& got = std::get<Embeddings>(*up);
+  ASSERT_EQ(got.results.size(), 2u);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(std::memcmp(got.results[i].embedding.data(),
+                          sample_embeddings().results[i].embedding.data(), 4 * sizeof(float)),
+              0);
+  EXPECT_EQ(got, sample_embeddings());
+  // A 384-float embedding costs its 1536 bytes plus a few bytes of framing.
+  Embeddings one{
+      .step = 1,
+      .dim = 384,
+      .results = {{.id = 1, .n_tokens = 30, .embedding = std::vector<float>(384, 0.1f)}}};
+  EXPECT_LT(encode(UpMessage(one)).size(), 1536u + 32u);
+
+  auto down = decode_down(encode(DownMessage(Embed{11, {101, 7592, 102}})));
+  ASSERT_TRUE(down.ok()) << down.error().message;
+  EXPECT_EQ(std::get<Embed>(*down), (Embed{11, {101, 7592, 102}}));
+  EXPECT_EQ(submit_id(encode(DownMessage(Embed{11, {}}))), 11);
+}
+
+TEST(Wire, EmbeddingFieldsAreValidated) {
+  json m = json::from_msgpack(encode(UpMessage(sample_embeddings())));
+  m[3] = 5;  // dim no longer matches the 16-byte embeddings
+  auto r = decode_up(pack(m));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("Embeddings.results[0].embedding: expected 5 float32 values"),
+            std::string::npos)
+      << r.error().message;
+  m = json::from_msgpack(encode(UpMessage(sample_embeddings())));
+  m[4][1][1] = 0;
+  EXPECT_FALSE(decode_up(pack(m)).ok());
+  m = json::from_msgpack(encode(UpMessage(sample_embeddings())));
+  m[4][0][2] = json::array({0.5, 1.0, 2.0, 3.0});
+  EXPECT_FALSE(decode_up(pack(m)).ok());
+  auto empty = decode_down(encode(DownMessage(Embed{1, {}})));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().message.find("Embed.tokens"), std::string::npos);
 }
 
 TEST(Wire, TokenEventsAreCompact) {
