@@ -4,6 +4,7 @@
 
 #include "base/check.h"
 #include "model/kernels/cpu/matmul_f32.h"
+#include "model/kernels/cpu/packed_f32.h"
 #include "model/kernels/cpu/quant.h"
 
 namespace shardserve::kernels {
@@ -13,19 +14,28 @@ void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_
   type_ = type;
   n_rows_ = n_rows;
   n_cols_ = n_cols;
-  row_bytes_ = row_bytes(type, n_cols);
-  if (data_.size() < row_bytes_ * n_rows) data_.resize(row_bytes_ * n_rows);
+  row_stride_ = row_bytes(type, n_cols);
+  if (data_.size() < row_stride_ * n_rows) data_.resize(row_stride_ * n_rows);
+  base_ = data_.data();
   QuantizeRowFn quantize_row = kernels_for(type).quantize;
   SS_CHECK(quantize_row != nullptr, "no quantizer for an activation type");
   auto work = [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i)
-      quantize_row(x + i * ld, data_.data() + static_cast<size_t>(i) * row_bytes_, n_cols);
+      quantize_row(x + i * ld, data_.data() + static_cast<size_t>(i) * row_stride_, n_cols);
   };
   if (n_rows < 4) {
     work(0, n_rows, 0);
   } else {
     pool.parallel_for(n_rows, work);
   }
+}
+
+void ActivationRows::view_f32(const float* x, int64_t n_rows, int64_t n_cols, int64_t ld) {
+  type_ = DType::F32;
+  n_rows_ = n_rows;
+  n_cols_ = n_cols;
+  row_stride_ = static_cast<size_t>(ld) * sizeof(float);
+  base_ = reinterpret_cast<const uint8_t*>(x);
 }
 
 namespace {
@@ -46,7 +56,16 @@ void matmul_rows_f32(const WeightMatrix& w, const ActivationRows& x, int64_t col
   const int64_t w_stride = static_cast<int64_t>(w.row_stride / sizeof(float));
   const float* w0 = reinterpret_cast<const float*>(w.row(begin)) + col;
   const float* x0 = static_cast<const float*>(x.row(0)) + col;
-  kernel(w0, w_stride, end - begin, x0, x.n_cols(), x.n_rows(), n, y + begin, ldy);
+  const int64_t x_stride = static_cast<int64_t>(x.row_stride() / sizeof(float));
+  kernel(w0, w_stride, end - begin, x0, x_stride, x.n_rows(), n, y + begin, ldy);
+}
+
+// The same from packed panels.
+void matmul_rows_packed(const WeightMatrix& w, const ActivationRows& x, int64_t col, int64_t n,
+                        float* y, int64_t ldy, int64_t begin, int64_t end) {
+  static const PackedMatmulFn kernel = packed_matmul_f32_for();
+  kernel(w.panels, w.n_cols, begin, end, col, col + n, static_cast<const float*>(x.row(0)),
+         static_cast<int64_t>(x.row_stride() / sizeof(float)), x.n_rows(), y, ldy);
 }
 
 // Rows [begin, end) of one product (see matmul()).
@@ -54,6 +73,7 @@ void matmul_rows(const WeightMatrix& w, const ActivationRows& x, float* y, int64
                  int64_t begin, int64_t end) {
   const TypeKernels& k = kernels_for(w.type);
   const int64_t n_tokens = x.n_rows(), n = w.n_cols;
+  if (w.panels) return matmul_rows_packed(w, x, 0, n, y, ldy, begin, end);
   if (use_tiled_f32(w.type, n_tokens)) return matmul_rows_f32(w, x, 0, n, y, ldy, begin, end);
   // Each weight row is read once from memory and reused for every token of the step while
   // it sits in L1. With several tokens the rows are reused from cache and four rows at a time
@@ -78,6 +98,7 @@ void matmul_rows(const WeightMatrix& w, const ActivationRows& x, float* y, int64
 void check_operands(const WeightMatrix& w, const ActivationRows& x) {
   SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
   SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
+  SS_CHECK(!w.panels || w.type == DType::F32, "packed panels of a type other than F32");
 }
 
 }  // namespace
@@ -110,8 +131,7 @@ void matmul_many(std::span<const MatmulTarget> targets, const ActivationRows& x,
 void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
                      std::span<const ColumnRange> segments, float* y, int64_t ldy,
                      int64_t segment_stride, ThreadPool& pool) {
-  SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
-  SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
+  check_operands(w, x);
   VecDotFn dot = kernels_for(w.type).dot;
   const int64_t n_tokens = x.n_rows();
   const int64_t block = std::max(info(w.type).block_size, info(x.type()).block_size);
@@ -127,6 +147,10 @@ void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
     for (size_t s = 0; s < segments.size(); ++s) {
       const int64_t n = segments[s].end - segments[s].begin;
       float* ys = y + static_cast<int64_t>(s) * segment_stride;
+      if (w.panels) {
+        matmul_rows_packed(w, x, segments[s].begin, n, ys, ldy, begin, end);
+        continue;
+      }
       if (use_tiled_f32(w.type, n_tokens)) {
         matmul_rows_f32(w, x, segments[s].begin, n, ys, ldy, begin, end);
         continue;

@@ -7,7 +7,9 @@
 // gate and up). Work is split over output rows on a ThreadPool; results are written, not
 // accumulated. Nothing allocates except ActivationRows growing its buffer.
 // F32 weights with several tokens go through a tiled multi-token kernel (matmul_f32.h) whose
-// outputs are bit for bit the single-row dot's, so no result depends on the step's token count.
+// outputs are bit for bit the single-row dot's, so no result depends on the step's token count;
+// F32 weights with packed panels always go through the panel kernel (packed_f32.h), faster, and
+// as independent of the token count.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +28,9 @@ struct WeightMatrix {
   size_t row_stride = 0;  // bytes between consecutive rows
   int64_t n_rows = 0;     // output features
   int64_t n_cols = 0;     // input features (a multiple of the type's block size)
+  // Optional, F32 only: the same rows packed by pack_f32_panels (packed_f32.h); products then
+  // use them, with that kernel's arithmetic, for any number of tokens.
+  const float* panels = nullptr;
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_stride; }
 };
 
@@ -35,15 +40,20 @@ class ActivationRows {
   // Converts n_rows rows of n_cols floats (row-major, leading dimension ld) to `type`.
   void quantize(DType type, const float* x, int64_t n_rows, int64_t n_cols, int64_t ld,
                 ThreadPool& pool);
+  // Views n_rows rows of n_cols floats (leading dimension ld) as F32 activations, without a
+  // copy: x must stay unchanged while the rows are used.
+  void view_f32(const float* x, int64_t n_rows, int64_t n_cols, int64_t ld);
   DType type() const { return type_; }
   int64_t n_rows() const { return n_rows_; }
   int64_t n_cols() const { return n_cols_; }
-  const void* row(int64_t i) const { return data_.data() + static_cast<size_t>(i) * row_bytes_; }
+  size_t row_stride() const { return row_stride_; }  // bytes between consecutive rows
+  const void* row(int64_t i) const { return base_ + static_cast<size_t>(i) * row_stride_; }
 
  private:
   DType type_ = DType::F32;
   int64_t n_rows_ = 0, n_cols_ = 0;
-  size_t row_bytes_ = 0;
+  size_t row_stride_ = 0;
+  const uint8_t* base_ = nullptr;  // data_.data(), or the viewed rows
   std::vector<uint8_t> data_;
 };
 

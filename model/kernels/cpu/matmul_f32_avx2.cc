@@ -55,28 +55,27 @@ template <int R, int T>
 void tile(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n, float* out,
           int64_t ldo) {
   const int64_t n32 = n - n % 32, n8 = n - n % 8;
-  __m256 acc[R][T], s01[R][T], s2[R][T];
-  zero(acc);
-  accumulate<R, T>(acc, w, ws, x, xs, 0, n32, 32);  // acc0: first quarters,
-  accumulate<R, T>(acc, w, ws, x, xs, n32, n8, 8);  // then 8-float steps
-  std::copy(&acc[0][0], &acc[0][0] + R * T, &s01[0][0]);
-  zero(acc);
-  accumulate<R, T>(acc, w, ws, x, xs, 8, n32, 32);  // acc1
+  // a: acc0, then acc0 + acc1; b: acc1, then acc2; c: acc3 (see matmul_f32_avx512.cc).
+  __m256 a[R][T], b[R][T], c[R][T];
+  zero(a);
+  accumulate<R, T>(a, w, ws, x, xs, 0, n32, 32);  // acc0: first quarters,
+  accumulate<R, T>(a, w, ws, x, xs, n32, n8, 8);  // then 8-float steps
+  zero(b);
+  accumulate<R, T>(b, w, ws, x, xs, 8, n32, 32);  // acc1
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) s01[r][t] = _mm256_add_ps(s01[r][t], acc[r][t]);
-  zero(acc);
-  accumulate<R, T>(acc, w, ws, x, xs, 16, n32, 32);  // acc2
-  std::copy(&acc[0][0], &acc[0][0] + R * T, &s2[0][0]);
-  zero(acc);
-  accumulate<R, T>(acc, w, ws, x, xs, 24, n32, 32);  // acc3
+    for (int t = 0; t < T; ++t) a[r][t] = _mm256_add_ps(a[r][t], b[r][t]);
+  zero(b);
+  accumulate<R, T>(b, w, ws, x, xs, 16, n32, 32);  // acc2
+  zero(c);
+  accumulate<R, T>(c, w, ws, x, xs, 24, n32, 32);  // acc3
   for (int r = 0; r < R; ++r) {
     for (int t = 0; t < T; ++t) {
-      const float* a = w + r * ws;
-      const float* b = x + t * xs;
-      float sum = hsum(_mm256_add_ps(s01[r][t], _mm256_add_ps(s2[r][t], acc[r][t])));
-      for (int64_t i = n8; i < n; ++i) sum += a[i] * b[i];
+      const float* wr = w + r * ws;
+      const float* xt = x + t * xs;
+      float sum = hsum(_mm256_add_ps(a[r][t], _mm256_add_ps(b[r][t], c[r][t])));
+      for (int64_t i = n8; i < n; ++i) sum += wr[i] * xt[i];
       out[t * ldo + r] = sum;
     }
   }

@@ -49,9 +49,10 @@ template <int R, int T>
 void tile(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n, float* out,
           int64_t ldo) {
   const int64_t n64 = n - n % 64;
-  __m512 acc[R][T], s01[R][T], s2[R][T];
-  // acc0: first quarters, then the tail.
-  quarter<R, T>(acc, w, ws, x, xs, 0, n64);
+  // a: acc0, then acc0 + acc1; b: acc1, then acc2; c: acc3. (Named arrays rather than copies,
+  // which the compiler would turn into memory moves.)
+  __m512 a[R][T], b[R][T], c[R][T];
+  quarter<R, T>(a, w, ws, x, xs, 0, n64);  // acc0: first quarters, then the tail
   for (int64_t i = n64; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
     __m512 wv[R];
@@ -61,24 +62,22 @@ void tile(const float* w, int64_t ws, const float* x, int64_t xs, int64_t n, flo
     for (int t = 0; t < T; ++t) {
       const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + i);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+      for (int r = 0; r < R; ++r) a[r][t] = _mm512_fmadd_ps(wv[r], xv, a[r][t]);
     }
   }
-  std::copy(&acc[0][0], &acc[0][0] + R * T, &s01[0][0]);
-  quarter<R, T>(acc, w, ws, x, xs, 16, n64);  // acc1
+  quarter<R, T>(b, w, ws, x, xs, 16, n64);  // acc1
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) s01[r][t] = _mm512_add_ps(s01[r][t], acc[r][t]);
-  quarter<R, T>(acc, w, ws, x, xs, 32, n64);  // acc2
-  std::copy(&acc[0][0], &acc[0][0] + R * T, &s2[0][0]);
-  quarter<R, T>(acc, w, ws, x, xs, 48, n64);  // acc3
+    for (int t = 0; t < T; ++t) a[r][t] = _mm512_add_ps(a[r][t], b[r][t]);
+  quarter<R, T>(b, w, ws, x, xs, 32, n64);  // acc2
+  quarter<R, T>(c, w, ws, x, xs, 48, n64);  // acc3
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t)
       out[t * ldo + r] =
-          _mm512_reduce_add_ps(_mm512_add_ps(s01[r][t], _mm512_add_ps(s2[r][t], acc[r][t])));
+          _mm512_reduce_add_ps(_mm512_add_ps(a[r][t], _mm512_add_ps(b[r][t], c[r][t])));
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);

@@ -144,9 +144,35 @@ void layer_norm(const float* x, const float* weight, const float* bias, float* o
   for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - m) * rstd * weight[i] + bias[i];
 }
 
-void gelu_erf(float* x, int64_t n) {
+namespace {
+// erf(x) as a rational function (the odd/even polynomial pair of Eigen's and XLA's float erf),
+// within 3.5e-7 of erf (5.5 ulp) and exactly +-1 beyond |x| = 4; unlike the C library's erff it
+// vectorizes, which makes GELU 10x cheaper.
+[[gnu::always_inline]] inline float erf_rational(float a) {
+  // x = a clamped to [-4, 4], on the bits: a float comparison here would keep GCC from
+  // vectorizing the loop (it may trap, and -ftrapping-math forbids making it unconditional).
+  const uint32_t bits = std::bit_cast<uint32_t>(a), magnitude = bits & 0x7fffffffu;
+  constexpr uint32_t kFour = 0x40800000u;  // 4.0f; NaN becomes +-4 (GELU keeps NaN anyway)
+  const float x =
+      std::bit_cast<float>((magnitude < kFour ? magnitude : kFour) | (bits & ~0x7fffffffu));
+  const float x2 = x * x;
+  float p = std::fma(x2, -2.72614225801306e-10f, 2.77068142495902e-08f);
+  p = std::fma(x2, p, -2.10102402082508e-06f);
+  p = std::fma(x2, p, -5.69250639462346e-05f);
+  p = std::fma(x2, p, -7.34990630326855e-04f);
+  p = std::fma(x2, p, -2.95459980854025e-03f);
+  p = std::fma(x2, p, -1.60960333262415e-02f);
+  float q = std::fma(x2, -1.45660718464996e-05f, -2.13374055278905e-04f);
+  q = std::fma(x2, q, -1.68282697438203e-03f);
+  q = std::fma(x2, q, -7.37332916720468e-03f);
+  q = std::fma(x2, q, -1.42647390514189e-02f);
+  return x * p / q;
+}
+}  // namespace
+
+SS_CLONES void gelu_erf(float* x, int64_t n) {
   constexpr float kSqrtHalf = 0.70710678118654752f;
-  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kSqrtHalf));
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + erf_rational(x[i] * kSqrtHalf));
 }
 
 void rope_cache(const RopeParams& p, int64_t pos, float* cos_sin) {

