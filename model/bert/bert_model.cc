@@ -6,8 +6,8 @@
 #include <numeric>
 
 #include "base/check.h"
-#include "model/kernels/cpu/matmul_f32.h"
 #include "model/kernels/cpu/ops.h"
+#include "model/kernels/cpu/packed_f32.h"
 
 namespace shardserve {
 
@@ -25,10 +25,15 @@ struct BertModel::RunState {
   std::vector<float> up;        // [n, ffn]
   std::vector<int64_t> begin;   // [n_seqs + 1]  first token of each sequence
   std::vector<int64_t> jobs;    // attention jobs (sequence * local heads + head), longest first
-  ActivationRows xq;            // the input of a product, in the weight's dot type
-  // Per pool thread: a sequence's attention scores [T][T] and one head's values transposed
-  // [head_dim][T].
-  std::vector<std::vector<float>> scores, values_t;
+  ActivationRows xq;            // the input of a product (a view: the weights are F32)
+  // Per pool thread, for one (sequence, head) of T tokens: attention scores [T][T], and the
+  // keys [T][head_dim] and transposed values [head_dim][T] packed as panels.
+  struct Attention {
+    std::vector<float> scores;
+    kernels::AlignedFloats keys, values;
+    int64_t keys_size = 0, values_size = 0;
+  };
+  std::vector<Attention> attn;
 
   void resize(int64_t n, const BertConfig& c, const LlamaShard& s, int threads) {
     const int64_t local = s.q_heads.size() * c.head_dim;
@@ -39,8 +44,7 @@ struct BertModel::RunState {
     att.resize(n * local);
     proj.resize(n * c.dim);
     up.resize(n * s.ffn.size());
-    scores.resize(threads);
-    values_t.resize(threads);
+    attn.resize(threads);
   }
 };
 
@@ -79,16 +83,27 @@ BertModel::~BertModel() = default;
 
 namespace {
 
-// fn(i) for every token i on the pool (inline for a single token: the hand-off would cost more).
+// fn(i) for every token i of n, each touching `width` floats: on the pool for large steps,
+// inline for small ones, where handing the work to the other threads costs more than doing it
+// (a sentence of 30 tokens: 12k to 46k floats).
 template <typename Fn>
-void per_token(ThreadPool& pool, int64_t n, const Fn& fn) {
-  if (n < 2) {
+void per_token(ThreadPool& pool, int64_t n, int64_t width, const Fn& fn) {
+  constexpr int64_t kInlineFloats = 64 * 1024;
+  if (n * width < kInlineFloats) {
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
   pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) fn(i);
   });
+}
+
+// x = LayerNorm((y + bias) + x) for one token of `dim` floats: a sub-layer's output projection
+// (its bias added once, after any reduction), the residual, the norm.
+void add_and_norm(const float* y, const float* bias, float* x, const float* norm_w,
+                  const float* norm_b, int64_t dim, float eps) {
+  for (int64_t j = 0; j < dim; ++j) x[j] = (y[j] + bias[j]) + x[j];
+  kernels::layer_norm(x, norm_w, norm_b, x, dim, eps);
 }
 
 }  // namespace
@@ -126,39 +141,31 @@ void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPoo
   for (const BertLayerWeights& L : W.layers) {
     // Self-attention: Q, K, V (+ biases) -> attention within each sequence -> output
     // projection (+ bias) -> residual -> LayerNorm.
-    s.xq.quantize(DType::F32, s.x.data(), n, dim, dim, pool);
+    s.xq.view_f32(s.x.data(), n, dim, dim);
     const kernels::MatmulTarget qkv[] = {
         {&L.wq, s.q.data(), local}, {&L.wk, s.k.data(), local}, {&L.wv, s.v.data(), local}};
     kernels::matmul_many(qkv, s.xq, pool);
-    per_token(pool, n, [&](int64_t i) {
-      kernels::add_inplace(&s.q[i * local], L.bq, local);
-      kernels::add_inplace(&s.k[i * local], L.bk, local);
-      kernels::add_inplace(&s.v[i * local], L.bv, local);
-    });
-    attention(seqs, pool);
-    row_parallel(L.wo, L.bo, s.att.data(), local, shard_.attn_segments,
-                 shard_.attn_segments_per_rank, shard_.q_heads.begin * c.head_dim, partial_sum,
-                 s.proj.data(), pool);
-    per_token(pool, n, [&](int64_t i) {
-      float* x = &s.x[i * dim];
-      for (int64_t j = 0; j < dim; ++j) x[j] = s.proj[i * dim + j] + x[j];
-      kernels::layer_norm(x, L.attn_norm_w, L.attn_norm_b, x, dim, c.norm_eps);
+    attention(L, seqs, pool);  // adds the Q, K, V biases first
+    row_parallel(L.wo, s.att.data(), local, shard_.attn_segments, shard_.attn_segments_per_rank,
+                 shard_.q_heads.begin * c.head_dim, partial_sum, s.proj.data(), pool);
+    per_token(pool, n, dim, [&](int64_t i) {
+      add_and_norm(&s.proj[i * dim], L.bo, &s.x[i * dim], L.attn_norm_w, L.attn_norm_b, dim,
+                   c.norm_eps);
     });
 
     // Feed-forward: up-projection (+ bias) -> GELU -> down-projection (+ bias) -> residual ->
     // LayerNorm.
-    s.xq.quantize(DType::F32, s.x.data(), n, dim, dim, pool);
+    s.xq.view_f32(s.x.data(), n, dim, dim);
     kernels::matmul(L.w_up, s.xq, s.up.data(), ffn, pool);
-    per_token(pool, n, [&](int64_t i) {
+    per_token(pool, n, ffn, [&](int64_t i) {
       kernels::add_inplace(&s.up[i * ffn], L.b_up, ffn);
       kernels::gelu_erf(&s.up[i * ffn], ffn);
     });
-    row_parallel(L.w_down, L.b_down, s.up.data(), ffn, shard_.ffn_segments,
-                 shard_.ffn_segments_per_rank, shard_.ffn.begin, partial_sum, s.proj.data(), pool);
-    per_token(pool, n, [&](int64_t i) {
-      float* x = &s.x[i * dim];
-      for (int64_t j = 0; j < dim; ++j) x[j] = s.proj[i * dim + j] + x[j];
-      kernels::layer_norm(x, L.ffn_norm_w, L.ffn_norm_b, x, dim, c.norm_eps);
+    row_parallel(L.w_down, s.up.data(), ffn, shard_.ffn_segments, shard_.ffn_segments_per_rank,
+                 shard_.ffn.begin, partial_sum, s.proj.data(), pool);
+    per_token(pool, n, dim, [&](int64_t i) {
+      add_and_norm(&s.proj[i * dim], L.b_down, &s.x[i * dim], L.ffn_norm_w, L.ffn_norm_b, dim,
+                   c.norm_eps);
     });
   }
 
@@ -178,13 +185,13 @@ void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPoo
   });
 }
 
-void BertModel::row_parallel(const WeightMatrix& w, const float* bias, const float* x, int64_t ldx,
+void BertModel::row_parallel(const WeightMatrix& w, const float* x, int64_t ldx,
                              const std::vector<Range>& segments, std::span<const int> per_rank,
                              int64_t local_begin, PartialSum* partial_sum, float* y,
                              ThreadPool& pool) {
   RunState& s = *state_;
   const int64_t dim = config_.dim, n = s.begin.back();
-  s.xq.quantize(info(w.type).dot_type, x, n, w.n_cols, ldx, pool);
+  s.xq.view_f32(x, n, w.n_cols, ldx);
   if (!partial_sum) {  // a lone process: one dot product per output
     kernels::matmul(w, s.xq, y, dim, pool);
   } else {
@@ -195,21 +202,27 @@ void BertModel::row_parallel(const WeightMatrix& w, const float* bias, const flo
     kernels::matmul_segments(w, s.xq, local, s.partials.data(), dim, n * dim, pool);
     partial_sum->sum_segments(s.partials.data(), per_rank, n * dim, y);
   }
-  per_token(pool, n, [&](int64_t i) { kernels::add_inplace(&y[i * dim], bias, dim); });
 }
 
 // Scaled dot-product attention of every local head within every sequence, bidirectional:
-// scores = K q / sqrt(head_dim) for all tokens of the sequence, softmax, weighted sum of V.
-// Both products run through the tiled f32 kernel: a sequence's keys are the "weight rows" of
-// its queries, and its values, transposed, those of its attention weights. Jobs are (sequence,
-// head) pairs, longest sequences first, taken from a shared counter so that threads stay busy
-// when lengths differ.
-void BertModel::attention(std::span<const std::span<const TokenId>> seqs, ThreadPool& pool) {
+// q, k, v += their biases; scores = K q / sqrt(head_dim) for all tokens of the sequence,
+// softmax, weighted sum of V.
+// Both products run through the packed-panel kernel: a sequence's keys are the "weight rows" of
+// its queries, and its values, transposed, those of its attention weights (packing them costs
+// T x head_dim copies against T^2 x head_dim multiply-adds). Jobs are (sequence, head) pairs,
+// longest sequences first, taken from a shared counter so that threads stay busy when lengths
+// differ.
+void BertModel::attention(const BertLayerWeights& L, std::span<const std::span<const TokenId>> seqs,
+                          ThreadPool& pool) {
   RunState& s = *state_;
   const int64_t hd = config_.head_dim, n_heads = shard_.q_heads.size(), ld = n_heads * hd;
   const int64_t n_seqs = static_cast<int64_t>(seqs.size());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  static const kernels::MatmulF32Fn product = kernels::matmul_f32_for();
+  static const kernels::PackedMatmulFn product = kernels::packed_matmul_f32_for();
+  auto room = [](kernels::AlignedFloats& buffer, int64_t& size, int64_t n) {
+    if (size < n) buffer = kernels::aligned_floats(size = n);
+    return buffer.get();
+  };
 
   s.jobs.resize(n_seqs * n_heads);
   std::iota(s.jobs.begin(), s.jobs.end(), 0);
@@ -218,25 +231,31 @@ void BertModel::attention(std::span<const std::span<const TokenId>> seqs, Thread
   });
   std::atomic<int64_t> next{0};
   pool.parallel_for(pool.size(), [&](int64_t, int64_t, int thread) {
-    std::vector<float>& scores = s.scores[thread];
-    std::vector<float>& values_t = s.values_t[thread];
+    RunState::Attention& a = s.attn[thread];
     for (int64_t j = next.fetch_add(1); j < n_seqs * n_heads; j = next.fetch_add(1)) {
       const int64_t sq = s.jobs[j] / n_heads, h = s.jobs[j] % n_heads;
       const int64_t t0 = s.begin[sq], len = s.begin[sq + 1] - t0;
       const int64_t off = t0 * ld + h * hd;  // this head's first query, key and value
-      scores.resize(len * len);
-      values_t.resize(hd * len);
+      for (int64_t t = 0; t < len; ++t) {
+        kernels::add_inplace(&s.q[off + t * ld], L.bq + h * hd, hd);
+        kernels::add_inplace(&s.k[off + t * ld], L.bk + h * hd, hd);
+        kernels::add_inplace(&s.v[off + t * ld], L.bv + h * hd, hd);
+      }
+      float* keys = room(a.keys, a.keys_size, kernels::panels_size(len, hd));
+      float* values = room(a.values, a.values_size, kernels::panels_size(hd, len));
+      a.scores.resize(len * len);
+      float* scores = a.scores.data();
       // scores[i][j] = k_j . q_i
-      product(&s.k[off], ld, len, &s.q[off], ld, len, hd, scores.data(), len);
+      kernels::pack_f32_panels_into(&s.k[off], ld * sizeof(float), len, hd, keys);
+      product(keys, hd, 0, len, 0, hd, &s.q[off], ld, len, scores, len);
       for (int64_t i = 0; i < len; ++i) {
         float* row = &scores[i * len];
         for (int64_t p = 0; p < len; ++p) row[p] *= scale;
         kernels::softmax(row, len);
       }
-      for (int64_t p = 0; p < len; ++p)
-        for (int64_t d = 0; d < hd; ++d) values_t[d * len + p] = s.v[off + p * ld + d];
       // att[i][d] = sum_j scores[i][j] v_j[d]
-      product(values_t.data(), len, hd, scores.data(), len, len, len, &s.att[off], ld);
+      kernels::pack_f32_panels_of_transpose_into(&s.v[off], ld, len, hd, values);
+      product(values, len, 0, hd, 0, len, scores, len, len, &s.att[off], ld);
     }
   });
 }

@@ -67,10 +67,11 @@ class BertModel {
   struct RunState;
   BertModel(BertConfig config, LlamaShard shard, BertWeights weights);
 
-  void attention(std::span<const std::span<const TokenId>> seqs, ThreadPool& pool);
-  // y[n, dim] = w x + bias for a row-parallel weight whose local input columns start at
+  void attention(const BertLayerWeights& layer, std::span<const std::span<const TokenId>> seqs,
+                 ThreadPool& pool);
+  // y[n, dim] = w x (no bias) for a row-parallel weight whose local input columns start at
   // global column `local_begin`, reduced over `segments` through `partial_sum`.
-  void row_parallel(const kernels::WeightMatrix& w, const float* bias, const float* x, int64_t ldx,
+  void row_parallel(const kernels::WeightMatrix& w, const float* x, int64_t ldx,
                     const std::vector<Range>& segments, std::span<const int> per_rank,
                     int64_t local_begin, PartialSum* partial_sum, float* y, ThreadPool& pool);
 

@@ -48,47 +48,43 @@ class Loader {
     return aligned(*t, 0, n_rows * n_cols);
   }
 
-  // Rows [rows.begin, rows.end) of a [n_rows][n_cols] matrix (column-parallel slice).
+  // Rows [rows.begin, rows.end) of a [n_rows][n_cols] matrix (column-parallel slice), packed.
   Result<WeightMatrix> rows(const std::string& name, int64_t n_rows, int64_t n_cols, Range rows) {
     auto t = get(name, {n_rows, n_cols});
     if (!t) return t.error();
-    auto data = aligned(*t, rows.begin * n_cols, rows.size() * n_cols);
-    if (!data) return data.error();
-    return WeightMatrix{.type = DType::F32,
-                        .data = reinterpret_cast<const uint8_t*>(*data),
-                        .row_stride = static_cast<size_t>(n_cols) * sizeof(float),
-                        .n_rows = rows.size(),
-                        .n_cols = n_cols};
+    return packed(*t, WeightMatrix{.type = DType::F32,
+                                   .data = (*t)->data + rows.begin * n_cols * sizeof(float),
+                                   .row_stride = static_cast<size_t>(n_cols) * sizeof(float),
+                                   .n_rows = rows.size(),
+                                   .n_cols = n_cols});
   }
 
-  // Columns [cols.begin, cols.end) of every row (row-parallel slice), copied unless they are
-  // the whole row.
+  // Columns [cols.begin, cols.end) of every row (row-parallel slice), packed.
   Result<WeightMatrix> cols(const std::string& name, int64_t n_rows, int64_t n_cols, Range cols) {
-    if (cols.size() == n_cols) return rows(name, n_rows, n_cols, Range{0, n_rows});
     auto t = get(name, {n_rows, n_cols});
     if (!t) return t.error();
-    auto copy = std::make_unique<float[]>(static_cast<size_t>(n_rows * cols.size()));
-    for (int64_t r = 0; r < n_rows; ++r)
-      std::memcpy(copy.get() + r * cols.size(),
-                  (*t)->data + (r * n_cols + cols.begin) * sizeof(float),
-                  static_cast<size_t>(cols.size()) * sizeof(float));
-    file_.drop_pages((*t)->data, (*t)->n_bytes);
-    WeightMatrix w{.type = DType::F32,
-                   .data = reinterpret_cast<const uint8_t*>(copy.get()),
-                   .row_stride = static_cast<size_t>(cols.size()) * sizeof(float),
-                   .n_rows = n_rows,
-                   .n_cols = cols.size()};
-    owned_.push_back(std::move(copy));
-    return w;
+    return packed(*t, WeightMatrix{.type = DType::F32,
+                                   .data = (*t)->data + cols.begin * sizeof(float),
+                                   .row_stride = static_cast<size_t>(n_cols) * sizeof(float),
+                                   .n_rows = n_rows,
+                                   .n_cols = cols.size()});
   }
 
  private:
+  // `w` (a view of t) with its panels; t's mapped pages are not needed any more.
+  WeightMatrix packed(const safetensors::TensorInfo* t, WeightMatrix w) {
+    owned_.push_back(kernels::pack_f32_panels(w.data, w.row_stride, w.n_rows, w.n_cols));
+    w.panels = owned_.back().get();
+    file_.drop_pages(t->data, t->n_bytes);
+    return w;
+  }
+
   // n floats from element `begin` of t: in place when the file aligns them, else a copy.
   Result<const float*> aligned(const safetensors::TensorInfo* t, int64_t begin, int64_t n) {
     const uint8_t* p = t->data + begin * sizeof(float);
     if (reinterpret_cast<uintptr_t>(p) % alignof(float) == 0)
       return reinterpret_cast<const float*>(p);
-    auto copy = std::make_unique<float[]>(static_cast<size_t>(n));
+    kernels::AlignedFloats copy = kernels::aligned_floats(n);
     std::memcpy(copy.get(), p, static_cast<size_t>(n) * sizeof(float));
     owned_.push_back(std::move(copy));
     return owned_.back().get();
@@ -96,7 +92,7 @@ class Loader {
 
   const safetensors::File& file_;
   const std::string prefix_;
-  std::vector<std::unique_ptr<float[]>>& owned_;
+  std::vector<kernels::AlignedFloats>& owned_;
 };
 
 }  // namespace

@@ -3,11 +3,11 @@
 // 'encoder.layer.3.attention.self.query.weight' has shape [..], expected [..]") and sliced for
 // the rank's shard (parallel/shard_plan.h, heads and FFN columns as for a Llama model with
 // n_kv_heads = n_heads). PyTorch's Linear stores weight[out][in], which is WeightMatrix's row
-// layout. Whole rows (column-parallel slices, replicated tensors) point into the mapped file;
-// column slices of the row-parallel tensors (attention output, FFN down when tp > 1) are copied
-// into memory the weights own and their mapped pages dropped; so is any tensor whose data is
-// not 4-byte aligned in the file (safetensors promises no alignment). The File must outlive
-// the weights.
+// layout. Every linear's slice (rows of the column-parallel ones, columns of the row-parallel
+// ones) is packed into panels (kernels/cpu/packed_f32.h) that the weights own, and the mapped
+// pages of the file's copy are dropped; WeightMatrix::data still views the file. Embedding
+// tables and vectors point into the mapped file, or into a copy where their data is not 4-byte
+// aligned (safetensors promises no alignment). The File must outlive the weights.
 #pragma once
 
 #include <memory>
@@ -16,6 +16,7 @@
 #include "base/status.h"
 #include "model/bert/config.h"
 #include "model/kernels/cpu/matmul.h"
+#include "model/kernels/cpu/packed_f32.h"
 #include "model/safetensors/safetensors.h"
 #include "parallel/shard_plan.h"
 
@@ -45,7 +46,7 @@ struct BertWeights {
   const float* embd_norm_w = nullptr;  // embeddings.LayerNorm [dim]
   const float* embd_norm_b = nullptr;
   std::vector<BertLayerWeights> layers;
-  std::vector<std::unique_ptr<float[]>> owned;  // storage of copied tensors and slices
+  std::vector<kernels::AlignedFloats> owned;  // storage of panels and copied tensors
 };
 
 Result<BertWeights> load_bert_weights(const safetensors::File& file, const BertConfig& config,
