@@ -8,7 +8,9 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "worker/group.h"
 #include "worker/offline.h"
 #include "worker/serve.h"
+#include "worker/serve_embed.h"
 
 namespace shardserve::cli {
 namespace {
@@ -88,8 +91,8 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
                    .model = group.model,
                    .tp = member.tp(),
                    .max_batch = limits.max_batch,
-                   .kv_blocks = limits.kv_blocks,
-                   .block_size = limits.block_size,
+                   .kv_blocks = std::max<int64_t>(limits.kv_blocks, 1),
+                   .block_size = std::max<int64_t>(limits.block_size, 1),
                    .context_length = limits.context_length,
                    .n_vocab = n_vocab};
   auto link = CoordinatorLink::start(options);
@@ -99,11 +102,74 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
   }
   std::fprintf(stderr, "group %s (tp %d): serving model %s for the coordinator at %s\n",
                group.name.c_str(), member.tp(), group.model.c_str(), options.endpoint.c_str());
+  if (member.is_encoder()) {
+    const ServeStats stats = serve_embeddings(member, **link,
+                                              {.max_batch = limits.max_batch,
+                                               .max_batch_tokens = limits.max_batch_tokens,
+                                               .max_tokens = limits.context_length},
+                                              g_stop);
+    std::fprintf(stderr, "group %s: %lld inputs, %lld tokens embedded in %lld steps\n",
+                 group.name.c_str(), static_cast<long long>(stats.requests),
+                 static_cast<long long>(stats.prompt_tokens), static_cast<long long>(stats.steps));
+    return 0;
+  }
   const ServeStats stats = serve(member, **link, limits, n_vocab, g_stop);
   std::fprintf(stderr, "group %s: %lld requests, %lld generated tokens in %lld steps\n",
                group.name.c_str(), static_cast<long long>(stats.requests),
                static_cast<long long>(stats.generated_tokens), static_cast<long long>(stats.steps));
   return 0;
+}
+
+// The files of an embedding model: `path` is a sentence-transformers directory or the
+// model.safetensors inside one.
+struct EncoderFiles {
+  std::unique_ptr<safetensors::File> weights;
+  BertConfig config;
+};
+
+Result<EncoderFiles> open_encoder(const std::string& path) {
+  namespace fs = std::filesystem;
+  const bool is_dir = fs::is_directory(path);
+  const std::string dir = is_dir ? path : fs::path(path).parent_path().string();
+  const std::string weights = is_dir ? (fs::path(path) / "model.safetensors").string() : path;
+  if (!is_dir && fs::path(path).extension() != ".safetensors")
+    return Error{path +
+                 ": embedding models are loaded from a sentence-transformers directory "
+                 "(model.safetensors + config.json); GGUF encoders are not supported"};
+  auto config = read_bert_config(dir);
+  if (!config) return config.error();
+  auto file = safetensors::File::open(weights);
+  if (!file) return file.error();
+  return EncoderFiles{std::move(*file), std::move(*config)};
+}
+
+// An embedding group: every rank loads its shard of the encoder; the leader serves.
+int run_encoder_group(MPI_Comm comm, const ClusterConfig& config, const GroupConfig& group,
+                      const ModelConfig& model, const WorkerOptions& o,
+                      const std::function<int(const std::string&)>& fail) {
+  if (!o.offline.empty()) return fail("--offline runs chat models only");
+  auto files = open_encoder(model.path);
+  if (!files) return fail(files.error().message);
+  auto member = GroupMember::create_encoder(
+      comm, *files->weights, files->config,
+      {.threads = group.threads_per_rank, .collective_timeout_s = o.collective_timeout_s});
+  if (!member) return fail(member.error().message);
+  report_memory(comm, group.name, "after load");
+  int status = 0;
+  if ((*member)->is_leader()) {
+    const int64_t context =
+        model.context_length > 0 ? model.context_length : files->config.max_seq_len;
+    const SchedulerLimits limits{.max_batch = group.max_batch,
+                                 .max_batch_tokens = group.max_batch_tokens,
+                                 .kv_blocks = 0,
+                                 .block_size = 0,
+                                 .context_length = context};
+    status = serve_coordinator(**member, config, group, limits, files->config.n_vocab);
+  } else if (Status s = (*member)->follow(); !s) {
+    status = fail(s.message());
+  }
+  report_memory(comm, group.name, "at exit");
+  return status;
 }
 
 int run_worker(int argc, char** argv, const WorkerOptions& o) {
@@ -130,6 +196,11 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
   if (group.backend != Backend::kCpu)
     return fail("group " + group.name +
                 ": the cuda backend is not available in this build yet; use backend: cpu");
+  if (model.task == ModelTask::kEmbed) {
+    const int status = run_encoder_group(comm, *config, group, model, o, fail);
+    MPI_Comm_free(&comm);
+    return status;
+  }
 
   auto file = gguf::File::open(model.path);
   if (!file) return fail(file.error().message);

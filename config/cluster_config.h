@@ -92,7 +92,8 @@ struct ModelFacts {
   int64_t n_heads = 0;          // {arch}.attention.head_count
   int64_t n_kv_heads = 0;       // {arch}.attention.head_count_kv, else n_heads
   int64_t head_dim = 0;         // {arch}.attention.key_length, else embedding_length / n_heads
-  int64_t trained_context = 0;  // {arch}.context_length
+  int64_t trained_context = 0;  // {arch}.context_length; embedding models: max_seq_length
+  int max_tp = 0;               // largest tp the engine splits this model for; 0: no limit
   bool has_chat_template = false;
 
   // Bytes of f16 K and V per token position on a rank that holds `kv_heads` KV heads

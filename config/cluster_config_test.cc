@@ -390,6 +390,33 @@ TEST_F(ClusterConfigTest, ModelFileProblems) {
       5, "models[0].chat_template", "only chat models take a chat template");
 }
 
+// A sentence-transformers directory: facts from config.json, context from max_seq_length,
+// tp limited to what the encoder is split for, no KV-cache budget involved.
+TEST_F(ClusterConfigTest, EmbeddingModelDirectories) {
+  const fs::path bert = *dir_ / "minilm";
+  fs::create_directories(bert);
+  write_file(bert / "model.safetensors", "");
+  write_file(bert / "config.json",
+             R"({"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 6,
+                 "num_attention_heads": 12, "intermediate_size": 1536, "vocab_size": 30522,
+                 "max_position_embeddings": 512, "type_vocab_size": 2, "hidden_act": "gelu",
+                 "layer_norm_eps": 1e-12, "position_embedding_type": "absolute"})");
+  write_file(bert / "sentence_bert_config.json", R"({"max_seq_length": 256})");
+  const std::string models = "models:\n  - name: e\n    file: minilm\n    task: embed\n";
+  auto r = parse(models + "groups:\n  - {name: g, model: e, tp: 4, kv_cache_mb: 1}\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->models[0].facts.architecture, "bert");
+  EXPECT_EQ(r->models[0].effective_context_length(), 256);
+  expect_error(models + "groups:\n  - {name: g, model: e, tp: 5}\n", 6, "groups[0].tp",
+               "tp 5 exceeds 4, the largest tensor-parallel group model \"e\" is split for");
+  expect_error(models + "    context_length: 300\ngroups:\n  - {name: g, model: e}\n", 5,
+               "models[0].context_length", "300 exceeds the model's trained context of 256");
+  write_file(bert / "config.json", R"({"model_type": "bert", "hidden_act": "relu"})");
+  expect_error(models + "groups:\n  - {name: g, model: e}\n", 3, "models[0].file",
+               "cannot read the embedding model in \"minilm\"");
+  fs::remove_all(bert);
+}
+
 TEST_F(ClusterConfigTest, DevicesMustMatchTheBackend) {
   expect_error(std::string(kMinimal) + "    devices: [0, 1]\n", 8, "groups[0].devices",
                "only cuda groups take devices (this group has backend: cpu)");

@@ -9,6 +9,8 @@
 
 #include "config/cluster_config.h"
 #include "config/diagnostics.h"
+#include "model/bert/bert_model.h"
+#include "model/bert/config.h"
 #include "model/gguf/gguf.h"
 
 namespace shardserve {
@@ -74,6 +76,32 @@ Result<ModelFacts> read_gguf_facts(const std::string& path) {
   return facts;
 }
 
+void check_context_length(const Check& c, size_t i, const ModelConfig& m) {
+  if (m.context_length > 0 && m.facts.trained_context > 0 &&
+      m.context_length > m.facts.trained_context) {
+    c.fail(item_path("models", i, "context_length"),
+           std::to_string(m.context_length) + " exceeds the model's trained context of " +
+               std::to_string(m.facts.trained_context) + " tokens; use at most " +
+               std::to_string(m.facts.trained_context) + " (or leave it out)");
+  }
+}
+
+// The facts of a sentence-transformers BERT directory (config.json and friends). Its
+// "trained context" is max_seq_length, the longest input the model was trained to embed.
+Result<ModelFacts> read_bert_facts(const std::string& dir) {
+  auto config = read_bert_config(dir);
+  if (!config) return config.error();
+  ModelFacts facts;
+  facts.architecture = "bert";
+  facts.n_layers = config->n_layers;
+  facts.n_heads = config->n_heads;
+  facts.n_kv_heads = config->n_heads;
+  facts.head_dim = config->head_dim;
+  facts.trained_context = config->max_seq_len;
+  facts.max_tp = BertModel::kMaxTp;
+  return facts;
+}
+
 void check_model(const Check& c, size_t i, ModelConfig& m) {
   m.facts = ModelFacts{};
   const std::string file_key = item_path("models", i, "file");
@@ -89,6 +117,12 @@ void check_model(const Check& c, size_t i, ModelConfig& m) {
       c.fail(file_key, in_quotes(m.file) + " is a directory; chat models are single GGUF files");
     } else if (!fs::is_regular_file(fs::path(m.path) / "model.safetensors", ec)) {
       c.fail(file_key, "directory " + in_quotes(m.file) + " holds no model.safetensors");
+    } else if (auto facts = read_bert_facts(m.path); !facts) {
+      c.fail(file_key, "cannot read the embedding model in " + in_quotes(m.file) + ": " +
+                           facts.error().message);
+    } else {
+      m.facts = std::move(*facts);
+      check_context_length(c, i, m);
     }
     return;
   }
@@ -97,7 +131,16 @@ void check_model(const Check& c, size_t i, ModelConfig& m) {
     return;
   }
   if (!starts_with_gguf_magic(m.path)) {
-    if (m.task == ModelTask::kEmbed && fs::path(m.path).extension() == ".safetensors") return;
+    if (m.task == ModelTask::kEmbed && fs::path(m.path).extension() == ".safetensors") {
+      if (auto facts = read_bert_facts(fs::path(m.path).parent_path().string()); !facts) {
+        c.fail(file_key, "cannot read the embedding model beside " + in_quotes(m.file) + ": " +
+                             facts.error().message);
+      } else {
+        m.facts = std::move(*facts);
+        check_context_length(c, i, m);
+      }
+      return;
+    }
     c.fail(file_key,
            in_quotes(m.file) + " is not a GGUF file (no GGUF magic)" +
                (m.task == ModelTask::kEmbed ? "; embedding models may also be .safetensors files"
@@ -116,13 +159,7 @@ void check_model(const Check& c, size_t i, ModelConfig& m) {
            "architecture " + in_quotes(m.facts.architecture) +
                " is an encoder and cannot chat; set task: embed");
   }
-  if (m.context_length > 0 && m.facts.trained_context > 0 &&
-      m.context_length > m.facts.trained_context) {
-    c.fail(item_path("models", i, "context_length"),
-           std::to_string(m.context_length) + " exceeds the model's trained context of " +
-               std::to_string(m.facts.trained_context) + " tokens; use at most " +
-               std::to_string(m.facts.trained_context) + " (or leave it out)");
-  }
+  check_context_length(c, i, m);
 }
 
 void check_chat_template(const Check& c, size_t i, const ModelConfig& m) {
@@ -214,6 +251,13 @@ void check_group(const Check& c, size_t i, GroupConfig& g) {
                           std::to_string(f.n_kv_heads) + ")");
     return;
   }
+  if (f.max_tp > 0 && g.tp > f.max_tp) {
+    c.fail(key("tp"), "tp " + std::to_string(g.tp) + " exceeds " + std::to_string(f.max_tp) +
+                          ", the largest tensor-parallel group model " + in_quotes(m.name) +
+                          " is split for (a small encoder gains nothing from more ranks)");
+    return;
+  }
+  if (m.task == ModelTask::kEmbed) return;  // an encoder keeps no KV cache
   // The rank with the most KV heads (the first: splits put larger parts first) must hold
   // one sequence of the full context length.
   const int64_t context = m.effective_context_length();

@@ -12,10 +12,12 @@
 #include <mutex>
 #include <set>
 
+#include "api/embedding_request.h"
 #include "api/openai_request.h"
 #include "api/openai_response.h"
 #include "api/request_id.h"
 #include "api/sse.h"
+#include "coordinator/serving/embeddings.h"
 #include "coordinator/serving/generation.h"
 
 namespace shardserve {
@@ -107,13 +109,16 @@ class HttpServer::Handlers {
     svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
       generate(req, res, false);
     });
+    svr.Post("/v1/embeddings",
+             [this](const httplib::Request& req, httplib::Response& res) { embeddings(req, res); });
     // Known routes with the wrong method: 405.
     for (const char* path : {"/health", "/ready", "/metrics", "/v1/models", R"(/v1/models/.+)",
-                             "/v1/chat/completions", "/v1/completions"}) {
+                             "/v1/chat/completions", "/v1/completions", "/v1/embeddings"}) {
       auto not_allowed = [this](const httplib::Request& req, httplib::Response& res) {
         fail(res, req.path, api::ApiError::method_not_allowed(req.method, req.path));
       };
-      const bool post = std::string_view(path).find("completions") != std::string_view::npos;
+      const bool post = std::string_view(path).starts_with("/v1/") &&
+                        !std::string_view(path).starts_with("/v1/models");
       if (post) {
         svr.Get(path, not_allowed);
       } else {
@@ -299,26 +304,8 @@ class HttpServer::Handlers {
       options = r.value().options;
     }
 
-    // Admission: requests in flight beyond the queue limit get 429.
-    if (in_flight_.fetch_add(1) >= s_.config_.max_queued_requests) {
-      in_flight_.fetch_sub(1);
-      return fail(res, endpoint,
-                  api::ApiError::rate_limited("the server has " +
-                                              std::to_string(s_.config_.max_queued_requests) +
-                                              " requests in flight; retry shortly"));
-    }
-    // Leaves the in-flight count when the last holder (handler or stream) lets go.
-    struct Leave {
-      std::atomic<int>& n;
-      metrics::Gauge& running;
-      ~Leave() {
-        n.fetch_sub(1);
-        running.sub(1);
-      }
-    };
-    metrics::Gauge& running = s_.metrics_.requests_running.get();
-    running.add(1);
-    std::shared_ptr<Leave> leave(new Leave{in_flight_, running});  // no temporary: it would leave
+    auto leave = admit();
+    if (!leave) return fail(res, endpoint, queue_full());
 
     job->model = model;
     job->logprobs = options.logprobs;
@@ -342,6 +329,55 @@ class HttpServer::Handlers {
     } else {
       complete(res, endpoint, *job);
     }
+  }
+
+  // Admission: a place among the requests in flight, held until the returned guard (shared by
+  // the handler and a stream) is released; nullptr when max_queued_requests are in flight.
+  std::shared_ptr<void> admit() {
+    if (in_flight_.fetch_add(1) >= s_.config_.max_queued_requests) {
+      in_flight_.fetch_sub(1);
+      return nullptr;
+    }
+    struct Leave {
+      std::atomic<int>& n;
+      metrics::Gauge& running;
+      ~Leave() {
+        n.fetch_sub(1);
+        running.sub(1);
+      }
+    };
+    metrics::Gauge& running = s_.metrics_.requests_running.get();
+    running.add(1);
+    return std::shared_ptr<Leave>(new Leave{in_flight_, running});  // no temporary: it would leave
+  }
+  api::ApiError queue_full() const {
+    return api::ApiError::rate_limited("the server has " +
+                                       std::to_string(s_.config_.max_queued_requests) +
+                                       " requests in flight; retry shortly");
+  }
+
+  void embeddings(const httplib::Request& req, httplib::Response& res) {
+    const std::string endpoint = "/v1/embeddings";
+    const auto arrived = Clock::now();
+    auto r = api::parse_embedding_request(req.body);
+    if (!r.ok()) return fail(res, endpoint, r.error());
+    const std::string& name = r.value().model;
+    const ServedModel* model = find_model(name);
+    if (!model) return fail(res, endpoint, api::ApiError::model_not_found(name));
+    if (model->task != ModelTask::kEmbed)
+      return fail(res, endpoint,
+                  api::ApiError::bad_request("model '" + name +
+                                                 "' is a chat model and makes no embeddings; "
+                                                 "use /v1/chat/completions or /v1/completions",
+                                             "model"));
+    auto leave = admit();
+    if (!leave) return fail(res, endpoint, queue_full());
+    auto result = create_embeddings(s_.link_, *model, r.value(),
+                                    arrived + std::chrono::seconds(s_.config_.request_timeout_s));
+    if (!result.ok()) return fail(res, endpoint, result.error());
+    s_.metrics_.prompt_tokens.with({name}).inc(static_cast<uint64_t>(result.value().prompt_tokens));
+    s_.metrics_.request_duration.with({name}).observe(seconds_since(arrived));
+    reply(res, endpoint, 200, api::dump_json(result.value().body));
   }
 
   void finish_metrics(const Job& job, const std::string& model) {

@@ -2,13 +2,38 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "model/bert/config.h"
 
 namespace shardserve {
 namespace {
 
+// An embedding model: `config.path` is a sentence-transformers directory or the
+// model.safetensors in one.
+Result<std::unique_ptr<ServedModel>> load_encoder(const ModelConfig& config) {
+  namespace fs = std::filesystem;
+  auto m = std::make_unique<ServedModel>();
+  m->name = config.name;
+  m->task = config.task;
+  const fs::path dir =
+      fs::is_directory(config.path) ? fs::path(config.path) : fs::path(config.path).parent_path();
+  auto bert = read_bert_config(dir.string());
+  if (!bert) return Error{"model " + config.name + ": " + bert.error().message};
+  auto tokenizer = WordPieceTokenizer::from_json_file((dir / "tokenizer.json").string());
+  if (!tokenizer) return Error{"model " + config.name + ": " + tokenizer.error().message};
+  m->wordpiece = std::move(*tokenizer);
+  m->embedding_dim = bert->dim;
+  m->context_length = config.context_length > 0 ? config.context_length : bert->max_seq_len;
+  struct stat st {};
+  if (::stat(config.path.c_str(), &st) == 0) m->created = st.st_mtime;
+  return m;
+}
+
 Result<std::unique_ptr<ServedModel>> load_one(const ModelConfig& config) {
+  if (config.task == ModelTask::kEmbed) return load_encoder(config);
   auto m = std::make_unique<ServedModel>();
   m->name = config.name;
   m->task = config.task;

@@ -1,6 +1,8 @@
 // What the coordinator knows of a model it serves: its name, tokenizer and chat template
 // (read from the model file's metadata; the weights stay with the worker groups), context
-// length and end-of-generation tokens. Immutable after load; shared by all request threads.
+// length and end-of-generation tokens. An embedding model (task embed, a sentence-transformers
+// directory) has its WordPiece tokenizer and embedding size instead; its context_length is
+// the longest input it embeds. Immutable after load; shared by all request threads.
 #pragma once
 
 #include <memory>
@@ -13,6 +15,7 @@
 #include "model/chat_template/chat_template.h"
 #include "model/gguf/gguf.h"
 #include "model/tokenizer/tokenizer.h"
+#include "model/tokenizer/wordpiece.h"
 
 namespace shardserve {
 
@@ -25,6 +28,10 @@ struct ServedModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;  // none: chat requests are refused
   std::vector<TokenId> end_of_generation;     // ids that end a sequence (unless ignore_eos)
+
+  // Embedding models only.
+  std::unique_ptr<WordPieceTokenizer> wordpiece;
+  int64_t embedding_dim = 0;
 };
 
 // Loads every model of the config. Error names the model and what is wrong.
