@@ -251,8 +251,8 @@ Status File::parse_image() {
   for (const TensorInfo& t : tensors_) {
     const uint64_t end = t.offset + t.n_bytes;
     if (t.offset < expected)
-      return Error{tensor_name(t.name) + ": data_offsets " + range_str(t.offset, end) + " overlap " +
-                   tensor_name(previous->name) + "'s " +
+      return Error{tensor_name(t.name) + ": data_offsets " + range_str(t.offset, end) +
+                   " overlap " + tensor_name(previous->name) + "'s " +
                    range_str(previous->offset, previous->offset + previous->n_bytes)};
     if (t.offset > expected)
       return Error{"data bytes [" + std::to_string(expected) + ", " + std::to_string(t.offset) +
