@@ -25,7 +25,9 @@ struct BertModel::RunState {
   std::vector<float> up;        // [n, ffn]
   std::vector<int64_t> begin;   // [n_seqs + 1]  first token of each sequence
   std::vector<int64_t> jobs;    // attention jobs (sequence * local heads + head), longest first
-  ActivationRows xq;            // the input of a product (a view: the weights are F32)
+  std::vector<kernels::ColumnRange> segments;  // a row-parallel product's, in local columns
+  std::vector<std::vector<double>> sums;       // per pool thread: a sequence's sum [dim]
+  ActivationRows xq;  // the input of a product (a view: the weights are F32)
   // Per pool thread, for one (sequence, head) of T tokens: attention scores [T][T], and the
   // keys [T][head_dim] and transposed values [head_dim][T] packed as panels.
   struct Attention {
@@ -45,6 +47,7 @@ struct BertModel::RunState {
     proj.resize(n * c.dim);
     up.resize(n * s.ffn.size());
     attn.resize(threads);
+    sums.resize(threads);
   }
 };
 
@@ -170,10 +173,10 @@ void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPoo
   }
 
   // Mean over each sequence's tokens, then L2 normalisation (torch's F.normalize, eps 1e-12).
-  pool.parallel_for(n_seqs, [&](int64_t begin, int64_t end, int) {
-    std::vector<double> sum(dim);
+  pool.parallel_for(n_seqs, [&](int64_t begin, int64_t end, int thread) {
+    std::vector<double>& sum = s.sums[thread];
     for (int64_t sq = begin; sq < end; ++sq) {
-      std::fill(sum.begin(), sum.end(), 0.0);
+      sum.assign(dim, 0.0);
       for (int64_t t = s.begin[sq]; t < s.begin[sq + 1]; ++t)
         for (int64_t i = 0; i < dim; ++i) sum[i] += s.x[t * dim + i];
       const double count = static_cast<double>(s.begin[sq + 1] - s.begin[sq]);
@@ -195,11 +198,11 @@ void BertModel::row_parallel(const WeightMatrix& w, const float* x, int64_t ldx,
   if (!partial_sum) {  // a lone process: one dot product per output
     kernels::matmul(w, s.xq, y, dim, pool);
   } else {
-    std::vector<kernels::ColumnRange> local;
+    s.segments.clear();
     for (const Range& seg : segments)
-      local.push_back({seg.begin - local_begin, seg.end - local_begin});
-    s.partials.resize(local.size() * n * dim);
-    kernels::matmul_segments(w, s.xq, local, s.partials.data(), dim, n * dim, pool);
+      s.segments.push_back({seg.begin - local_begin, seg.end - local_begin});
+    s.partials.resize(s.segments.size() * n * dim);
+    kernels::matmul_segments(w, s.xq, s.segments, s.partials.data(), dim, n * dim, pool);
     partial_sum->sum_segments(s.partials.data(), per_rank, n * dim, y);
   }
 }
