@@ -18,7 +18,8 @@
 // (12 heads split at the cuts of tp 2, 3 and 4 give 6 segments of the attention output, the
 // 1536 FFN columns in 64-column units 6 more): beyond 4 ranks a 22M-parameter model spends more
 // time reducing than multiplying, and more segments would cost every tp more partial sums.
-// Without a PartialSum (a lone process) those products are single dot products instead.
+// Without a PartialSum (a lone process) each of those products is one sum over all its columns
+// instead of a sum of segment sums: the same values to float rounding, not the same bits.
 // Results do not depend on how sequences are batched: every kernel computes a token's values
 // in the same order whatever else is in the batch, so a sequence encoded alone or with others
 // gets the same bits.
