@@ -671,13 +671,17 @@ TEST(ShippedConfigs, LocalYamlValidates) {
   EXPECT_EQ(c.server.host, "127.0.0.1");
   EXPECT_EQ(c.server.port, 8080);
   EXPECT_EQ(c.server.web_root_path, fs::absolute("web").lexically_normal().string());
-  ASSERT_EQ(c.groups.size(), 1u);
+  // The chat group (tp 2) and the embedding group (tp 1): one mpirun job of 3 ranks.
+  ASSERT_EQ(c.groups.size(), 2u);
   EXPECT_EQ(c.groups[0].backend, Backend::kCpu);
   EXPECT_EQ(c.groups[0].tp, 2);
   EXPECT_EQ(c.groups[0].threads_per_rank, 1);
   EXPECT_EQ(c.models[c.groups[0].model_index].path,
             fs::absolute(kRealModel).lexically_normal().string());
-  auto placement = place_groups(c, 2, {});
+  EXPECT_EQ(c.models[c.groups[1].model_index].task, ModelTask::kEmbed);
+  EXPECT_EQ(c.models[c.groups[1].model_index].effective_context_length(), 256);
+  EXPECT_EQ(c.groups[1].tp, 1);
+  auto placement = place_groups(c, 3, {});
   ASSERT_TRUE(placement.ok()) << placement.error().message;
 }
 

@@ -20,7 +20,8 @@ def run(tp, tokens, threads, shardserve):
         f.write(json.dumps({"id": 0, "prompt": "Write a story about a lighthouse keeper.",
                             "max_tokens": tokens, "temperature": 0, "ignore_eos": True}) + "\n")
     cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(tp), shardserve,
-           "worker", "-c", str(ROOT / "configs/local.yaml"), "--set", f"groups[0].tp={tp}",
+           "worker", "-c", str(ROOT / "configs/local.yaml"), "--group", "smollm2-tp2",
+           "--set", f"groups[0].tp={tp}",
            "--set", f"groups[0].threads_per_rank={threads}", "--offline", f.name]
     err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     speed = float(re.search(r"\(([\d.]+) generated tokens/s\)", err).group(1))

@@ -24,8 +24,8 @@ def get(base, path):
         return 0, ""
 
 
-def post(base, body):
-    req = urllib.request.Request(base + "/v1/chat/completions", json.dumps(body).encode(),
+def post(base, body, path="/v1/chat/completions"):
+    req = urllib.request.Request(base + path, json.dumps(body).encode(),
                                  {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=120) as r:
@@ -54,9 +54,14 @@ def test_group_crash_and_restart():
     log = open(os.environ.get("SHARDSERVE_E2E_LOG", "/dev/null"), "a")
     coordinator = subprocess.Popen([binary, "coordinator", "-c", config, *sets], stdout=log,
                                    stderr=subprocess.STDOUT)
-    mpirun = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", binary, "worker",
-              "-c", config, *sets]
-    workers = subprocess.Popen(mpirun, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # The config's two groups as two mpirun jobs, so one can die while the other serves.
+    def mpirun(group, n):
+        return ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(n), binary,
+                "worker", "-c", config, "--group", group, *sets]
+    workers = subprocess.Popen(mpirun("smollm2-tp2", 2), stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    embedder = subprocess.Popen(mpirun("minilm-tp1", 1), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         wait_for(lambda: get(base, "/ready")[0] == 200, 120, "the group to register")
 
@@ -88,9 +93,14 @@ def test_group_crash_and_restart():
         assert status == 503 and json.loads(body)["error"]["message"], body
         assert 'shardserve_group_up{group="smollm2-tp2"} 0' in get(base, "/metrics")[1]
         assert get(base, "/health")[0] == 200
+        # The other group keeps serving its model.
+        status, body = post(base, {"model": "all-minilm-l6-v2", "input": "still here"},
+                            "/v1/embeddings")
+        assert status == 200, body
+        assert len(json.loads(body)["data"][0]["embedding"]) == 384
 
         # The group comes back; the same coordinator serves again.
-        workers = subprocess.Popen(mpirun, stdout=log, stderr=subprocess.STDOUT,
+        workers = subprocess.Popen(mpirun("smollm2-tp2", 2), stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         wait_for(lambda: get(base, "/ready")[0] == 200, 120, "the restarted group to register")
         status, body = post(base, {"model": MODEL_NAME, "max_tokens": 8,
@@ -98,9 +108,10 @@ def test_group_crash_and_restart():
         assert status == 200, body
         assert json.loads(body)["choices"][0]["message"]["content"]
     finally:
-        if workers.poll() is None:
-            os.killpg(workers.pid, signal.SIGKILL)
-            workers.wait()
+        for job in (workers, embedder):
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait()
         coordinator.send_signal(signal.SIGINT)
         try:
             coordinator.wait(timeout=20)

@@ -34,7 +34,8 @@ def write_requests(path, max_tokens=32):
 
 def worker_cmd(shardserve, tp, requests, extra=()):
     return MPIRUN + ["-np", str(tp), shardserve, "worker", "-c", str(CONFIG),
-                     "--set", f"groups[0].tp={tp}", "--offline", requests, *extra]
+                     "--group", "smollm2-tp2", "--set", f"groups[0].tp={tp}",
+                     "--offline", requests, *extra]
 
 
 def test_greedy_output_is_the_same_for_every_tp(shardserve, tmp):
