@@ -3,12 +3,17 @@
 // "body": {...}}. tests/api/test_schemas.py validates each body against its official schema.
 // A schema name ending in "#stream" is a completions stream chunk, checked against the
 // non-stream schema with finish_reason and usage allowed to be null (the spec has no chunk
-// schema for that endpoint; OpenAI sends null there until the end).
+// schema for that endpoint; OpenAI sends null there until the end). "#base64" is an embedding
+// list with encoding_format "base64": each embedding a base64 string (the spec only describes
+// the float form); its values must decode to those of the float example of the same name with
+// "(float)" in place of "(base64)".
 #include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "api/embedding_request.h"
+#include "api/embedding_response.h"
 #include "api/openai_error.h"
 #include "api/openai_request.h"
 #include "api/openai_response.h"
@@ -101,6 +106,26 @@ void model_examples() {
   emit("ListModelsResponse", "empty model list", model_list({}));
 }
 
+void embedding_examples() {
+  // Rows of 6, 5 and 4 floats: base64 of 24 bytes (no padding), 20 ("=") and 16 ("==").
+  const std::vector<float> two_rows = {0.1f,  -0.2f, 0.0123f, -0.0f, 1.0f / 3.0f, 1e-45f,
+                                       0.25f, 1e20f, -1e-20f, 0.5f,  -1.0f,       2.0f};
+  const std::vector<float> one_row = {0.70710677f, -0.70710677f, 0.0f, 3.4028235e38f, 1e-7f};
+  // 7.038531e-26f: its shortest decimal would narrow to the next float through double.
+  const std::vector<float> four = {0.5f, -0.5f, 7.038531e-26f, 1e-3f};
+  for (bool base64 : {false, true}) {
+    const std::string schema =
+        base64 ? "CreateEmbeddingResponse#base64" : "CreateEmbeddingResponse";
+    const std::string tag = base64 ? " (base64)" : " (float)";
+    emit(schema, "embedding list" + tag,
+         embedding_list("all-minilm-l6-v2", two_rows, 6, base64, 9));
+    emit(schema, "embedding one" + tag, embedding_list("all-minilm-l6-v2", one_row, 5, base64, 3));
+    emit(schema, "embedding four" + tag, embedding_list("all-minilm-l6-v2", four, 4, base64, 2));
+  }
+  emit("CreateEmbeddingResponse", "embedding empty",
+       embedding_list("all-minilm-l6-v2", {}, 4, false, 0));
+}
+
 void error_examples() {
   const std::vector<std::pair<std::string, ApiError>> errors = {
       {"bad request", ApiError::bad_request("Invalid 'n'.", "n", "integer_above_max_value")},
@@ -133,6 +158,19 @@ void error_examples() {
   auto completion = parse_completion_request(R"({"model": "m", "prompt": [1, "a"]})");
   if (!completion.ok())
     emit("ErrorResponse", "completion request mixed prompt", completion.error().to_json());
+
+  const std::vector<std::pair<std::string, std::string>> embedding_bodies = {
+      {"missing input", R"({"model": "m"})"},
+      {"empty string", R"({"model": "m", "input": ["a", ""]})"},
+      {"mixed input", R"({"model": "m", "input": ["a", 1]})"},
+      {"negative token id", R"({"model": "m", "input": [[1, -2]]})"},
+      {"bad encoding_format", R"({"model": "m", "input": "a", "encoding_format": "hex"})"},
+      {"unknown key", R"({"model": "m", "input": "a", "temperature": 1})"},
+  };
+  for (const auto& [name, body] : embedding_bodies) {
+    auto parsed = parse_embedding_request(body);
+    if (!parsed.ok()) emit("ErrorResponse", "embedding request " + name, parsed.error().to_json());
+  }
 }
 
 }  // namespace
@@ -141,6 +179,7 @@ int main() {
   chat_examples();
   completion_examples();
   model_examples();
+  embedding_examples();
   error_examples();
   return 0;
 }

@@ -4,7 +4,8 @@
 Runs api_dump_examples (one JSON line per example: {"schema", "name", "body"}) and checks
 each body against its schema from /work/shared/openai/openai_schemas.json (or --schemas).
 Beyond the schema, objects may only carry keys the schema names (OpenAI's schemas leave
-additionalProperties open, so a typo like "finish_reasons" would otherwise pass).
+additionalProperties open, so a typo like "finish_reasons" would otherwise pass), and a base64
+embedding list must decode to the float32 bits of its float twin (same name, "(float)").
 
 Exit codes: 0 all valid, 1 a body is invalid, 77 skipped (jsonschema or the schema file is
 missing; CTest reports it as skipped).
@@ -13,9 +14,11 @@ Usage: test_schemas.py --dump build/api/api_dump_examples [--schemas FILE]
 """
 
 import argparse
+import base64
 import copy
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -54,6 +57,40 @@ def stream_variant(schema):
     return schema
 
 
+def base64_variant(schema):
+    """Embedding lists with encoding_format "base64", which the spec only describes in words
+    ("Can be either `float` or `base64`"): each embedding is a string, the base64 of its
+    little-endian float32 values, instead of an array of numbers."""
+    schema = copy.deepcopy(schema)
+    item = schema["properties"]["data"]["items"]
+    item["properties"]["embedding"] = {
+        "type": "string",
+        "pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    }
+    return schema
+
+
+def float32_bits(values):
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def check_base64_twin(body, twin):
+    """A base64 embedding list decodes (as OpenAI's SDKs do) to the same float32 bits as its
+    float twin's numbers; returns the problems found."""
+    if twin is None:
+        return ["no float example to compare with"]
+    problems = []
+    if len(body["data"]) != len(twin["data"]):
+        problems.append(f"{len(body['data'])} embeddings, the float form has {len(twin['data'])}")
+    for item, float_item in zip(body["data"], twin["data"]):
+        raw = base64.b64decode(item["embedding"], validate=True)
+        if raw != float32_bits(float_item["embedding"]):
+            problems.append(f"data[{item['index']}]: base64 decodes to "
+                            f"{list(struct.unpack(f'<{len(raw) // 4}f', raw))}, "
+                            f"float form is {float_item['embedding']}")
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dump", required=True, help="path of api_dump_examples")
@@ -80,6 +117,7 @@ def main():
 
     failures = 0
     seen = set()
+    by_name = {example["name"]: example["body"] for example in lines}
     for example in lines:
         name, schema_name, body = example["name"], example["schema"], example["body"]
         base = schema_name.split("#")[0]
@@ -87,8 +125,19 @@ def main():
         schema = schemas[base]
         if schema_name.endswith("#stream"):
             schema = stream_variant(schema)
+        if schema_name.endswith("#base64"):
+            schema = base64_variant(schema)
         validator_class = jsonschema.validators.validator_for(schema)
         errors = sorted(validator_class(strict(schema)).iter_errors(body), key=str)
+        if not errors and schema_name.endswith("#base64"):
+            twin = by_name.get(name.replace("(base64)", "(float)"))
+            problems = check_base64_twin(body, twin)
+            if problems:
+                failures += 1
+                print(f"FAIL {name} ({schema_name}): does not match its float form:")
+                for problem in problems[:5]:
+                    print(f"    {problem}")
+                continue
         if errors:
             failures += 1
             print(f"FAIL {name} ({schema_name}):")
@@ -100,7 +149,8 @@ def main():
             print(f"ok   {name} ({schema_name})")
 
     expected = {"CreateChatCompletionResponse", "CreateChatCompletionStreamResponse",
-                "CreateCompletionResponse", "ListModelsResponse", "Model", "ErrorResponse"}
+                "CreateCompletionResponse", "CreateEmbeddingResponse", "ListModelsResponse",
+                "Model", "ErrorResponse"}
     missing = expected - seen
     if missing:
         failures += 1
