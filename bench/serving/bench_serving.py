@@ -118,6 +118,8 @@ def main():
     ap.add_argument("--shardserve", default=str(ROOT / "build/cli/shardserve"))
     ap.add_argument("--llama-server", default="/opt/llama-server/bin/llama-server")
     ap.add_argument("--peers", default="llama-server,llama-cpp-python")
+    ap.add_argument("--set", action="append", default=[],
+                    help="config override for shardserve up, e.g. groups[0].tp=1")
     a = ap.parse_args()
     levels = [int(x) for x in a.levels.split(",")]
     log = open("/tmp/bench_serving.log", "w")
@@ -126,7 +128,8 @@ def main():
     port, zmq = free_port(), free_port()
     results["shardserve"] = measure("shardserve", lambda: subprocess.Popen(
         [a.shardserve, "up", "-c", str(ROOT / "configs/local.yaml"), "--set", f"server.port={port}",
-         "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq}"],
+         "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq}",
+         *[x for kv in a.set for x in ("--set", kv)]],
         stdout=log, stderr=log, start_new_session=True),
         f"http://127.0.0.1:{port}", "smollm2-135m-instruct", levels)
 
@@ -147,6 +150,11 @@ def main():
             f"http://127.0.0.1:{port}", str(MODEL), levels)
 
     ours = results["shardserve"]
+    print("shardserve " + " ".join(a.set))
+    for n in levels:
+        o = ours[n]
+        print(f"{n:7d} streams | {o['tokens_per_s']:6.1f} tokens/s | TTFT p50 {o['ttft_p50']:.2f} s "
+              f"| ITL p50 {1e3 * o['itl_p50']:.1f} ms, p99 {1e3 * o['itl_p99']:.1f} ms")
     for name in peers:
         peer = results[name]
         print(f"\nshardserve vs {name}")
