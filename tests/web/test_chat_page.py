@@ -1,0 +1,318 @@
+"""The chat page (web/) in headless Chromium against a running shardserve.
+
+Not wired into ctest yet. To run it by hand:
+
+    apt-get install -y chromium chromium-driver           # Debian's browser and its driver
+    python3 -m venv /tmp/webvenv && /tmp/webvenv/bin/pip install selenium pytest
+    build/cli/shardserve up -c configs/local.yaml --set server.port=18090 \
+        --set server.coordinator_endpoint=tcp://127.0.0.1:15590 &
+    SHARDSERVE_URL=http://127.0.0.1:18090 /tmp/webvenv/bin/python -m pytest -q tests/web
+
+Environment:
+    SHARDSERVE_URL       the server's base URL (required; the tests skip without it)
+    SHARDSERVE_PAGE_URL  where web/ is served, when not by the server itself at "/" (e.g.
+                         `python3 -m http.server -d web 18091` -> http://127.0.0.1:18091/);
+                         the page is then pointed at SHARDSERVE_URL through its settings
+    SHARDSERVE_WEB_SHOTS a folder for screenshots (desktop, phone, dark), optional
+    CHROME_BIN, CHROMEDRIVER  override /usr/bin/chromium and /usr/bin/chromedriver
+
+The server must serve a chat model whose name does not look like an embedding model's
+(configs/local.yaml: smollm2-135m-instruct, plus all-minilm-l6-v2 which the picker must not
+choose by default).
+"""
+import json
+import os
+import re
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+SERVER = os.environ.get("SHARDSERVE_URL", "").rstrip("/")
+PAGE = os.environ.get("SHARDSERVE_PAGE_URL", "") or (SERVER + "/" if SERVER else "")
+SHOTS = os.environ.get("SHARDSERVE_WEB_SHOTS", "")
+
+pytestmark = pytest.mark.skipif(not SERVER, reason="SHARDSERVE_URL is not set")
+
+
+@pytest.fixture(scope="module")
+def driver():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROME_BIN", "/usr/bin/chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,900"):
+        options.add_argument(arg)
+    service = webdriver.ChromeService(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    d = webdriver.Chrome(options=options, service=service)
+    yield d
+    d.quit()
+
+
+@pytest.fixture()
+def page(driver):
+    """The page, freshly loaded with empty storage (pointed at SERVER when served elsewhere)."""
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    driver.get(PAGE)
+    driver.execute_script("localStorage.clear();")
+    if PAGE.rstrip("/") != SERVER:
+        driver.execute_script(
+            "localStorage.setItem('shardserve.settings.v1', JSON.stringify({apiBase: arguments[0]}));",
+            SERVER)
+    driver.get(PAGE)
+    wait(driver, lambda d: d.find_element(By.ID, "model").get_attribute("value"))
+    return driver
+
+
+def wait(driver, condition, timeout=60):
+    return WebDriverWait(driver, timeout, poll_frequency=0.02).until(condition)
+
+
+def shot(driver, name):
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
+
+
+def set_setting(driver, element_id, value):
+    if not driver.find_element(By.ID, "settings").is_displayed():
+        driver.find_element(By.ID, "settings-toggle").click()
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(value)
+    field.send_keys(Keys.TAB)  # commits it ('change')
+    driver.find_element(By.ID, "settings-close").click()
+
+
+def ask(driver, text):
+    box = driver.find_element(By.ID, "prompt")
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)
+
+
+def last_answer(driver):
+    return driver.find_elements(By.CSS_SELECTOR, ".message.assistant")[-1]
+
+
+def running_sequences():
+    with urllib.request.urlopen(SERVER + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(float(v) for v in re.findall(r"shardserve_group_running_sequences\{[^}]*\} (\S+)", text))
+
+
+# --- modules, checked in the browser ----------------------------------------------------------
+
+def test_sse_parser_handles_comments_split_lines_multiline_data_and_split_utf8(page):
+    result = page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import('./js/sse.js').then(async ({ sseEvents }) => {
+          const enc = new TextEncoder();
+          const euro = enc.encode('data: \\u20ac\\n\\n');
+          const parts = [enc.encode(': keep-alive\\n\\ndata: {"a"'), enc.encode(':1}\\r'),
+                         enc.encode('\\n\\r\\ndata: x\\ndata: y\\n\\n'), euro.slice(0, 7), euro.slice(7),
+                         enc.encode('data: [DONE]\\n\\ndata: cut')];
+          const body = new ReadableStream({ start(c) { parts.forEach((p) => c.enqueue(p)); c.close(); } });
+          const comments = [], data = [];
+          for await (const ev of sseEvents(body, { onComment: (t) => comments.push(t) })) data.push(ev.data);
+          done({ comments, data });
+        }).catch((e) => done({ error: String(e) }));
+    """)
+    assert result == {"comments": ["keep-alive"], "data": ['{"a":1}', "x\ny", "\u20ac", "[DONE]"]}
+
+
+def test_markdown_builds_dom_and_never_html(page):
+    result = page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import('./js/markdown.js').then(({ renderMarkdown }) => {
+          const div = document.createElement('div');
+          div.appendChild(renderMarkdown([
+            'Hi <img src=x onerror="window.pwned=1"> **bold** *it* `a<b>`',
+            '[ok](https://example.com/a_(b)) [bad](javascript:alert(1)) [rel](/v1/models)',
+            '', '- one', '  - nested', '2. two', '', '```python', 'print("<b>")', '```',
+            '```', 'unclosed'].join('\\n')));
+          done({
+            img: div.querySelectorAll('img').length,
+            strong: div.querySelector('strong')?.textContent,
+            em: div.querySelector('em')?.textContent,
+            code: div.querySelector('p code')?.textContent,
+            links: [...div.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+            nested: div.querySelectorAll('ul ul li').length,
+            olStart: div.querySelector('ol')?.start,
+            langs: [...div.querySelectorAll('.code-lang')].map((n) => n.textContent),
+            codes: [...div.querySelectorAll('.code-block code')].map((n) => n.textContent),
+            copy: div.querySelectorAll('.code-block .copy').length,
+            text: div.textContent.includes('<img src=x'),
+          });
+        }).catch((e) => done({ error: String(e) }));
+    """)
+    assert result == {
+        "img": 0, "strong": "bold", "em": "it", "code": "a<b>",
+        "links": ["https://example.com/a_(b)"], "nested": 1, "olStart": 2,
+        "langs": ["python", "text"], "codes": ['print("<b>")', "unclosed"], "copy": 2, "text": True,
+    }
+
+
+def test_copy_button_copies_the_code_block(page):
+    origin = page.execute_script("return location.origin")
+    page.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import('./js/markdown.js').then(({ renderMarkdown }) => {
+          document.getElementById('messages').appendChild(renderMarkdown('```sh\\necho "hi"\\n```'));
+          done();
+        });
+    """)
+    button = page.find_element(By.CSS_SELECTOR, "#messages .code-block .copy")
+    button.click()
+    wait(page, lambda d: button.text == "Copied", timeout=5)
+    copied = page.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0]('error: ' + e))")
+    assert copied == 'echo "hi"'
+
+
+def test_default_model_is_not_an_embedding_model(page):
+    select = page.find_element(By.ID, "model")
+    ids = [o.get_attribute("value") for o in select.find_elements(By.TAG_NAME, "option")]
+    with urllib.request.urlopen(SERVER + "/v1/models", timeout=5) as r:
+        served = [m["id"] for m in json.load(r)["data"]]
+    assert ids == served  # every model is listed
+    assert not re.search(r"minilm|embed", select.get_attribute("value"), re.I)
+
+
+# --- chatting -----------------------------------------------------------------------------------
+
+def test_answer_streams_in_and_ends_with_metrics(page):
+    set_setting(page, "max-tokens", "48")
+    ask(page, "Tell me a short story about a lighthouse.")
+    lengths = []
+
+    def finished(d):
+        a = last_answer(d)
+        lengths.append(len(a.find_element(By.CSS_SELECTOR, ".content").text))
+        return a.get_attribute("data-state") != "streaming"
+
+    wait(page, finished, timeout=120)
+    answer = last_answer(page)
+    assert answer.get_attribute("data-state") == "done"
+    growing = sorted({n for n in lengths if n > 0})
+    assert len(growing) >= 2, f"the answer never showed partly: {lengths[:20]}"
+    metrics = answer.find_element(By.CSS_SELECTOR, ".metrics").text
+    assert re.search(r"[\d.]+ s to first token", metrics) and "tokens/s" in metrics, metrics
+    shot(page, "desktop")
+
+
+def test_shift_enter_is_a_new_line_and_enter_sends(page):
+    box = page.find_element(By.ID, "prompt")
+    box.send_keys("line one")
+    box.send_keys(Keys.SHIFT, Keys.ENTER)
+    box.send_keys("line two")
+    assert box.get_attribute("value") == "line one\nline two"
+    assert not page.find_elements(By.CSS_SELECTOR, ".message.user")
+    set_setting(page, "max-tokens", "4")
+    box.send_keys(Keys.ENTER)
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.user"))
+    assert page.find_element(By.CSS_SELECTOR, ".message.user .content").text == "line one\nline two"
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") != "streaming", timeout=120)
+
+
+def test_stop_aborts_the_stream_and_the_server_frees_the_sequence(page):
+    set_setting(page, "max-tokens", "2000")
+    ask(page, "Count from 1 to 1000, one number per line.")
+    wait(page, lambda d: last_answer(d).find_element(By.CSS_SELECTOR, ".content").text)
+    page.find_element(By.ID, "stop").click()
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") == "stopped", timeout=10)
+    assert page.find_element(By.ID, "send").is_displayed()
+    assert not page.find_element(By.ID, "stop").is_displayed()
+    deadline = time.time() + 15
+    while running_sequences() > 0 and time.time() < deadline:
+        time.sleep(0.2)
+    assert running_sequences() == 0
+
+
+def test_history_survives_a_reload_and_chats_can_be_switched_and_deleted(page):
+    set_setting(page, "max-tokens", "8")
+    ask(page, "Say hi.")
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") == "done", timeout=120)
+    first_answer = last_answer(page).find_element(By.CSS_SELECTOR, ".content").text
+    page.refresh()
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.assistant"))
+    assert last_answer(page).find_element(By.CSS_SELECTOR, ".content").text == first_answer
+    assert len(page.find_elements(By.CSS_SELECTOR, "#history .history-item")) == 1
+
+    page.find_element(By.ID, "new-chat").click()
+    assert not page.find_elements(By.CSS_SELECTOR, ".message")
+    ask(page, "Say bye.")
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") == "done", timeout=120)
+    items = page.find_elements(By.CSS_SELECTOR, "#history .history-item")
+    titles = [i.find_element(By.CSS_SELECTOR, ".chat-link").text for i in items]
+    assert titles == ["Say bye.", "Say hi."]
+
+    items[1].find_element(By.CSS_SELECTOR, ".chat-link").click()
+    assert page.find_element(By.CSS_SELECTOR, ".message.user .content").text == "Say hi."
+    items = page.find_elements(By.CSS_SELECTOR, "#history .history-item")
+    items[0].find_element(By.CSS_SELECTOR, ".delete-chat").click()
+    page.switch_to.alert.accept()
+    assert len(page.find_elements(By.CSS_SELECTOR, "#history .history-item")) == 1
+
+
+# --- errors in plain words ----------------------------------------------------------------------
+
+def test_a_refused_request_is_explained_next_to_the_answer(page):
+    set_setting(page, "temperature", "5")  # above OpenAI's 2: the server answers 400
+    ask(page, "Hello")
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") == "error")
+    text = last_answer(page).find_element(By.CSS_SELECTOR, ".error").text
+    assert text.startswith("The server refused the request:") and "temperature" in text, text
+    set_setting(page, "temperature", "")
+    set_setting(page, "max-tokens", "4")
+    last_answer(page).find_element(By.CSS_SELECTOR, "[data-action=retry]").click()
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") == "done", timeout=120)
+    assert len(page.find_elements(By.CSS_SELECTOR, ".message.assistant")) == 1
+
+
+def test_an_unreachable_server_is_explained(page):
+    set_setting(page, "api-base", "http://127.0.0.1:9")
+    notice = wait(page, lambda d: d.find_element(By.ID, "notice").is_displayed()
+                  and d.find_element(By.ID, "notice"))
+    assert "Could not reach the server at http://127.0.0.1:9" in notice.text
+
+
+# --- layout -------------------------------------------------------------------------------------
+
+def test_phone_width_uses_a_drawer_and_nothing_overflows(page):
+    page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                         {"width": 375, "height": 740, "deviceScaleFactor": 2, "mobile": True})
+    page.refresh()
+    wait(page, lambda d: d.find_element(By.ID, "model").get_attribute("value"))
+    set_setting(page, "max-tokens", "24")
+    ask(page, "Show a tiny Python function in a code block.")
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") != "streaming", timeout=120)
+    assert page.execute_script("return document.documentElement.scrollWidth") <= 375
+    sidebar = page.find_element(By.ID, "sidebar")
+    assert page.execute_script("return arguments[0].getBoundingClientRect().right", sidebar) <= 0
+    shot(page, "phone")
+    page.find_element(By.ID, "menu-toggle").click()
+    wait(page, lambda d: d.execute_script("return arguments[0].getBoundingClientRect().left", sidebar) >= 0)
+    assert page.switch_to.active_element.get_attribute("id") == "new-chat"
+    shot(page, "phone-drawer")
+    page.switch_to.active_element.send_keys(Keys.ESCAPE)
+    assert page.find_element(By.ID, "menu-toggle").get_attribute("aria-expanded") == "false"
+
+
+def test_dark_scheme_changes_the_colours(page):
+    light = page.execute_script("return getComputedStyle(document.body).backgroundColor")
+    page.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                         {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        dark = page.execute_script("return getComputedStyle(document.body).backgroundColor")
+        shot(page, "dark")
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert light != dark
