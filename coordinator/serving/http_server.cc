@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -536,6 +537,11 @@ HttpServer::HttpServer(const ServerConfig& config, GroupLink& link,
   server_->set_read_timeout(30, 0);
   server_->set_write_timeout(30, 0);
   handlers_->install(*server_);
+  // The chat page: files under server.web_root at / (index.html for /), public like /health.
+  // Routes (/v1, /health, ...) are matched only when no file of that path exists.
+  if (!config_.web_root_path.empty() && !server_->set_mount_point("/", config_.web_root_path))
+    std::fprintf(stderr, "shardserve coordinator: web_root %s is not a directory; no chat page\n",
+                 config_.web_root_path.c_str());
 }
 
 HttpServer::~HttpServer() {

@@ -152,6 +152,15 @@ def test_api_keys_and_body_limit(secured_cluster, schemas):
     assert http(base, "GET", "/health")[0] == 200
 
 
+def test_the_chat_page_is_served_at_the_root(cluster):
+    with urllib.request.urlopen(cluster.base + "/") as r:
+        assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+        assert "<html" in r.read().decode().lower()
+    with urllib.request.urlopen(cluster.base + "/js/app.js") as r:
+        assert "javascript" in r.headers["Content-Type"]  # ES modules need a JavaScript type
+    assert http(cluster.base, "GET", "/no-such-page.html")[0] == 404
+
+
 def test_metrics_and_health(cluster):
     with urllib.request.urlopen(cluster.base + "/metrics") as r:
         text = r.read().decode()
