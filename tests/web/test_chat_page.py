@@ -1,83 +1,48 @@
-"""The chat page (web/) in headless Chromium against a running shardserve.
+"""The chat page (web/) in headless Chromium (Debian's chromium + chromium-driver, driven by
+selenium) against a real shardserve: a local cluster started for the session, or SHARDSERVE_URL.
+Fixtures and environment variables: conftest.py. Registered in ctest as e2e_chat_page:
 
-Not wired into ctest yet. To run it by hand:
+    ctest --test-dir build -R e2e_chat_page --output-on-failure
 
-    apt-get install -y chromium chromium-driver           # Debian's browser and its driver
-    python3 -m venv /tmp/webvenv && /tmp/webvenv/bin/pip install selenium pytest
-    build/cli/shardserve up -c configs/local.yaml --set server.port=18090 \
-        --set server.coordinator_endpoint=tcp://127.0.0.1:15590 &
-    SHARDSERVE_URL=http://127.0.0.1:18090 /tmp/webvenv/bin/python -m pytest -q tests/web
+By hand (after scripts/install-deps, scripts/install-python-deps, a build):
 
-Environment:
-    SHARDSERVE_URL       the server's base URL (required; the tests skip without it)
-    SHARDSERVE_PAGE_URL  where web/ is served, when not by the server itself at "/" (e.g.
-                         `python3 -m http.server -d web 18091` -> http://127.0.0.1:18091/);
-                         the page is then pointed at SHARDSERVE_URL through its settings
-    SHARDSERVE_WEB_SHOTS a folder for screenshots (desktop, phone, dark), optional
-    CHROME_BIN, CHROMEDRIVER  override /usr/bin/chromium and /usr/bin/chromedriver
+    SHARDSERVE_BIN=build/cli/shardserve .venv/bin/python -m pytest -q tests/web
 
 The server must serve a chat model whose name does not look like an embedding model's
 (configs/local.yaml: smollm2-135m-instruct, plus all-minilm-l6-v2 which the picker must not
-choose by default).
+choose by default). Screenshots (desktop, phone, dark) go to SHARDSERVE_WEB_SHOTS; their paths
+are printed at the end.
 """
 import json
-import os
 import re
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-SERVER = os.environ.get("SHARDSERVE_URL", "").rstrip("/")
-PAGE = os.environ.get("SHARDSERVE_PAGE_URL", "") or (SERVER + "/" if SERVER else "")
-SHOTS = os.environ.get("SHARDSERVE_WEB_SHOTS", "")
-
-pytestmark = pytest.mark.skipif(not SERVER, reason="SHARDSERVE_URL is not set")
-
-
-@pytest.fixture(scope="module")
-def driver():
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ.get("CHROME_BIN", "/usr/bin/chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,900"):
-        options.add_argument(arg)
-    service = webdriver.ChromeService(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    d = webdriver.Chrome(options=options, service=service)
-    yield d
-    d.quit()
+CHAT_MODEL = "smollm2-135m-instruct"
 
 
 @pytest.fixture()
-def page(driver):
-    """The page, freshly loaded with empty storage (pointed at SERVER when served elsewhere)."""
+def page(driver, server, page_url):
+    """The page, freshly loaded with empty storage (pointed at the server when served elsewhere)."""
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    driver.get(PAGE)
+    driver.get(page_url)
     driver.execute_script("localStorage.clear();")
-    if PAGE.rstrip("/") != SERVER:
+    if page_url.rstrip("/") != server:
         driver.execute_script(
             "localStorage.setItem('shardserve.settings.v1', JSON.stringify({apiBase: arguments[0]}));",
-            SERVER)
-    driver.get(PAGE)
+            server)
+    driver.get(page_url)
     wait(driver, lambda d: d.find_element(By.ID, "model").get_attribute("value"))
     return driver
 
 
 def wait(driver, condition, timeout=60):
     return WebDriverWait(driver, timeout, poll_frequency=0.02).until(condition)
-
-
-def shot(driver, name):
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
 
 
 def set_setting(driver, element_id, value):
@@ -100,8 +65,8 @@ def last_answer(driver):
     return driver.find_elements(By.CSS_SELECTOR, ".message.assistant")[-1]
 
 
-def running_sequences():
-    with urllib.request.urlopen(SERVER + "/metrics", timeout=5) as r:
+def running_sequences(server):
+    with urllib.request.urlopen(server + "/metrics", timeout=5) as r:
         text = r.read().decode()
     return sum(float(v) for v in re.findall(r"shardserve_group_running_sequences\{[^}]*\} (\S+)", text))
 
@@ -177,10 +142,10 @@ def test_copy_button_copies_the_code_block(page):
     assert copied == 'echo "hi"'
 
 
-def test_default_model_is_not_an_embedding_model(page):
+def test_default_model_is_not_an_embedding_model(page, server):
     select = page.find_element(By.ID, "model")
     ids = [o.get_attribute("value") for o in select.find_elements(By.TAG_NAME, "option")]
-    with urllib.request.urlopen(SERVER + "/v1/models", timeout=5) as r:
+    with urllib.request.urlopen(server + "/v1/models", timeout=5) as r:
         served = [m["id"] for m in json.load(r)["data"]]
     assert ids == served  # every model is listed
     assert not re.search(r"minilm|embed", select.get_attribute("value"), re.I)
@@ -188,24 +153,31 @@ def test_default_model_is_not_an_embedding_model(page):
 
 # --- chatting -----------------------------------------------------------------------------------
 
-def test_answer_streams_in_and_ends_with_metrics(page):
+def test_answer_streams_in_and_ends_with_metrics(page, screenshot):
+    Select(page.find_element(By.ID, "model")).select_by_value(CHAT_MODEL)
+    set_setting(page, "temperature", "0")  # greedy: this prompt always runs to max_tokens
     set_setting(page, "max-tokens", "48")
     ask(page, "Tell me a short story about a lighthouse.")
-    lengths = []
+    partial = []  # the answer's text each time it was seen still streaming
 
     def finished(d):
         a = last_answer(d)
-        lengths.append(len(a.find_element(By.CSS_SELECTOR, ".content").text))
-        return a.get_attribute("data-state") != "streaming"
+        state = a.get_attribute("data-state")
+        text = a.find_element(By.CSS_SELECTOR, ".content").text
+        if state == "streaming" and text and text not in partial:
+            partial.append(text)
+        return state != "streaming"
 
     wait(page, finished, timeout=120)
     answer = last_answer(page)
     assert answer.get_attribute("data-state") == "done"
-    growing = sorted({n for n in lengths if n > 0})
-    assert len(growing) >= 2, f"the answer never showed partly: {lengths[:20]}"
+    final = answer.find_element(By.CSS_SELECTOR, ".content").text
+    assert len(partial) >= 2, f"the answer never showed partly before it finished: {partial}"
+    assert len(partial[0]) < len(final), (partial[0], final)
+    assert CHAT_MODEL in answer.find_element(By.CSS_SELECTOR, ".role").get_attribute("textContent")
     metrics = answer.find_element(By.CSS_SELECTOR, ".metrics").text
     assert re.search(r"[\d.]+ s to first token", metrics) and "tokens/s" in metrics, metrics
-    shot(page, "desktop")
+    screenshot(page, "desktop")
 
 
 def test_shift_enter_is_a_new_line_and_enter_sends(page):
@@ -222,27 +194,36 @@ def test_shift_enter_is_a_new_line_and_enter_sends(page):
     wait(page, lambda d: last_answer(d).get_attribute("data-state") != "streaming", timeout=120)
 
 
-def test_stop_aborts_the_stream_and_the_server_frees_the_sequence(page):
+def test_stop_aborts_the_stream_and_the_server_frees_the_sequence(page, server, screenshot):
+    set_setting(page, "temperature", "0")  # greedy: this prompt runs on for 1000+ tokens
     set_setting(page, "max-tokens", "2000")
-    ask(page, "Count from 1 to 1000, one number per line.")
+    ask(page, "Write a long story about a lighthouse keeper and a storm.")
     wait(page, lambda d: last_answer(d).find_element(By.CSS_SELECTOR, ".content").text)
+    assert last_answer(page).get_attribute("data-state") == "streaming"  # mid-answer
     page.find_element(By.ID, "stop").click()
     wait(page, lambda d: last_answer(d).get_attribute("data-state") == "stopped", timeout=10)
+    stopped_at = last_answer(page).find_element(By.CSS_SELECTOR, ".content").text
     assert page.find_element(By.ID, "send").is_displayed()
     assert not page.find_element(By.ID, "stop").is_displayed()
     deadline = time.time() + 15
-    while running_sequences() > 0 and time.time() < deadline:
+    while running_sequences(server) > 0 and time.time() < deadline:
         time.sleep(0.2)
-    assert running_sequences() == 0
+    assert running_sequences(server) == 0
+    # The stream has ended: nothing more arrived while the server wound the sequence down.
+    assert last_answer(page).find_element(By.CSS_SELECTOR, ".content").text == stopped_at
+    screenshot(page, "stopped")
 
 
 def test_history_survives_a_reload_and_chats_can_be_switched_and_deleted(page):
+    set_setting(page, "temperature", "0")  # greedy: a non-empty answer, the same every time
     set_setting(page, "max-tokens", "8")
     ask(page, "Say hi.")
     wait(page, lambda d: last_answer(d).get_attribute("data-state") == "done", timeout=120)
     first_answer = last_answer(page).find_element(By.CSS_SELECTOR, ".content").text
+    assert first_answer
     page.refresh()
     wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.assistant"))
+    assert page.find_element(By.CSS_SELECTOR, ".message.user .content").text == "Say hi."
     assert last_answer(page).find_element(By.CSS_SELECTOR, ".content").text == first_answer
     assert len(page.find_elements(By.CSS_SELECTOR, "#history .history-item")) == 1
 
@@ -286,7 +267,7 @@ def test_an_unreachable_server_is_explained(page):
 
 # --- layout -------------------------------------------------------------------------------------
 
-def test_phone_width_uses_a_drawer_and_nothing_overflows(page):
+def test_phone_width_uses_a_drawer_and_nothing_overflows(page, screenshot):
     page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                          {"width": 375, "height": 740, "deviceScaleFactor": 2, "mobile": True})
     page.refresh()
@@ -297,22 +278,22 @@ def test_phone_width_uses_a_drawer_and_nothing_overflows(page):
     assert page.execute_script("return document.documentElement.scrollWidth") <= 375
     sidebar = page.find_element(By.ID, "sidebar")
     assert page.execute_script("return arguments[0].getBoundingClientRect().right", sidebar) <= 0
-    shot(page, "phone")
+    screenshot(page, "phone")
     page.find_element(By.ID, "menu-toggle").click()
     wait(page, lambda d: d.execute_script("return arguments[0].getBoundingClientRect().left", sidebar) >= 0)
     assert page.switch_to.active_element.get_attribute("id") == "new-chat"
-    shot(page, "phone-drawer")
+    screenshot(page, "phone-drawer")
     page.switch_to.active_element.send_keys(Keys.ESCAPE)
     assert page.find_element(By.ID, "menu-toggle").get_attribute("aria-expanded") == "false"
 
 
-def test_dark_scheme_changes_the_colours(page):
+def test_dark_scheme_changes_the_colours(page, screenshot):
     light = page.execute_script("return getComputedStyle(document.body).backgroundColor")
     page.execute_cdp_cmd("Emulation.setEmulatedMedia",
                          {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     try:
         dark = page.execute_script("return getComputedStyle(document.body).backgroundColor")
-        shot(page, "dark")
+        screenshot(page, "dark")
     finally:
         page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     assert light != dark

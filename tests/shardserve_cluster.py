@@ -1,0 +1,64 @@
+"""A real local cluster for the end-to-end tests: `shardserve up` (coordinator + the worker
+groups of configs/local.yaml under mpirun) on the default model, on free loopback ports.
+
+Shared by the pytest suites under tests/ (e2e, web, deploy); their conftest.py files put this
+folder on sys.path. Environment:
+    SHARDSERVE_BIN       the shardserve binary (default: build/cli/shardserve)
+    SHARDSERVE_E2E_LOG   a file that collects the cluster's output (default: discarded)
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_NAME = "smollm2-135m-instruct"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, shardserve, extra=()):
+        self.port, zmq_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = open(os.environ.get("SHARDSERVE_E2E_LOG", "/dev/null"), "a")
+        # The repository root as the working directory: server.web_root defaults to ./web.
+        self.proc = subprocess.Popen(
+            [shardserve, "up", "-c", str(ROOT / "configs/local.yaml"),
+             "--set", f"server.port={self.port}",
+             "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq_port}", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            assert self.proc.poll() is None, "shardserve up exited during start-up"
+            try:
+                with urllib.request.urlopen(self.base + "/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("the cluster did not become ready in 120 s")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def shardserve_binary():
+    return os.environ.get("SHARDSERVE_BIN", str(ROOT / "build" / "cli" / "shardserve"))
