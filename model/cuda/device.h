@@ -75,12 +75,22 @@ class DeviceBuffer {
     if (n > n_) *this = DeviceBuffer(n);
   }
 
-  // Synchronous copies of `n` elements (all by default) at element offset 0.
+  // Copies of `n` elements at element offset 0 that are synchronous with every stream: the
+  // device is idle before a download and after an upload, so work queued on any stream (they
+  // are non-blocking, so the legacy stream of cudaMemcpy would not order them) sees an upload
+  // and a download sees that work. For loading and tests; steps use cudaMemcpyAsync.
   void upload(const T* host, size_t n) {
     CUDA_CHECK(cudaMemcpy(data(), host, n * sizeof(T), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaDeviceSynchronize());  // a pageable upload may return before its DMA ends
   }
   void download(T* host, size_t n) const {
+    CUDA_CHECK(cudaDeviceSynchronize());
     CUDA_CHECK(cudaMemcpy(host, data(), n * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  // Sets every byte to 0, synchronously as upload().
+  void zero() {
+    CUDA_CHECK(cudaMemset(data(), 0, bytes()));
+    CUDA_CHECK(cudaDeviceSynchronize());
   }
 
  private:

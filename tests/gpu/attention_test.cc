@@ -109,7 +109,7 @@ TEST(CudaAttention, PrefillAndDecodeOverThePagedCache) {
                            .n_blocks = kBlocks};
   const int64_t per_layer = kBlocks * kKvHeads * kBlock * kHeadDim;
   DeviceBuffer<__half> cache(2 * layers * per_layer);
-  CUDA_CHECK(cudaMemset(cache.data(), 0, cache.bytes()));
+  cache.zero();
   const PagedKvLayer kv{cache.data() + layer * per_layer,
                         cache.data() + (layers + layer) * per_layer, kKvHeads, kHeadDim, kBlock};
 
@@ -155,6 +155,7 @@ TEST(CudaAttention, PrefillAndDecodeOverThePagedCache) {
   // The cache holds f16(K), f16(V) where the CPU KvCache would put them.
   KvCache cpu(shape);
   std::vector<uint16_t> bits(cache.size());
+  CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemcpy(bits.data(), cache.data(), cache.bytes(), cudaMemcpyDeviceToHost));
   const uint16_t* base = cpu.keys(0, 0, 0);
   for (int s = 0; s < 2; ++s)

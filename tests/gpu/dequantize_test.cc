@@ -77,13 +77,14 @@ TEST_P(Dequantize, MatchesTheCpuReference) {
   DeviceBuffer<uint8_t> src = to_device(bytes);
   DeviceBuffer<float> out_f32(n_rows * ld);
   DeviceBuffer<__half> out_f16(n_rows * ld);
-  CUDA_CHECK(cudaMemset(out_f32.data(), 0, out_f32.bytes()));
-  CUDA_CHECK(cudaMemset(out_f16.data(), 0, out_f16.bytes()));
+  out_f32.zero();
+  out_f16.zero();
   dequantize_rows(type, src.data(), stride, n_rows, n_cols, out_f32.data(), ld, stream.get());
   dequantize_rows(type, src.data(), stride, n_rows, n_cols, out_f16.data(), ld, stream.get());
   stream.synchronize();
   const std::vector<float> f32 = to_host(out_f32);
   std::vector<uint16_t> f16(n_rows * ld);
+  CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemcpy(f16.data(), out_f16.data(), out_f16.bytes(), cudaMemcpyDeviceToHost));
   for (int64_t r = 0; r < n_rows; ++r)
     for (int64_t c = 0; c < n_cols; ++c) {

@@ -19,6 +19,7 @@ using testing::to_host;
 
 std::vector<float> f16_to_floats(const DeviceBuffer<__half>& d) {
   std::vector<uint16_t> bits(d.size());
+  CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemcpy(bits.data(), d.data(), d.bytes(), cudaMemcpyDeviceToHost));
   std::vector<float> out(bits.size());
   for (size_t i = 0; i < bits.size(); ++i) out[i] = kernels::f16_to_f32(bits[i]);
@@ -41,8 +42,8 @@ TEST(CudaOps, RmsNormMatchesTheCpu) {
   Stream stream;
   DeviceBuffer<float> dx = to_device(x), dw = to_device(weight), out(n_rows * ld_out);
   DeviceBuffer<__half> out16(n_rows * ld_out);
-  CUDA_CHECK(cudaMemset(out.data(), 0, out.bytes()));
-  CUDA_CHECK(cudaMemset(out16.data(), 0, out16.bytes()));
+  out.zero();
+  out16.zero();
   rms_norm(dx.data(), ldx, dw.data(), eps, n_rows, dim, out.data(), ld_out, stream.get());
   rms_norm(dx.data(), ldx, dw.data(), eps, n_rows, dim, out16.data(), ld_out, stream.get());
   stream.synchronize();

@@ -1,0 +1,481 @@
+#include "model/cuda/cuda_llama_model.h"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "base/check.h"
+#include "model/cuda/attention.cuh"
+#include "model/cuda/dequantize.cuh"
+#include "model/cuda/device.h"
+#include "model/cuda/elementwise.cuh"
+#include "model/cuda/gemm.h"
+#include "model/cuda/reductions.cuh"
+#include "model/cuda/rms_norm.cuh"
+#include "model/cuda/rope.cuh"
+#include "model/kernels/cpu/ops.h"  // rope_cache: the CPU's angles, for the device's table
+
+namespace shardserve {
+
+using gpu::DeviceBuffer;
+using gpu::DeviceMemory;
+
+// One shard's weights on the device. Row counts use the shard's local sizes: q_dim = local q
+// heads * head_dim, kv_dim = local kv heads * head_dim, ffn = local FFN columns.
+struct CudaLlamaModel::Weights {
+  struct Layer {
+    DeviceBuffer<float> attn_norm;  // [dim]
+    DeviceBuffer<__half> wqkv;      // [q_dim + 2 kv_dim][dim]: Q rows, then K, then V
+    DeviceBuffer<float> bqkv;       // [q_dim + 2 kv_dim], empty without biases
+    DeviceBuffer<__half> wo;        // [dim][q_dim] (row-parallel)
+    DeviceBuffer<float> ffn_norm;   // [dim]
+    DeviceBuffer<__half> wgu;       // [2 ffn][dim]: gate rows, then up
+    DeviceBuffer<__half> wdown;     // [dim][ffn] (row-parallel)
+  };
+  DeviceBuffer<uint8_t> token_embd;  // raw rows [n_vocab] of embd_type, embd_stride bytes each
+  DType embd_type = DType::F32;
+  size_t embd_stride = 0;
+  DeviceBuffer<float> output_norm;  // [dim]
+  DeviceBuffer<__half> output;      // [n_vocab][dim] LM head (token_embd when tied)
+  DeviceBuffer<float> rope_table;   // [rope_positions][n_rot] (cos, sin) pairs
+  int64_t rope_positions = 0;
+  std::vector<Layer> layers;
+  int64_t bytes = 0;
+};
+
+// Activations of one step, one row per token, and the device KV cache.
+struct CudaLlamaModel::RunState {
+  gpu::Stream stream;
+  gpu::CublasHandle cublas{stream.get()};
+  DeviceBuffer<float> x;         // [n][dim]        residual stream
+  DeviceBuffer<__half> xn;       // [n][dim]        normalized input of a sub-layer (GEMM input)
+  DeviceBuffer<float> qkv;       // [n][q_dim + 2 kv_dim]
+  DeviceBuffer<__half> att;      // [n][q_dim]      attention output per head
+  DeviceBuffer<float> proj;      // [n][dim]        row-parallel partial products (tp > 1)
+  DeviceBuffer<float> gu;        // [n][2 ffn]      gate | up
+  DeviceBuffer<__half> act;      // [n][ffn]        silu(gate) * up
+  DeviceBuffer<float> xsel;      // [n_out][dim]    rows that need logits
+  DeviceBuffer<__half> xo;       // [n_out][dim]    their final norm
+  DeviceBuffer<float> logits;    // [n_out][n_vocab]
+  DeviceBuffer<int32_t> ids;     // tokens | positions | table_begin | out rows | block tables
+  DeviceBuffer<int32_t> greedy;  // [n_out]
+  std::vector<int32_t> host_ids;
+  DeviceBuffer<__half> kv;  // K then V, each [layer][block][kv_head][position][head_dim]
+  KvCacheShape kv_shape;
+
+  gpu::PagedKvLayer kv_layer(int64_t layer) const {
+    const int64_t per_layer =
+        kv_shape.n_blocks * kv_shape.n_kv_heads * kv_shape.block_size * kv_shape.head_dim;
+    return {kv.data() + layer * per_layer, kv.data() + (kv_shape.n_layers + layer) * per_layer,
+            kv_shape.n_kv_heads, kv_shape.head_dim, kv_shape.block_size};
+  }
+};
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+template <typename T>
+Result<DeviceBuffer<T>> alloc(size_t n, const std::string& what, int64_t* total) {
+  auto mem = DeviceMemory::try_alloc(n * sizeof(T), what.c_str());
+  if (!mem) return mem.error();
+  *total += static_cast<int64_t>(n * sizeof(T));
+  return DeviceBuffer<T>(std::move(*mem));
+}
+
+// Reads tensors of the mapped file, checks them and copies (slices of) them to the device.
+class Uploader {
+ public:
+  Uploader(const gguf::File& file, cudaStream_t stream, int64_t* total)
+      : file_(file), stream_(stream), total_(total) {}
+
+  // The tensor `name` of GGUF shape [cols, rows] (rows = 0: a vector of `cols`).
+  Result<const gguf::TensorInfo*> find(const std::string& name, int64_t cols, int64_t rows) {
+    const gguf::TensorInfo* t = file_.tensor(name);
+    if (!t) return Error{"tensor '" + name + "' is missing from " + file_.path()};
+    const std::vector<int64_t> want =
+        rows ? std::vector<int64_t>{cols, rows} : std::vector<int64_t>{cols};
+    if (t->shape != want)
+      return Error{"tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
+                   shape_str(want)};
+    return t;
+  }
+
+  // Rows `rows` x columns `cols` of a [n_cols, n_rows] tensor, dequantized to f16 into dst
+  // (row i of the slice at dst + i * ld).
+  Status slice(const std::string& name, int64_t n_cols, int64_t n_rows, Range rows, Range cols,
+               __half* dst, int64_t ld) {
+    auto t = find(name, n_cols, n_rows);
+    if (!t) return t.error();
+    const DType type = (*t)->type;
+    if (!gpu::dequantize_supported(type))
+      return Error{"tensor '" + name + "' has type " + std::string(info(type).name) +
+                   ", which the CUDA backend does not load yet (F32, F16, BF16, Q4_0, Q4_1, "
+                   "Q5_0, Q5_1, Q8_0); use backend: cpu for this model"};
+    const int64_t block = info(type).block_size;
+    if (cols.begin % block != 0 || cols.size() % block != 0)
+      return Error{"tensor '" + name + "' cannot be split at columns [" +
+                   std::to_string(cols.begin) + ", " + std::to_string(cols.end) + "): its " +
+                   std::string(info(type).name) + " blocks hold " + std::to_string(block) +
+                   " columns"};
+    const size_t full = row_bytes(type, n_cols), width = row_bytes(type, cols.size());
+    staging_.ensure(width * rows.size());
+    const uint8_t* src = (*t)->data + rows.begin * full + row_bytes(type, cols.begin);
+    CUDA_CHECK(cudaMemcpy2DAsync(staging_.data(), width, src, full, width, rows.size(),
+                                 cudaMemcpyHostToDevice, stream_));
+    gpu::dequantize_rows(type, staging_.data(), width, rows.size(), cols.size(), dst, ld, stream_);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // before staging_ is reused
+    return {};
+  }
+
+  // Elements [part.begin, part.end) of an F32 vector of n elements.
+  Result<DeviceBuffer<float>> f32(const std::string& name, int64_t n, Range part) {
+    auto t = find(name, n, 0);
+    if (!t) return t.error();
+    if ((*t)->type != DType::F32)
+      return Error{"tensor '" + name + "' has type " + std::string(info((*t)->type).name) +
+                   ", expected F32"};
+    auto buf = alloc<float>(part.size(), name, total_);
+    if (!buf) return buf.error();
+    buf->upload(reinterpret_cast<const float*>((*t)->data) + part.begin, part.size());
+    return buf;
+  }
+
+  // A matrix of `rows` f16 rows of `cols`.
+  Result<DeviceBuffer<__half>> matrix(int64_t rows, int64_t cols, const std::string& what) {
+    return alloc<__half>(rows * cols, what, total_);
+  }
+
+ private:
+  const gguf::File& file_;
+  cudaStream_t stream_;
+  int64_t* total_;
+  DeviceBuffer<uint8_t> staging_;
+};
+
+#define SS_TRY(expr)                                                        \
+  do {                                                                      \
+    if (Status ss_status_ = (expr); !ss_status_) return ss_status_.error(); \
+  } while (0)
+
+#define SS_ASSIGN(lhs, expr)                    \
+  do {                                          \
+    auto ss_result_ = (expr);                   \
+    if (!ss_result_) return ss_result_.error(); \
+    lhs = std::move(*ss_result_);               \
+  } while (0)
+
+}  // namespace
+
+CudaLlamaModel::CudaLlamaModel(LlamaConfig config, LlamaShard shard, int device, Collectives* group)
+    : config_(std::move(config)), shard_(std::move(shard)), device_(device), group_(group) {}
+
+CudaLlamaModel::~CudaLlamaModel() {
+  if (state_) cudaSetDevice(device_);  // free on the model's device
+}
+
+int64_t CudaLlamaModel::weight_bytes() const {
+  return weights_->bytes;
+}
+
+Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& file, int tp,
+                                                             int rank, int device,
+                                                             Collectives* group) {
+  if (auto reason = gpu::cuda_unavailable_reason())
+    return Error{*reason + "; set backend: cpu for this group"};
+  const int n_devices = gpu::cuda_device_count();
+  if (device < 0 || device >= n_devices)
+    return Error{"CUDA device " + std::to_string(device) + " does not exist (this host has " +
+                 std::to_string(n_devices) + "); check the group's devices list"};
+  if (tp > 1 && (!group || group->size() != tp || group->rank() != rank))
+    return Error{"a CUDA group of tp " + std::to_string(tp) +
+                 " needs an NCCL group of that size with this rank"};
+  if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
+    return Error{gpu::cuda_error_message("cudaSetDevice", e)};
+
+  auto config = read_llama_config(file);
+  if (!config) return config.error();
+  const LlamaConfig& c = *config;
+  const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
+  if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
+  auto shard = plan_llama_shard({.n_heads = c.n_heads,
+                                 .n_kv_heads = c.n_kv_heads,
+                                 .hidden_dim = c.hidden_dim,
+                                 .ffn_unit = info(down->type).block_size,
+                                 .head_dim = c.head_dim},
+                                tp, rank);
+  if (!shard) return shard.error();
+  if (c.head_dim % 32 != 0 || c.head_dim > 256)
+    return Error{"head_dim " + std::to_string(c.head_dim) +
+                 ": the CUDA attention kernel needs a multiple of 32 up to 256"};
+
+  std::unique_ptr<CudaLlamaModel> m(new CudaLlamaModel(c, *shard, device, group));
+  m->state_ = std::make_unique<RunState>();
+  m->weights_ = std::make_unique<Weights>();
+  Weights& w = *m->weights_;
+  const LlamaShard& s = m->shard_;
+  const int64_t dim = c.dim, hd = c.head_dim;
+  const int64_t q_dim = s.q_heads.size() * hd, kv_dim = s.kv_heads.size() * hd;
+  const int64_t ffn = s.ffn.size(), qkv_w = q_dim + 2 * kv_dim;
+  const Range all_dim{0, dim}, all_vocab{0, c.n_vocab};
+  const Range q_rows{s.q_heads.begin * hd, s.q_heads.end * hd};
+  const Range kv_rows{s.kv_heads.begin * hd, s.kv_heads.end * hd};
+  Uploader up(file, m->state_->stream.get(), &w.bytes);
+
+  // Embeddings: the raw rows, gathered exactly at each step.
+  {
+    auto t = up.find("token_embd.weight", dim, c.n_vocab);
+    if (!t) return t.error();
+    if (!gpu::dequantize_supported((*t)->type))
+      return Error{"tensor 'token_embd.weight' has type " + std::string(info((*t)->type).name) +
+                   ", which the CUDA backend cannot read"};
+    w.embd_type = (*t)->type;
+    w.embd_stride = row_bytes(w.embd_type, dim);
+    SS_ASSIGN(w.token_embd, alloc<uint8_t>(w.embd_stride * c.n_vocab, "token_embd", &w.bytes));
+    w.token_embd.upload((*t)->data, w.embd_stride * c.n_vocab);
+  }
+  SS_ASSIGN(w.output_norm, up.f32("output_norm.weight", dim, all_dim));
+  const std::string head = file.tensor("output.weight") ? "output.weight" : "token_embd.weight";
+  SS_ASSIGN(w.output, up.matrix(c.n_vocab, dim, "the LM head"));
+  SS_TRY(up.slice(head, dim, c.n_vocab, all_vocab, all_dim, w.output.data(), dim));
+
+  // RoPE angles of every position of the trained context, by the CPU's own function.
+  {
+    std::vector<float> factors;
+    if (file.tensor("rope_freqs.weight")) {
+      auto f = up.find("rope_freqs.weight", c.n_rot / 2, 0);
+      if (!f) return f.error();
+      if ((*f)->type != DType::F32) return Error{"tensor 'rope_freqs.weight' must be F32"};
+      const float* p = reinterpret_cast<const float*>((*f)->data);
+      factors.assign(p, p + c.n_rot / 2);
+    }
+    const kernels::RopeParams rope{.n_rot = c.n_rot,
+                                   .freq_base = c.rope_freq_base,
+                                   .freq_scale = c.rope_freq_scale,
+                                   .neox = c.rope_neox,
+                                   .freq_factors = factors.empty() ? nullptr : factors.data()};
+    w.rope_positions = std::max<int64_t>(c.context_length, 1);
+    std::vector<float> table(w.rope_positions * c.n_rot);
+    for (int64_t p = 0; p < w.rope_positions; ++p)
+      kernels::rope_cache(rope, p, &table[p * c.n_rot]);
+    SS_ASSIGN(w.rope_table, alloc<float>(table.size(), "the RoPE table", &w.bytes));
+    w.rope_table.upload(table.data(), table.size());
+  }
+
+  w.layers.resize(c.n_layers);
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    Weights::Layer& L = w.layers[l];
+    const std::string p = "blk." + std::to_string(l) + ".";
+    SS_ASSIGN(L.attn_norm, up.f32(p + "attn_norm.weight", dim, all_dim));
+    SS_ASSIGN(L.wqkv, up.matrix(qkv_w, dim, p + "attn_qkv"));
+    SS_TRY(up.slice(p + "attn_q.weight", dim, c.n_heads * hd, q_rows, all_dim, L.wqkv.data(), dim));
+    SS_TRY(up.slice(p + "attn_k.weight", dim, c.n_kv_heads * hd, kv_rows, all_dim,
+                    L.wqkv.data() + q_dim * dim, dim));
+    SS_TRY(up.slice(p + "attn_v.weight", dim, c.n_kv_heads * hd, kv_rows, all_dim,
+                    L.wqkv.data() + (q_dim + kv_dim) * dim, dim));
+    if (file.tensor(p + "attn_q.bias")) {
+      std::vector<float> bias(qkv_w);
+      const std::pair<const char*, Range> parts[] = {
+          {"attn_q.bias", q_rows}, {"attn_k.bias", kv_rows}, {"attn_v.bias", kv_rows}};
+      int64_t at = 0;
+      for (const auto& [name, range] : parts) {
+        auto t = up.find(p + name, name[5] == 'q' ? c.n_heads * hd : c.n_kv_heads * hd, 0);
+        if (!t) return t.error();
+        if ((*t)->type != DType::F32) return Error{"tensor '" + p + name + "' must be F32"};
+        const float* b = reinterpret_cast<const float*>((*t)->data) + range.begin;
+        std::copy(b, b + range.size(), bias.begin() + at);
+        at += range.size();
+      }
+      SS_ASSIGN(L.bqkv, alloc<float>(qkv_w, p + "attn_qkv.bias", &w.bytes));
+      L.bqkv.upload(bias.data(), bias.size());
+    }
+    SS_ASSIGN(L.wo, up.matrix(dim, q_dim, p + "attn_output"));
+    SS_TRY(up.slice(p + "attn_output.weight", c.n_heads * hd, dim, all_dim, q_rows, L.wo.data(),
+                    q_dim));
+    SS_ASSIGN(L.ffn_norm, up.f32(p + "ffn_norm.weight", dim, all_dim));
+    SS_ASSIGN(L.wgu, up.matrix(2 * ffn, dim, p + "ffn_gate_up"));
+    SS_TRY(up.slice(p + "ffn_gate.weight", dim, c.hidden_dim, s.ffn, all_dim, L.wgu.data(), dim));
+    SS_TRY(up.slice(p + "ffn_up.weight", dim, c.hidden_dim, s.ffn, all_dim,
+                    L.wgu.data() + ffn * dim, dim));
+    SS_ASSIGN(L.wdown, up.matrix(dim, ffn, p + "ffn_down"));
+    SS_TRY(up.slice(p + "ffn_down.weight", c.hidden_dim, dim, all_dim, s.ffn, L.wdown.data(), ffn));
+  }
+  CUDA_CHECK(cudaDeviceSynchronize());
+  return m;
+}
+
+KvCacheShape CudaLlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
+  return KvCacheShape{.n_layers = config_.n_layers,
+                      .n_kv_heads = shard_.kv_heads.size(),
+                      .head_dim = config_.head_dim,
+                      .block_size = block_size,
+                      .n_blocks = n_blocks};
+}
+
+Status CudaLlamaModel::reserve_kv(const KvCacheShape& shape) {
+  if (shape.n_layers != config_.n_layers || shape.n_kv_heads != shard_.kv_heads.size() ||
+      shape.head_dim != config_.head_dim || shape.block_size <= 0 || shape.n_blocks <= 0)
+    return Error{"KV cache shape does not fit this shard: use kv_shape()"};
+  CUDA_CHECK(cudaSetDevice(device_));
+  RunState& s = *state_;
+  s.kv = DeviceBuffer<__half>();
+  const int64_t halves = shape.block_bytes() / 2 * shape.n_blocks;
+  int64_t unused = 0;
+  auto kv = alloc<__half>(halves, "the KV cache", &unused);
+  if (!kv) return kv.error();
+  s.kv = std::move(*kv);
+  s.kv_shape = shape;
+  return {};
+}
+
+namespace {
+
+// y (+)= w x for a row-parallel weight [dim][n_in]: accumulated straight into the residual when
+// the group has one rank; else the partial products are all-reduced across the group first.
+void row_parallel(gpu::CublasHandle& cublas, gpu::Stream& stream, Collectives* group,
+                  const __half* w, int64_t n_in, const __half* x, int64_t n, int64_t dim,
+                  float* residual, float* scratch) {
+  if (!group || group->size() == 1) {
+    gpu::gemm_f16(cublas.get(), w, n_in, x, n_in, residual, dim, dim, n_in, n, 1.0f);
+    return;
+  }
+  gpu::gemm_f16(cublas.get(), w, n_in, x, n_in, scratch, dim, dim, n_in, n, 0.0f);
+  stream.synchronize();  // the group's collectives run on their own stream
+  group->all_reduce_sum(scratch, n * dim);
+  gpu::add_inplace(residual, scratch, n * dim, stream.get());
+}
+
+bool same_shape(const KvCacheShape& a, const KvCacheShape& b) {
+  return a.n_layers == b.n_layers && a.n_kv_heads == b.n_kv_heads && a.head_dim == b.head_dim &&
+         a.block_size == b.block_size && a.n_blocks == b.n_blocks;
+}
+
+}  // namespace
+
+void CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv,
+                             std::vector<float>* logits, std::vector<TokenId>* greedy) {
+  const LlamaConfig& c = config_;
+  RunState& s = *state_;
+  const Weights& w = *weights_;
+  CUDA_CHECK(cudaSetDevice(device_));
+  SS_CHECK(s.kv.data() && same_shape(kv.shape(), s.kv_shape),
+           "call reserve_kv(kv.shape()) before forward()");
+  int64_t n = 0, n_out = 0;
+  for (const SeqChunk& ch : chunks) {
+    n += static_cast<int64_t>(ch.tokens.size());
+    n_out += ch.need_logits && !ch.tokens.empty();
+  }
+  if (n == 0) return;
+
+  // Token ids, positions, where each token's block table starts, the rows that need logits,
+  // then the block tables: one upload.
+  std::vector<int32_t>& h = s.host_ids;
+  h.assign(3 * n + n_out, 0);
+  int64_t t = 0, o = 0;
+  for (const SeqChunk& ch : chunks) {
+    const int64_t len = static_cast<int64_t>(ch.tokens.size());
+    SS_CHECK(kv.capacity(ch.seq) >= ch.start_pos + len, "KV blocks not reserved for a chunk");
+    SS_CHECK(ch.start_pos + len <= w.rope_positions, "position beyond the trained context");
+    const std::vector<int32_t>& table = kv.block_table(ch.seq);
+    const int32_t begin = static_cast<int32_t>(h.size() - 3 * n - n_out);
+    h.insert(h.end(), table.begin(), table.end());
+    for (int64_t i = 0; i < len; ++i, ++t) {
+      SS_CHECK(ch.tokens[i] >= 0 && ch.tokens[i] < c.n_vocab, "token id out of range");
+      h[t] = ch.tokens[i];
+      h[n + t] = static_cast<int32_t>(ch.start_pos + i);
+      h[2 * n + t] = begin;
+    }
+    if (ch.need_logits && len > 0) h[3 * n + o++] = static_cast<int32_t>(t - 1);
+  }
+  const cudaStream_t st = s.stream.get();
+  s.ids.ensure(h.size());
+  CUDA_CHECK(cudaMemcpyAsync(s.ids.data(), h.data(), h.size() * sizeof(int32_t),
+                             cudaMemcpyHostToDevice, st));
+  const int32_t* d_tokens = s.ids.data();
+  const int32_t* d_out_rows = s.ids.data() + 3 * n;
+  const gpu::TokenSlots slots{s.ids.data() + n, s.ids.data() + 2 * n, s.ids.data() + 3 * n + n_out,
+                              n};
+
+  const int64_t dim = c.dim, hd = c.head_dim;
+  const int64_t nq = shard_.q_heads.size(), nkv = shard_.kv_heads.size();
+  const int64_t q_dim = nq * hd, kv_dim = nkv * hd, ffn = shard_.ffn.size();
+  const int64_t qkv_w = q_dim + 2 * kv_dim;
+  s.x.ensure(n * dim);
+  s.xn.ensure(n * dim);
+  s.qkv.ensure(n * qkv_w);
+  s.att.ensure(n * q_dim);
+  if (group_ && group_->size() > 1) s.proj.ensure(n * dim);
+  s.gu.ensure(n * 2 * ffn);
+  s.act.ensure(n * ffn);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const gpu::RopeShape rope_q{nq, hd, c.n_rot, c.rope_neox}, rope_k{nkv, hd, c.n_rot, c.rope_neox};
+
+  // Embed the tokens.
+  gpu::gather_rows(w.embd_type, w.token_embd.data(), w.embd_stride, d_tokens, n, dim, s.x.data(),
+                   dim, st);
+
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const Weights::Layer& L = w.layers[l];
+    const gpu::PagedKvLayer cache = s.kv_layer(l);
+    float* q = s.qkv.data();
+    float* k = q + q_dim;
+    float* v = k + kv_dim;
+
+    // Attention block: norm -> Q, K, V -> RoPE -> cache write -> attention -> out-projection.
+    gpu::rms_norm(s.x.data(), dim, L.attn_norm.data(), c.rms_eps, n, dim, s.xn.data(), dim, st);
+    gpu::gemm_f16(s.cublas.get(), L.wqkv.data(), dim, s.xn.data(), dim, q, qkv_w, qkv_w, dim, n);
+    if (L.bqkv.size()) gpu::add_bias(q, qkv_w, L.bqkv.data(), n, qkv_w, st);
+    gpu::rope(q, qkv_w, n, rope_q, slots.positions, w.rope_table.data(), st);
+    gpu::rope(k, qkv_w, n, rope_k, slots.positions, w.rope_table.data(), st);
+    gpu::kv_write(k, v, qkv_w, cache, slots, st);
+    gpu::attention(q, qkv_w, nq, cache, slots, scale, s.att.data(), q_dim, st);
+    row_parallel(s.cublas, s.stream, group_, L.wo.data(), q_dim, s.att.data(), n, dim, s.x.data(),
+                 s.proj.data());
+
+    // Feed-forward block: norm -> gate, up -> SiLU(gate) * up -> down-projection.
+    gpu::rms_norm(s.x.data(), dim, L.ffn_norm.data(), c.rms_eps, n, dim, s.xn.data(), dim, st);
+    gpu::gemm_f16(s.cublas.get(), L.wgu.data(), dim, s.xn.data(), dim, s.gu.data(), 2 * ffn,
+                  2 * ffn, dim, n);
+    gpu::silu_mul(s.gu.data(), s.gu.data() + ffn, 2 * ffn, n, ffn, s.act.data(), ffn, st);
+    row_parallel(s.cublas, s.stream, group_, L.wdown.data(), ffn, s.act.data(), n, dim, s.x.data(),
+                 s.proj.data());
+  }
+
+  if (logits) logits->clear();
+  if (greedy) greedy->clear();
+  if ((!logits && !greedy) || n_out == 0) {
+    s.stream.synchronize();
+    return;
+  }
+  // Final norm and LM head, only for the last token of chunks that asked for logits.
+  s.xsel.ensure(n_out * dim);
+  s.xo.ensure(n_out * dim);
+  s.logits.ensure(n_out * c.n_vocab);
+  gpu::gather_rows(DType::F32, s.x.data(), dim * sizeof(float), d_out_rows, n_out, dim,
+                   s.xsel.data(), dim, st);
+  gpu::rms_norm(s.xsel.data(), dim, w.output_norm.data(), c.rms_eps, n_out, dim, s.xo.data(), dim,
+                st);
+  gpu::gemm_f16(s.cublas.get(), w.output.data(), dim, s.xo.data(), dim, s.logits.data(), c.n_vocab,
+                c.n_vocab, dim, n_out);
+  if (greedy) {
+    s.greedy.ensure(n_out);
+    gpu::argmax_rows(s.logits.data(), c.n_vocab, n_out, c.n_vocab, s.greedy.data(), st);
+    greedy->resize(n_out);
+    CUDA_CHECK(cudaMemcpyAsync(greedy->data(), s.greedy.data(), n_out * sizeof(int32_t),
+                               cudaMemcpyDeviceToHost, st));
+  }
+  if (logits) {
+    logits->resize(n_out * c.n_vocab);
+    CUDA_CHECK(cudaMemcpyAsync(logits->data(), s.logits.data(), logits->size() * sizeof(float),
+                               cudaMemcpyDeviceToHost, st));
+  }
+  s.stream.synchronize();
+}
+
+}  // namespace shardserve

@@ -1,0 +1,86 @@
+// A Llama-family decoder on one CUDA device: the CUDA backend of LlamaModel, with the same
+// step contract (model/llama/llama_model.h): one forward() over any mix of prefill chunks and
+// decode tokens, writing each chunk's K and V into a paged cache at [start_pos, start_pos + n)
+// and returning logits for the chunks that ask for them. The forward pass keeps the CPU's step
+// names in the CPU's order: embed; per layer norm -> QKV -> RoPE -> cache write -> attention
+// -> out-projection -> residual -> norm -> gate/up -> SwiGLU -> down -> residual; final norm
+// -> LM head.
+//
+// Weights: rank `rank` of `tp` shards (parallel/shard_plan.h, the CPU's plan) are read from the
+// mapped GGUF file, copied to the device and dequantized to f16 once (model/cuda/dequantize.cuh
+// says why); Q, K, V of a layer are one fused [q + 2 kv rows, dim] matrix and gate, up one
+// [2 ffn rows, dim] matrix, so a layer runs four cuBLAS GEMMs. Embedding rows are gathered from
+// the raw token_embd bytes (exact f32, as the CPU's lookup); the LM head is f16.
+// Row-parallel products (attention-out, FFN-down) are all-reduced through `group` (an NCCL
+// Collectives: device buffers) when tp > 1; tp = 1 accumulates them straight into the residual.
+// Unlike the CPU path, a group's result depends on its tp by float rounding (NCCL sums the
+// ranks' partial products; there are no reduction segments here).
+//
+// KV cache: the host KvCache passed to forward() keeps the block tables (reserve / release as
+// on the CPU); the K and V themselves live on the device, in the same layout, allocated by
+// reserve_kv() for that cache's shape. (The host KvCache also reserves host storage it never
+// touches here: virtual memory only.)
+//
+// Threading: one thread uses a model at a time, after cudaSetDevice(device) — load() selects
+// the device on the calling thread. Failure: load() returns an Error for no device, a model
+// this backend cannot run or memory that does not fit; CUDA errors during a step abort with the
+// failing call (cuda_check.h), and the group is restarted.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "model/gguf/gguf.h"
+#include "model/kv_cache/kv_cache.h"
+#include "model/llama/config.h"
+#include "model/llama/llama_model.h"
+#include "parallel/collectives.h"
+#include "parallel/shard_plan.h"
+
+namespace shardserve {
+
+class CudaLlamaModel {
+ public:
+  // Loads rank `rank` of `tp` onto CUDA device `device`. `group` (tp > 1: required, an NCCL
+  // group of tp ranks; tp = 1: may be null) must outlive the model. The File is only read
+  // during load().
+  static Result<std::unique_ptr<CudaLlamaModel>> load(const gguf::File& file, int tp, int rank,
+                                                      int device, Collectives* group = nullptr);
+  ~CudaLlamaModel();
+
+  const LlamaConfig& config() const { return config_; }
+  const LlamaShard& shard() const { return shard_; }
+  int device() const { return device_; }
+  // Bytes of device memory the weights take.
+  int64_t weight_bytes() const;
+
+  // KV cache shape for this shard (as LlamaModel::kv_shape).
+  KvCacheShape kv_shape(int64_t n_blocks, int64_t block_size = 16) const;
+  // Allocates the device K/V storage for caches of `shape`; an Error when it does not fit.
+  Status reserve_kv(const KvCacheShape& shape);
+
+  // Runs one step (the contract of LlamaModel::forward). Preconditions: reserve_kv(kv.shape()),
+  // blocks reserved in kv for every chunk up to start_pos + n, token ids in [0, n_vocab),
+  // positions below the trained context length. `logits` (if non-null) receives one row of
+  // n_vocab floats per chunk with need_logits, in chunk order; `greedy` (if non-null) receives
+  // the argmax of each such row, computed on the device.
+  void forward(std::span<const SeqChunk> chunks, KvCache& kv, std::vector<float>* logits,
+               std::vector<TokenId>* greedy = nullptr);
+
+ private:
+  struct Weights;
+  struct RunState;
+  CudaLlamaModel(LlamaConfig config, LlamaShard shard, int device, Collectives* group);
+
+  LlamaConfig config_;
+  LlamaShard shard_;
+  int device_ = 0;
+  Collectives* group_ = nullptr;
+  std::unique_ptr<Weights> weights_;
+  std::unique_ptr<RunState> state_;
+};
+
+}  // namespace shardserve
