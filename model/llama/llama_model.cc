@@ -51,7 +51,8 @@ struct LlamaModel::RunState {
   }
 };
 
-Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int tp, int rank) {
+Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int tp, int rank,
+                                                     LlamaArithmetic arithmetic) {
   auto config = read_llama_config(file);
   if (!config) return config.error();
   const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
@@ -63,18 +64,19 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int
                    .head_dim = config->head_dim};
   auto shard = plan_llama_shard(shape, tp, rank);
   if (!shard) return shard.error();
-  auto weights = load_llama_weights(file, *config, *shard);
+  auto weights = load_llama_weights(file, *config, *shard, arithmetic == LlamaArithmetic::kFastest);
   if (!weights) return weights.error();
   return std::unique_ptr<LlamaModel>(
-      new LlamaModel(file, std::move(*config), *shard, std::move(*weights)));
+      new LlamaModel(file, std::move(*config), *shard, std::move(*weights), arithmetic));
 }
 
 LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard,
-                       LlamaWeights weights)
+                       LlamaWeights weights, LlamaArithmetic arithmetic)
     : file_(file),
       config_(std::move(config)),
       shard_(shard),
       weights_(std::move(weights)),
+      arithmetic_(arithmetic),
       state_(std::make_shared<RunState>()) {}
 
 KvCacheShape LlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
@@ -244,7 +246,8 @@ void LlamaModel::row_parallel(const WeightMatrix& w, const float* x, int64_t n, 
 // f16 products in one order for a single-token batch (ggml_vec_dot_f16) and in another for a
 // batch of several tokens (llamafile's tinyBLAS); a chunk of several tokens here takes the
 // second, a single token the first (kernels::AttnOrder), so results match llama.cpp's for a
-// sequence decoded on its own.
+// sequence decoded on its own. In kFastest every chunk takes the first order, so that chunking
+// changes nothing.
 void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
                            ThreadPool& pool) {
   RunState& s = *state_;
@@ -283,7 +286,9 @@ void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCa
       const SeqChunk& chunk = chunks[s.chunk[t]];
       const std::vector<int32_t>& table = kv.block_table(chunk.seq);
       const kernels::AttnOrder order =
-          chunk.tokens.size() > 1 ? kernels::AttnOrder::Gemm : kernels::AttnOrder::Gemv;
+          arithmetic_ == LlamaArithmetic::kLlamaCpp && chunk.tokens.size() > 1
+              ? kernels::AttnOrder::Gemm
+              : kernels::AttnOrder::Gemv;
       const int64_t n_ctx = s.pos[t] + 1;
       scores.resize(group * n_ctx);
       // Scores: f16 queries against f16 keys.

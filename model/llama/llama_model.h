@@ -7,9 +7,18 @@
 // In a tensor-parallel group every rank runs the same step on its shard; the row-parallel
 // attention-output and FFN-down projections are computed per reduction segment and combined
 // through `PartialSum` in a fixed order, so a group's output does not depend on its tp.
-// Without a PartialSum (a lone process, tp = 1) those products are single dot products in
-// llama.cpp's order, which reproduces its logits bit for bit. Only ranks asked for logits
-// compute the LM head.
+// Two arithmetics (LlamaArithmetic):
+// - kLlamaCpp: llama.cpp's own summation orders, including its two attention orders (one for a
+//   single-token chunk, another for a longer one). Without a PartialSum (a lone process, tp = 1)
+//   it reproduces llama.cpp's logits bit for bit. A sequence's result does not depend on the
+//   other sequences in its batch, but does on how its prompt was cut into chunks.
+// - kFastest (the default): packed quant panels where the CPU has AVX-512 VNNI (several times
+//   faster with many tokens per step) and one attention order for every chunk, so a token's
+//   logits depend on nothing but its sequence's tokens: not on the batch, the chunking, or a
+//   recomputation after preemption. It differs from llama.cpp by float rounding, which this
+//   chaotic 135M model grows to a few tenths in the logits (as llama.cpp's own two attention
+//   orders differ from each other).
+// Only ranks asked for logits compute the LM head.
 //
 // A LlamaModel is used by one thread at a time (it owns the step's scratch memory); the
 // ThreadPool passed to forward() provides the parallelism inside a step.
@@ -50,10 +59,17 @@ struct SeqChunk {
   bool need_logits = false;  // logits for the chunk's last token
 };
 
+enum class LlamaArithmetic {
+  kFastest,   // packed quant panels where the CPU runs them (model/kernels/cpu/packed_quant.h)
+  kLlamaCpp,  // row-at-a-time dots in llama.cpp's lane order (for bit-for-bit comparisons)
+};
+
 class LlamaModel {
  public:
   // Loads rank `rank` of `tp` shards from an open GGUF file, which must outlive the model.
-  static Result<std::unique_ptr<LlamaModel>> load(const gguf::File& file, int tp = 1, int rank = 0);
+  static Result<std::unique_ptr<LlamaModel>> load(
+      const gguf::File& file, int tp = 1, int rank = 0,
+      LlamaArithmetic arithmetic = LlamaArithmetic::kFastest);
 
   const LlamaConfig& config() const { return config_; }
   const LlamaShard& shard() const { return shard_; }
@@ -69,7 +85,8 @@ class LlamaModel {
 
  private:
   struct RunState;
-  LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard, LlamaWeights weights);
+  LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard, LlamaWeights weights,
+             LlamaArithmetic arithmetic);
 
   void attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool);
   // y[n, dim] = w x for a row-parallel weight whose local input columns start at global
@@ -82,6 +99,7 @@ class LlamaModel {
   LlamaConfig config_;
   LlamaShard shard_;
   LlamaWeights weights_;
+  LlamaArithmetic arithmetic_;
   std::shared_ptr<RunState> state_;
 };
 

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "model/kernels/cpu/packed_quant.h"
+
 namespace shardserve {
 namespace {
 
@@ -14,7 +16,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 class Loader {
  public:
-  explicit Loader(const gguf::File& file) : file_(file) {}
+  Loader(const gguf::File& file, bool pack) : file_(file), pack_(pack) {}
 
   // A tensor that must exist with exactly this GGUF shape.
   Result<const gguf::TensorInfo*> get(const std::string& name, std::vector<int64_t> shape) const {
@@ -49,9 +51,8 @@ class Loader {
     return w;
   }
 
-  // Columns [cols.begin, cols.end) of every row (row-parallel slice).
-  // Columns [cols.begin, cols.end) of every row (row-parallel slice), copied into `owned`
-  // unless they are the whole row.
+  // Columns [cols.begin, cols.end) of every row (row-parallel slice): packed into panels, or
+  // else copied into `owned` unless they are the whole row.
   Result<WeightMatrix> cols(const std::string& name, int64_t n_cols, int64_t n_rows, Range cols,
                             std::vector<std::unique_ptr<uint8_t[]>>& owned) const {
     auto w = rows(name, n_cols, n_rows, Range{0, n_rows});
@@ -62,6 +63,11 @@ class Loader {
                    ": its " + std::string(info(w->type).name) + " blocks hold " +
                    std::to_string(block) + " columns"};
     if (cols.size() == n_cols) return w;
+    if (packs(w->type)) {  // a view of the slice; pack() reads it once
+      w->data += row_bytes(w->type, cols.begin);
+      w->n_cols = cols.size();
+      return w;
+    }
     const size_t offset = row_bytes(w->type, cols.begin), slice = row_bytes(w->type, cols.size());
     auto copy = std::make_unique<uint8_t[]>(slice * n_rows);
     for (int64_t r = 0; r < n_rows; ++r)
@@ -74,15 +80,27 @@ class Loader {
     return w;
   }
 
+  // Packs `w` into quant panels kept in `panels` where the CPU runs the packed kernel, and drops
+  // the mapped pages it came from.
+  void pack(WeightMatrix& w, std::vector<kernels::AlignedBytes>& panels) const {
+    if (!packs(w.type) || w.quant_panels) return;
+    panels.push_back(kernels::pack_quant_panels(w.type, w.data, w.row_stride, w.n_rows, w.n_cols));
+    w.quant_panels = panels.back().get();
+    file_.drop_pages(w.data, w.row_stride * static_cast<size_t>(w.n_rows));
+  }
+
  private:
+  bool packs(DType type) const { return pack_ && kernels::use_quant_panels(type); }
+
   const gguf::File& file_;
+  bool pack_;
 };
 
 }  // namespace
 
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& c,
-                                        const LlamaShard& shard) {
-  Loader load(file);
+                                        const LlamaShard& shard, bool pack) {
+  Loader load(file, pack);
   LlamaWeights w;
   const Range all_vocab{0, c.n_vocab};
   auto embd = load.rows("token_embd.weight", c.dim, c.n_vocab, all_vocab);
@@ -103,6 +121,10 @@ Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfi
     if (!f) return f.error();
     w.rope_freqs = *f;
   }
+
+  // The LM head is read whole every step: packed. A tied one shares token_embd's rows, which
+  // lookups go on reading from the mapping (faulting in only the rows they touch).
+  load.pack(w.output, w.panels);
 
   const int64_t hd = c.head_dim;
   const Range q_rows{shard.q_heads.begin * hd, shard.q_heads.end * hd};
@@ -134,6 +156,8 @@ Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfi
     take(load.rows(p + "ffn_up.weight", c.dim, c.hidden_dim, shard.ffn), L.w_up);
     take(load.cols(p + "ffn_down.weight", c.hidden_dim, c.dim, shard.ffn, w.owned), L.w_down);
     if (!status.ok()) return status.error();
+    for (WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      load.pack(*m, w.panels);
     w.layers.push_back(L);
   }
   return w;

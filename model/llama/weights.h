@@ -4,7 +4,10 @@
 // the mapped GGUF file, so a rank's resident pages are only the rows it reads. Column slices
 // of row-parallel tensors (attention-out, FFN-down when tp > 1) would share pages with the
 // other ranks' slices, so they are copied into memory the weights own and the mapped pages
-// are dropped. The File must outlive the weights.
+// are dropped. Where the CPU runs the packed quant kernel (model/kernels/cpu/packed_quant.h),
+// Q4_1 / Q8_0 projections and the LM head are instead packed into panels the weights own, and
+// their mapped pages dropped (token_embd stays mapped for lookups). The File must outlive the
+// weights.
 #pragma once
 
 #include <memory>
@@ -42,9 +45,11 @@ struct LlamaWeights {
   const float* rope_freqs = nullptr;   // optional [n_rot / 2]
   std::vector<LlamaLayerWeights> layers;
   std::vector<std::unique_ptr<uint8_t[]>> owned;  // storage of copied column slices
+  std::vector<kernels::AlignedBytes> panels;      // storage of packed quant panels
 };
 
+// `pack`: whether to pack quant panels where the CPU runs them (else the row dots are used).
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& config,
-                                        const LlamaShard& shard);
+                                        const LlamaShard& shard, bool pack = true);
 
 }  // namespace shardserve

@@ -19,15 +19,37 @@ void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_
   base_ = data_.data();
   QuantizeRowFn quantize_row = kernels_for(type).quantize;
   SS_CHECK(quantize_row != nullptr, "no quantizer for an activation type");
+  // The packed quant kernel reads block scales as floats (and Q8_0's sums); made here, where
+  // the block is still in cache, whenever such weights may be in use.
+  const bool with_scales = (type == DType::Q8_0 || type == DType::Q8_1) &&
+                           use_quant_panels(type == DType::Q8_0 ? DType::Q8_0 : DType::Q4_1);
+  const int64_t n_blocks = n_cols / info(type).block_size;
+  if (with_scales && scales_.size() < static_cast<size_t>(n_rows * n_blocks))
+    scales_.resize(n_rows * n_blocks);
   auto work = [&](int64_t begin, int64_t end, int) {
-    for (int64_t i = begin; i < end; ++i)
-      quantize_row(x + i * ld, data_.data() + static_cast<size_t>(i) * row_stride_, n_cols);
+    for (int64_t i = begin; i < end; ++i) {
+      uint8_t* row = data_.data() + static_cast<size_t>(i) * row_stride_;
+      quantize_row(x + i * ld, row, n_cols);
+      if (with_scales) activation_block_scales(type, row, n_cols, &scales_[i * n_blocks]);
+    }
   };
   if (n_rows < 4) {
     work(0, n_rows, 0);
   } else {
     pool.parallel_for(n_rows, work);
   }
+}
+
+QuantActivations ActivationRows::quant_view() const {
+  const int64_t n_blocks = n_cols_ / info(type_).block_size;
+  SS_CHECK(scales_.size() >= static_cast<size_t>(n_rows_ * n_blocks),
+           "activation block scales missing (quantized without quant panels in use)");
+  return {.type = type_,
+          .rows = base_,
+          .row_stride = row_stride_,
+          .scales = scales_.data(),
+          .scales_stride = n_blocks,
+          .n_tokens = n_rows_};
 }
 
 void ActivationRows::view_f32(const float* x, int64_t n_rows, int64_t n_cols, int64_t ld) {
@@ -68,11 +90,21 @@ void matmul_rows_packed(const WeightMatrix& w, const ActivationRows& x, int64_t 
          static_cast<int64_t>(x.row_stride() / sizeof(float)), x.n_rows(), y, ldy);
 }
 
+// The same from quant panels, columns [col, col + n) (block-aligned).
+void matmul_rows_quant(const WeightMatrix& w, const ActivationRows& x, int64_t col, int64_t n,
+                       float* y, int64_t ldy, int64_t begin, int64_t end) {
+  static const PackedQuantMatmulFn kernel = packed_quant_matmul_for();
+  const int64_t block = info(w.type).block_size;
+  kernel(w.type, w.quant_panels, w.n_cols, begin, end, col / block, (col + n) / block,
+         x.quant_view(), y, ldy);
+}
+
 // Rows [begin, end) of one product (see matmul()).
 void matmul_rows(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
                  int64_t begin, int64_t end) {
   const TypeKernels& k = kernels_for(w.type);
   const int64_t n_tokens = x.n_rows(), n = w.n_cols;
+  if (w.quant_panels) return matmul_rows_quant(w, x, 0, n, y, ldy, begin, end);
   if (w.panels) return matmul_rows_packed(w, x, 0, n, y, ldy, begin, end);
   if (use_tiled_f32(w.type, n_tokens)) return matmul_rows_f32(w, x, 0, n, y, ldy, begin, end);
   // Each weight row is read once from memory and reused for every token of the step while
@@ -99,6 +131,22 @@ void check_operands(const WeightMatrix& w, const ActivationRows& x) {
   SS_CHECK(x.type() == info(w.type).dot_type, "activations in the wrong dot type");
   SS_CHECK(x.n_cols() == w.n_cols, "activation width differs from the weight's");
   SS_CHECK(!w.panels || w.type == DType::F32, "packed panels of a type other than F32");
+  SS_CHECK(!w.quant_panels || use_quant_panels(w.type), "quant panels this CPU cannot use");
+}
+
+// Rows handed to a thread at a time: whole panels where the weights have quant panels (a
+// split panel would be computed twice), else groups of 4 for the multi-row dots.
+int64_t row_unit(const WeightMatrix& w) {
+  return w.quant_panels ? kQuantPanelRows : 4;
+}
+
+// parallel_for over the rows of w in units of row_unit(w).
+template <typename Fn>
+void for_row_ranges(const WeightMatrix& w, ThreadPool& pool, const Fn& fn) {
+  const int64_t unit = row_unit(w);
+  pool.parallel_for((w.n_rows + unit - 1) / unit, [&](int64_t begin, int64_t end, int) {
+    fn(begin * unit, std::min(end * unit, w.n_rows));
+  });
 }
 
 }  // namespace
@@ -106,24 +154,27 @@ void check_operands(const WeightMatrix& w, const ActivationRows& x) {
 void matmul(const WeightMatrix& w, const ActivationRows& x, float* y, int64_t ldy,
             ThreadPool& pool) {
   check_operands(w, x);
-  pool.parallel_for(
-      w.n_rows, [&](int64_t begin, int64_t end, int) { matmul_rows(w, x, y, ldy, begin, end); });
+  for_row_ranges(w, pool,
+                 [&](int64_t begin, int64_t end) { matmul_rows(w, x, y, ldy, begin, end); });
 }
 
 void matmul_many(std::span<const MatmulTarget> targets, const ActivationRows& x, ThreadPool& pool) {
+  // Threads take ranges of the concatenated rows, each matrix's rows rounded up to whole units
+  // (row_unit) so that no thread splits a panel or a group of 4.
   int64_t total = 0;
   for (const MatmulTarget& t : targets) {
     check_operands(*t.w, x);
-    total += t.w->n_rows;
+    total += (t.w->n_rows + row_unit(*t.w) - 1) / row_unit(*t.w);
   }
-  // Threads take ranges of the concatenated rows, in multiples of 4 so that multi-row kernels
-  // see whole groups.
-  pool.parallel_for((total + 3) / 4, [&](int64_t begin, int64_t end, int) {
-    int64_t first = 0;
+  pool.parallel_for(total, [&](int64_t begin, int64_t end, int) {
+    int64_t first = 0;  // first unit of this target
     for (const MatmulTarget& t : targets) {
-      const int64_t lo = std::max(begin * 4, first), hi = std::min(end * 4, first + t.w->n_rows);
-      if (lo < hi) matmul_rows(*t.w, x, t.y, t.ldy, lo - first, hi - first);
-      first += t.w->n_rows;
+      const int64_t unit = row_unit(*t.w), units = (t.w->n_rows + unit - 1) / unit;
+      const int64_t lo = std::max(begin, first), hi = std::min(end, first + units);
+      if (lo < hi)
+        matmul_rows(*t.w, x, t.y, t.ldy, (lo - first) * unit,
+                    std::min((hi - first) * unit, t.w->n_rows));
+      first += units;
     }
   });
 }
@@ -143,10 +194,14 @@ void matmul_segments(const WeightMatrix& w, const ActivationRows& x,
     x_offset.push_back(row_bytes(x.type(), seg.begin));
   }
   const VecDot4Fn dot4 = kernels_for(w.type).dot4;
-  pool.parallel_for(w.n_rows, [&](int64_t begin, int64_t end, int) {
+  for_row_ranges(w, pool, [&](int64_t begin, int64_t end) {
     for (size_t s = 0; s < segments.size(); ++s) {
       const int64_t n = segments[s].end - segments[s].begin;
       float* ys = y + static_cast<int64_t>(s) * segment_stride;
+      if (w.quant_panels) {
+        matmul_rows_quant(w, x, segments[s].begin, n, ys, ldy, begin, end);
+        continue;
+      }
       if (w.panels) {
         matmul_rows_packed(w, x, segments[s].begin, n, ys, ldy, begin, end);
         continue;

@@ -9,7 +9,8 @@
 // F32 weights with several tokens go through a tiled multi-token kernel (matmul_f32.h) whose
 // outputs are bit for bit the single-row dot's, so no result depends on the step's token count;
 // F32 weights with packed panels always go through the panel kernel (packed_f32.h), faster, and
-// as independent of the token count.
+// as independent of the token count; so do Q4_1 / Q8_0 weights with quant panels
+// (packed_quant.h, AVX-512 VNNI).
 #pragma once
 
 #include <cstddef>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "model/kernels/cpu/packed_quant.h"
 #include "model/tensor_type.h"
 
 namespace shardserve::kernels {
@@ -31,6 +33,9 @@ struct WeightMatrix {
   // Optional, F32 only: the same rows packed by pack_f32_panels (packed_f32.h); products then
   // use them, with that kernel's arithmetic, for any number of tokens.
   const float* panels = nullptr;
+  // Optional, Q4_1 / Q8_0 only: the same rows packed by pack_quant_panels (packed_quant.h);
+  // products then use them for any number of tokens.
+  const uint8_t* quant_panels = nullptr;
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_stride; }
 };
 
@@ -48,6 +53,8 @@ class ActivationRows {
   int64_t n_cols() const { return n_cols_; }
   size_t row_stride() const { return row_stride_; }  // bytes between consecutive rows
   const void* row(int64_t i) const { return base_ + static_cast<size_t>(i) * row_stride_; }
+  // Q8_0 / Q8_1 rows seen by the packed quant kernel: the rows with their block scales.
+  QuantActivations quant_view() const;
 
  private:
   DType type_ = DType::F32;
@@ -55,6 +62,7 @@ class ActivationRows {
   size_t row_stride_ = 0;
   const uint8_t* base_ = nullptr;  // data_.data(), or the viewed rows
   std::vector<uint8_t> data_;
+  std::vector<ActBlockScale> scales_;  // Q8_0 / Q8_1 with quant panels in use: per row, block
 };
 
 // y[t * ldy + r] = dot(w.row(r), x.row(t)) for every row r of w and row t of x.

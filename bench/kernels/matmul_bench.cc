@@ -1,0 +1,111 @@
+// Kernel lab for the batched product: one thread, a Llama projection (Q4_1, 1536 x 576, as
+// SmolLM2's gate / up) and an LM-head slice (Q8_0, 4096 x 576) against 1 to 512 tokens, with the
+// packed quant panels (packed_quant.h) and with the row-at-a-time dots in llama.cpp's order.
+// Both are validated first (same result within float rounding). Reports multiply-adds per second.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "base/thread_pool.h"
+#include "model/kernels/cpu/matmul.h"
+#include "model/kernels/cpu/packed_quant.h"
+
+namespace shardserve::kernels {
+namespace {
+
+struct Problem {
+  DType type;
+  int64_t n_rows, n_cols;
+  std::vector<uint8_t> rows;
+  AlignedBytes panels;
+  std::vector<float> x;  // 512 tokens
+
+  Problem(DType t, int64_t r, int64_t c) : type(t), n_rows(r), n_cols(c) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    const size_t stride = row_bytes(type, n_cols);
+    rows.resize(stride * n_rows);
+    std::vector<float> f(n_cols);
+    for (int64_t i = 0; i < n_rows; ++i) {
+      for (float& v : f) v = dist(rng);
+      ref::kernels_for(type).quantize(f.data(), &rows[i * stride], n_cols);
+    }
+    if (has_quant_panels(type))
+      panels = pack_quant_panels(type, rows.data(), stride, n_rows, n_cols);
+    x.resize(512 * n_cols);
+    for (float& v : x) v = dist(rng);
+  }
+  WeightMatrix matrix(bool packed) const {
+    return {.type = type,
+            .data = rows.data(),
+            .row_stride = row_bytes(type, n_cols),
+            .n_rows = n_rows,
+            .n_cols = n_cols,
+            .quant_panels = packed ? panels.get() : nullptr};
+  }
+};
+
+const Problem& problem(int which) {
+  static const Problem q4(DType::Q4_1, 1536, 576), q8(DType::Q8_0, 4096, 576);
+  return which == 0 ? q4 : q8;
+}
+
+void validate(const Problem& p) {
+  ThreadPool pool(1);
+  ActivationRows xq;
+  xq.quantize(info(p.type).dot_type, p.x.data(), 16, p.n_cols, p.n_cols, pool);
+  std::vector<float> a(16 * p.n_rows), b(16 * p.n_rows);
+  matmul(p.matrix(true), xq, a.data(), p.n_rows, pool);
+  matmul(p.matrix(false), xq, b.data(), p.n_rows, pool);
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::fabs(a[i] - b[i]) > 1e-4f * (1.0f + std::fabs(b[i]))) {
+      std::fprintf(stderr, "packed and row products differ at %zu: %g vs %g\n", i, a[i], b[i]);
+      std::exit(1);
+    }
+}
+
+// Args: problem (0: Q4_1 gate, 1: Q8_0 LM head), tokens, packed (0/1).
+void BM_Matmul(benchmark::State& state) {
+  const Problem& p = problem(static_cast<int>(state.range(0)));
+  const int64_t n_tokens = state.range(1);
+  const bool packed = state.range(2) != 0;
+  if (packed && !use_quant_panels(p.type)) {
+    state.SkipWithError("no AVX-512 VNNI: packed panels unused");
+    return;
+  }
+  ThreadPool pool(1);
+  ActivationRows xq;
+  xq.quantize(info(p.type).dot_type, p.x.data(), n_tokens, p.n_cols, p.n_cols, pool);
+  std::vector<float> y(n_tokens * p.n_rows);
+  const WeightMatrix w = p.matrix(packed);
+  for (auto _ : state) {
+    matmul(w, xq, y.data(), p.n_rows, pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double macs = static_cast<double>(p.n_rows) * p.n_cols * n_tokens;
+  state.counters["GMAC/s"] =
+      benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(info(p.type).name) + (packed ? " packed" : " rows"));
+}
+
+BENCHMARK(BM_Matmul)
+    ->ArgsProduct({{0, 1}, {1, 4, 16, 32, 128, 512}, {0, 1}})
+    ->ArgNames({"problem", "tokens", "packed"})
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace shardserve::kernels
+
+int main(int argc, char** argv) {
+  if (shardserve::kernels::use_quant_panels(shardserve::DType::Q4_1)) {
+    shardserve::kernels::validate(shardserve::kernels::problem(0));
+    shardserve::kernels::validate(shardserve::kernels::problem(1));
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

@@ -1,0 +1,104 @@
+// Quantized weights (Q4_1, Q8_0) repacked for a register-blocked integer matrix product, and
+// that product: the fast path of matmul() for a WeightMatrix that carries `quant_panels` (the
+// Llama projections and LM head on CPUs with AVX-512 VNNI).
+//
+// Why: the row-at-a-time dots (quant.h) decode every weight block again for each token and
+// reduce each 32-value block across lanes. Here the lanes of a vector are 16 different rows, so
+// one vpdpbusd multiplies 4 quants of 16 rows by 4 quants of one token (broadcast), sums stay
+// per row in their lane, and a decoded block serves up to 8 tokens from registers.
+//
+// Layout: rows in panels of 16; panel p holds, for each 32-column block b in order, one
+// 64-byte-aligned record of kind-specific size:
+//   header (64 bytes): d[16] as f16 (row r of the panel in slot r), then for Q4_1 m[16] as f16
+//                      (Q8_0: 32 bytes of zeros);
+//   quants: Q4_1: 4 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = the row's original qs[4c..4c+3]
+//                 (low nibbles: columns 4c..4c+3, high nibbles: columns 16+4c..16+4c+3);
+//           Q8_0: 8 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = the row's qs[4c..4c+3] + 128
+//                 (as unsigned bytes, for vpdpbusd's unsigned operand).
+// Rows past n_rows are zero. 16 rows x 32 columns take 320 bytes for Q4_1 (20 per row, as in
+// GGUF) and 576 for Q8_0 (36 per row, 34 in GGUF).
+//
+// Arithmetic, per output (row r, token t), over blocks b = b_begin .. b_end - 1 in order, from
+// acc = 0.0f:
+//   i   = sum over the block's 32 columns of q_w * q_x          (exact, int32)
+//   acc = fma(float(i), d_w * d_x, acc)                          (d_w * d_x rounded to float)
+//   acc = fma(m_w, s_x, acc)                                     (Q4_1 only; s_x as in Q8_1)
+// with d_x, s_x the activation block's f16 scale and scaled sum converted to float. Every step
+// rounds the same way in the scalar reference and the SIMD kernel, so results are the same bits
+// for any ISA, tiling, thread split or number of tokens: a sequence's result never depends on
+// its batch. (Against quant.h's dots, which follow llama.cpp's lane order, results differ by
+// float rounding, about 1e-6 relative.)
+//
+// Thread-safe, allocates nothing (except the packers); callers split rows over threads in whole
+// panels for speed (any split is correct: each call writes only its own rows).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "model/kernels/cpu/quant.h"
+
+namespace shardserve::kernels {
+
+inline constexpr int64_t kQuantPanelRows = 16;
+
+// Whether `type` has a packed layout (Q4_1, Q8_0).
+bool has_quant_panels(DType type);
+// Whether matmul() should pack weights of `type` at load: a packed layout exists and the kernel
+// for it runs at `isa` (AVX-512 VNNI; below that the row dots are faster than the reference).
+bool use_quant_panels(DType type, Isa isa = best_isa());
+
+// Bytes of one panel's record for one 32-column block.
+size_t quant_panel_block_bytes(DType type);
+// Bytes of the panels of an n_rows x n_cols matrix (n_cols a multiple of 32).
+size_t quant_panels_bytes(DType type, int64_t n_rows, int64_t n_cols);
+
+struct AlignedByteFree {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<uint8_t[], AlignedByteFree>;
+
+// Packs n_rows rows of a Q4_1 or Q8_0 matrix (row r at src + r * src_row_bytes, n_cols columns)
+// into freshly allocated 64-byte-aligned panels. Precondition: has_quant_panels(type).
+AlignedBytes pack_quant_panels(DType type, const uint8_t* src, size_t src_row_bytes, int64_t n_rows,
+                               int64_t n_cols);
+
+// Per activation block: its scale and, for Q8_1, its scaled sum as floats; for Q8_0 the bias
+// that turns vpdpbusd's (q_w + 128) . q_x into q_w . q_x, i.e. -128 * sum(q_x).
+struct ActBlockScale {
+  float d = 0.0f;
+  float s = 0.0f;
+  int32_t bias = 0;
+};
+
+// Fills scales[b] for the n_cols / 32 blocks of one activation row in `type` (Q8_0 or Q8_1).
+void activation_block_scales(DType type, const void* row, int64_t n_cols, ActBlockScale* scales);
+
+// Activation rows in the weights' dot type (Q8_1 for Q4_1, Q8_0 for Q8_0), with their scales.
+struct QuantActivations {
+  DType type = DType::Q8_1;
+  const uint8_t* rows = nullptr;  // row t at rows + t * row_stride, GGUF blocks
+  size_t row_stride = 0;
+  const ActBlockScale* scales = nullptr;  // row t's block b at scales[t * scales_stride + b]
+  int64_t scales_stride = 0;
+  int64_t n_tokens = 0;
+};
+
+// out[t * ldo + r] = the chain above over blocks [b_begin, b_end) (indices of 32-column blocks
+// of the full rows) for rows [row_begin, row_end) and every token t of x. `panels` holds the
+// whole matrix of n_cols columns. Precondition: x.type is the dot type of `type`.
+using PackedQuantMatmulFn = void (*)(DType type, const uint8_t* panels, int64_t n_cols,
+                                     int64_t row_begin, int64_t row_end, int64_t b_begin,
+                                     int64_t b_end, const QuantActivations& x, float* out,
+                                     int64_t ldo);
+
+// The kernel of level `isa`, or the scalar reference below AVX-512; never null.
+PackedQuantMatmulFn packed_quant_matmul_for(Isa isa = best_isa());
+
+namespace internal {
+PackedQuantMatmulFn packed_quant_matmul_avx512();  // null where the build lacks the level
+}  // namespace internal
+
+}  // namespace shardserve::kernels

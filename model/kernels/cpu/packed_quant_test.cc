@@ -1,0 +1,162 @@
+// The packed Q4_1 / Q8_0 product: the SIMD kernel gives the scalar reference's bits for any row
+// range, block range and number of tokens; the reference agrees with the dequantized product
+// (so the packing keeps every quant and scale); and matmul() with panels gives a token the
+// same bits whatever else is in its batch.
+#include "model/kernels/cpu/packed_quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "model/kernels/cpu/matmul.h"
+
+namespace shardserve::kernels {
+namespace {
+
+std::vector<float> random_floats(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// A quantized matrix and activations in its dot type, with the scales the kernel reads.
+struct Problem {
+  DType type;
+  int64_t n_rows, n_cols, n_tokens;
+  std::vector<uint8_t> weights;  // GGUF rows
+  AlignedBytes panels;
+  std::vector<uint8_t> acts;
+  std::vector<ActBlockScale> scales;
+  QuantActivations x;
+
+  Problem(DType w_type, int64_t rows, int64_t cols, int64_t tokens, std::mt19937& rng)
+      : type(w_type), n_rows(rows), n_cols(cols), n_tokens(tokens) {
+    const size_t w_row = row_bytes(type, n_cols);
+    weights.resize(w_row * n_rows);
+    const auto w = random_floats(n_rows * n_cols, rng);
+    for (int64_t r = 0; r < n_rows; ++r)
+      ref::kernels_for(type).quantize(&w[r * n_cols], &weights[r * w_row], n_cols);
+    panels = pack_quant_panels(type, weights.data(), w_row, n_rows, n_cols);
+    const DType xt = info(type).dot_type;
+    const size_t x_row = row_bytes(xt, n_cols);
+    acts.resize(x_row * n_tokens);
+    const auto xf = random_floats(n_tokens * n_cols, rng);
+    const int64_t n_blocks = n_cols / 32;
+    scales.resize(n_tokens * n_blocks);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      ref::kernels_for(xt).quantize(&xf[t * n_cols], &acts[t * x_row], n_cols);
+      activation_block_scales(xt, &acts[t * x_row], n_cols, &scales[t * n_blocks]);
+    }
+    x = {.type = xt,
+         .rows = acts.data(),
+         .row_stride = x_row,
+         .scales = scales.data(),
+         .scales_stride = n_blocks,
+         .n_tokens = n_tokens};
+  }
+
+  std::vector<float> run(PackedQuantMatmulFn f, int64_t row_begin, int64_t row_end, int64_t b_begin,
+                         int64_t b_end) const {
+    std::vector<float> out(n_tokens * n_rows, -1.0f);
+    f(type, panels.get(), n_cols, row_begin, row_end, b_begin, b_end, x, out.data(), n_rows);
+    return out;
+  }
+};
+
+class PackedQuant : public ::testing::TestWithParam<DType> {};
+
+TEST_P(PackedQuant, SimdGivesTheReferenceBitsForAnyRangeAndTokenCount) {
+  if (!use_quant_panels(GetParam())) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(3);
+  const PackedQuantMatmulFn ref = packed_quant_matmul_for(Isa::Scalar);
+  const PackedQuantMatmulFn simd = packed_quant_matmul_for(Isa::Avx512);
+  ASSERT_NE(ref, simd);
+  for (int64_t n_tokens : {1, 2, 7, 8, 9, 19, 70}) {
+    Problem p(GetParam(), 37, 96, n_tokens, rng);
+    for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 37}, {5, 21}, {16, 32}, {33, 37}})
+      for (auto [b0, b1] : {std::pair<int64_t, int64_t>{0, 3}, {1, 2}, {2, 3}}) {
+        const auto want = p.run(ref, r0, r1, b0, b1);
+        const auto got = p.run(simd, r0, r1, b0, b1);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(bits(got[i]), bits(want[i]))
+              << "tokens " << n_tokens << " rows " << r0 << ".." << r1 << " blocks " << b0 << ".."
+              << b1 << " at " << i;
+      }
+  }
+}
+
+TEST_P(PackedQuant, ReferenceIsTheDequantizedProduct) {
+  std::mt19937 rng(4);
+  Problem p(GetParam(), 21, 128, 5, rng);
+  const auto got = p.run(packed_quant_matmul_for(Isa::Scalar), 0, p.n_rows, 0, p.n_cols / 32);
+  const size_t w_row = row_bytes(p.type, p.n_cols);
+  std::vector<float> w(p.n_cols), xf(p.n_cols);
+  for (int64_t t = 0; t < p.n_tokens; ++t) {
+    ref::kernels_for(p.x.type).dequantize(p.acts.data() + t * p.x.row_stride, xf.data(), p.n_cols);
+    for (int64_t r = 0; r < p.n_rows; ++r) {
+      ref::kernels_for(p.type).dequantize(&p.weights[r * w_row], w.data(), p.n_cols);
+      double want = 0, scale = 0;
+      for (int64_t k = 0; k < p.n_cols; ++k) {
+        want += static_cast<double>(w[k]) * xf[k];
+        scale += std::fabs(static_cast<double>(w[k]) * xf[k]);
+      }
+      // Q8_1's scaled sum is rounded to f16, so Q4_1's min term carries a relative 2^-11.
+      const double tol = (p.type == DType::Q4_1 ? 1e-3 : 1e-5) * scale + 1e-6;
+      EXPECT_NEAR(got[t * p.n_rows + r], want, tol) << "row " << r << " token " << t;
+    }
+  }
+}
+
+TEST_P(PackedQuant, MatmulGivesATokenTheSameBitsInAnyBatch) {
+  if (!use_quant_panels(GetParam())) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(6);
+  const DType type = GetParam();
+  const int64_t n_rows = 50, n_cols = 64, n_tokens = 11;
+  const size_t w_row = row_bytes(type, n_cols);
+  std::vector<uint8_t> wq(w_row * n_rows);
+  const auto wf = random_floats(n_rows * n_cols, rng);
+  for (int64_t r = 0; r < n_rows; ++r)
+    ref::kernels_for(type).quantize(&wf[r * n_cols], &wq[r * w_row], n_cols);
+  const AlignedBytes panels = pack_quant_panels(type, wq.data(), w_row, n_rows, n_cols);
+  WeightMatrix w{.type = type,
+                 .data = wq.data(),
+                 .row_stride = w_row,
+                 .n_rows = n_rows,
+                 .n_cols = n_cols,
+                 .quant_panels = panels.get()};
+  const auto xf = random_floats(n_tokens * n_cols, rng);
+  ThreadPool pool(2);
+  ActivationRows x;
+  x.quantize(info(type).dot_type, xf.data(), n_tokens, n_cols, n_cols, pool);
+  std::vector<float> batch(n_tokens * n_rows);
+  matmul(w, x, batch.data(), n_rows, pool);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    ActivationRows one;
+    one.quantize(info(type).dot_type, &xf[t * n_cols], 1, n_cols, n_cols, pool);
+    std::vector<float> alone(n_rows);
+    matmul(w, one, alone.data(), n_rows, pool);
+    for (int64_t r = 0; r < n_rows; ++r)
+      ASSERT_EQ(bits(alone[r]), bits(batch[t * n_rows + r])) << "token " << t << " row " << r;
+  }
+}
+
+std::string type_name(const ::testing::TestParamInfo<DType>& p) {
+  return std::string(info(p.param).name);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, PackedQuant, ::testing::Values(DType::Q4_1, DType::Q8_0),
+                         type_name);
+
+}  // namespace
+}  // namespace shardserve::kernels
