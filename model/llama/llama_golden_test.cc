@@ -165,7 +165,7 @@ std::vector<std::vector<float>> teacher_forced_logits(LlamaModel& model,
 TEST_F(LlamaGolden, PackedArithmeticStaysCloseToLlamaCpp) {
   auto model = load(LlamaArithmetic::kFastest);
   ASSERT_TRUE(model);
-  // Measured: at most 0.73 over the recorded logits; llama.cpp's arithmetic with only its
+  // Measured: at most 0.79 over the recorded logits; llama.cpp's arithmetic with only its
   // attention products summed in its batched order instead moves them up to 0.68.
   constexpr float kPackedTolerance = 1.0f;
   const int64_t n_vocab = model->config().n_vocab;

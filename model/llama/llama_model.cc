@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "base/check.h"
+#include "model/kernels/cpu/attention_f16.h"
 #include "model/kernels/cpu/ops.h"
 #include "model/kernels/cpu/quant.h"
 
@@ -250,6 +251,9 @@ void LlamaModel::row_parallel(const WeightMatrix& w, const float* x, int64_t n, 
 // changes nothing.
 void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
                            ThreadPool& pool) {
+  if (arithmetic_ == LlamaArithmetic::kFastest && config_.head_dim % 16 == 0 &&
+      kv.shape().block_size % 16 == 0)
+    return attention_blocked(layer, chunks, kv, pool);
   RunState& s = *state_;
   const int64_t hd = config_.head_dim, B = kv.shape().block_size;
   const int64_t n_q = shard_.q_heads.size(), n_kv = shard_.kv_heads.size();
@@ -319,6 +323,57 @@ void LlamaModel::attention(int64_t layer, std::span<const SeqChunk> chunks, KvCa
             att_sum[g].add(p0 + i, scores[g * n_ctx + p0 + i], &slab[i * hd]);
       }
       for (int64_t g = 0; g < group; ++g) att_sum[g].finish(&s.att[(t * n_q + h0 + g) * hd]);
+    }
+  });
+}
+
+// kFastest: keys stored transposed per block (kernels/cpu/attention_f16.h), so that scores and
+// the weighted sum of values run 16 positions or 16 dimensions per instruction for all the
+// query heads of a KV head at once. f32 queries and softmax weights; one arithmetic for every
+// chunk, so a token's result does not depend on how its sequence was chunked.
+void LlamaModel::attention_blocked(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
+                                   ThreadPool& pool) {
+  RunState& s = *state_;
+  const int64_t hd = config_.head_dim, B = kv.shape().block_size;
+  const int64_t n_q = shard_.q_heads.size(), n_kv = shard_.kv_heads.size();
+  const int64_t group = config_.n_heads / config_.n_kv_heads;
+  const int64_t n = static_cast<int64_t>(s.pos.size());
+  const auto to_f16 = kernels::kernels_for(DType::F16).quantize;
+  const kernels::AttentionF16Kernels& k = kernels::attention_f16_kernels();
+
+  for (int64_t t = 0; t < n; ++t) {
+    const std::vector<int32_t>& table = kv.block_table(chunks[s.chunk[t]].seq);
+    const int32_t block = table[s.pos[t] / B];
+    const int64_t off = s.pos[t] % B;
+    for (int64_t h = 0; h < n_kv; ++h) {
+      kernels::store_key_transposed(&s.k[(t * n_kv + h) * hd], hd, B, off,
+                                    kv.keys(layer, block, h));
+      to_f16(&s.v[(t * n_kv + h) * hd], kv.values(layer, block, h) + off * hd, hd);
+    }
+  }
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  pool.parallel_for(n * n_kv, [&](int64_t begin, int64_t end, int thread) {
+    std::vector<float>& scores = s.scores[thread];  // [group][n_ctx]
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t t = job / n_kv, kvh = job % n_kv, h0 = kvh * group;
+      const std::vector<int32_t>& table = kv.block_table(chunks[s.chunk[t]].seq);
+      const int64_t n_ctx = s.pos[t] + 1;
+      scores.resize(group * n_ctx);
+      const float* q = &s.q[(t * n_q + h0) * hd];
+      for (int64_t p0 = 0; p0 < n_ctx; p0 += B)
+        k.scores(q, group, hd, kv.keys(layer, table[p0 / B], kvh), B, std::min(B, n_ctx - p0),
+                 &scores[p0], n_ctx);
+      for (int64_t g = 0; g < group; ++g) {
+        float* sc = &scores[g * n_ctx];
+        for (int64_t i = 0; i < n_ctx; ++i) sc[i] *= scale;
+        kernels::softmax(sc, n_ctx);
+      }
+      float* out = &s.att[(t * n_q + h0) * hd];
+      std::fill(out, out + group * hd, 0.0f);
+      for (int64_t p0 = 0; p0 < n_ctx; p0 += B)
+        k.weighted_sum(&scores[p0], n_ctx, group, hd, kv.values(layer, table[p0 / B], kvh),
+                       std::min(B, n_ctx - p0), out);
     }
   });
 }

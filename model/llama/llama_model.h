@@ -89,6 +89,8 @@ class LlamaModel {
              LlamaArithmetic arithmetic);
 
   void attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool);
+  void attention_blocked(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
+                         ThreadPool& pool);
   // y[n, dim] = w x for a row-parallel weight whose local input columns start at global
   // column `local_begin`, reduced over `segments` through `partial_sum` (see PartialSum).
   void row_parallel(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx,
