@@ -155,7 +155,7 @@ def main():
         o = ours[n]
         print(f"{n:7d} streams | {o['tokens_per_s']:6.1f} tokens/s | TTFT p50 {o['ttft_p50']:.2f} s "
               f"| ITL p50 {1e3 * o['itl_p50']:.1f} ms, p99 {1e3 * o['itl_p99']:.1f} ms")
-    for name in peers:
+    for name in (p for p in peers if p in results):
         peer = results[name]
         print(f"\nshardserve vs {name}")
         print("streams | tokens/s: shardserve  peer  ratio | TTFT p50 s ours/peer | "
