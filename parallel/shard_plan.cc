@@ -1,5 +1,7 @@
 #include "parallel/shard_plan.h"
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 
@@ -12,10 +14,38 @@ Range split_evenly(int64_t n, int tp, int rank) {
   return {begin, begin + size};
 }
 
+Range split_ffn(const LlamaShape& shape, int tp, int rank) {
+  const int64_t n_units = shape.hidden_dim / shape.ffn_unit;
+  // Multiply-adds per token and model dimension: a KV head brings its query rows, its key and
+  // value rows and its query columns of the output projection; an FFN unit its gate, up and
+  // down columns.
+  const double group = static_cast<double>(shape.n_heads) / static_cast<double>(shape.n_kv_heads);
+  const double per_kv_head = 2.0 * static_cast<double>(shape.head_dim) * (group + 1.0);
+  const double per_unit = 3.0 * static_cast<double>(shape.ffn_unit);
+  const double total =
+      static_cast<double>(shape.n_kv_heads) * per_kv_head + static_cast<double>(n_units) * per_unit;
+  auto cut = [&](int r) -> int64_t {
+    if (r == 0) return 0;
+    if (r == tp) return n_units;
+    const double kv_before = static_cast<double>(split_evenly(shape.n_kv_heads, tp, r).begin);
+    const double units = (total * r / tp - kv_before * per_kv_head) / per_unit;
+    // At least one unit per rank on either side of the cut.
+    return std::clamp<int64_t>(std::llround(units), r, n_units - (tp - r));
+  };
+  int64_t begin = cut(rank), end = cut(rank + 1);
+  if (end <= begin) end = begin + 1;  // unreachable with the clamps; keeps ranges non-empty
+  return {begin, end};
+}
+
 std::vector<Range> reduction_segments(int64_t n_units, int max_tp) {
+  return reduction_segments(
+      n_units, max_tp, [n_units](int tp, int rank) { return split_evenly(n_units, tp, rank); });
+}
+
+std::vector<Range> reduction_segments(int64_t n_units, int max_tp, const SplitFn& split) {
   std::set<int64_t> cuts = {0, n_units};
   for (int t = 2; t <= max_tp; ++t)
-    for (int r = 1; r < t; ++r) cuts.insert(split_evenly(n_units, t, r).begin);
+    for (int r = 1; r < t; ++r) cuts.insert(split(t, r).begin);
   std::vector<Range> segments;
   for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it)
     segments.push_back({*it, *std::next(it)});
@@ -26,11 +56,11 @@ namespace {
 // Assigns segments (in units) to the ranks owning them; fills `mine` (in columns, scaled by
 // `cols_per_unit`) and the per-rank counts.
 void assign_segments(int64_t n_units, int max_tp, int tp, int rank, int64_t cols_per_unit,
-                     std::vector<Range>& mine, std::vector<int>& per_rank) {
+                     const SplitFn& split, std::vector<Range>& mine, std::vector<int>& per_rank) {
   per_rank.assign(tp, 0);
-  for (const Range& seg : reduction_segments(n_units, max_tp)) {
+  for (const Range& seg : reduction_segments(n_units, max_tp, split)) {
     for (int r = 0; r < tp; ++r) {
-      const Range own = split_evenly(n_units, tp, r);
+      const Range own = split(tp, r);
       if (seg.begin < own.begin || seg.begin >= own.end) continue;
       ++per_rank[r];
       if (r == rank) mine.push_back({seg.begin * cols_per_unit, seg.end * cols_per_unit});
@@ -66,14 +96,18 @@ Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
   s.kv_heads = split_evenly(shape.n_kv_heads, tp, rank);
   int64_t group = shape.n_heads / shape.n_kv_heads;
   s.q_heads = {s.kv_heads.begin * group, s.kv_heads.end * group};
-  Range units = split_evenly(ffn_units, tp, rank);
+  const SplitFn ffn_split = [&shape](int t, int r) { return split_ffn(shape, t, r); };
+  const Range units = ffn_split(tp, rank);
   s.ffn = {units.begin * shape.ffn_unit, units.end * shape.ffn_unit};
   const int max_tp = shape.max_tp > 0 ? shape.max_tp : static_cast<int>(shape.n_kv_heads);
   if (tp > max_tp)
     return Error{"tp = " + std::to_string(tp) + " exceeds max_tp = " + std::to_string(max_tp)};
-  assign_segments(shape.n_kv_heads, max_tp, tp, rank, group * shape.head_dim, s.attn_segments,
-                  s.attn_segments_per_rank);
-  assign_segments(ffn_units, max_tp, tp, rank, shape.ffn_unit, s.ffn_segments,
+  const int64_t n_kv = shape.n_kv_heads;
+  assign_segments(
+      n_kv, max_tp, tp, rank, group * shape.head_dim,
+      [n_kv](int t, int r) { return split_evenly(n_kv, t, r); }, s.attn_segments,
+      s.attn_segments_per_rank);
+  assign_segments(ffn_units, max_tp, tp, rank, shape.ffn_unit, ffn_split, s.ffn_segments,
                   s.ffn_segments_per_rank);
   return s;
 }

@@ -7,14 +7,18 @@
 //     the output projection is row-parallel (the rank multiplies its heads' columns) and the
 //     partial results are summed across ranks (all-reduce).
 //   - feed-forward: the hidden_dim columns are split in units of `ffn_unit` (the quant block
-//     size of the down projection, so each rank's slice of a row is whole blocks); gate and
-//     up are column-parallel, down is row-parallel followed by an all-reduce.
+//     size of the down projection, so each rank's slice of a row is whole blocks) so that every
+//     rank does about the same projection work: a rank with more KV heads (when tp does not
+//     divide them) gets fewer FFN columns. Gate and up are column-parallel, down is
+//     row-parallel followed by an all-reduce.
 //   - embeddings, norms and the LM head are replicated.
 //
 // Worked example, SmolLM2-135M (9 query heads, 3 KV heads, head_dim 64, hidden_dim 1536, Q4_1
 // blocks of 32) with tp = 2:
-//   rank 0: KV heads [0, 2), query heads [0, 6), FFN columns [0, 768)
-//   rank 1: KV heads [2, 3), query heads [6, 9), FFN columns [768, 1536)
+//   rank 0: KV heads [0, 2), query heads [0, 6), FFN columns [0, 672)
+//   rank 1: KV heads [2, 3), query heads [6, 9), FFN columns [672, 1536)
+// (a KV head's projections weigh as much as 5.3 units of 32 FFN columns: 2 * 64 * (3 + 1)
+// against 3 * 32 multiply-adds per model dimension, so rank 0 gives up 2.67 of its 24 units).
 // tp = 3 gives each rank one KV head, three query heads and 512 FFN columns. tp = 4 is an
 // error: there are only 3 KV heads to split.
 //
@@ -25,12 +29,13 @@
 // max_tp, each segment's partial dot product is computed whole by the rank that owns it, and
 // the partials are added in segment order on every rank. The result is the same bits for
 // every tp. For SmolLM2 (max_tp 3): attention-out has 3 segments (one per KV head), the FFN
-// has 4 (blocks [0, 16), [16, 24), [24, 32), [32, 48) of 32 columns: the cuts of tp 2 and 3).
+// has 4 (blocks [0, 16), [16, 21), [21, 32), [32, 48) of 32 columns: the cuts of tp 2 and 3).
 //
 // Pure arithmetic: no MPI, safe anywhere.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "base/status.h"
@@ -48,9 +53,13 @@ struct Range {
 // larger parts first.
 Range split_evenly(int64_t n, int tp, int rank);
 
+// How [0, n_units) is split for a group of tp: part `rank`.
+using SplitFn = std::function<Range(int tp, int rank)>;
+
 // The segments of [0, n_units) for tp-invariant reduction: the union of the cuts that
-// split_evenly(n_units, t, r) makes for every t in [1, max_tp], in order.
+// split(t, r) makes for every t in [1, max_tp], in order (split_evenly by default).
 std::vector<Range> reduction_segments(int64_t n_units, int max_tp);
+std::vector<Range> reduction_segments(int64_t n_units, int max_tp, const SplitFn& split);
 
 struct LlamaShard {
   int rank = 0;
@@ -72,6 +81,11 @@ struct LlamaShape {
   int64_t head_dim = 1;  // columns per attention head
   int max_tp = 0;        // largest tp the reduction segments serve (0: n_kv_heads)
 };
+
+// FFN units (of shape.ffn_unit columns) of rank `rank` in a group of `tp`: contiguous, at least
+// one per rank, cut where the projection work (attention heads plus FFN columns) is closest to
+// even. Precondition: the shape passes plan_llama_shard's checks for this tp.
+Range split_ffn(const LlamaShape& shape, int tp, int rank);
 
 // The shard of rank `rank` in a group of `tp`; an Error (with the numbers) when tp does not
 // fit the model: tp < 1, rank outside [0, tp), tp > n_kv_heads, or fewer FFN units than tp.

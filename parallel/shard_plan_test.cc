@@ -1,5 +1,7 @@
 #include "parallel/shard_plan.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace shardserve {
@@ -22,8 +24,9 @@ TEST(ShardPlan, SmolLM2Tp2IsTwoPlusOneKvGroups) {
   EXPECT_EQ(r0->q_heads, (Range{0, 6}));
   EXPECT_EQ(r1->kv_heads, (Range{2, 3}));
   EXPECT_EQ(r1->q_heads, (Range{6, 9}));
-  EXPECT_EQ(r0->ffn, (Range{0, 768}));
-  EXPECT_EQ(r1->ffn, (Range{768, 1536}));
+  // Rank 0 has two of the three KV heads: it gives up FFN columns to rank 1.
+  EXPECT_EQ(r0->ffn, (Range{0, 672}));
+  EXPECT_EQ(r1->ffn, (Range{672, 1536}));
 }
 
 TEST(ShardPlan, ShardsCoverEverythingOnce) {
@@ -41,6 +44,30 @@ TEST(ShardPlan, ShardsCoverEverythingOnce) {
     EXPECT_EQ(heads, 9);
     EXPECT_EQ(ffn, 1536);
   }
+}
+
+// Projection multiply-adds per token and model dimension of a rank (see split_ffn).
+double projection_work(const LlamaShard& s) {
+  return 2.0 * 64 * 4 * static_cast<double>(s.kv_heads.size()) + 3.0 * s.ffn.size();
+}
+
+TEST(ShardPlan, FfnColumnsEvenOutTheProjectionWork) {
+  for (int tp = 1; tp <= 3; ++tp) {
+    double lo = 1e18, hi = 0;
+    for (int r = 0; r < tp; ++r) {
+      auto s = plan_llama_shard(kSmolLM2, tp, r);
+      ASSERT_TRUE(s.ok());
+      lo = std::min(lo, projection_work(*s));
+      hi = std::max(hi, projection_work(*s));
+    }
+    // Within one unit (32 columns x 3 products) of even; split evenly, tp 2 would be 512 apart.
+    EXPECT_LE(hi - lo, 3.0 * 32) << "tp " << tp;
+  }
+  // Equal heads per rank: the FFN is split evenly.
+  const LlamaShape even{
+      .n_heads = 12, .n_kv_heads = 12, .hidden_dim = 1536, .ffn_unit = 32, .head_dim = 32};
+  for (int tp : {1, 2, 3, 4})
+    for (int r = 0; r < tp; ++r) EXPECT_EQ(split_ffn(even, tp, r), split_evenly(48, tp, r));
 }
 
 TEST(ShardPlan, ReductionSegmentsAreTheUnionOfEveryTpsCuts) {
@@ -68,7 +95,7 @@ TEST(ShardPlan, EveryTpOwnsTheSameSegmentsInOrder) {
       }
     }
     EXPECT_EQ(attn, (std::vector<Range>{{0, 192}, {192, 384}, {384, 576}})) << "tp " << tp;
-    EXPECT_EQ(ffn, (std::vector<Range>{{0, 512}, {512, 768}, {768, 1024}, {1024, 1536}}))
+    EXPECT_EQ(ffn, (std::vector<Range>{{0, 512}, {512, 672}, {672, 1024}, {1024, 1536}}))
         << "tp " << tp;
   }
 }
