@@ -213,8 +213,8 @@ def run_example(example, base, workdir):
     # An example that forgets its base_url must not reach api.openai.com (or pass by luck).
     env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
     if LANGUAGES[example.language] == "shell":
-        if "curl" in code and not shutil.which("curl"):
-            pytest.skip("curl is not installed (apt-get install curl)")
+        assert "curl" not in code or shutil.which("curl"), \
+            "curl is not installed: run scripts/install-deps"
         cmd = ["bash", "-e", "-o", "pipefail", "-c", code]
     else:
         script = workdir / "example.py"
