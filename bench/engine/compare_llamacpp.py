@@ -39,8 +39,8 @@ def run_llamacpp(model, threads, n_prompt, n_decode):
     return {"engine": "llama.cpp", "prefill_tokens_per_s": prefill, "decode_tokens_per_s": decode}
 
 
-def run_ours(model, threads, n_prompt, n_decode):
-    out = subprocess.run([str(ROOT / "build/bench/engine/bench_engine"), str(model),
+def run_ours(bench_engine, model, threads, n_prompt, n_decode):
+    out = subprocess.run([bench_engine, str(model),
                           "--prompt-tokens", str(n_prompt), "--decode-tokens", str(n_decode),
                           "--threads", str(threads), "--repeat", "1"],
                          check=True, capture_output=True, text=True).stdout
@@ -51,13 +51,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(ROOT / "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bench-engine", default=str(ROOT / "build/bench/engine/bench_engine"))
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--decode-tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     results = {"shardserve": [], "llama.cpp": []}
     for _ in range(a.rounds):
-        for name, fn in (("shardserve", run_ours), ("llama.cpp", run_llamacpp)):
+        ours = lambda *args: run_ours(a.bench_engine, *args)  # noqa: E731
+        for name, fn in (("shardserve", ours), ("llama.cpp", run_llamacpp)):
             results[name].append(fn(a.model, a.threads, a.prompt_tokens, a.decode_tokens))
     med = {name: {k: statistics.median(r[k] for r in runs)
                   for k in ("prefill_tokens_per_s", "decode_tokens_per_s")}
