@@ -2,6 +2,7 @@
 // heads, positions and head_dim; the reference is the plain product of the f16-rounded inputs
 // (within float rounding); a transposed key store keeps every element.
 #include "model/kernels/cpu/attention_f16.h"
+#include "model/kernels/cpu/kernel_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -13,11 +14,8 @@
 namespace shardserve::kernels {
 namespace {
 
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+using test_util::bits;
+using test_util::random_floats;
 
 struct Block {
   int64_t block_size, head_dim;
@@ -42,13 +40,6 @@ struct Block {
     }
   }
 };
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> out(n);
-  for (float& x : out) x = dist(rng);
-  return out;
-}
 
 TEST(AttentionF16, TransposedStoreKeepsEveryKey) {
   std::mt19937 rng(1);

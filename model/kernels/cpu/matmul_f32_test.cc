@@ -11,29 +11,20 @@
 #include <random>
 #include <vector>
 
+#include "model/kernels/cpu/kernel_test_util.h"
 #include "model/kernels/cpu/matmul.h"
 
 namespace shardserve::kernels {
 namespace {
 
-std::vector<float> random_floats(size_t n, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+using test_util::bits;
+using test_util::random_floats;
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> out;
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
     if (isa_supported(isa)) out.push_back(isa);
   return out;
-}
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
 }
 
 // Lengths around every chunk and tail boundary of both SIMD levels, and the model's widths.

@@ -10,23 +10,14 @@
 #include <random>
 #include <vector>
 
+#include "model/kernels/cpu/kernel_test_util.h"
 #include "model/kernels/cpu/matmul.h"
 
 namespace shardserve::kernels {
 namespace {
 
-std::vector<float> random_floats(size_t n, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
-
-uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+using test_util::bits;
+using test_util::random_floats;
 
 TEST(PackedF32, PackingKeepsEveryElementAndPadsWithZeros) {
   std::mt19937 rng(1);
