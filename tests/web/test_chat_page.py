@@ -156,22 +156,27 @@ def test_default_model_is_not_an_embedding_model(page, server):
 def test_answer_streams_in_and_ends_with_metrics(page, screenshot):
     Select(page.find_element(By.ID, "model")).select_by_value(CHAT_MODEL)
     set_setting(page, "temperature", "0")  # greedy: this prompt always runs to max_tokens
-    set_setting(page, "max-tokens", "48")
+    set_setting(page, "max-tokens", "96")
+    # Record the answer's text at every change of the page while it is still streaming: a fast
+    # server finishes 96 tokens in a fraction of a second, faster than the driver can poll.
+    page.execute_script("""
+        window.partialAnswers = [];
+        new MutationObserver(() => {
+          const answers = document.querySelectorAll('.message.assistant');
+          const answer = answers[answers.length - 1];
+          if (!answer || answer.dataset.state !== 'streaming') return;
+          const text = answer.querySelector('.content')?.textContent || '';
+          const seen = window.partialAnswers;
+          if (text && seen[seen.length - 1] !== text) seen.push(text);
+        }).observe(document.getElementById('messages'),
+                   { subtree: true, childList: true, characterData: true, attributes: true });
+    """)
     ask(page, "Tell me a short story about a lighthouse.")
-    partial = []  # the answer's text each time it was seen still streaming
-
-    def finished(d):
-        a = last_answer(d)
-        state = a.get_attribute("data-state")
-        text = a.find_element(By.CSS_SELECTOR, ".content").text
-        if state == "streaming" and text and text not in partial:
-            partial.append(text)
-        return state != "streaming"
-
-    wait(page, finished, timeout=120)
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") != "streaming", timeout=120)
     answer = last_answer(page)
     assert answer.get_attribute("data-state") == "done"
-    final = answer.find_element(By.CSS_SELECTOR, ".content").text
+    partial = page.execute_script("return window.partialAnswers")
+    final = answer.find_element(By.CSS_SELECTOR, ".content").get_attribute("textContent")
     assert len(partial) >= 2, f"the answer never showed partly before it finished: {partial}"
     assert len(partial[0]) < len(final), (partial[0], final)
     assert CHAT_MODEL in answer.find_element(By.CSS_SELECTOR, ".role").get_attribute("textContent")
