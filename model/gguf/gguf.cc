@@ -1,13 +1,8 @@
 #include "model/gguf/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "model/gguf/reader.h"
 
@@ -156,28 +151,13 @@ int64_t TensorInfo::n_elements() const {
 }
 
 Result<std::unique_ptr<File>> File::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{"cannot open model file '" + path + "': " + std::strerror(errno)};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Error{"model file '" + path + "' is not a regular file"};
-  }
-  size_t size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    return Error{"model file '" + path + "' is empty"};
-  }
-  void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (base == MAP_FAILED)
-    return Error{"cannot map model file '" + path + "': " + std::strerror(errno)};
-
+  auto mapping = MappedFile::open(path);
+  if (!mapping) return mapping.error();
   std::unique_ptr<File> file(new File());
   file->path_ = path;
-  file->base_ = static_cast<const uint8_t*>(base);
-  file->size_ = size;
-  file->mapped_ = true;
+  file->base_ = mapping->bytes().data();
+  file->size_ = mapping->bytes().size();
+  file->mapping_ = std::move(*mapping);
   if (Status s = file->parse_image(); !s) return Error{path + ": " + s.message()};
   return file;
 }
@@ -189,10 +169,6 @@ Result<std::unique_ptr<File>> File::parse(std::span<const uint8_t> bytes) {
   file->size_ = bytes.size();
   if (Status s = file->parse_image(); !s) return s.error();
   return file;
-}
-
-File::~File() {
-  if (mapped_) ::munmap(const_cast<uint8_t*>(base_), size_);
 }
 
 Status File::parse_image() {
@@ -286,12 +262,7 @@ Status File::parse_image() {
 }
 
 void File::drop_pages(const uint8_t* data, size_t n) const {
-  if (!mapped_ || data < base_ || data + n > base_ + size_) return;
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  // Whole pages inside the range only: the pages at its edges may hold other tensors.
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + n) & ~(page - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  mapping_.drop_pages(data, n);
 }
 
 const Value* File::find(std::string_view key) const {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/mapped_file.h"
 #include "base/status.h"
 #include "model/tensor_type.h"
 
@@ -48,7 +49,6 @@ class File {
   static Result<std::unique_ptr<File>> open(const std::string& path);
   // Validates an in-memory image; `bytes` must outlive the File (used by tests and the fuzzer).
   static Result<std::unique_ptr<File>> parse(std::span<const uint8_t> bytes);
-  ~File();
   File(const File&) = delete;
   File& operator=(const File&) = delete;
 
@@ -70,7 +70,7 @@ class File {
   std::string path_;
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
-  bool mapped_ = false;  // whether ~File unmaps base_
+  MappedFile mapping_;  // empty for in-memory images
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t, std::less<>> index_;
 };
