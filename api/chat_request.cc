@@ -187,17 +187,12 @@ std::optional<ChatMessage> read_message(FieldReader& r, const json& message, siz
 }  // namespace
 
 ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view body_text) {
-  auto parsed = detail::parse_body(body_text);
-  if (!parsed.ok()) return parsed.error();
-  const json& body = parsed.value();
-
+  auto head = detail::read_request_head(body_text, kSupported, kUnsupported);
+  if (!head.ok()) return head.error();
+  const json& body = head.value().body;
   FieldReader r;
-  r.check_keys(body, kSupported, kUnsupported);
-  if (!r.ok()) return r.error();
-
   ChatCompletionRequest request;
-  if (auto model = r.required_string(body, "model")) request.model = std::move(*model);
-  if (!r.ok()) return r.error();
+  request.model = std::move(head.value().model);
 
   const auto messages_it = body.find("messages");
   if (messages_it == body.end() || messages_it->is_null()) {

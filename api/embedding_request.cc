@@ -182,17 +182,12 @@ std::optional<std::vector<EmbeddingInput>> read_inputs(FieldReader& r, const jso
 }  // namespace
 
 ApiResult<EmbeddingRequest> parse_embedding_request(std::string_view body_text) {
-  auto parsed = detail::parse_body(body_text);
-  if (!parsed.ok()) return parsed.error();
-  const json& body = parsed.value();
-
+  auto head = detail::read_request_head(body_text, kSupported, kUnsupported);
+  if (!head.ok()) return head.error();
+  const json& body = head.value().body;
   FieldReader r;
-  r.check_keys(body, kSupported, kUnsupported);
-  if (!r.ok()) return r.error();
-
   EmbeddingRequest request;
-  if (auto model = r.required_string(body, "model")) request.model = std::move(*model);
-  if (!r.ok()) return r.error();
+  request.model = std::move(head.value().model);
 
   auto inputs = read_inputs(r, body);
   if (!inputs) return r.error();

@@ -93,6 +93,19 @@ ApiResult<json> parse_body(std::string_view body) {
   return parsed;
 }
 
+ApiResult<RequestHead> read_request_head(std::string_view body_text,
+                                         std::span<const std::string_view> supported,
+                                         std::span<const std::string_view> unsupported) {
+  auto parsed = parse_body(body_text);
+  if (!parsed.ok()) return parsed.error();
+  RequestHead head{std::move(parsed.value()), {}};
+  FieldReader r;
+  r.check_keys(head.body, supported, unsupported);
+  if (auto model = r.required_string(head.body, "model")) head.model = std::move(*model);
+  if (!r.ok()) return r.error();
+  return head;
+}
+
 std::string describe_type(const json& value) {
   switch (value.type()) {
     case json::value_t::null:

@@ -25,6 +25,16 @@ using json = nlohmann::json;
 // Parses a request body: a JSON object nested at most kMaxJsonDepth deep, valid UTF-8.
 ApiResult<json> parse_body(std::string_view body);
 
+// What every request parser starts with: the body parsed (parse_body), its keys checked
+// against the endpoint's lists (FieldReader::check_keys) and the required string `model`.
+struct RequestHead {
+  json body;
+  std::string model;
+};
+ApiResult<RequestHead> read_request_head(std::string_view body_text,
+                                         std::span<const std::string_view> supported,
+                                         std::span<const std::string_view> unsupported);
+
 // "a string", "an integer", "a decimal number", "a boolean", "an object", "an array", "null".
 std::string describe_type(const json& value);
 
