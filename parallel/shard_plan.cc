@@ -69,6 +69,11 @@ void assign_segments(int64_t n_units, int max_tp, int tp, int rank, int64_t cols
 }
 }  // namespace
 
+Range split_vocab(int64_t n_vocab, int tp, int rank) {
+  const Range units = split_evenly((n_vocab + kVocabUnit - 1) / kVocabUnit, tp, rank);
+  return {std::min(units.begin * kVocabUnit, n_vocab), std::min(units.end * kVocabUnit, n_vocab)};
+}
+
 Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
   if (tp < 1) return Error{"tp must be at least 1, got " + std::to_string(tp)};
   if (rank < 0 || rank >= tp)
@@ -99,6 +104,8 @@ Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
   const SplitFn ffn_split = [&shape](int t, int r) { return split_ffn(shape, t, r); };
   const Range units = ffn_split(tp, rank);
   s.ffn = {units.begin * shape.ffn_unit, units.end * shape.ffn_unit};
+  for (int r = 0; r < tp; ++r) s.vocab_per_rank.push_back(split_vocab(shape.n_vocab, tp, r));
+  s.vocab = s.vocab_per_rank[rank];
   const int max_tp = shape.max_tp > 0 ? shape.max_tp : static_cast<int>(shape.n_kv_heads);
   if (tp > max_tp)
     return Error{"tp = " + std::to_string(tp) + " exceeds max_tp = " + std::to_string(max_tp)};

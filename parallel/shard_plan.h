@@ -11,7 +11,10 @@
 //     rank does about the same projection work: a rank with more KV heads (when tp does not
 //     divide them) gets fewer FFN columns. Gate and up are column-parallel, down is
 //     row-parallel followed by an all-reduce.
-//   - embeddings, norms and the LM head are replicated.
+//   - the LM head is split by vocabulary rows, evenly in units of kVocabUnit rows (a panel of
+//     the packed quant kernel); each rank computes its rows' logits and the group gathers
+//     them. A logit is one whole row's dot product, so the split changes no bits.
+//   - embeddings and norms are replicated.
 //
 // Worked example, SmolLM2-135M (9 query heads, 3 KV heads, head_dim 64, hidden_dim 1536, Q4_1
 // blocks of 32) with tp = 2:
@@ -66,7 +69,9 @@ struct LlamaShard {
   int tp = 1;
   Range kv_heads;
   Range q_heads;
-  Range ffn;  // columns of the feed-forward hidden dimension
+  Range ffn;                          // columns of the feed-forward hidden dimension
+  Range vocab;                        // rows of the LM head (empty when the shape has no n_vocab)
+  std::vector<Range> vocab_per_rank;  // every rank's `vocab`, in rank order
   // This rank's reduction segments, as global column ranges of the attention-output (wo) and
   // FFN-down inputs, in order; and how many segments each rank of the group owns.
   std::vector<Range> attn_segments, ffn_segments;
@@ -80,7 +85,15 @@ struct LlamaShape {
   int64_t ffn_unit = 1;  // FFN split granularity (block size of ffn_down's type)
   int64_t head_dim = 1;  // columns per attention head
   int max_tp = 0;        // largest tp the reduction segments serve (0: n_kv_heads)
+  int64_t n_vocab = 0;   // LM head rows (0: the model has no LM head)
 };
+
+// Rows of the LM head per vocabulary split unit: the height of a packed quant panel.
+inline constexpr int64_t kVocabUnit = 16;
+
+// LM head rows [begin, end) of rank `rank` in a group of tp: whole units of kVocabUnit
+// (the last rank's part may end at n_vocab mid-unit), as even as whole units allow.
+Range split_vocab(int64_t n_vocab, int tp, int rank);
 
 // FFN units (of shape.ffn_unit columns) of rank `rank` in a group of `tp`: contiguous, at least
 // one per rank, cut where the projection work (attention heads plus FFN columns) is closest to

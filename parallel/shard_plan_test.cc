@@ -29,6 +29,36 @@ TEST(ShardPlan, SmolLM2Tp2IsTwoPlusOneKvGroups) {
   EXPECT_EQ(r1->ffn, (Range{672, 1536}));
 }
 
+TEST(ShardPlan, VocabRowsAreWholePanelsCoveringTheVocabulary) {
+  // SmolLM2's 49152 rows are 3072 units of 16; an odd vocabulary ends mid-unit on the last rank.
+  EXPECT_EQ(split_vocab(49152, 2, 0), (Range{0, 24576}));
+  EXPECT_EQ(split_vocab(49152, 2, 1), (Range{24576, 49152}));
+  EXPECT_EQ(split_vocab(49152, 1, 0), (Range{0, 49152}));
+  for (int64_t n_vocab : {1, 15, 16, 17, 100, 151936, 32001}) {
+    for (int tp = 1; tp <= 4; ++tp) {
+      int64_t next = 0;
+      for (int r = 0; r < tp; ++r) {
+        const Range v = split_vocab(n_vocab, tp, r);
+        EXPECT_EQ(v.begin, next) << n_vocab << " tp " << tp << " rank " << r;
+        if (v.size() > 0) {  // a tiny vocabulary leaves the last ranks none
+          EXPECT_EQ(v.begin % kVocabUnit, 0);
+        }
+        if (v.end != n_vocab) {
+          EXPECT_EQ(v.end % kVocabUnit, 0);
+        }
+        next = v.end;
+      }
+      EXPECT_EQ(next, n_vocab);
+    }
+  }
+  LlamaShape shape = kSmolLM2;
+  shape.n_vocab = 49152;
+  auto r1 = plan_llama_shard(shape, 2, 1);
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(r1->vocab, (Range{24576, 49152}));
+  EXPECT_EQ(r1->vocab_per_rank, (std::vector<Range>{{0, 24576}, {24576, 49152}}));
+}
+
 TEST(ShardPlan, ShardsCoverEverythingOnce) {
   for (int tp = 1; tp <= 3; ++tp) {
     int64_t heads = 0, ffn = 0;

@@ -12,9 +12,9 @@ namespace shardserve {
 
 // Completes row-parallel products across the group (gathers every rank's segment partials,
 // adds them in segment order) and keeps the time spent doing it.
-class GroupMember::GroupPartialSum final : public PartialSum {
+class GroupMember::GroupShardCombiner final : public ShardCombiner {
  public:
-  explicit GroupPartialSum(Collectives& c) : c_(c) {}
+  explicit GroupShardCombiner(Collectives& c) : c_(c) {}
   void sum_segments(const float* partials, std::span<const int> per_rank, int64_t n,
                     float* out) override {
     const auto start = std::chrono::steady_clock::now();
@@ -33,6 +33,30 @@ class GroupMember::GroupPartialSum final : public PartialSum {
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++calls;
   }
+
+  void gather_columns(const float* mine, int64_t n_rows, std::span<const Range> cols_per_rank,
+                      float* out) override {
+    const auto start = std::chrono::steady_clock::now();
+    // all_gather lays the slices out rank after rank ([rank][row][col]); rows interleave them.
+    int64_t width = 0;
+    counts_.resize(cols_per_rank.size());
+    for (size_t r = 0; r < cols_per_rank.size(); ++r) {
+      counts_[r] = cols_per_rank[r].size() * n_rows;
+      width += cols_per_rank[r].size();
+    }
+    gathered_.resize(width * n_rows);
+    c_.all_gather(mine, gathered_.data(), counts_);
+    const float* slice = gathered_.data();
+    for (const Range& cols : cols_per_rank) {
+      for (int64_t row = 0; row < n_rows; ++row)
+        std::copy(slice + row * cols.size(), slice + (row + 1) * cols.size(),
+                  out + row * width + cols.begin);
+      slice += cols.size() * n_rows;
+    }
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++calls;
+  }
+
   double seconds = 0;
   int64_t calls = 0;
 
@@ -47,7 +71,7 @@ Result<std::unique_ptr<GroupMember>> GroupMember::create(MPI_Comm comm, const gg
   std::unique_ptr<GroupMember> m(new GroupMember());
   m->comm_ = comm;
   m->collectives_ = make_mpi_collectives(comm, {.timeout_s = options.collective_timeout_s});
-  m->partial_sum_ = std::make_unique<GroupPartialSum>(*m->collectives_);
+  m->combiner_ = std::make_unique<GroupShardCombiner>(*m->collectives_);
   auto model = LlamaModel::load(file, m->tp(), m->rank());
   if (!model) return model.error();
   m->model_ = std::move(*model);
@@ -74,7 +98,7 @@ Result<std::unique_ptr<GroupMember>> GroupMember::create_encoder(MPI_Comm comm,
   std::unique_ptr<GroupMember> m(new GroupMember());
   m->comm_ = comm;
   m->collectives_ = make_mpi_collectives(comm, {.timeout_s = options.collective_timeout_s});
-  m->partial_sum_ = std::make_unique<GroupPartialSum>(*m->collectives_);
+  m->combiner_ = std::make_unique<GroupShardCombiner>(*m->collectives_);
   auto encoder = BertModel::load(file, config, m->tp(), m->rank());
   if (!encoder) return encoder.error();
   m->encoder_ = std::move(*encoder);
@@ -85,7 +109,7 @@ Result<std::unique_ptr<GroupMember>> GroupMember::create_encoder(MPI_Comm comm,
 GroupMember::~GroupMember() = default;
 
 GroupMember::ReduceStats GroupMember::reduce_stats() const {
-  return {.seconds = partial_sum_->seconds, .calls = partial_sum_->calls};
+  return {.seconds = combiner_->seconds, .calls = combiner_->calls};
 }
 
 void GroupMember::lead(const StepPlan& plan, std::vector<float>& outputs) {
@@ -145,7 +169,7 @@ void GroupMember::run(const StepPlan& plan, std::vector<float>* outputs) {
     if (outputs) outputs->clear();
     return;
   }
-  model_->forward(chunks_, *kv_, *pool_, partial_sum_.get(), outputs);
+  model_->forward(chunks_, *kv_, *pool_, combiner_.get(), outputs);
 }
 
 void GroupMember::encode(const StepPlan& plan, std::vector<float>* outputs) {
@@ -167,7 +191,7 @@ void GroupMember::encode(const StepPlan& plan, std::vector<float>* outputs) {
   }
   std::vector<float>& out = outputs ? *outputs : embeddings_;
   out.resize(inputs_.size() * static_cast<size_t>(c.dim));
-  if (!inputs_.empty()) encoder_->encode(inputs_, *pool_, partial_sum_.get(), out.data());
+  if (!inputs_.empty()) encoder_->encode(inputs_, *pool_, combiner_.get(), out.data());
 }
 
 }  // namespace shardserve

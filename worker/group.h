@@ -79,14 +79,14 @@ class GroupMember {
   Status follow();
 
  private:
-  class GroupPartialSum;
+  class GroupShardCombiner;
   GroupMember() = default;
   void run(const StepPlan& plan, std::vector<float>* outputs);
   void encode(const StepPlan& plan, std::vector<float>* outputs);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::unique_ptr<Collectives> collectives_;
-  std::unique_ptr<GroupPartialSum> partial_sum_;
+  std::unique_ptr<GroupShardCombiner> combiner_;
   std::unique_ptr<LlamaModel> model_;  // decoder groups
   std::unique_ptr<KvCache> kv_;
   std::unique_ptr<BertModel> encoder_;  // encoder groups

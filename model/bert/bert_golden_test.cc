@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "model/bert/bert_model.h"
-#include "model/bert/testing/thread_partial_sum.h"
+#include "parallel/testing/thread_shard_combiner.h"
 
 namespace shardserve {
 namespace {
@@ -141,13 +141,13 @@ TEST_F(BertGolden, TensorParallelShardsGiveTheSameBits) {
   for (int tp = 1; tp <= 3; ++tp) {
     std::vector<std::unique_ptr<BertModel>> ranks;
     for (int r = 0; r < tp; ++r) ranks.push_back(load(tp, r));
-    testing::ThreadPartialSum::Group group(tp);
+    testing::ThreadShardCombiner::Group group(tp);
     std::vector<std::vector<float>> out(tp, std::vector<float>(seqs.size() * config_.dim));
     std::vector<std::thread> threads;
     for (int r = 0; r < tp; ++r)
       threads.emplace_back([&, r] {
         ThreadPool pool(1);
-        testing::ThreadPartialSum ps(group, r);
+        testing::ThreadShardCombiner ps(group, r);
         ranks[r]->encode(seqs, pool, &ps, out[r].data());
       });
     for (auto& t : threads) t.join();

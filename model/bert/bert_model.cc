@@ -112,7 +112,7 @@ void add_and_norm(const float* y, const float* bias, float* x, const float* norm
 }  // namespace
 
 void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPool& pool,
-                       PartialSum* partial_sum, float* out) {
+                       ShardCombiner* combiner, float* out) {
   const BertConfig& c = config_;
   RunState& s = *state_;
   const int64_t n_seqs = static_cast<int64_t>(seqs.size());
@@ -150,7 +150,7 @@ void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPoo
     kernels::matmul_many(qkv, s.xq, pool);
     attention(L, seqs, pool);  // adds the Q, K, V biases first
     row_parallel(L.wo, s.att.data(), local, shard_.attn_segments, shard_.attn_segments_per_rank,
-                 shard_.q_heads.begin * c.head_dim, partial_sum, s.proj.data(), pool);
+                 shard_.q_heads.begin * c.head_dim, combiner, s.proj.data(), pool);
     per_token(pool, n, dim, [&](int64_t i) {
       add_and_norm(&s.proj[i * dim], L.bo, &s.x[i * dim], L.attn_norm_w, L.attn_norm_b, dim,
                    c.norm_eps);
@@ -165,7 +165,7 @@ void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPoo
       kernels::gelu_erf(&s.up[i * ffn], ffn);
     });
     row_parallel(L.w_down, s.up.data(), ffn, shard_.ffn_segments, shard_.ffn_segments_per_rank,
-                 shard_.ffn.begin, partial_sum, s.proj.data(), pool);
+                 shard_.ffn.begin, combiner, s.proj.data(), pool);
     per_token(pool, n, dim, [&](int64_t i) {
       add_and_norm(&s.proj[i * dim], L.b_down, &s.x[i * dim], L.ffn_norm_w, L.ffn_norm_b, dim,
                    c.norm_eps);
@@ -190,12 +190,12 @@ void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPoo
 
 void BertModel::row_parallel(const WeightMatrix& w, const float* x, int64_t ldx,
                              const std::vector<Range>& segments, std::span<const int> per_rank,
-                             int64_t local_begin, PartialSum* partial_sum, float* y,
+                             int64_t local_begin, ShardCombiner* combiner, float* y,
                              ThreadPool& pool) {
   RunState& s = *state_;
   const int64_t dim = config_.dim, n = s.begin.back();
   s.xq.view_f32(x, n, w.n_cols, ldx);
-  if (!partial_sum) {  // a lone process: one dot product per output
+  if (!combiner) {  // a lone process: one dot product per output
     kernels::matmul(w, s.xq, y, dim, pool);
   } else {
     s.segments.clear();
@@ -203,7 +203,7 @@ void BertModel::row_parallel(const WeightMatrix& w, const float* x, int64_t ldx,
       s.segments.push_back({seg.begin - local_begin, seg.end - local_begin});
     s.partials.resize(s.segments.size() * n * dim);
     kernels::matmul_segments(w, s.xq, s.segments, s.partials.data(), dim, n * dim, pool);
-    partial_sum->sum_segments(s.partials.data(), per_rank, n * dim, y);
+    combiner->sum_segments(s.partials.data(), per_rank, n * dim, y);
   }
 }
 

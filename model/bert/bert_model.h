@@ -12,13 +12,13 @@
 // Tensor parallelism follows parallel/shard_plan.h with one KV head per query head: a rank
 // owns a contiguous group of heads (Q, K, V column-parallel, their biases sliced alike) and of
 // FFN columns (intermediate.dense column-parallel); attention.output.dense and output.dense are
-// row-parallel, computed per reduction segment and completed through `PartialSum` exactly as
+// row-parallel, computed per reduction segment and completed through `ShardCombiner` exactly as
 // LlamaModel does, so the embeddings are the same bits for every tp. Biases of row-parallel
 // products are added once, after the reduction. Reduction segments serve tp up to kMaxTp = 4
 // (12 heads split at the cuts of tp 2, 3 and 4 give 6 segments of the attention output, the
 // 1536 FFN columns in 64-column units 6 more): beyond 4 ranks a 22M-parameter model spends more
 // time reducing than multiplying, and more segments would cost every tp more partial sums.
-// Without a PartialSum (a lone process) each of those products is one sum over all its columns
+// Without a ShardCombiner (a lone process) each of those products is one sum over all its columns
 // instead of a sum of segment sums: the same values to float rounding, not the same bits.
 // Results do not depend on how sequences are batched: every kernel computes a token's values
 // in the same order whatever else is in the batch, so a sequence encoded alone or with others
@@ -36,7 +36,7 @@
 #include "base/thread_pool.h"
 #include "model/bert/config.h"
 #include "model/bert/weights.h"
-#include "model/llama/llama_model.h"  // PartialSum, TokenId
+#include "model/llama/llama_model.h"  // ShardCombiner, TokenId
 #include "model/safetensors/safetensors.h"
 #include "parallel/shard_plan.h"
 
@@ -62,7 +62,7 @@ class BertModel {
   // Preconditions: each sequence has 1 to config().max_positions tokens (callers truncate to
   // config().max_seq_len), each id is in [0, n_vocab).
   void encode(std::span<const std::span<const TokenId>> seqs, ThreadPool& pool,
-              PartialSum* partial_sum, float* out);
+              ShardCombiner* combiner, float* out);
 
  private:
   struct RunState;
@@ -71,10 +71,10 @@ class BertModel {
   void attention(const BertLayerWeights& layer, std::span<const std::span<const TokenId>> seqs,
                  ThreadPool& pool);
   // y[n, dim] = w x (no bias) for a row-parallel weight whose local input columns start at
-  // global column `local_begin`, reduced over `segments` through `partial_sum`.
+  // global column `local_begin`, reduced over `segments` through `combiner`.
   void row_parallel(const kernels::WeightMatrix& w, const float* x, int64_t ldx,
                     const std::vector<Range>& segments, std::span<const int> per_rank,
-                    int64_t local_begin, PartialSum* partial_sum, float* y, ThreadPool& pool);
+                    int64_t local_begin, ShardCombiner* combiner, float* y, ThreadPool& pool);
 
   BertConfig config_;
   LlamaShard shard_;

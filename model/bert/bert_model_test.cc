@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "model/bert/bert_model.h"
-#include "model/bert/testing/thread_partial_sum.h"
 #include "model/safetensors/testing/safetensors_builder.h"
+#include "parallel/testing/thread_shard_combiner.h"
 
 namespace shardserve {
 namespace {
@@ -183,7 +183,7 @@ std::vector<std::vector<TokenId>> test_sequences(const BertConfig& c) {
 }
 
 std::vector<float> encode(BertModel& m, const std::vector<std::vector<TokenId>>& seqs,
-                          ThreadPool& pool, PartialSum* ps = nullptr) {
+                          ThreadPool& pool, ShardCombiner* ps = nullptr) {
   std::vector<std::span<const TokenId>> spans(seqs.begin(), seqs.end());
   std::vector<float> out(seqs.size() * m.dim());
   m.encode(spans, pool, ps, out.data());
@@ -264,13 +264,13 @@ std::vector<std::vector<float>> run_group(const safetensors::File& f, const Bert
                                           const std::vector<std::vector<TokenId>>& seqs) {
   std::vector<std::unique_ptr<BertModel>> models;
   for (int r = 0; r < tp; ++r) models.push_back(load(f, c, tp, r));
-  testing::ThreadPartialSum::Group group(tp);
+  testing::ThreadShardCombiner::Group group(tp);
   std::vector<std::vector<float>> out(tp);
   std::vector<std::thread> threads;
   for (int r = 0; r < tp; ++r)
     threads.emplace_back([&, r] {
       ThreadPool pool(1);
-      testing::ThreadPartialSum ps(group, r);
+      testing::ThreadShardCombiner ps(group, r);
       out[r] = encode(*models[r], seqs, pool, &ps);
     });
   for (auto& t : threads) t.join();

@@ -25,8 +25,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <span>
+#include <thread>
 
 #include "model/llama/llama_model.h"
+#include "parallel/testing/thread_shard_combiner.h"
 
 namespace shardserve {
 namespace {
@@ -233,6 +235,68 @@ TEST_F(LlamaGolden, FastestArithmeticIgnoresChunking) {
     ASSERT_EQ(got.size(), whole.size());
     EXPECT_EQ(std::memcmp(got.data(), whole.data(), got.size() * sizeof(float)), 0)
         << "chunk ends " << ::testing::PrintToString(ends);
+  }
+}
+
+// A group of tp ranks (threads here, processes under mpirun) gives the same bits as one rank
+// for every tp: the row-parallel sums run over tp-independent segments, and each logit of the
+// vocabulary-split LM head is one whole row's product. Every rank receives the whole logits.
+TEST_F(LlamaGolden, EveryTpGivesTheSameLogitsOnEveryRank) {
+  constexpr size_t kPrompts = 3;
+  constexpr int kSteps = 4;  // a batched prefill, then decodes fed llama.cpp's greedy tokens
+  // logits[rank][step] for a group of tp.
+  auto run_group = [&](int tp) {
+    std::vector<std::vector<std::vector<float>>> logits(tp);
+    testing::ThreadShardCombiner::Group group(tp);
+    std::vector<std::thread> ranks;
+    for (int rank = 0; rank < tp; ++rank) {
+      ranks.emplace_back([&, rank] {
+        auto model = LlamaModel::load(*file_, tp, rank, LlamaArithmetic::kFastest);
+        ASSERT_TRUE(model.ok()) << model.error().message;
+        testing::ThreadShardCombiner combiner(group, rank);
+        KvCache kv((*model)->kv_shape(64));
+        ThreadPool pool(1);
+        for (int step = 0; step < kSteps; ++step) {
+          std::vector<SeqChunk> chunks;
+          for (size_t s = 0; s < kPrompts; ++s) {
+            const GoldenCase& c = cases_[s];
+            const int64_t n_prompt = static_cast<int64_t>(c.prompt_tokens.size());
+            if (step == 0) {
+              ASSERT_TRUE(kv.reserve(static_cast<int64_t>(s), n_prompt + kSteps).ok());
+              chunks.push_back({.seq = static_cast<int64_t>(s),
+                                .start_pos = 0,
+                                .tokens = c.prompt_tokens,
+                                .need_logits = true});
+            } else {
+              chunks.push_back({.seq = static_cast<int64_t>(s),
+                                .start_pos = n_prompt + step - 1,
+                                .tokens = std::span(c.greedy).subspan(step - 1, 1),
+                                .need_logits = true});
+            }
+          }
+          logits[rank].emplace_back();
+          (*model)->forward(chunks, kv, pool, &combiner, &logits[rank].back());
+        }
+      });
+    }
+    for (auto& r : ranks) r.join();
+    return logits;
+  };
+  ASSERT_GE(cases_.size(), kPrompts);
+  const auto one = run_group(1);
+  ASSERT_EQ(one[0].size(), static_cast<size_t>(kSteps));
+  ASSERT_EQ(one[0][0].size(), kPrompts * static_cast<size_t>(load()->config().n_vocab));
+  for (int tp : {2, 3}) {
+    const auto got = run_group(tp);
+    for (int rank = 0; rank < tp; ++rank) {
+      for (int step = 0; step < kSteps; ++step) {
+        ASSERT_EQ(got[rank][step].size(), one[0][step].size());
+        EXPECT_EQ(std::memcmp(got[rank][step].data(), one[0][step].data(),
+                              one[0][step].size() * sizeof(float)),
+                  0)
+            << "tp " << tp << " rank " << rank << " step " << step;
+      }
+    }
   }
 }
 

@@ -14,20 +14,22 @@ using kernels::ActivationRows;
 // Activations of one step, one row per token. Shapes use the shard's local sizes:
 // q_dim = local q heads * head_dim, kv_dim = local kv heads * head_dim, ffn = local columns.
 struct LlamaModel::RunState {
-  std::vector<float> x;         // [n, dim]     residual stream
-  std::vector<float> xn;        // [n, dim]     normalized input of a sub-layer
-  std::vector<float> q;         // [n, q_dim]
-  std::vector<float> k;         // [n, kv_dim]
-  std::vector<float> v;         // [n, kv_dim]
-  std::vector<float> att;       // [n, q_dim]   attention output per head
-  std::vector<float> proj;      // [n, dim]     output of a row-parallel projection
-  std::vector<float> partials;  // [segments, n, dim] its per-segment partial sums
-  std::vector<float> gate;      // [n, ffn]
-  std::vector<float> up;        // [n, ffn]
-  std::vector<int64_t> pos;     // [n] position of each token
-  std::vector<int32_t> chunk;   // [n] chunk index of each token
-  std::vector<float> rope;      // [n, n_rot] cos/sin pairs per token
-  ActivationRows xq;            // xn (or att, or gate) converted to a weight's dot type
+  std::vector<float> x;          // [n, dim]     residual stream
+  std::vector<float> xn;         // [n, dim]     normalized input of a sub-layer
+  std::vector<float> q;          // [n, q_dim]
+  std::vector<float> k;          // [n, kv_dim]
+  std::vector<float> v;          // [n, kv_dim]
+  std::vector<float> att;        // [n, q_dim]   attention output per head
+  std::vector<float> proj;       // [n, dim]     output of a row-parallel projection
+  std::vector<float> partials;   // [segments, n, dim] its per-segment partial sums
+  std::vector<float> gate;       // [n, ffn]
+  std::vector<float> up;         // [n, ffn]
+  std::vector<int64_t> pos;      // [n] position of each token
+  std::vector<int32_t> chunk;    // [n] chunk index of each token
+  std::vector<float> rope;       // [n, n_rot] cos/sin pairs per token
+  std::vector<float> my_logits;  // [n_out, vocab slice] this rank's rows of the LM head
+  std::vector<float> logits;     // [n_out, n_vocab] gathered, on ranks that do not sample
+  ActivationRows xq;             // xn (or att, or gate) converted to a weight's dot type
   // Per pool thread: attention scores, one K or V slab in f32, the weighted sum of V.
   std::vector<std::vector<float>> scores, slab;
   std::vector<std::vector<kernels::AttnRowSum>> att_sum;  // [thread][query head of the group]
@@ -62,7 +64,8 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int
                    .n_kv_heads = config->n_kv_heads,
                    .hidden_dim = config->hidden_dim,
                    .ffn_unit = info(down->type).block_size,
-                   .head_dim = config->head_dim};
+                   .head_dim = config->head_dim,
+                   .n_vocab = config->n_vocab};
   auto shard = plan_llama_shard(shape, tp, rank);
   if (!shard) return shard.error();
   auto weights = load_llama_weights(file, *config, *shard, arithmetic == LlamaArithmetic::kFastest);
@@ -134,7 +137,7 @@ void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
 }  // namespace
 
 void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool,
-                         PartialSum* partial_sum, std::vector<float>* logits) {
+                         ShardCombiner* combiner, std::vector<float>* logits) {
   const LlamaConfig& c = config_;
   RunState& s = *state_;
   int64_t n = 0;
@@ -185,7 +188,7 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
     });
     attention(l, chunks, kv, pool);
     row_parallel(L.wo, s.att.data(), n, q_dim, shard_.attn_segments, shard_.attn_segments_per_rank,
-                 shard_.q_heads.begin * hd, partial_sum, s.proj.data(), pool);
+                 shard_.q_heads.begin * hd, combiner, s.proj.data(), pool);
     kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
 
     // Feed-forward block: norm -> gate, up -> SiLU(gate) * up -> down-projection.
@@ -198,12 +201,12 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
       kernels::silu_mul(&s.gate[i * ffn], &s.up[i * ffn], &s.gate[i * ffn], ffn);
     });
     row_parallel(L.w_down, s.gate.data(), n, ffn, shard_.ffn_segments, shard_.ffn_segments_per_rank,
-                 shard_.ffn.begin, partial_sum, s.proj.data(), pool);
+                 shard_.ffn.begin, combiner, s.proj.data(), pool);
     kernels::add_inplace(s.x.data(), s.proj.data(), n * dim);
   }
 
-  if (!logits) return;
-  // Final norm and LM head, only for the last token of chunks that asked for logits.
+  // Final norm and this rank's rows of the LM head, for the last token of chunks that asked
+  // for logits; then the group joins the rows.
   int64_t n_out = 0;
   t = 0;
   for (const SeqChunk& ch : chunks) {
@@ -213,18 +216,31 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
                       c.rms_eps);
     ++n_out;
   }
-  logits->resize(n_out * c.n_vocab);
-  if (n_out > 0)
-    project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, logits->data(), c.n_vocab, pool);
+  if (n_out == 0) {
+    if (logits) logits->clear();
+    return;
+  }
+  const int64_t n_mine = weights_.output.n_rows;  // this rank's vocabulary rows
+  const bool whole = n_mine == c.n_vocab;
+  std::vector<float>& out = logits ? *logits : s.logits;
+  out.resize(n_out * c.n_vocab);
+  if (whole) {
+    project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, out.data(), n_mine, pool);
+    return;
+  }
+  SS_CHECK(combiner != nullptr, "a vocabulary shard without a combiner");
+  s.my_logits.resize(n_out * n_mine);
+  project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, s.my_logits.data(), n_mine, pool);
+  combiner->gather_columns(s.my_logits.data(), n_out, shard_.vocab_per_rank, out.data());
 }
 
 void LlamaModel::row_parallel(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx,
                               const std::vector<Range>& segments, std::span<const int> per_rank,
-                              int64_t local_begin, PartialSum* partial_sum, float* y,
+                              int64_t local_begin, ShardCombiner* combiner, float* y,
                               ThreadPool& pool) {
   RunState& s = *state_;
   const int64_t dim = config_.dim;
-  if (!partial_sum) {  // a lone process: one dot product per output, llama.cpp's order
+  if (!combiner) {  // a lone process: one dot product per output, llama.cpp's order
     project(w, x, n, ldx, s.xq, false, y, dim, pool);
     return;
   }
@@ -234,7 +250,7 @@ void LlamaModel::row_parallel(const WeightMatrix& w, const float* x, int64_t n, 
     local.push_back({seg.begin - local_begin, seg.end - local_begin});
   s.partials.resize(local.size() * n * dim);
   kernels::matmul_segments(w, s.xq, local, s.partials.data(), dim, n * dim, pool);
-  partial_sum->sum_segments(s.partials.data(), per_rank, n * dim, y);
+  combiner->sum_segments(s.partials.data(), per_rank, n * dim, y);
 }
 
 // For every token and local query head: scores against the cached keys of its sequence at

@@ -6,10 +6,10 @@
 // positions [start_pos, start_pos + n) and attend causally to everything before them.
 // In a tensor-parallel group every rank runs the same step on its shard; the row-parallel
 // attention-output and FFN-down projections are computed per reduction segment and combined
-// through `PartialSum` in a fixed order, so a group's output does not depend on its tp.
+// through `ShardCombiner` in a fixed order, so a group's output does not depend on its tp.
 // Two arithmetics (LlamaArithmetic):
 // - kLlamaCpp: llama.cpp's own summation orders, including its two attention orders (one for a
-//   single-token chunk, another for a longer one). Without a PartialSum (a lone process, tp = 1)
+//   single-token chunk, another for a longer one). Without a ShardCombiner (a lone process, tp = 1)
 //   it reproduces llama.cpp's logits bit for bit. A sequence's result does not depend on the
 //   other sequences in its batch, but does on how its prompt was cut into chunks.
 // - kFastest (the default): packed quant panels where the CPU has AVX-512 VNNI (several times
@@ -18,7 +18,9 @@
 //   recomputation after preemption. It differs from llama.cpp by float rounding, which this
 //   chaotic 135M model grows to a few tenths in the logits (as llama.cpp's own two attention
 //   orders differ from each other).
-// Only ranks asked for logits compute the LM head.
+// The LM head is split by vocabulary rows too (shard().vocab): each rank computes its rows'
+// logits and the group gathers them (ShardCombiner::gather_columns), so the leader, which
+// samples, does 1/tp of it instead of all of it.
 //
 // A LlamaModel is used by one thread at a time (it owns the step's scratch memory); the
 // ThreadPool passed to forward() provides the parallelism inside a step.
@@ -35,22 +37,12 @@
 #include "model/kv_cache/kv_cache.h"
 #include "model/llama/config.h"
 #include "model/llama/weights.h"
+#include "parallel/shard_combiner.h"
 #include "parallel/shard_plan.h"
 
 namespace shardserve {
 
 using TokenId = int32_t;
-
-// Completes a row-parallel product across the ranks of a group: each rank holds the partial
-// sums of its reduction segments (parallel/shard_plan.h), `partials` = [mine][n] where mine
-// = segments_per_rank[rank]; out[i] = the sum of every segment's partials[.][i] over all
-// ranks, added in segment order. Same bits on every rank and for every tp.
-class PartialSum {
- public:
-  virtual ~PartialSum() = default;
-  virtual void sum_segments(const float* partials, std::span<const int> segments_per_rank,
-                            int64_t n, float* out) = 0;
-};
 
 struct SeqChunk {
   int64_t seq = 0;        // KV cache sequence id
@@ -78,10 +70,12 @@ class LlamaModel {
   KvCacheShape kv_shape(int64_t n_blocks, int64_t block_size = 16) const;
 
   // Runs one step. Precondition: kv has blocks for every chunk up to start_pos + n, and
-  // every token id is in [0, n_vocab). If `logits` is non-null it receives one row of
-  // n_vocab floats per chunk with need_logits, in chunk order.
+  // every token id is in [0, n_vocab). For the last token of every chunk with need_logits,
+  // each rank computes the logits of its vocabulary rows, which the combiner gathers (all the
+  // ranks of a group run the same chunks); if `logits` is non-null it receives one row of
+  // n_vocab floats per such chunk, in chunk order. Without a combiner the model is whole.
   void forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool,
-               PartialSum* partial_sum, std::vector<float>* logits);
+               ShardCombiner* combiner, std::vector<float>* logits);
 
  private:
   struct RunState;
@@ -92,10 +86,10 @@ class LlamaModel {
   void attention_blocked(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
                          ThreadPool& pool);
   // y[n, dim] = w x for a row-parallel weight whose local input columns start at global
-  // column `local_begin`, reduced over `segments` through `partial_sum` (see PartialSum).
+  // column `local_begin`, reduced over `segments` through `combiner` (see ShardCombiner).
   void row_parallel(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx,
                     const std::vector<Range>& segments, std::span<const int> per_rank,
-                    int64_t local_begin, PartialSum* partial_sum, float* y, ThreadPool& pool);
+                    int64_t local_begin, ShardCombiner* combiner, float* y, ThreadPool& pool);
 
   const gguf::File& file_;
   LlamaConfig config_;

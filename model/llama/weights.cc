@@ -109,13 +109,12 @@ Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfi
   auto norm = load.f32("output_norm.weight", c.dim);
   if (!norm) return norm.error();
   w.output_norm = *norm;
-  if (file.tensor("output.weight")) {
-    auto out = load.rows("output.weight", c.dim, c.n_vocab, all_vocab);
-    if (!out) return out.error();
-    w.output = *out;
-  } else {
-    w.output = w.token_embd;  // tied embeddings
-  }
+  // This rank's rows of the LM head (all of them for a shard planned without n_vocab); a tied
+  // one is a view of token_embd's rows.
+  auto head = load.rows(file.tensor("output.weight") ? "output.weight" : "token_embd.weight", c.dim,
+                        c.n_vocab, shard.vocab.size() > 0 ? shard.vocab : all_vocab);
+  if (!head) return head.error();
+  w.output = *head;
   if (file.tensor("rope_freqs.weight")) {
     auto f = load.f32("rope_freqs.weight", c.n_rot / 2);
     if (!f) return f.error();

@@ -41,7 +41,7 @@ struct LlamaLayerWeights {
 struct LlamaWeights {
   WeightMatrix token_embd;             // rows: n_vocab, cols: dim (replicated)
   const float* output_norm = nullptr;  // [dim]
-  WeightMatrix output;                 // LM head, rows: n_vocab (token_embd when tied)
+  WeightMatrix output;                 // LM head, rows: shard.vocab (of token_embd when tied)
   const float* rope_freqs = nullptr;   // optional [n_rot / 2]
   std::vector<LlamaLayerWeights> layers;
   std::vector<std::unique_ptr<uint8_t[]>> owned;  // storage of copied column slices
