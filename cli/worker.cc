@@ -218,11 +218,13 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
     if (!tokenizer) return fail(tokenizer.error().message);
     const int64_t context = model.context_length > 0 ? model.context_length
                                                      : (*member)->model().config().context_length;
-    const SchedulerLimits limits{.max_batch = group.max_batch,
-                                 .max_batch_tokens = group.max_batch_tokens,
-                                 .kv_blocks = (*member)->kv_blocks(),
-                                 .block_size = (*member)->block_size(),
-                                 .context_length = context};
+    const SchedulerLimits limits{
+        .max_batch = group.max_batch,
+        .max_batch_tokens = group.max_batch_tokens,
+        .max_prefill_tokens_while_decoding = group.max_prefill_tokens_while_decoding,
+        .kv_blocks = (*member)->kv_blocks(),
+        .block_size = (*member)->block_size(),
+        .context_length = context};
     if (o.offline.empty()) {
       status = serve_coordinator(**member, *config, group, limits, (*tokenizer)->n_vocab());
     } else {

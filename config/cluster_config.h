@@ -48,6 +48,9 @@
 //       max_batch: 32                running sequences at most, 1..65536 (default 32)
 //       max_batch_tokens: 512        tokens per step at most (prefill chunk), >= max_batch,
 //                                    up to 1048576 (default 512)
+//       max_prefill_tokens_while_decoding: 32
+//                                    prompt tokens in a step that also decodes, 1..
+//                                    max_batch_tokens (default: max_batch_tokens)
 //
 // Relative paths in the file (models[].file, models[].chat_template, server.web_root) resolve
 // against the directory of the YAML file, so a config works from any working directory.
@@ -130,6 +133,7 @@ struct GroupConfig {
   int64_t kv_cache_mb = 256;
   int max_batch = 32;
   int max_batch_tokens = 512;
+  int max_prefill_tokens_while_decoding = 0;  // 0: not set, max_batch_tokens applies
 };
 
 struct ClusterConfig {

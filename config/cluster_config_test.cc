@@ -293,7 +293,7 @@ TEST_F(ClusterConfigTest, UnknownKeysListTheAllowedOnes) {
                "did you mean \"port\"?");
   expect_error(std::string(kMinimal) + "    gpus: [0, 1]\n", 8, "groups[0].gpus",
                "allowed keys: name, model, tp, backend, threads_per_rank, devices, kv_cache_mb, "
-               "max_batch, max_batch_tokens");
+               "max_batch, max_batch_tokens, max_prefill_tokens_while_decoding");
   expect_error(
       "models:\n  - name: tiny\n    file: tiny.gguf\n    quantization: q4\n"
       "groups:\n  - {name: g, model: tiny}\n",
@@ -473,6 +473,8 @@ TEST_F(ClusterConfigTest, ValuesOutOfRange) {
       2, "models[0].task", "expected one of chat | embed, got \"generate\"");
   expect_error(std::string(kMinimal) + "    max_batch: 64\n    max_batch_tokens: 32\n", 9,
                "groups[0].max_batch_tokens", "32 is below max_batch 64");
+  expect_error(std::string(kMinimal) + "    max_prefill_tokens_while_decoding: 1024\n", 8,
+               "groups[0].max_prefill_tokens_while_decoding", "1024 is above max_batch_tokens 512");
   expect_error(std::string(kMinimal) + "    threads_per_rank: 0\n", 8, "groups[0].threads_per_rank",
                "expected a positive integer, got 0");
 }

@@ -354,6 +354,10 @@ const std::vector<Field<GroupConfig>>& group_fields() {
        [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
          read_int(n, c, 1, int64_t{1} << 20, g.max_batch_tokens);
        }},
+      {"max_prefill_tokens_while_decoding", false, true,
+       [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
+         read_int(n, c, 1, int64_t{1} << 20, g.max_prefill_tokens_while_decoding);
+       }},
   };
   return fields;
 }

@@ -240,6 +240,10 @@ void check_group(const Check& c, size_t i, GroupConfig& g) {
            std::to_string(g.max_batch_tokens) + " is below max_batch " +
                std::to_string(g.max_batch) +
                ": a decode step of a full batch takes one token per sequence");
+  if (g.max_prefill_tokens_while_decoding > g.max_batch_tokens)
+    c.fail(key("max_prefill_tokens_while_decoding"),
+           std::to_string(g.max_prefill_tokens_while_decoding) + " is above max_batch_tokens " +
+               std::to_string(g.max_batch_tokens) + ": a step never carries more tokens than that");
 
   if (g.model_index < 0) return;
   const ModelConfig& m = cfg.models[g.model_index];

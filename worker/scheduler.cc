@@ -112,7 +112,10 @@ StepPlan Scheduler::next_plan() {
     schedule(id, 1);
   }
 
-  // 2. Prefill chunks of running sequences still consuming their prompt, oldest first.
+  // 2. Prefill chunks of running sequences still consuming their prompt, oldest first, within
+  //    a smaller budget when the step decodes.
+  if (!plan.chunks.empty() && limits_.max_prefill_tokens_while_decoding > 0)
+    budget = std::min(budget, limits_.max_prefill_tokens_while_decoding);
   auto prefill = [&](int64_t id) {
     Sequence& s = sequences_.at(id);
     int64_t n = std::min(s.context() - s.computed, budget);

@@ -3,11 +3,13 @@
 // Every step the scheduler builds a StepPlan within two budgets, `max_batch` running
 // sequences and `max_batch_tokens` tokens: first one decode token for every running
 // sequence, then prompt chunks (chunked prefill) of sequences still prefilling and of newly
-// admitted ones, oldest first. A sequence is admitted when the KV cache has blocks for its
-// prompt plus one block of headroom; KV blocks then grow one at a time as it decodes. When a
-// decode cannot get a block, the most recently admitted sequence is preempted: its blocks are
-// released and it waits at the front of the queue to be recomputed from its prompt and the
-// tokens it already produced (the forward pass is batch-invariant, so its output does not
+// admitted ones, oldest first. A step that decodes carries at most
+// `max_prefill_tokens_while_decoding` prompt tokens, so that a long prefill does not stall the
+// running streams for a whole max_batch_tokens chunk. A sequence is admitted when the KV cache has
+// blocks for its prompt plus one block of headroom; KV blocks then grow one at a time as it
+// decodes. When a decode cannot get a block, the most recently admitted sequence is preempted: its
+// blocks are released and it waits at the front of the queue to be recomputed from its prompt and
+// the tokens it already produced (the forward pass is batch-invariant, so its output does not
 // change). Finished and cancelled sequences leave at the next step.
 //
 // The scheduler only counts blocks; the group applies the plan to the real caches (the
@@ -53,9 +55,11 @@ struct TokenEvent {
 struct SchedulerLimits {
   int64_t max_batch = 32;          // running sequences
   int64_t max_batch_tokens = 512;  // tokens per step
-  int64_t kv_blocks = 0;           // blocks in each rank's KV cache
-  int64_t block_size = 16;         // positions per block
-  int64_t context_length = 0;      // positions per sequence
+  // Prompt tokens in a step that also decodes (0: up to max_batch_tokens).
+  int64_t max_prefill_tokens_while_decoding = 0;
+  int64_t kv_blocks = 0;       // blocks in each rank's KV cache
+  int64_t block_size = 16;     // positions per block
+  int64_t context_length = 0;  // positions per sequence
 };
 
 class Scheduler {

@@ -124,6 +124,35 @@ TEST(Scheduler, ChunkedPrefillLetsRunningSequencesDecodeEveryStep) {
   EXPECT_EQ(h.outputs[2], expected_output(request(2, 10, 2), 2));
 }
 
+TEST(Scheduler, StepsThatDecodeCarryFewerPromptTokens) {
+  SchedulerLimits limits = roomy();
+  limits.max_batch_tokens = 16;
+  limits.max_prefill_tokens_while_decoding = 3;
+  Harness h(limits);
+  ASSERT_TRUE(h.scheduler.submit(request(1, 12, 6)).ok());
+  h.step();  // nothing decodes yet: the whole 12-token prompt in one step
+  EXPECT_EQ(h.plans.back().chunks.at(0).tokens.size(), 12u);
+  ASSERT_TRUE(h.scheduler.submit(request(2, 10, 2)).ok());
+  h.step();  // seq 1 decodes, seq 2 gets 3 prompt tokens
+  ASSERT_EQ(h.plans.back().chunks.size(), 2u);
+  EXPECT_EQ(h.plans.back().chunks[1].seq, 2);
+  EXPECT_EQ(h.plans.back().chunks[1].tokens.size(), 3u);
+  h.run();
+  EXPECT_EQ(h.outputs[1], expected_output(request(1, 12, 6), 6));
+  EXPECT_EQ(h.outputs[2], expected_output(request(2, 10, 2), 2));
+  // Once seq 1 finished, seq 2's rest of the prompt went in bigger chunks again.
+  for (const StepPlan& p : h.plans) {
+    int64_t decodes = 0, prompt = 0;
+    for (const PlannedChunk& c : p.chunks) {
+      const bool decode = c.tokens.size() == 1 && c.need_logits;
+      (decode ? decodes : prompt) += static_cast<int64_t>(c.tokens.size());
+    }
+    if (decodes > 0) {
+      EXPECT_LE(prompt, 3) << "step " << p.step_id;
+    }
+  }
+}
+
 TEST(Scheduler, MaxBatchMakesLaterRequestsWait) {
   SchedulerLimits limits = roomy();
   limits.max_batch = 2;
