@@ -63,6 +63,18 @@ ApiError ApiError::unavailable(std::string message) {
   return make(503, std::move(message), "server_error", {}, "service_unavailable");
 }
 
+ApiError ApiError::from(ErrorCode code, std::string message, std::string param) {
+  switch (code) {
+    case ErrorCode::kInvalidInput:
+      return bad_request(std::move(message), std::move(param));
+    case ErrorCode::kUnavailable:
+      return unavailable(std::move(message));
+    case ErrorCode::kInternal:
+      break;
+  }
+  return server_error(std::move(message));
+}
+
 nlohmann::ordered_json ApiError::to_json() const {
   nlohmann::ordered_json error;
   error["message"] = message;

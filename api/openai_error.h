@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
+
 namespace shardserve::api {
 
 struct ApiError {
@@ -44,6 +46,9 @@ struct ApiError {
   static ApiError server_error(std::string message = {});
   // 503 server_error, code "service_unavailable" (no worker group can serve the model now).
   static ApiError unavailable(std::string message = {});
+  // The answer to an expected failure from below the API (base/status.h): kInvalidInput is a
+  // 400 naming `param`, kUnavailable a 503, kInternal a 500.
+  static ApiError from(ErrorCode code, std::string message, std::string param = {});
 
   // {"error": {"message", "type", "param", "code"}}, keys in that order.
   nlohmann::ordered_json to_json() const;

@@ -82,7 +82,7 @@ std::atomic<bool> g_stop{false};
 // Serves requests from the coordinator named by the config until it says Shutdown or the
 // process gets SIGINT/SIGTERM. Returns the exit status.
 int serve_coordinator(GroupMember& member, const ClusterConfig& config, const GroupConfig& group,
-                      const SchedulerLimits& limits, int64_t n_vocab) {
+                      const SchedulerLimits& limits) {
   std::signal(SIGINT, [](int) { g_stop.store(true); });
   std::signal(SIGTERM, [](int) { g_stop.store(true); });
   CoordinatorLinkOptions options;
@@ -94,7 +94,7 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
                    .kv_blocks = std::max<int64_t>(limits.kv_blocks, 1),
                    .block_size = std::max<int64_t>(limits.block_size, 1),
                    .context_length = limits.context_length,
-                   .n_vocab = n_vocab};
+                   .n_vocab = limits.n_vocab};
   auto link = CoordinatorLink::start(options);
   if (!link) {
     std::fprintf(stderr, "shardserve worker: %s\n", link.error().message.c_str());
@@ -106,14 +106,15 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
     const ServeStats stats = serve_embeddings(member, **link,
                                               {.max_batch = limits.max_batch,
                                                .max_batch_tokens = limits.max_batch_tokens,
-                                               .max_tokens = limits.context_length},
+                                               .max_tokens = limits.context_length,
+                                               .n_vocab = limits.n_vocab},
                                               g_stop);
     std::fprintf(stderr, "group %s: %lld inputs, %lld tokens embedded in %lld steps\n",
                  group.name.c_str(), static_cast<long long>(stats.requests),
                  static_cast<long long>(stats.prompt_tokens), static_cast<long long>(stats.steps));
     return 0;
   }
-  const ServeStats stats = serve(member, **link, limits, n_vocab, g_stop);
+  const ServeStats stats = serve(member, **link, limits, g_stop);
   std::fprintf(stderr, "group %s: %lld requests, %lld generated tokens in %lld steps\n",
                group.name.c_str(), static_cast<long long>(stats.requests),
                static_cast<long long>(stats.generated_tokens), static_cast<long long>(stats.steps));
@@ -163,8 +164,9 @@ int run_encoder_group(MPI_Comm comm, const ClusterConfig& config, const GroupCon
                                  .max_batch_tokens = group.max_batch_tokens,
                                  .kv_blocks = 0,
                                  .block_size = 0,
-                                 .context_length = context};
-    status = serve_coordinator(**member, config, group, limits, files->config.n_vocab);
+                                 .context_length = context,
+                                 .n_vocab = files->config.n_vocab};
+    status = serve_coordinator(**member, config, group, limits);
   } else if (Status s = (*member)->follow(); !s) {
     status = fail(s.message());
   }
@@ -224,9 +226,10 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
         .max_prefill_tokens_while_decoding = group.max_prefill_tokens_while_decoding,
         .kv_blocks = (*member)->kv_blocks(),
         .block_size = (*member)->block_size(),
-        .context_length = context};
+        .context_length = context,
+        .n_vocab = (*tokenizer)->n_vocab()};
     if (o.offline.empty()) {
-      status = serve_coordinator(**member, *config, group, limits, (*tokenizer)->n_vocab());
+      status = serve_coordinator(**member, *config, group, limits);
     } else {
       std::ifstream file_in;
       if (o.offline != "-") {

@@ -9,8 +9,8 @@
 #include <utility>
 #include <zmq.hpp>
 
-#include "api/wire/waker.h"
 #include "base/check.h"
+#include "wire/waker.h"
 
 namespace shardserve {
 
@@ -180,55 +180,13 @@ void GroupLink::push_command(Command command) {
   io_->waker.notify();
 }
 
-Result<wire::Hello> GroupLink::hello_of(uint64_t group_id) const {
-  std::lock_guard lock(registry_mu_);
-  auto it = registry_.find(group_id);
-  if (it == registry_.end())
-    return Error{"worker group " + std::to_string(group_id) + " is not registered"};
-  return it->second.hello;
-}
-
 Result<std::shared_ptr<RequestEvents>> GroupLink::submit(uint64_t group_id, wire::Submit submit) {
-  const SequenceRequest& q = submit.request;
-  auto known = hello_of(group_id);
-  if (!known) return known.error();
-  const wire::Hello& hello = *known;
-  const std::string group = "worker group '" + hello.group_name + "'";
-  const auto n_prompt = static_cast<int64_t>(q.prompt.size());
-  if (n_prompt + 1 > hello.context_length) {
-    return Error{"the prompt has " + std::to_string(n_prompt) + " tokens; with one token to " +
-                 "generate it needs " + std::to_string(n_prompt + 1) + " positions, but " + group +
-                 " has a context of " + std::to_string(hello.context_length)};
-  }
-  auto check_token = [&](TokenId t, const char* what) -> Status {
-    if (t >= 0 && t < hello.n_vocab) return {};
-    return Error{std::string(what) + " token id " + std::to_string(t) + " is outside the " +
-                 "vocabulary of " + group + " (" + std::to_string(hello.n_vocab) + " tokens)"};
-  };
-  for (TokenId t : q.prompt)
-    if (Status s = check_token(t, "prompt"); !s) return s.error();
-  for (TokenId t : q.stop_tokens)
-    if (Status s = check_token(t, "stop"); !s) return s.error();
-  for (const auto& bias : q.sampling.logit_bias)
-    if (Status s = check_token(bias.first, "logit_bias"); !s) return s.error();
-  const int64_t id = q.id;
+  const int64_t id = submit.request.id;
   return send_request(group_id, id, std::move(submit));
 }
 
 Result<std::shared_ptr<RequestEvents>> GroupLink::submit_embed(uint64_t group_id,
                                                                wire::Embed embed) {
-  auto known = hello_of(group_id);
-  if (!known) return known.error();
-  const wire::Hello& hello = *known;
-  const std::string group = "worker group '" + hello.group_name + "'";
-  const auto n = static_cast<int64_t>(embed.tokens.size());
-  if (n > hello.context_length)
-    return Error{"the input has " + std::to_string(n) + " tokens, but " + group +
-                 " takes at most " + std::to_string(hello.context_length)};
-  for (TokenId t : embed.tokens)
-    if (t < 0 || t >= hello.n_vocab)
-      return Error{"token id " + std::to_string(t) + " is outside the vocabulary of " + group +
-                   " (" + std::to_string(hello.n_vocab) + " tokens)"};
   const int64_t id = embed.request_id;
   return send_request(group_id, id, std::move(embed));
 }
@@ -241,8 +199,6 @@ Result<std::shared_ptr<RequestEvents>> GroupLink::send_request(uint64_t group_id
   command.group_id = group_id;
   command.request_id = request_id;
   command.bytes = wire::encode(message);
-  // What the group's decoder would refuse is refused here, while the caller can still say so.
-  if (auto check = wire::decode_down(command.bytes); !check) return check.error();
   command.events =
       std::make_shared<RequestEvents>(command.request_id, group_id, options_.request_buffer);
   auto events = command.events;
@@ -250,7 +206,8 @@ Result<std::shared_ptr<RequestEvents>> GroupLink::send_request(uint64_t group_id
     std::lock_guard lock(registry_mu_);
     auto it = registry_.find(group_id);
     if (it == registry_.end())
-      return Error{"worker group " + std::to_string(group_id) + " is not registered"};
+      return Error::unavailable("worker group " + std::to_string(group_id) +
+                                " is not registered (it left or died); try again");
     ++it->second.in_flight;
   }
   push_command(std::move(command));
@@ -539,7 +496,9 @@ void GroupLink::Io::on_events(Peer& peer, wire::TokenEvents message) {
 void GroupLink::Io::on_rejected(Peer& peer, const wire::Rejected& message) {
   auto it = open.find(message.request_id);
   if (it == open.end() || it->second.group_id != peer.id) return;
-  end_request(message.request_id, {RequestEvent::Kind::Rejected, {}, message.reason});
+  RequestEvent rejected{RequestEvent::Kind::Rejected, {}, message.reason};
+  rejected.code = message.code;
+  end_request(message.request_id, std::move(rejected));
 }
 
 void GroupLink::Io::on_embeddings(Peer& peer, wire::Embeddings message) {

@@ -36,9 +36,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "api/wire/wire.h"
 #include "base/status.h"
 #include "coordinator/request_events.h"
+#include "wire/messages.h"
 
 namespace shardserve {
 
@@ -85,15 +85,14 @@ class GroupLink {
   // microseconds, not reused by a restarted coordinator (groups may still hold old ids).
   int64_t next_request_id() { return next_request_id_.fetch_add(1); }
 
-  // Sends a request to a group. Error (nothing sent) if the group is not registered, or the
-  // request is invalid for it: empty prompt, token ids outside [0, n_vocab), prompt + 1 token
-  // longer than its context, or anything the group's decoder would refuse. Otherwise every
-  // outcome arrives through the returned buffer, ending with exactly one terminal event (a
-  // duplicate id of a request still in flight ends at once with Failed).
+  // Sends a request to a group as it is: the link is transport. What the request asks of the
+  // model was validated where it entered the coordinator (coordinator/serving/), and the
+  // group checks it once more (a refusal arrives as a Rejected event with its ErrorCode).
+  // Error (code kUnavailable, nothing sent) only if the group is not registered. Otherwise
+  // every outcome arrives through the returned buffer, ending with exactly one terminal event
+  // (a duplicate id of a request still in flight ends at once with Failed).
   Result<std::shared_ptr<RequestEvents>> submit(uint64_t group_id, wire::Submit submit);
-  // Sends an input to an embedding group. Error (nothing sent) if the group is not registered
-  // or the input is invalid for it: no tokens, more than its context_length (the encoder's
-  // longest input), ids outside [0, n_vocab). Otherwise the buffer ends with exactly one
+  // Sends an input to an embedding group, as submit() does. The buffer ends with exactly one
   // terminal event: Embedded with the embedding, or Rejected / Failed.
   Result<std::shared_ptr<RequestEvents>> submit_embed(uint64_t group_id, wire::Embed embed);
 
@@ -118,9 +117,7 @@ class GroupLink {
 
   explicit GroupLink(GroupLinkOptions options);
   void push_command(Command command);
-  // The registered group's Hello, or an Error naming the id.
-  Result<wire::Hello> hello_of(uint64_t group_id) const;
-  // Queues an encoded request (checked by the caller) for the I/O thread.
+  // Encodes a request and queues it for the I/O thread.
   Result<std::shared_ptr<RequestEvents>> send_request(uint64_t group_id, int64_t request_id,
                                                       wire::DownMessage message);
 

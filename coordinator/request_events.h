@@ -24,7 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "worker/scheduler.h"
+#include "base/status.h"
+#include "wire/sequence.h"
 
 namespace shardserve {
 
@@ -40,6 +41,7 @@ struct RequestEvent {
   std::string error;
   std::vector<float> embedding;
   int64_t n_tokens = 0;
+  ErrorCode code = ErrorCode::kInternal;  // Rejected: whose fault it is (wire::Rejected::code)
 
   bool terminal() const { return kind != Kind::Token || token.finish != FinishReason::None; }
 };

@@ -13,7 +13,7 @@
 #include <utility>
 #include <zmq.hpp>
 
-#include "api/wire/waker.h"
+#include "wire/waker.h"
 
 namespace shardserve {
 
@@ -54,14 +54,15 @@ struct CoordinatorLink::Io {
   void run(std::promise<Status> connected);
   void receive();
   void on_message(wire::DownMessage message, Clock::time_point now);
-  void on_submit(wire::Submit submit);
-  void on_embed(wire::Embed embed);
-  // Why a request id or tokens cannot be accepted (empty when they can).
-  std::string refusal(int64_t id, const std::vector<TokenId>& tokens, int64_t positions) const;
+  // Hands a Submit or Embed to the step loop unless refusal() says why not.
+  void accept(int64_t request_id, LinkCommand request);
+  // Why the link cannot take a request with this id now (re-registering, id in use); what the
+  // request asks of the model is the step loop's to check (Scheduler, EmbedBatcher).
+  std::optional<Error> refusal(int64_t id) const;
   void flush_outbox();
   void timers(Clock::time_point now, std::chrono::milliseconds tick);
   bool send(const wire::UpMessage& message);
-  void reject(int64_t request_id, const std::string& reason);
+  void reject(int64_t request_id, const Error& error);
   void push_commands(std::vector<LinkCommand> commands);
   void set_group_id(uint64_t id);
   // The coordinator dropped this group's requests: cancel them all, then say Hello again.
@@ -205,10 +206,10 @@ void CoordinatorLink::send_embeddings(wire::Embeddings embeddings) {
   io_->waker.notify();
 }
 
-void CoordinatorLink::send_rejected(int64_t request_id, std::string reason) {
+void CoordinatorLink::send_rejected(int64_t request_id, Error error) {
   {
     std::lock_guard lock(io_->outbox_mu);
-    io_->outbox.emplace_back(wire::Rejected{request_id, std::move(reason)});
+    io_->outbox.emplace_back(wire::Rejected{request_id, std::move(error.message), error.code});
   }
   io_->waker.notify();
 }
@@ -264,8 +265,8 @@ void CoordinatorLink::Io::lose(const std::string& reason, Clock::time_point now)
   next_waiting_note = now + std::chrono::seconds(10);
 }
 
-void CoordinatorLink::Io::reject(int64_t request_id, const std::string& reason) {
-  if (!send(wire::Rejected{request_id, reason}))
+void CoordinatorLink::Io::reject(int64_t request_id, const Error& error) {
+  if (!send(wire::Rejected{request_id, error.message, error.code}))
     log("could not send the rejection of request " + std::to_string(request_id));
 }
 
@@ -287,7 +288,8 @@ void CoordinatorLink::Io::receive() {
     if (!decoded) {
       log("bad message from the coordinator: " + decoded.error().message);
       if (const int64_t id = wire::submit_id(frame.to_string_view()); id >= 0 && group_id != 0)
-        reject(id, "the group could not decode the request: " + decoded.error().message);
+        reject(id, Error::invalid_input("the group could not decode the request: " +
+                                        decoded.error().message));
       continue;
     }
     on_message(std::move(*decoded), Clock::now());
@@ -315,9 +317,9 @@ void CoordinatorLink::Io::on_message(wire::DownMessage message, Clock::time_poin
            now);
     }
   } else if (auto* submit = std::get_if<wire::Submit>(&message)) {
-    on_submit(std::move(*submit));
+    accept(submit->request.id, std::move(*submit));
   } else if (auto* embed = std::get_if<wire::Embed>(&message)) {
-    on_embed(std::move(*embed));
+    accept(embed->request_id, std::move(*embed));
   } else if (auto* cancel = std::get_if<wire::Cancel>(&message)) {
     push_commands({*cancel});
   } else if (std::holds_alternative<wire::Shutdown>(message)) {
@@ -326,69 +328,19 @@ void CoordinatorLink::Io::on_message(wire::DownMessage message, Clock::time_poin
   }
 }
 
-void CoordinatorLink::Io::on_submit(wire::Submit submit) {
-  const SequenceRequest& q = submit.request;
-  const wire::Hello& hello = link.options_.hello;
-  if (group_id == 0) {
-    reject(q.id, "the group is re-registering with the coordinator");
-    return;
-  }
-  if (live.count(q.id) || orphans.count(q.id)) {
-    reject(q.id, "request id " + std::to_string(q.id) + " is in use in this group");
-    return;
-  }
-  const auto n_prompt = static_cast<int64_t>(q.prompt.size());
-  if (n_prompt + 1 > hello.context_length) {
-    reject(q.id, "the prompt has " + std::to_string(n_prompt) + " tokens; with one token to " +
-                     "generate it needs " + std::to_string(n_prompt + 1) +
-                     " positions, but the context holds " + std::to_string(hello.context_length));
-    return;
-  }
-  auto outside = [&](TokenId t) { return t < 0 || t >= hello.n_vocab; };
-  std::optional<TokenId> bad;
-  for (TokenId t : q.prompt)
-    if (!bad && outside(t)) bad = t;
-  for (TokenId t : q.stop_tokens)
-    if (!bad && outside(t)) bad = t;
-  for (const auto& bias : q.sampling.logit_bias)
-    if (!bad && outside(bias.first)) bad = bias.first;
-  if (bad) {
-    reject(q.id, "token id " + std::to_string(*bad) + " is outside the vocabulary (" +
-                     std::to_string(hello.n_vocab) + " tokens)");
-    return;
-  }
-  live.insert(q.id);
-  std::vector<LinkCommand> command;
-  command.emplace_back(std::move(submit));
-  push_commands(std::move(command));
+void CoordinatorLink::Io::accept(int64_t request_id, LinkCommand request) {
+  if (std::optional<Error> why = refusal(request_id)) return reject(request_id, *why);
+  live.insert(request_id);
+  std::vector<LinkCommand> commands;
+  commands.push_back(std::move(request));
+  push_commands(std::move(commands));
 }
 
-std::string CoordinatorLink::Io::refusal(int64_t id, const std::vector<TokenId>& tokens,
-                                         int64_t positions) const {
-  const wire::Hello& hello = link.options_.hello;
-  if (group_id == 0) return "the group is re-registering with the coordinator";
+std::optional<Error> CoordinatorLink::Io::refusal(int64_t id) const {
+  if (group_id == 0) return Error::unavailable("the group is re-registering with the coordinator");
   if (live.count(id) || orphans.count(id))
-    return "request id " + std::to_string(id) + " is in use in this group";
-  if (positions > hello.context_length)
-    return "the input has " + std::to_string(tokens.size()) +
-           " tokens, but the model takes at most " + std::to_string(hello.context_length);
-  for (TokenId t : tokens)
-    if (t < 0 || t >= hello.n_vocab)
-      return "token id " + std::to_string(t) + " is outside the vocabulary (" +
-             std::to_string(hello.n_vocab) + " tokens)";
-  return {};
-}
-
-void CoordinatorLink::Io::on_embed(wire::Embed embed) {
-  const auto n = static_cast<int64_t>(embed.tokens.size());
-  if (std::string why = refusal(embed.request_id, embed.tokens, n); !why.empty()) {
-    reject(embed.request_id, why);
-    return;
-  }
-  live.insert(embed.request_id);
-  std::vector<LinkCommand> command;
-  command.emplace_back(std::move(embed));
-  push_commands(std::move(command));
+    return Error{"request id " + std::to_string(id) + " is in use in this group"};
+  return std::nullopt;
 }
 
 void CoordinatorLink::Io::flush_outbox() {
@@ -432,7 +384,7 @@ void CoordinatorLink::Io::flush_outbox() {
     } else {
       auto& rejected = std::get<wire::Rejected>(item);
       if (live.erase(rejected.request_id)) {
-        reject(rejected.request_id, rejected.reason);
+        reject(rejected.request_id, Error{rejected.reason, rejected.code});
       } else {
         orphans.erase(rejected.request_id);
       }

@@ -11,12 +11,12 @@
 //
 //   while (true) {
 //     for (LinkCommand& c : link.poll_commands(scheduler.has_work() ? 0ms : 100ms))
-//       ... Submit -> scheduler.submit() (on Error: link.send_rejected(id, message)),
+//       ... Submit -> scheduler.submit() (on Error: link.send_rejected(id, error)),
 //           Cancel -> scheduler.cancel(id), Shutdown -> leave the loop ...
 //     if (!scheduler.has_work()) continue;
 //     StepPlan plan = scheduler.next_plan();
 //     group.lead(plan, logits);
-//     link.send_events({plan.step, scheduler.on_step_done(plan, logits, n_vocab)});
+//     link.send_events({plan.step, scheduler.on_step_done(plan, logits)});
 //     link.report_load({...});
 //   }
 //
@@ -27,9 +27,11 @@
 // for every sequence still running, drops their remaining events, and says Hello again.
 // Coordinator restarts therefore need no worker restart.
 //
-// Submits are checked before they reach the step loop: token ids below n_vocab, prompt + 1
-// within the context, id not in use; Embeds likewise (tokens within the context, which is the
-// encoder's longest input). Failing ones are answered with Rejected by the link.
+// The link checks only what is its own to know: a request whose bytes do not decode, that
+// arrives while the group is re-registering, or whose id is in use is answered with Rejected
+// here. Whether a request fits the model (token ids, context, KV cache) is the step loop's
+// check (Scheduler::submit, EmbedBatcher::submit): the worker's one safety net behind the
+// coordinator's validation at its door.
 //
 // Thread-safety: every method may be called from any thread; poll_commands() is meant for one
 // consumer. Failure: start() returns an Error for a malformed endpoint or Hello; afterwards the
@@ -46,8 +48,8 @@
 #include <variant>
 #include <vector>
 
-#include "api/wire/wire.h"
 #include "base/status.h"
+#include "wire/messages.h"
 
 namespace shardserve {
 
@@ -81,8 +83,9 @@ class CoordinatorLink {
   // The embeddings of one step of an embedding group. Never blocks; results of inputs the
   // current coordinator did not submit are dropped.
   void send_embeddings(wire::Embeddings embeddings);
-  // The step loop could not accept a Submit or Embed. Never blocks.
-  void send_rejected(int64_t request_id, std::string reason);
+  // The step loop could not accept a Submit or Embed; the coordinator answers the request
+  // with the status error.code maps to. Never blocks.
+  void send_rejected(int64_t request_id, Error error);
   // The load the next heartbeat reports. Never blocks.
   void report_load(const wire::GroupHeartbeat& load);
 

@@ -7,10 +7,15 @@ namespace shardserve {
 
 Status EmbedBatcher::submit(EmbedInput input) {
   const auto n = static_cast<int64_t>(input.tokens.size());
-  if (n < 1) return Error{"the input has no tokens"};
+  if (n < 1) return Error::invalid_input("the input has no tokens");
   if (n > limits_.max_tokens)
-    return Error{"the input has " + std::to_string(n) + " tokens; the model takes at most " +
-                 std::to_string(limits_.max_tokens)};
+    return Error::invalid_input("the input has " + std::to_string(n) +
+                                " tokens; the model takes at most " +
+                                std::to_string(limits_.max_tokens));
+  for (TokenId t : input.tokens)
+    if (t < 0 || t >= limits_.n_vocab)
+      return Error::invalid_input("token id " + std::to_string(t) + " is outside the vocabulary (" +
+                                  std::to_string(limits_.n_vocab) + " tokens)");
   queue_.push_back(std::move(input));
   return {};
 }

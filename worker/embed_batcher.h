@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/token_id.h"
 #include "worker/step_plan.h"
 
 namespace shardserve {
@@ -20,11 +21,12 @@ struct EmbedLimits {
   int64_t max_batch = 32;          // inputs per step (>= 1)
   int64_t max_batch_tokens = 512;  // tokens per step, unless one input alone is longer
   int64_t max_tokens = 512;        // longest input accepted (the encoder's positions)
+  int64_t n_vocab = 0;             // valid token ids are [0, n_vocab) (>= 1)
 };
 
 struct EmbedInput {
   int64_t id = 0;
-  std::vector<int32_t> tokens;
+  std::vector<TokenId> tokens;
 };
 
 struct EncodedInput {
@@ -37,7 +39,9 @@ class EmbedBatcher {
  public:
   explicit EmbedBatcher(EmbedLimits limits) : limits_(limits) {}
 
-  // Queues an input; an Error (with the numbers) if it is empty or longer than max_tokens.
+  // Queues an input; an Error (code kInvalidInput, with the numbers) if it is empty, longer
+  // than max_tokens or holds a token id outside the vocabulary: the worker's one check of
+  // what an input asks of the model (the coordinator validated the same at its door).
   Status submit(EmbedInput input);
   // Forgets a queued input; whether it was queued (inputs already planned finish their step).
   bool cancel(int64_t id);

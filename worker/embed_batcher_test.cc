@@ -5,8 +5,10 @@
 namespace shardserve {
 namespace {
 
+constexpr int64_t kVocab = 100;
+
 EmbedInput input(int64_t id, int n_tokens) {
-  return {.id = id, .tokens = std::vector<int32_t>(n_tokens, 7)};
+  return {.id = id, .tokens = std::vector<TokenId>(n_tokens, 7)};
 }
 
 std::vector<int64_t> ids(const StepPlan& plan) {
@@ -20,7 +22,7 @@ std::vector<int64_t> ids(const StepPlan& plan) {
 }
 
 TEST(EmbedBatcher, StepsTakeTheOldestInputsThatFit) {
-  EmbedBatcher b({.max_batch = 3, .max_batch_tokens = 100, .max_tokens = 256});
+  EmbedBatcher b({.max_batch = 3, .max_batch_tokens = 100, .max_tokens = 256, .n_vocab = kVocab});
   for (int i = 1; i <= 5; ++i) ASSERT_TRUE(b.submit(input(i, 30)));
   EXPECT_EQ(ids(b.next_plan()), (std::vector<int64_t>{1, 2, 3}));  // max_batch
   ASSERT_TRUE(b.submit(input(6, 50)));
@@ -30,7 +32,7 @@ TEST(EmbedBatcher, StepsTakeTheOldestInputsThatFit) {
 }
 
 TEST(EmbedBatcher, AnInputLongerThanTheTokenBudgetRunsAlone) {
-  EmbedBatcher b({.max_batch = 8, .max_batch_tokens = 64, .max_tokens = 256});
+  EmbedBatcher b({.max_batch = 8, .max_batch_tokens = 64, .max_tokens = 256, .n_vocab = kVocab});
   ASSERT_TRUE(b.submit(input(1, 200)));
   ASSERT_TRUE(b.submit(input(2, 10)));
   EXPECT_EQ(ids(b.next_plan()), (std::vector<int64_t>{1}));
@@ -38,7 +40,7 @@ TEST(EmbedBatcher, AnInputLongerThanTheTokenBudgetRunsAlone) {
 }
 
 TEST(EmbedBatcher, StepIdsFollowEachOther) {
-  EmbedBatcher b({});
+  EmbedBatcher b({.n_vocab = kVocab});
   ASSERT_TRUE(b.submit(input(1, 3)));
   EXPECT_EQ(b.next_plan().step_id, 1u);
   ASSERT_TRUE(b.submit(input(2, 3)));
@@ -50,17 +52,22 @@ TEST(EmbedBatcher, StepIdsFollowEachOther) {
 }
 
 TEST(EmbedBatcher, BadInputsAreRefusedWithTheNumbers) {
-  EmbedBatcher b({.max_tokens = 256});
+  EmbedBatcher b({.max_tokens = 256, .n_vocab = kVocab});
   Status empty = b.submit(input(1, 0));
   EXPECT_FALSE(empty);
   Status too_long = b.submit(input(2, 257));
   ASSERT_FALSE(too_long);
   EXPECT_EQ(too_long.message(), "the input has 257 tokens; the model takes at most 256");
+  EXPECT_EQ(too_long.code(), ErrorCode::kInvalidInput);
+  Status outside = b.submit({.id = 3, .tokens = {7, kVocab}});
+  ASSERT_FALSE(outside);
+  EXPECT_EQ(outside.message(), "token id 100 is outside the vocabulary (100 tokens)");
+  EXPECT_EQ(outside.code(), ErrorCode::kInvalidInput);
   EXPECT_FALSE(b.has_work());
 }
 
 TEST(EmbedBatcher, CancelledInputsNeverRun) {
-  EmbedBatcher b({});
+  EmbedBatcher b({.n_vocab = kVocab});
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(b.submit(input(i, 5)));
   EXPECT_TRUE(b.cancel(2));
   EXPECT_FALSE(b.cancel(2));   // idempotent
@@ -70,7 +77,7 @@ TEST(EmbedBatcher, CancelledInputsNeverRun) {
 }
 
 TEST(EmbedBatcher, ResultsAreTheRowsInChunkOrder) {
-  EmbedBatcher b({});
+  EmbedBatcher b({.n_vocab = kVocab});
   ASSERT_TRUE(b.submit(input(10, 4)));
   ASSERT_TRUE(b.submit(input(20, 6)));
   StepPlan plan = b.next_plan();

@@ -85,7 +85,7 @@ OfflineStats run_offline(GroupMember& group, const Tokenizer& tokenizer,
     StepPlan plan = scheduler.next_plan();
     group.lead(plan, logits);
     ++stats.steps;
-    for (const TokenEvent& e : scheduler.on_step_done(plan, logits, tokenizer.n_vocab())) {
+    for (const TokenEvent& e : scheduler.on_step_done(plan, logits)) {
       if (e.token >= 0) tokens[e.id].push_back(e.token);
       if (e.finish == FinishReason::None) continue;
       const auto& t = tokens[e.id];

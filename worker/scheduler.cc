@@ -8,21 +8,38 @@
 namespace shardserve {
 
 Scheduler::Scheduler(const SchedulerLimits& limits) : limits_(limits) {
-  SS_CHECK(limits.max_batch > 0 && limits.max_batch_tokens > 0 && limits.block_size > 0);
+  SS_CHECK(limits.max_batch > 0 && limits.max_batch_tokens > 0 && limits.block_size > 0 &&
+           limits.n_vocab > 0);
 }
 
 Status Scheduler::submit(SequenceRequest request) {
   const int64_t n = static_cast<int64_t>(request.prompt.size());
-  if (n == 0) return Error{"the prompt is empty"};
+  if (n == 0) return Error::invalid_input("the prompt is empty");
   if (n + 1 > limits_.context_length)
-    return Error{"the prompt has " + std::to_string(n) + " tokens; with at least one token to " +
-                 "generate it needs " + std::to_string(n + 1) + ", but the context holds " +
-                 std::to_string(limits_.context_length)};
+    return Error::invalid_input("the prompt has " + std::to_string(n) +
+                                " tokens; with at least one token to generate it needs " +
+                                std::to_string(n + 1) + ", but the context holds " +
+                                std::to_string(limits_.context_length));
   if (blocks_for(n + 1) > limits_.kv_blocks)
-    return Error{"the prompt needs " + std::to_string(blocks_for(n + 1)) +
-                 " KV-cache blocks, but the group has " + std::to_string(limits_.kv_blocks)};
+    return Error::invalid_input("the prompt needs " + std::to_string(blocks_for(n + 1)) +
+                                " KV-cache blocks, but the group has " +
+                                std::to_string(limits_.kv_blocks));
+  auto outside = [&](TokenId t) { return t < 0 || t >= limits_.n_vocab; };
+  auto check_tokens = [&](auto&& ids, const char* what) -> Status {
+    for (TokenId t : ids)
+      if (outside(t))
+        return Error::invalid_input(std::string(what) + " token id " + std::to_string(t) +
+                                    " is outside the vocabulary (" +
+                                    std::to_string(limits_.n_vocab) + " tokens)");
+    return {};
+  };
+  std::vector<TokenId> biased;
+  for (const auto& [token, bias] : request.sampling.logit_bias) biased.push_back(token);
+  for (Status s : {check_tokens(request.prompt, "prompt"),
+                   check_tokens(request.stop_tokens, "stop"), check_tokens(biased, "logit_bias")})
+    if (!s) return s;
   if (sequences_.count(request.id))
-    return Error{"sequence id " + std::to_string(request.id) + " is in use"};
+    return Error::invalid_input("sequence id " + std::to_string(request.id) + " is in use");
   const int64_t id = request.id;
   Sequence s;
   s.sampler = std::make_unique<Sampler>(request.sampling);
@@ -153,8 +170,9 @@ StepPlan Scheduler::next_plan() {
   return plan;
 }
 
-std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan, std::span<const float> logits,
-                                                int64_t n_vocab) {
+std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
+                                                std::span<const float> logits) {
+  const int64_t n_vocab = limits_.n_vocab;
   std::vector<TokenEvent> events = std::move(pending_);
   pending_.clear();
   size_t row = 0;

@@ -27,30 +27,10 @@
 
 #include "base/status.h"
 #include "model/sampler/sampler.h"
+#include "wire/sequence.h"
 #include "worker/step_plan.h"
 
 namespace shardserve {
-
-enum class FinishReason : uint8_t { None = 0, Stop = 1, Length = 2, Cancelled = 3 };
-
-struct SequenceRequest {
-  int64_t id = 0;               // unique among live sequences of this group
-  std::vector<TokenId> prompt;  // at least one token
-  SamplingParams sampling;
-  int64_t max_tokens = 16;           // tokens to generate at most
-  std::vector<TokenId> stop_tokens;  // end-of-generation ids: finish with Stop
-};
-
-// One token produced by one sequence in one step.
-struct TokenEvent {
-  int64_t id = 0;
-  TokenId token = -1;  // -1 when the event only reports a finish (cancel, rejection)
-  float logprob = 0.0f;
-  std::vector<TokenLogprob> top;
-  FinishReason finish = FinishReason::None;
-  int64_t prompt_tokens = 0;
-  int64_t generated_tokens = 0;  // including this token
-};
 
 struct SchedulerLimits {
   int64_t max_batch = 32;          // running sequences
@@ -60,14 +40,18 @@ struct SchedulerLimits {
   int64_t kv_blocks = 0;       // blocks in each rank's KV cache
   int64_t block_size = 16;     // positions per block
   int64_t context_length = 0;  // positions per sequence
+  int64_t n_vocab = 0;         // valid token ids are [0, n_vocab) (>= 1)
 };
 
 class Scheduler {
  public:
   explicit Scheduler(const SchedulerLimits& limits);
 
-  // Queues a request. Error (nothing queued) if it can never run: empty prompt, prompt plus
-  // one token longer than the context, or larger than the whole KV cache.
+  // Queues a request. An Error (code kInvalidInput, nothing queued) if it can never run: an
+  // empty prompt, a prompt plus one token longer than the context or larger than the whole KV
+  // cache, a token id (prompt, stop tokens, logit bias) outside the vocabulary, an id in use.
+  // This is the worker's one check of what a request asks of the model; the coordinator
+  // validated the same at its door, so a refusal here means the two disagree.
   Status submit(SequenceRequest request);
   // Stops a sequence wherever it is; its finish event comes from the next on_step_done().
   // Unknown ids are ignored (idempotent).
@@ -83,8 +67,7 @@ class Scheduler {
   StepPlan next_plan();
   // Consumes the step's logits (one n_vocab row per chunk with need_logits, in plan order),
   // samples, and returns the step's events, including finishes of cancelled sequences.
-  std::vector<TokenEvent> on_step_done(const StepPlan& plan, std::span<const float> logits,
-                                       int64_t n_vocab);
+  std::vector<TokenEvent> on_step_done(const StepPlan& plan, std::span<const float> logits);
 
  private:
   struct Sequence {

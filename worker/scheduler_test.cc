@@ -44,7 +44,7 @@ struct Harness {
       row[fake_next(c.tokens.back(), last_pos)] = 10.0f;
       logits.insert(logits.end(), row.begin(), row.end());
     }
-    auto events = scheduler.on_step_done(plan, logits, kVocab);
+    auto events = scheduler.on_step_done(plan, logits);
     for (const auto& e : events) {
       if (e.token >= 0) outputs[e.id].push_back(e.token);
       if (e.finish != FinishReason::None) finish[e.id] = e.finish;
@@ -69,7 +69,8 @@ SchedulerLimits roomy() {
           .max_batch_tokens = 64,
           .kv_blocks = 64,
           .block_size = 4,
-          .context_length = 128};
+          .context_length = 128,
+          .n_vocab = kVocab};
 }
 
 SequenceRequest request(int64_t id, int n_prompt, int64_t max_tokens) {
@@ -171,7 +172,8 @@ TEST(Scheduler, PreemptedSequencesRecomputeToTheSameOutput) {
                          .max_batch_tokens = 32,
                          .kv_blocks = 10,
                          .block_size = 4,
-                         .context_length = 64};
+                         .context_length = 64,
+                         .n_vocab = kVocab};
   Harness h(limits);
   for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.scheduler.submit(request(id, 5, 20)).ok());
   h.run();
@@ -233,8 +235,32 @@ TEST(Scheduler, RejectsRequestsThatCanNeverRun) {
   Status too_long = s.submit(request(2, 10, 5));
   ASSERT_FALSE(too_long.ok());
   EXPECT_NE(too_long.message().find("context holds 10"), std::string::npos) << too_long.message();
+  EXPECT_EQ(too_long.code(), ErrorCode::kInvalidInput);
   ASSERT_TRUE(s.submit(request(3, 2, 5)).ok());
   EXPECT_FALSE(s.submit(request(3, 2, 5)).ok()) << "duplicate id";
+}
+
+// The worker's one safety net behind the coordinator's door: every token id a request names
+// must be in the vocabulary, whichever field names it.
+TEST(Scheduler, RejectsTokenIdsOutsideTheVocabulary) {
+  Scheduler s(roomy());
+  SequenceRequest bad_prompt = request(1, 3, 5);
+  bad_prompt.prompt[1] = kVocab;
+  SequenceRequest bad_stop = request(2, 3, 5);
+  bad_stop.stop_tokens = {-1};
+  SequenceRequest bad_bias = request(3, 3, 5);
+  bad_bias.sampling.logit_bias = {{5, 1.0f}, {kVocab + 7, -100.0f}};
+  const std::pair<SequenceRequest, std::string> cases[] = {
+      {bad_prompt, "prompt token id " + std::to_string(kVocab)},
+      {bad_stop, "stop token id -1"},
+      {bad_bias, "logit_bias token id " + std::to_string(kVocab + 7)}};
+  for (const auto& [r, what] : cases) {
+    Status st = s.submit(r);
+    ASSERT_FALSE(st.ok()) << what;
+    EXPECT_EQ(st.message().rfind(what, 0), 0u) << st.message();
+    EXPECT_EQ(st.code(), ErrorCode::kInvalidInput);
+  }
+  EXPECT_FALSE(s.has_work());
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 namespace shardserve {
 
 ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimits& limits,
-                 int64_t n_vocab, const std::atomic<bool>& stop) {
+                 const std::atomic<bool>& stop) {
   using std::chrono::milliseconds;
   Scheduler scheduler(limits);
   ServeStats stats;
@@ -26,15 +26,16 @@ ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimit
       if (auto* submit = std::get_if<wire::Submit>(&command)) {
         const int64_t id = submit->request.id;
         if (Status s = scheduler.submit(std::move(submit->request)); !s) {
-          link.send_rejected(id, s.message());
+          link.send_rejected(id, s.error());
         } else {
           ++stats.requests;
         }
       } else if (auto* cancel = std::get_if<wire::Cancel>(&command)) {
         scheduler.cancel(cancel->request_id);
       } else if (auto* embed = std::get_if<wire::Embed>(&command)) {
-        link.send_rejected(embed->request_id,
-                           "this group serves a chat model; it cannot compute embeddings");
+        link.send_rejected(
+            embed->request_id,
+            Error::invalid_input("this group serves a chat model; it cannot compute embeddings"));
       } else {
         shutdown = true;
       }
@@ -46,7 +47,7 @@ ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimit
     StepPlan plan = scheduler.next_plan();
     group.lead(plan, logits);
     ++stats.steps;
-    std::vector<TokenEvent> events = scheduler.on_step_done(plan, logits, n_vocab);
+    std::vector<TokenEvent> events = scheduler.on_step_done(plan, logits);
     for (const TokenEvent& e : events)
       if (e.token >= 0) ++stats.generated_tokens;
     if (!events.empty()) link.send_events({.step = plan.step_id, .events = std::move(events)});

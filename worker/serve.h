@@ -26,6 +26,6 @@ struct ServeStats {
 
 // Leader only.
 ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimits& limits,
-                 int64_t n_vocab, const std::atomic<bool>& stop);
+                 const std::atomic<bool>& stop);
 
 }  // namespace shardserve

@@ -23,16 +23,17 @@ ServeStats serve_embeddings(GroupMember& group, CoordinatorLink& link, const Emb
       if (auto* embed = std::get_if<wire::Embed>(&command)) {
         const int64_t id = embed->request_id;
         if (Status s = batcher.submit({.id = id, .tokens = std::move(embed->tokens)}); !s) {
-          link.send_rejected(id, s.message());
+          link.send_rejected(id, s.error());
         } else {
           ++stats.requests;
         }
       } else if (auto* cancel = std::get_if<wire::Cancel>(&command)) {
         if (batcher.cancel(cancel->request_id))
-          link.send_rejected(cancel->request_id, "cancelled before it was encoded");
+          link.send_rejected(cancel->request_id, Error{"cancelled before it was encoded"});
       } else if (auto* submit = std::get_if<wire::Submit>(&command)) {
-        link.send_rejected(submit->request.id,
-                           "this group serves an embedding model; it cannot generate text");
+        link.send_rejected(
+            submit->request.id,
+            Error::invalid_input("this group serves an embedding model; it cannot generate text"));
       } else {
         shutdown = true;
       }

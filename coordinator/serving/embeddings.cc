@@ -91,8 +91,9 @@ api::ApiResult<EmbeddingsResult> create_embeddings(GroupLink& link, const Served
     auto events = link.submit_embed(group->id, {id, std::move(tokens)});
     if (!events.ok()) {
       cancel_all();
-      return api::ApiError::unavailable("could not send the input to worker group '" +
-                                        group->hello.group_name + "': " + events.error().message);
+      return api::ApiError::from(events.error().code, "could not send the input to worker group '" +
+                                                          group->hello.group_name +
+                                                          "': " + events.error().message);
     }
     pending.push_back({group->id, id, std::move(events.value())});
   }
@@ -115,8 +116,8 @@ api::ApiResult<EmbeddingsResult> create_embeddings(GroupLink& link, const Served
     const std::string name = input_name(i, pending.size());
     if (e->kind == RequestEvent::Kind::Rejected) {
       cancel_all();
-      return api::ApiError::bad_request("the worker group refused '" + name + "': " + e->error,
-                                        name);
+      return api::ApiError::from(e->code, "the worker group refused '" + name + "': " + e->error,
+                                 name);
     }
     if (e->kind != RequestEvent::Kind::Embedded ||
         static_cast<int64_t>(e->embedding.size()) != dim) {

@@ -84,7 +84,7 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     auto events = link.submit(group->id, std::move(submit));
     if (!events) {
       g->cancel();
-      return api::ApiError::unavailable(events.error().message);
+      return api::ApiError::from(events.error().code, events.error().message);
     }
     auto choice = std::make_unique<Choice>(*model.tokenizer, options.stop);
     choice->index = first_index + i;
@@ -146,7 +146,7 @@ api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::millisec
     for (RequestEvent& e : events) {
       if (c->finished) break;
       if (e.kind == RequestEvent::Kind::Rejected)
-        return api::ApiError::bad_request("the worker group refused the request: " + e.error);
+        return api::ApiError::from(e.code, "the worker group refused the request: " + e.error);
       if (e.kind == RequestEvent::Kind::Failed)
         return api::ApiError::server_error("the request failed: " + e.error);
       if (e.token.token >= 0) {

@@ -20,29 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "wire/sequence.h"
+
 namespace shardserve {
-
-using TokenId = int32_t;
-
-struct SamplingParams {
-  float temperature = 1.0f;         // 0: greedy
-  int32_t top_k = 0;                // 0: off
-  float top_p = 1.0f;               // 1: off
-  float min_p = 0.0f;               // 0: off
-  float repetition_penalty = 1.0f;  // 1: off; over the last `penalty_last_n` tokens
-  float presence_penalty = 0.0f;    // OpenAI: over generated tokens
-  float frequency_penalty = 0.0f;   // OpenAI: over generated tokens
-  int32_t penalty_last_n = 64;      // window of the repetition penalty (-1: everything)
-  std::vector<std::pair<TokenId, float>> logit_bias;  // added to the logits
-  uint64_t seed = 0;
-  bool logprobs = false;     // report the chosen token's log-probability
-  int32_t top_logprobs = 0;  // alternatives to report per token (0..20); implies logprobs
-};
-
-struct TokenLogprob {
-  TokenId token = 0;
-  float logprob = 0.0f;
-};
 
 struct Sample {
   TokenId token = 0;

@@ -18,11 +18,10 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/token_id.h"
 #include "model/gguf/gguf.h"
 
 namespace shardserve {
-
-using TokenId = int32_t;
 
 namespace tok {
 struct Vocab;

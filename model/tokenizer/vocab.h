@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/token_id.h"
 #include "model/gguf/gguf.h"
 
 namespace shardserve::tok {
 
-using TokenId = int32_t;
 inline constexpr TokenId kNoToken = -1;
 
 enum class VocabType { kBpe, kSpm };

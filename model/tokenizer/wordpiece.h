@@ -23,10 +23,9 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/token_id.h"
 
 namespace shardserve {
-
-using TokenId = int32_t;
 
 namespace tok {
 struct WordPieceModel;

@@ -1,4 +1,4 @@
-#include "api/wire/wire.h"
+#include "wire/messages.h"
 
 #include <gtest/gtest.h>
 
@@ -163,7 +163,7 @@ TEST(Wire, UpMessagesRoundTrip) {
   ASSERT_TRUE(empty_step.ok()) << empty_step.error().message;
   EXPECT_TRUE(std::get<TokenEvents>(*empty_step).events.empty());
 
-  const Rejected rejected{5, "the prompt has 9000 tokens"};
+  const Rejected rejected{5, "the group is re-registering", ErrorCode::kUnavailable};
   auto r = decode_up(encode(UpMessage(rejected)));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(std::get<Rejected>(*r), rejected);

@@ -1,4 +1,4 @@
-#include "api/wire/wire.h"
+#include "wire/messages.h"
 
 #include <bit>
 #include <cmath>
@@ -381,6 +381,8 @@ Rejected read_rejected(Reader& r, const json& m) {
   Rejected out;
   out.request_id = r.integer(m[2], "request_id", 0, kInt64Max);
   out.reason = r.text(m[3], "reason", false);
+  out.code = static_cast<ErrorCode>(
+      r.integer(m[4], "code", 0, static_cast<int64_t>(ErrorCode::kUnavailable)));
   return out;
 }
 
@@ -456,7 +458,7 @@ constexpr Layout kLayouts[] = {
     {kHello, "Hello", 8, true},
     {kGroupHeartbeat, "GroupHeartbeat", 5, true},
     {kTokenEvents, "TokenEvents", 2, true},
-    {kRejected, "Rejected", 2, true},
+    {kRejected, "Rejected", 3, true},
     {kGoodbye, "Goodbye", 0, true},
     {kEmbeddings, "Embeddings", 3, true},
     {kWelcome, "Welcome", 1, false},
@@ -543,6 +545,7 @@ std::string encode(const UpMessage& message) {
           j = header(kRejected);
           j.push_back(m.request_id);
           j.push_back(m.reason);
+          j.push_back(static_cast<uint8_t>(m.code));
         } else if constexpr (std::is_same_v<T, Embeddings>) {
           j = header(kEmbeddings);
           j.push_back(m.step);

@@ -111,7 +111,7 @@ class FakeGroup {
             submitted_.push_back(q.id);
           }
           if (q.prompt[0] == kRejectMe) {
-            link_->send_rejected(q.id, "refused by the fake scheduler");
+            link_->send_rejected(q.id, Error::invalid_input("refused by the fake scheduler"));
           } else {
             running_[q.id] = {static_cast<int64_t>(q.prompt.size()), q.max_tokens, 0, false};
           }
@@ -257,27 +257,50 @@ TEST(GroupLink, EventsAreRoutedToTheirRequests) {
   ASSERT_TRUE(wait_until([&] { return coordinator->groups()[0].in_flight == 0; }));
 }
 
-TEST(GroupLink, InvalidSubmitsAreRefusedUpFront) {
+TEST(GroupLink, ARequestForAGroupThatIsGoneIsUnavailable) {
   auto coordinator = start_coordinator();
   ASSERT_TRUE(coordinator);
-  EXPECT_FALSE(coordinator->submit(12345, request(1, 1)).ok());  // no such group
+  auto submit = coordinator->submit(12345, request(1, 1));
+  ASSERT_FALSE(submit.ok());
+  EXPECT_EQ(submit.error().code, ErrorCode::kUnavailable);  // a 503: retry on another group
+  auto embed = coordinator->submit_embed(12345, {2, {1, 2}});
+  ASSERT_FALSE(embed.ok());
+  EXPECT_EQ(embed.error().code, ErrorCode::kUnavailable);
+}
+
+// The link is transport: it sends what it is given. A request the wire protocol refuses is
+// refused by the group's end of the link, and the refusal reaches the request as a Rejected
+// event saying which field is wrong, with the code of an invalid input (a 400).
+TEST(GroupLink, MalformedRequestsAreRejectedByTheGroup) {
+  auto coordinator = start_coordinator();
+  ASSERT_TRUE(coordinator);
   FakeGroup group(coordinator->endpoint(), "g1");
   ASSERT_TRUE(wait_until([&] { return group.registered(); }));
   const uint64_t gid = only_group(*coordinator);
 
-  auto out_of_vocab = coordinator->submit(gid, request(1, 1, /*first=*/1000));
-  ASSERT_FALSE(out_of_vocab.ok());
-  EXPECT_NE(out_of_vocab.error().message.find("outside the vocabulary"), std::string::npos);
-  wire::Submit too_long = request(2, 1);
-  too_long.request.prompt.assign(512, 1);  // context is 512: no room for one token
-  EXPECT_FALSE(coordinator->submit(gid, too_long).ok());
-  wire::Submit empty = request(3, 1);
-  empty.request.prompt.clear();
-  EXPECT_FALSE(coordinator->submit(gid, empty).ok());
   wire::Submit bad_logprobs = request(4, 1);
   bad_logprobs.request.sampling.top_logprobs = 21;
-  EXPECT_FALSE(coordinator->submit(gid, bad_logprobs).ok());
-  EXPECT_TRUE(group.submitted().empty());
+  wire::Submit empty = request(3, 1);
+  empty.request.prompt.clear();
+  for (const wire::Submit& bad : {bad_logprobs, empty}) {
+    auto events = coordinator->submit(gid, bad);
+    ASSERT_TRUE(events.ok()) << events.error().message;
+    Outcome out = collect(**events);
+    ASSERT_TRUE(out.ended);
+    EXPECT_EQ(out.last.kind, RequestEvent::Kind::Rejected);
+    EXPECT_EQ(out.last.code, ErrorCode::kInvalidInput);
+    EXPECT_NE(out.last.error.find(bad.request.prompt.empty() ? "Submit.prompt"
+                                                             : "Submit.sampling.top_logprobs"),
+              std::string::npos)
+        << out.last.error;
+  }
+  auto empty_input = coordinator->submit_embed(gid, {20, {}});
+  ASSERT_TRUE(empty_input.ok());
+  auto e = (*empty_input)->pop(5s);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind, RequestEvent::Kind::Rejected);
+  EXPECT_EQ(e->code, ErrorCode::kInvalidInput);
+  EXPECT_TRUE(group.submitted().empty());  // none reached the step loop
 }
 
 TEST(GroupLink, EmbeddingsReachTheirRequests) {
@@ -300,17 +323,6 @@ TEST(GroupLink, EmbeddingsReachTheirRequests) {
     EXPECT_EQ(event->embedding, (std::vector<float>{float(id), float(100 + id), float(id)}));
     EXPECT_TRUE(requests[id - 1]->finished());
   }
-  // Inputs the group cannot take are refused before anything is sent.
-  auto empty = coordinator->submit_embed(g, {20, {}});
-  EXPECT_FALSE(empty.ok());
-  auto too_long = coordinator->submit_embed(g, {21, std::vector<TokenId>(513, 1)});
-  ASSERT_FALSE(too_long.ok());
-  EXPECT_EQ(too_long.error().message,
-            "the input has 513 tokens, but worker group 'g1' takes at most 512");
-  auto outside = coordinator->submit_embed(g, {22, {1, 1000}});
-  ASSERT_FALSE(outside.ok());
-  EXPECT_NE(outside.error().message.find("token id 1000 is outside the vocabulary"),
-            std::string::npos);
 }
 
 TEST(GroupLink, RejectionReachesTheRequest) {
@@ -324,6 +336,7 @@ TEST(GroupLink, RejectionReachesTheRequest) {
   ASSERT_TRUE(out.ended);
   EXPECT_EQ(out.last.kind, RequestEvent::Kind::Rejected);
   EXPECT_EQ(out.last.error, "refused by the fake scheduler");
+  EXPECT_EQ(out.last.code, ErrorCode::kInvalidInput);
   EXPECT_TRUE(out.tokens.empty());
 }
 

@@ -28,12 +28,11 @@
 #include <vector>
 
 #include "base/status.h"
-#include "model/sampler/sampler.h"
-#include "worker/scheduler.h"
+#include "wire/sequence.h"
 
 namespace shardserve::wire {
 
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 
 // Upper bound on one encoded message; links refuse larger frames (ZMQ_MAXMSGSIZE), and the
 // decoder refuses messages with more values than kMaxValues (bounds its memory).
@@ -76,11 +75,15 @@ struct TokenEvents {
   std::vector<TokenEvent> events;
 };
 
-// The leader could not accept a Submit (prompt too long, token outside the vocabulary, ...).
-// The request is over; no events follow. [v, 4, request_id, reason]
+// The group could not accept a Submit or Embed (a prompt that does not fit the group's
+// context or KV cache, a token outside the vocabulary, the group re-registering, ...). The
+// request is over; no events follow. `code` says whose fault it is (base/status.h): the
+// coordinator answers kInvalidInput with 400, kUnavailable with 503, kInternal with 500.
+// [v, 4, request_id, reason, code]
 struct Rejected {
   int64_t request_id = 0;
   std::string reason;
+  ErrorCode code = ErrorCode::kInvalidInput;
   bool operator==(const Rejected&) const = default;
 };
 

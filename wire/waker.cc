@@ -1,4 +1,4 @@
-#include "api/wire/waker.h"
+#include "wire/waker.h"
 
 #include <errno.h>
 #include <fcntl.h>
