@@ -1,4 +1,5 @@
-// The coordinator's end of the link to the worker groups (DESIGN.md sections 1 and 4).
+// The coordinator's end of the link to the worker groups (ARCHITECTURE.md, "How a request
+// travels").
 //
 // GroupLink binds one ZeroMQ ROUTER socket and runs one I/O thread that alone owns it. Group
 // leaders connect a DEALER (worker/coordinator_link.h), say Hello and get a Welcome with their

@@ -1,4 +1,5 @@
-// The messages between the coordinator and the leaders of worker groups (DESIGN.md section 4).
+// The messages between the coordinator and the leaders of worker groups (ARCHITECTURE.md, "How a
+// request travels").
 //
 // Every message is one ZeroMQ frame holding one MessagePack array:
 //     [protocol version, message type, field, field, ...]

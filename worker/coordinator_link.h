@@ -1,4 +1,5 @@
-// A worker group leader's end of the link to the coordinator (DESIGN.md sections 1 and 4).
+// A worker group leader's end of the link to the coordinator (ARCHITECTURE.md, "How a request
+// travels").
 //
 // CoordinatorLink connects a ZeroMQ DEALER to the coordinator's GroupLink and runs it in its
 // own thread, so the leader's step loop (which makes the MPI calls) never touches a socket.

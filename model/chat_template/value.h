@@ -76,7 +76,6 @@ class Value {
   const ValueDict& as_dict() const { return *dict_; }
   ValueDict& mutable_dict() { return *dict_; }  // namespace assignment only
   const std::string& undefined_hint() const { return s_; }
-  const std::string& function_name() const { return s_; }
   Value call(CallArgs& args) const { return (*fn_)(args); }
 
   // Python truthiness (undefined is false).

@@ -2,8 +2,12 @@
 //
 // Storage is a pool of fixed-size blocks of `block_size` token positions; each sequence owns
 // a block table (its logical block i lives in physical block table[i]), so sequences grow
-// without copying and memory is shared fairly by whoever is running. Within a block, one KV
-// head's positions are contiguous: layout [layer][block][kv_head][position][head_dim], f16.
+// without copying and memory is shared fairly by whoever is running. Storage is f16, keys
+// first, then values: [K|V][layer][block][kv_head][slab], one slab of block_size x head_dim
+// per KV head and block. The cache owns the layout of blocks; the forward pass owns the layout
+// of a slab: values are [position][head_dim]; keys are [position][head_dim] in the llama.cpp
+// arithmetic and transposed to [head_dim][position] in the fastest one, so that a score is 16
+// positions per instruction (model/kernels/cpu/attention_f16.h).
 //
 // Sequences are named by caller-chosen 64-bit ids. reserve() is the only operation that can
 // fail (no free blocks): it either grows the sequence's table to cover the positions asked

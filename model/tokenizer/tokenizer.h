@@ -68,7 +68,6 @@ class Tokenizer {
 
  private:
   Tokenizer();
-  std::vector<TokenId> encode_fragment(std::string_view text) const;
 
   std::unique_ptr<const tok::Vocab> vocab_;
   std::unique_ptr<const tok::PreTokenizer> pre_;  // BPE only
