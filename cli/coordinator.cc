@@ -10,9 +10,7 @@
 
 #include "cli/commands.h"
 #include "config/cluster_config.h"
-#include "coordinator/group_link.h"
-#include "coordinator/serving/http_server.h"
-#include "coordinator/serving/served_model.h"
+#include "coordinator/coordinator.h"
 
 namespace shardserve::cli {
 namespace {
@@ -22,7 +20,7 @@ struct CoordinatorOptions {
   std::vector<std::string> overrides;
 };
 
-HttpServer* g_server = nullptr;
+Coordinator* g_coordinator = nullptr;
 
 int run_coordinator(const CoordinatorOptions& o) {
   auto fail = [](const std::string& message) {
@@ -31,24 +29,18 @@ int run_coordinator(const CoordinatorOptions& o) {
   };
   auto config = load_cluster_config(o.config, o.overrides);
   if (!config) return fail(config.error().message);
-  auto models = load_served_models(*config);
-  if (!models) return fail(models.error().message);
-  auto link = GroupLink::start({.endpoint = config->server.coordinator_endpoint});
-  if (!link) return fail(link.error().message);
-
-  std::vector<std::string> group_names;
-  for (const GroupConfig& g : config->groups) group_names.push_back(g.name);
-  HttpServer server(config->server, **link, *models, group_names);
-  if (Status s = server.bind(); !s) return fail(s.message());
-  g_server = &server;
-  std::signal(SIGINT, [](int) { g_server->stop(); });
-  std::signal(SIGTERM, [](int) { g_server->stop(); });
+  auto coordinator = Coordinator::start(*config);
+  if (!coordinator) return fail(coordinator.error().message);
+  g_coordinator = coordinator->get();
+  std::signal(SIGINT, [](int) { g_coordinator->stop(); });
+  std::signal(SIGTERM, [](int) { g_coordinator->stop(); });
   std::fprintf(stderr,
                "shardserve coordinator: OpenAI API on http://%s:%d/v1, worker groups connect to "
                "%s\n",
-               config->server.host.c_str(), server.port(), (*link)->endpoint().c_str());
-  server.run();
-  g_server = nullptr;
+               config->server.host.c_str(), (*coordinator)->port(),
+               (*coordinator)->link().endpoint().c_str());
+  (*coordinator)->run();
+  g_coordinator = nullptr;
   std::fprintf(stderr, "shardserve coordinator: stopped\n");
   return 0;
 }

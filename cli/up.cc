@@ -19,9 +19,7 @@
 
 #include "cli/commands.h"
 #include "config/cluster_config.h"
-#include "coordinator/group_link.h"
-#include "coordinator/serving/http_server.h"
-#include "coordinator/serving/served_model.h"
+#include "coordinator/coordinator.h"
 
 extern char** environ;
 
@@ -79,15 +77,10 @@ int run_up(const UpOptions& o) {
   int world_size = 0;
   for (const GroupPlacement& p : *placements) world_size += p.tp;
 
-  auto models = load_served_models(*config);
-  if (!models) return fail(models.error().message);
-  auto link = GroupLink::start({.endpoint = config->server.coordinator_endpoint});
-  if (!link) return fail(link.error().message);
-  std::vector<std::string> group_names;
-  for (const GroupConfig& g : config->groups) group_names.push_back(g.name);
-  HttpServer server(config->server, **link, *models, group_names);
-  if (Status s = server.bind(); !s) return fail(s.message());
-  std::thread http([&] { server.run(); });
+  auto started = Coordinator::start(*config);
+  if (!started) return fail(started.error().message);
+  Coordinator& coordinator = **started;
+  std::thread http([&] { coordinator.run(); });
 
   struct sigaction sa {};
   sa.sa_handler = [](int) { g_stop.store(true); };
@@ -114,9 +107,7 @@ int run_up(const UpOptions& o) {
         break;
       }
       if (!ready) {
-        ready = true;
-        for (const auto& m : *models)
-          if (m->task == ModelTask::kChat && !(*link)->least_loaded(m->name)) ready = false;
+        ready = coordinator.chat_models_live();
         if (!ready && std::chrono::steady_clock::now() > deadline) {
           status = fail("the worker groups did not register within " +
                         std::to_string(static_cast<int>(o.ready_timeout_s)) + " s");
@@ -125,7 +116,7 @@ int run_up(const UpOptions& o) {
       }
       if (ready && !announced) {
         const std::string base =
-            "http://" + config->server.host + ":" + std::to_string(server.port());
+            "http://" + config->server.host + ":" + std::to_string(coordinator.port());
         std::fprintf(stderr,
                      "shardserve up: ready. Chat page %s/  OpenAI API %s/v1  (Ctrl-C stops)\n",
                      base.c_str(), base.c_str());
@@ -143,7 +134,7 @@ int run_up(const UpOptions& o) {
       }
     }
   }
-  server.stop();
+  coordinator.stop();
   http.join();
   std::fprintf(stderr, "shardserve up: stopped\n");
   return status;

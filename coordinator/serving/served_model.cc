@@ -79,4 +79,11 @@ Result<std::vector<std::unique_ptr<ServedModel>>> load_served_models(const Clust
   return models;
 }
 
+const ServedModel* find_model(const std::vector<std::unique_ptr<ServedModel>>& models,
+                              std::string_view name) {
+  for (const auto& m : models)
+    if (m->name == name) return m.get();
+  return nullptr;
+}
+
 }  // namespace shardserve

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -36,5 +37,9 @@ struct ServedModel {
 
 // Loads every model of the config. Error names the model and what is wrong.
 Result<std::vector<std::unique_ptr<ServedModel>>> load_served_models(const ClusterConfig& config);
+
+// The model named `name`, or nullptr.
+const ServedModel* find_model(const std::vector<std::unique_ptr<ServedModel>>& models,
+                              std::string_view name);
 
 }  // namespace shardserve

@@ -1,0 +1,283 @@
+#include "coordinator/serving/completions.h"
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api/openai_request.h"
+#include "api/openai_response.h"
+#include "api/request_id.h"
+#include "api/sse.h"
+#include "coordinator/serving/generation.h"
+#include "coordinator/serving/prompt.h"
+
+namespace shardserve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+// One request's generations (one per prompt) and what the response needs to know.
+struct Job {
+  std::vector<std::unique_ptr<Generation>> generations;
+  api::ResponseMeta meta;
+  bool chat = true;
+  bool logprobs = false;
+  Clock::time_point arrived;
+  Clock::time_point deadline;
+
+  int64_t prompt_tokens() const {
+    int64_t n = 0;
+    for (const auto& g : generations) n += g->prompt_tokens();
+    return n;
+  }
+  int64_t completion_tokens() const {
+    int64_t n = 0;
+    for (const auto& g : generations) n += g->completion_tokens();
+    return n;
+  }
+  bool done() const {
+    for (const auto& g : generations)
+      if (!g->done()) return false;
+    return true;
+  }
+  void cancel() {
+    for (auto& g : generations) g->cancel();
+  }
+  // Progress of every generation, waiting up to `timeout` in total.
+  api::ApiResult<std::vector<ChoiceUpdate>> next(milliseconds timeout) {
+    std::vector<ChoiceUpdate> all;
+    for (auto& g : generations) {
+      if (g->done()) continue;
+      auto updates = g->next(timeout);
+      if (!updates.ok()) return updates.error();
+      timeout = milliseconds(0);
+      for (auto& u : updates.value()) all.push_back(std::move(u));
+    }
+    return all;
+  }
+};
+
+// What a request asks for once it is parsed and its model found.
+struct Prompts {
+  const ServedModel* model = nullptr;
+  api::GenerationOptions options;
+  std::vector<std::vector<TokenId>> tokens;  // one sequence per prompt
+};
+
+// The chat model named `name`: 404 if none is served, 400 if it is an embedding model.
+api::ApiResult<const ServedModel*> chat_model(const EndpointContext& ctx, const std::string& name) {
+  const ServedModel* model = find_model(ctx.models, name);
+  if (!model) return api::ApiError::model_not_found(name);
+  if (model->task != ModelTask::kChat)
+    return api::ApiError::bad_request(
+        "model '" + name + "' is an embedding model; use /v1/embeddings", "model");
+  return model;
+}
+
+api::ApiResult<Prompts> parse_chat(const EndpointContext& ctx, std::string_view body) {
+  auto r = api::parse_chat_completion_request(body);
+  if (!r.ok()) return r.error();
+  auto model = chat_model(ctx, r->model);
+  if (!model.ok()) return model.error();
+  auto tokens = chat_prompt(**model, *r);
+  if (!tokens.ok()) return tokens.error();
+  Prompts p{.model = *model, .options = r->options, .tokens = {}};
+  p.tokens.push_back(std::move(tokens.value()));
+  return p;
+}
+
+api::ApiResult<Prompts> parse_completion(const EndpointContext& ctx, std::string_view body) {
+  auto r = api::parse_completion_request(body);
+  if (!r.ok()) return r.error();
+  auto model = chat_model(ctx, r->model);
+  if (!model.ok()) return model.error();
+  auto tokens = completion_prompts(**model, *r);
+  if (!tokens.ok()) return tokens.error();
+  return Prompts{.model = *model, .options = r->options, .tokens = std::move(tokens.value())};
+}
+
+// The metrics of a request that has ended well.
+void record_finish(metrics::ServerMetrics& metrics, const Job& job) {
+  const std::string& model = job.meta.model;
+  metrics.generation_tokens.with({model}).inc(static_cast<uint64_t>(job.completion_tokens()));
+  metrics.request_duration.with({model}).observe(seconds_since(job.arrived));
+  metrics.request_prompt_tokens.with({model}).observe(static_cast<double>(job.prompt_tokens()));
+  metrics.request_generation_tokens.with({model}).observe(
+      static_cast<double>(job.completion_tokens()));
+}
+
+// Non-streaming: wait for every choice, then one JSON body.
+Response complete(const EndpointContext& ctx, Job& job) {
+  std::map<int, std::string> text;
+  std::map<int, std::vector<api::TokenLogprobs>> logprobs;
+  std::map<int, api::FinishReason> finish;
+  bool first = true;
+  while (!job.done()) {
+    if (Clock::now() > job.deadline) {
+      job.cancel();
+      return Response::error(api::ApiError::server_error("the request timed out"));
+    }
+    auto updates = job.next(milliseconds(200));
+    if (!updates.ok()) {
+      job.cancel();
+      return Response::error(updates.error());
+    }
+    for (ChoiceUpdate& u : updates.value()) {
+      if (first && !u.text.empty()) {
+        ctx.metrics.time_to_first_token.with({job.meta.model}).observe(seconds_since(job.arrived));
+        first = false;
+      }
+      text[u.index] += u.text;
+      auto& lp = logprobs[u.index];
+      lp.insert(lp.end(), u.logprobs.begin(), u.logprobs.end());
+      if (u.finish) finish[u.index] = *u.finish;
+    }
+  }
+  const api::Usage usage{job.prompt_tokens(), job.completion_tokens()};
+  record_finish(ctx.metrics, job);
+  auto choice_logprobs = [&](int i) {
+    return job.logprobs ? std::optional(logprobs[i]) : std::nullopt;
+  };
+  if (job.chat) {
+    std::vector<api::ChatChoice> choices;
+    for (auto& [i, t] : text) choices.push_back({i, t, finish[i], choice_logprobs(i)});
+    return Response::json(200, api::dump_json(api::chat_completion(job.meta, choices, usage)));
+  }
+  std::vector<api::CompletionChoice> choices;
+  for (auto& [i, t] : text) choices.push_back({i, t, finish[i], choice_logprobs(i)});
+  return Response::json(200, api::dump_json(api::completion(job.meta, choices, usage)));
+}
+
+// Streaming: Server-Sent Events as the text arrives; keep-alive comments while waiting. The
+// stream holds the request's admission ticket until it ends.
+Response stream(const EndpointContext& ctx, std::shared_ptr<Job> job, Admission::Ticket ticket) {
+  Response res;
+  res.content_type = "text/event-stream";
+  res.headers = {{"Cache-Control", "no-cache"},
+                 {"X-Accel-Buffering", "no"}};  // nginx: do not buffer this response
+  res.stream = [&metrics = ctx.metrics, job, ticket](StreamSink& sink) {
+    auto write = [&](const std::string& s) { return sink.write(s); };
+    const api::ResponseMeta& meta = job->meta;
+    std::map<int, bool> started;
+    std::map<int, Clock::time_point> last_text;  // per choice: when its text last came
+    bool first = true;
+    auto last_write = Clock::now();
+    while (!job->done()) {
+      if (!sink.writable()) {  // the client went away: free its sequences
+        job->cancel();
+        return false;
+      }
+      if (Clock::now() > job->deadline) {
+        job->cancel();
+        write(api::sse_error(api::ApiError::server_error("the request timed out")));
+        sink.done();
+        return true;
+      }
+      auto updates = job->next(milliseconds(100));
+      if (!updates.ok()) {
+        job->cancel();
+        write(api::sse_error(updates.error()));
+        sink.done();
+        return true;
+      }
+      if (updates.value().empty()) {
+        if (Clock::now() - last_write > std::chrono::seconds(1)) {
+          if (!write(api::sse_comment("keep-alive"))) return false;
+          last_write = Clock::now();
+        }
+        continue;
+      }
+      for (ChoiceUpdate& u : updates.value()) {
+        const std::vector<api::TokenLogprobs>* lp = job->logprobs ? &u.logprobs : nullptr;
+        if (job->chat) {
+          if (!started[u.index]) {
+            write(api::sse_data(api::chat_chunk_role(meta, u.index)));
+            started[u.index] = true;
+          }
+          if (!u.text.empty() || (lp && !lp->empty()))
+            write(api::sse_data(api::chat_chunk_content(meta, u.index, u.text, lp)));
+          if (u.finish) write(api::sse_data(api::chat_chunk_finish(meta, u.index, *u.finish)));
+        } else if (!u.text.empty() || u.finish) {
+          write(api::sse_data(
+              api::completion_chunk(meta, u.index, u.text, u.finish, lp, u.text_offset)));
+        }
+        if (!u.text.empty()) {
+          if (first) {
+            metrics.time_to_first_token.with({meta.model}).observe(seconds_since(job->arrived));
+            first = false;
+          } else if (auto it = last_text.find(u.index); it != last_text.end()) {
+            metrics.inter_token_latency.with({meta.model}).observe(seconds_since(it->second));
+          }
+          last_text[u.index] = Clock::now();
+        }
+      }
+      last_write = Clock::now();
+    }
+    if (meta.include_usage) {
+      const api::Usage usage{job->prompt_tokens(), job->completion_tokens()};
+      write(api::sse_data(job->chat ? api::chat_chunk_usage(meta, usage)
+                                    : api::completion_chunk_usage(meta, usage)));
+    }
+    write(api::sse_done());
+    record_finish(metrics, *job);
+    sink.done();
+    return true;
+  };
+  return res;
+}
+
+Response post(EndpointContext& ctx, std::string_view body, bool chat) {
+  const Clock::time_point arrived = Clock::now();
+  auto prompts = chat ? parse_chat(ctx, body) : parse_completion(ctx, body);
+  if (!prompts.ok()) return Response::error(prompts.error());
+  const ServedModel& model = *prompts->model;
+  const api::GenerationOptions& options = prompts->options;
+
+  auto ticket = ctx.admission.admit();
+  if (!ticket.ok()) return Response::error(ticket.error());
+
+  auto job = std::make_shared<Job>();
+  job->arrived = arrived;
+  job->deadline = arrived + std::chrono::seconds(ctx.config.request_timeout_s);
+  job->chat = chat;
+  job->logprobs = options.logprobs;
+  job->meta = {.id = chat ? api::new_chat_completion_id() : api::new_completion_id(),
+               .created = unix_now(),
+               .model = model.name,
+               .include_usage = options.include_usage};
+  for (size_t i = 0; i < prompts->tokens.size(); ++i) {
+    auto g = Generation::start(ctx.link, model, std::move(prompts->tokens[i]), options,
+                               static_cast<int>(i) * options.n, chat ? "messages" : "prompt");
+    if (!g.ok()) {
+      job->cancel();
+      return Response::error(g.error());
+    }
+    job->generations.push_back(std::move(g.value()));
+  }
+  ctx.metrics.prompt_tokens.with({model.name}).inc(static_cast<uint64_t>(job->prompt_tokens()));
+
+  if (options.stream) return stream(ctx, std::move(job), std::move(ticket.value()));
+  return complete(ctx, *job);
+}
+
+}  // namespace
+
+Response post_chat_completions(EndpointContext& ctx, std::string_view body) {
+  return post(ctx, body, true);
+}
+
+Response post_completions(EndpointContext& ctx, std::string_view body) {
+  return post(ctx, body, false);
+}
+
+}  // namespace shardserve

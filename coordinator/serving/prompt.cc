@@ -1,0 +1,46 @@
+#include "coordinator/serving/prompt.h"
+
+#include <string>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+namespace shardserve {
+
+api::ApiResult<std::vector<TokenId>> chat_prompt(const ServedModel& model,
+                                                 const api::ChatCompletionRequest& request) {
+  if (!model.chat_template)
+    return api::ApiError::bad_request(
+        "model '" + model.name + "' has no chat template; use /v1/completions", "messages");
+  const Tokenizer& t = *model.tokenizer;
+  nlohmann::ordered_json context = {{"messages", api::chat_messages_json(request.messages)},
+                                    {"add_generation_prompt", true},
+                                    {"bos_token", t.bos_id() >= 0 ? t.token_text(t.bos_id()) : ""},
+                                    {"eos_token", t.eos_id() >= 0 ? t.token_text(t.eos_id()) : ""}};
+  auto text = model.chat_template->render(context);
+  if (!text) return api::ApiError::bad_request(text.error().message, "messages");
+  return t.encode(*text, true, true);
+}
+
+api::ApiResult<std::vector<std::vector<TokenId>>> completion_prompts(
+    const ServedModel& model, const api::CompletionRequest& request) {
+  const Tokenizer& t = *model.tokenizer;
+  std::vector<std::vector<TokenId>> prompts;
+  for (const api::Prompt& p : request.prompts) {
+    if (const auto* text = std::get_if<std::string>(&p)) {
+      prompts.push_back(t.encode(*text, true, true));
+      continue;
+    }
+    const auto& ids = std::get<std::vector<int32_t>>(p);
+    for (int32_t id : ids)
+      if (id < 0 || id >= t.n_vocab())
+        return api::ApiError::bad_request("token id " + std::to_string(id) +
+                                              " is outside the vocabulary (0.." +
+                                              std::to_string(t.n_vocab() - 1) + ")",
+                                          "prompt");
+    prompts.emplace_back(ids.begin(), ids.end());
+  }
+  return prompts;
+}
+
+}  // namespace shardserve

@@ -1,0 +1,64 @@
+#include "coordinator/serving/status_endpoints.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/openai_response.h"
+
+namespace shardserve {
+
+Response get_ready(const std::vector<std::unique_ptr<ServedModel>>& models, const GroupLink& link) {
+  nlohmann::ordered_json body = {{"status", "ready"}, {"models", nlohmann::ordered_json::object()}};
+  bool all = true;
+  for (const auto& m : models) {
+    const bool live = link.least_loaded(m->name).has_value();
+    body["models"][m->name] = live ? "ready" : "no live worker group";
+    all = all && live;
+  }
+  if (!all) body["status"] = "not ready";
+  return Response::json(all ? 200 : 503, body.dump());
+}
+
+Response get_models(const std::vector<std::unique_ptr<ServedModel>>& models) {
+  std::vector<api::ModelInfo> list;
+  for (const auto& m : models) list.push_back({m->name, m->created, "shardserve"});
+  return Response::json(200, api::dump_json(api::model_list(list)));
+}
+
+Response get_model(const std::vector<std::unique_ptr<ServedModel>>& models, std::string_view id) {
+  const ServedModel* m = find_model(models, id);
+  if (!m) return Response::error(api::ApiError::model_not_found(id));
+  return Response::json(200,
+                        api::dump_json(api::model_object({m->name, m->created, "shardserve"})));
+}
+
+MetricsPage::MetricsPage(const metrics::Registry& registry, metrics::ServerMetrics& metrics,
+                         const GroupLink& link, const std::vector<std::string>& groups)
+    : registry_(registry),
+      metrics_(metrics),
+      link_(link),
+      groups_seen_(groups.begin(), groups.end()) {}
+
+std::string MetricsPage::render() {
+  // Groups seen before and gone now stay in the output with up = 0 and nothing running.
+  std::lock_guard lock(mu_);
+  for (const std::string& name : groups_seen_) {
+    metrics_.group_up.with({name}).set(0);
+    metrics_.group_running_sequences.with({name}).set(0);
+  }
+  double waiting = 0;
+  for (const GroupInfo& g : link_.groups()) {
+    const std::string& name = g.hello.group_name;
+    groups_seen_.insert(name);
+    waiting += static_cast<double>(g.load.waiting);
+    metrics_.group_up.with({name}).set(1);
+    metrics_.group_running_sequences.with({name}).set(static_cast<double>(g.load.running));
+    metrics_.group_kv_cache_usage.with({name}).set(
+        g.load.kv_total_blocks > 0 ? static_cast<double>(g.load.kv_used_blocks) /
+                                         static_cast<double>(g.load.kv_total_blocks)
+                                   : 0.0);
+  }
+  metrics_.queue_depth.get().set(waiting);
+  return registry_.render();
+}
+
+}  // namespace shardserve

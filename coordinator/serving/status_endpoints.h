@@ -1,0 +1,54 @@
+// What the coordinator says about itself and its cluster: GET /ready, /metrics, /v1/models
+// and /v1/models/{id}. (GET /health, 200 while HTTP is served, needs nothing from here.)
+//
+//   get_ready    200 {"status":"ready","models":{name:"ready"}} when every served model has a
+//                live worker group; else 503, "not ready", and "no live worker group" by each
+//                model without one.
+//   get_models   the OpenAI model list; get_model one model object, 404 for an unknown id.
+//   MetricsPage  the Prometheus text of the registry, after setting the per-group gauges
+//                (up, running sequences, KV-cache use) and the queue depth from the live
+//                groups' last heartbeats. A group that the cluster description names, or that
+//                was live once, stays in the output with up 0 and nothing running while it is
+//                not live.
+//
+// Thread-safety: all may be called from any request thread (GroupLink and the metrics are
+// thread-safe, the models immutable; MetricsPage guards the groups it has seen).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coordinator/group_link.h"
+#include "coordinator/metrics/metrics.h"
+#include "coordinator/metrics/server_metrics.h"
+#include "coordinator/serving/endpoint.h"
+#include "coordinator/serving/served_model.h"
+
+namespace shardserve {
+
+Response get_ready(const std::vector<std::unique_ptr<ServedModel>>& models, const GroupLink& link);
+Response get_models(const std::vector<std::unique_ptr<ServedModel>>& models);
+Response get_model(const std::vector<std::unique_ptr<ServedModel>>& models, std::string_view id);
+
+class MetricsPage {
+ public:
+  // `groups`: the worker groups of the cluster description. The references must outlive this.
+  MetricsPage(const metrics::Registry& registry, metrics::ServerMetrics& metrics,
+              const GroupLink& link, const std::vector<std::string>& groups);
+
+  // The body of GET /metrics (Content-Type metrics::kContentType).
+  std::string render();
+
+ private:
+  const metrics::Registry& registry_;
+  metrics::ServerMetrics& metrics_;
+  const GroupLink& link_;
+  std::mutex mu_;
+  std::set<std::string> groups_seen_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace shardserve
