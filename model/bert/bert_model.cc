@@ -37,7 +37,7 @@ struct BertModel::RunState {
   };
   std::vector<Attention> attn;
 
-  void resize(int64_t n, const BertConfig& c, const LlamaShard& s, int threads) {
+  void resize(int64_t n, const BertConfig& c, const TransformerShard& s, int threads) {
     const int64_t local = s.q_heads.size() * c.head_dim;
     x.resize(n * c.dim);
     q.resize(n * local);
@@ -63,20 +63,20 @@ Result<std::unique_ptr<BertModel>> BertModel::load(const safetensors::File& file
   while (ffn_unit > 1 &&
          (config.hidden_dim % ffn_unit != 0 || config.hidden_dim / ffn_unit < max_tp))
     ffn_unit /= 2;
-  const LlamaShape shape{.n_heads = config.n_heads,
-                         .n_kv_heads = config.n_heads,
-                         .hidden_dim = config.hidden_dim,
-                         .ffn_unit = ffn_unit,
-                         .head_dim = config.head_dim,
-                         .max_tp = max_tp};
-  auto shard = plan_llama_shard(shape, tp, rank);
+  const TransformerShape shape{.n_heads = config.n_heads,
+                               .n_kv_heads = config.n_heads,
+                               .hidden_dim = config.hidden_dim,
+                               .ffn_unit = ffn_unit,
+                               .head_dim = config.head_dim,
+                               .max_tp = max_tp};
+  auto shard = plan_transformer_shard(shape, tp, rank);
   if (!shard) return shard.error();
   auto weights = load_bert_weights(file, config, *shard);
   if (!weights) return weights.error();
   return std::unique_ptr<BertModel>(new BertModel(config, *shard, std::move(*weights)));
 }
 
-BertModel::BertModel(BertConfig config, LlamaShard shard, BertWeights weights)
+BertModel::BertModel(BertConfig config, TransformerShard shard, BertWeights weights)
     : config_(std::move(config)),
       shard_(std::move(shard)),
       weights_(std::move(weights)),

@@ -54,7 +54,7 @@ class BertModel {
   ~BertModel();
 
   const BertConfig& config() const { return config_; }
-  const LlamaShard& shard() const { return shard_; }
+  const TransformerShard& shard() const { return shard_; }
   int64_t dim() const { return config_.dim; }  // floats per embedding
 
   // Encodes every sequence: out[i * dim() .. (i + 1) * dim()) = the embedding of seqs[i].
@@ -66,7 +66,7 @@ class BertModel {
 
  private:
   struct RunState;
-  BertModel(BertConfig config, LlamaShard shard, BertWeights weights);
+  BertModel(BertConfig config, TransformerShard shard, BertWeights weights);
 
   void attention(const BertLayerWeights& layer, std::span<const std::span<const TokenId>> seqs,
                  ThreadPool& pool);
@@ -77,7 +77,7 @@ class BertModel {
                     int64_t local_begin, ShardCombiner* combiner, float* y, ThreadPool& pool);
 
   BertConfig config_;
-  LlamaShard shard_;
+  TransformerShard shard_;
   BertWeights weights_;
   std::unique_ptr<RunState> state_;
 };

@@ -173,7 +173,8 @@ class Uploader {
 
 }  // namespace
 
-CudaLlamaModel::CudaLlamaModel(LlamaConfig config, LlamaShard shard, int device, Collectives* group)
+CudaLlamaModel::CudaLlamaModel(LlamaConfig config, TransformerShard shard, int device,
+                               Collectives* group)
     : config_(std::move(config)), shard_(std::move(shard)), device_(device), group_(group) {}
 
 CudaLlamaModel::~CudaLlamaModel() {
@@ -204,12 +205,12 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   const LlamaConfig& c = *config;
   const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
   if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
-  auto shard = plan_llama_shard({.n_heads = c.n_heads,
-                                 .n_kv_heads = c.n_kv_heads,
-                                 .hidden_dim = c.hidden_dim,
-                                 .ffn_unit = info(down->type).block_size,
-                                 .head_dim = c.head_dim},
-                                tp, rank);
+  auto shard = plan_transformer_shard({.n_heads = c.n_heads,
+                                       .n_kv_heads = c.n_kv_heads,
+                                       .hidden_dim = c.hidden_dim,
+                                       .ffn_unit = info(down->type).block_size,
+                                       .head_dim = c.head_dim},
+                                      tp, rank);
   if (!shard) return shard.error();
   if (c.head_dim % 32 != 0 || c.head_dim > 256)
     return Error{"head_dim " + std::to_string(c.head_dim) +
@@ -219,7 +220,7 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   m->state_ = std::make_unique<RunState>();
   m->weights_ = std::make_unique<Weights>();
   Weights& w = *m->weights_;
-  const LlamaShard& s = m->shard_;
+  const TransformerShard& s = m->shard_;
   const int64_t dim = c.dim, hd = c.head_dim;
   const int64_t q_dim = s.q_heads.size() * hd, kv_dim = s.kv_heads.size() * hd;
   const int64_t ffn = s.ffn.size(), qkv_w = q_dim + 2 * kv_dim;

@@ -52,7 +52,7 @@ class CudaLlamaModel {
   ~CudaLlamaModel();
 
   const LlamaConfig& config() const { return config_; }
-  const LlamaShard& shard() const { return shard_; }
+  const TransformerShard& shard() const { return shard_; }
   int device() const { return device_; }
   // Bytes of device memory the weights take.
   int64_t weight_bytes() const;
@@ -73,10 +73,10 @@ class CudaLlamaModel {
  private:
   struct Weights;
   struct RunState;
-  CudaLlamaModel(LlamaConfig config, LlamaShard shard, int device, Collectives* group);
+  CudaLlamaModel(LlamaConfig config, TransformerShard shard, int device, Collectives* group);
 
   LlamaConfig config_;
-  LlamaShard shard_;
+  TransformerShard shard_;
   int device_ = 0;
   Collectives* group_ = nullptr;
   std::unique_ptr<Weights> weights_;

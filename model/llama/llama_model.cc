@@ -34,7 +34,7 @@ struct LlamaModel::RunState {
   std::vector<std::vector<float>> scores, slab;
   std::vector<std::vector<kernels::AttnRowSum>> att_sum;  // [thread][query head of the group]
 
-  void resize(int64_t n, const LlamaConfig& c, const LlamaShard& s, int threads) {
+  void resize(int64_t n, const LlamaConfig& c, const TransformerShard& s, int threads) {
     const int64_t q_dim = s.q_heads.size() * c.head_dim, kv_dim = s.kv_heads.size() * c.head_dim;
     x.resize(n * c.dim);
     xn.resize(n * c.dim);
@@ -60,13 +60,13 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int
   if (!config) return config.error();
   const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
   if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
-  LlamaShape shape{.n_heads = config->n_heads,
-                   .n_kv_heads = config->n_kv_heads,
-                   .hidden_dim = config->hidden_dim,
-                   .ffn_unit = info(down->type).block_size,
-                   .head_dim = config->head_dim,
-                   .n_vocab = config->n_vocab};
-  auto shard = plan_llama_shard(shape, tp, rank);
+  TransformerShape shape{.n_heads = config->n_heads,
+                         .n_kv_heads = config->n_kv_heads,
+                         .hidden_dim = config->hidden_dim,
+                         .ffn_unit = info(down->type).block_size,
+                         .head_dim = config->head_dim,
+                         .n_vocab = config->n_vocab};
+  auto shard = plan_transformer_shard(shape, tp, rank);
   if (!shard) return shard.error();
   auto weights = load_llama_weights(file, *config, *shard, arithmetic == LlamaArithmetic::kFastest);
   if (!weights) return weights.error();
@@ -74,7 +74,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int
       new LlamaModel(file, std::move(*config), *shard, std::move(*weights), arithmetic));
 }
 
-LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard,
+LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, TransformerShard shard,
                        LlamaWeights weights, LlamaArithmetic arithmetic)
     : file_(file),
       config_(std::move(config)),

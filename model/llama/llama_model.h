@@ -64,7 +64,7 @@ class LlamaModel {
       LlamaArithmetic arithmetic = LlamaArithmetic::kFastest);
 
   const LlamaConfig& config() const { return config_; }
-  const LlamaShard& shard() const { return shard_; }
+  const TransformerShard& shard() const { return shard_; }
 
   // KV cache shape for this shard with n_blocks blocks of block_size positions.
   KvCacheShape kv_shape(int64_t n_blocks, int64_t block_size = 16) const;
@@ -79,8 +79,8 @@ class LlamaModel {
 
  private:
   struct RunState;
-  LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard, LlamaWeights weights,
-             LlamaArithmetic arithmetic);
+  LlamaModel(const gguf::File& file, LlamaConfig config, TransformerShard shard,
+             LlamaWeights weights, LlamaArithmetic arithmetic);
 
   void attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool);
   void attention_blocked(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
@@ -93,7 +93,7 @@ class LlamaModel {
 
   const gguf::File& file_;
   LlamaConfig config_;
-  LlamaShard shard_;
+  TransformerShard shard_;
   LlamaWeights weights_;
   LlamaArithmetic arithmetic_;
   std::shared_ptr<RunState> state_;
