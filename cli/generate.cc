@@ -91,7 +91,7 @@ int run_generate(const GenerateOptions& o) {
   const int64_t max_new = std::min<int64_t>(o.max_tokens, context - n_prompt);
 
   const int64_t block_size = 16;
-  KvCache kv((*model)->kv_shape((n_prompt + max_new + block_size - 1) / block_size, block_size));
+  KvCache kv(*(*model)->kv_shape((n_prompt + max_new + block_size - 1) / block_size, block_size));
   if (Status s = kv.reserve(0, n_prompt + max_new); !s) return fail(s.message());
   ThreadPool pool(o.threads);
   Sampler sampler(o.sampling);
@@ -106,7 +106,8 @@ int run_generate(const GenerateOptions& o) {
                    .start_pos = begin,
                    .tokens = std::span<const TokenId>(prompt).subspan(begin, end - begin),
                    .need_logits = end == n_prompt};
-    (*model)->forward({&chunk, 1}, kv, pool, nullptr, &logits);
+    if (Status s = (*model)->forward({&chunk, 1}, &kv, {.pool = &pool}, &logits); !s)
+      return fail(s.message());
   }
   const double prompt_s = seconds_since(t_prompt);
 
@@ -123,7 +124,8 @@ int run_generate(const GenerateOptions& o) {
                    .start_pos = n_prompt + static_cast<int64_t>(generated.size()) - 1,
                    .tokens = {&generated.back(), 1},
                    .need_logits = true};
-    (*model)->forward({&chunk, 1}, kv, pool, nullptr, &logits);
+    if (Status s = (*model)->forward({&chunk, 1}, &kv, {.pool = &pool}, &logits); !s)
+      return fail(s.message());
   }
   std::cout << decoder.flush() << std::endl;
   const double gen_s = seconds_since(t_gen);

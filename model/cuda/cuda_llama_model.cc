@@ -311,7 +311,7 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   return m;
 }
 
-KvCacheShape CudaLlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
+std::optional<KvCacheShape> CudaLlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
   return KvCacheShape{.n_layers = config_.n_layers,
                       .n_kv_heads = shard_.kv_heads.size(),
                       .head_dim = config_.head_dim,
@@ -359,8 +359,15 @@ bool same_shape(const KvCacheShape& a, const KvCacheShape& b) {
 
 }  // namespace
 
-void CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv,
-                             std::vector<float>* logits, std::vector<TokenId>* greedy) {
+Status CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache* kv,
+                               const StepResources& /*resources*/, std::vector<float>* logits) {
+  SS_CHECK(kv, "a decoder's step needs a KV cache");
+  forward_greedy(chunks, *kv, logits, nullptr);
+  return {};
+}
+
+void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& kv,
+                                    std::vector<float>* logits, std::vector<TokenId>* greedy) {
   const LlamaConfig& c = config_;
   RunState& s = *state_;
   const Weights& w = *weights_;
@@ -372,6 +379,8 @@ void CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv,
     n += static_cast<int64_t>(ch.tokens.size());
     n_out += ch.need_logits && !ch.tokens.empty();
   }
+  if (logits) logits->clear();
+  if (greedy) greedy->clear();
   if (n == 0) return;
 
   // Token ids, positions, where each token's block table starts, the rows that need logits,
@@ -448,8 +457,6 @@ void CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv,
                  s.proj.data());
   }
 
-  if (logits) logits->clear();
-  if (greedy) greedy->clear();
   if ((!logits && !greedy) || n_out == 0) {
     s.stream.synchronize();
     return;

@@ -83,7 +83,7 @@ LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, TransformerSh
       arithmetic_(arithmetic),
       state_(std::make_shared<RunState>()) {}
 
-KvCacheShape LlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
+std::optional<KvCacheShape> LlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
   return KvCacheShape{.n_layers = config_.n_layers,
                       .n_kv_heads = shard_.kv_heads.size(),
                       .head_dim = config_.head_dim,
@@ -136,13 +136,20 @@ void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
 
 }  // namespace
 
-void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool,
-                         ShardCombiner* combiner, std::vector<float>* logits) {
+Status LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache* kv_cache,
+                           const StepResources& resources, std::vector<float>* logits) {
+  SS_CHECK(kv_cache && resources.pool, "a decoder's step needs a KV cache and a thread pool");
+  KvCache& kv = *kv_cache;
+  ThreadPool& pool = *resources.pool;
+  ShardCombiner* combiner = resources.combiner;
   const LlamaConfig& c = config_;
   RunState& s = *state_;
   int64_t n = 0;
   for (const SeqChunk& ch : chunks) n += static_cast<int64_t>(ch.tokens.size());
-  if (n == 0) return;
+  if (n == 0) {
+    if (logits) logits->clear();
+    return {};
+  }
   s.resize(n, c, shard_, pool.size());
 
   const int64_t dim = c.dim, hd = c.head_dim;
@@ -218,7 +225,7 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
   }
   if (n_out == 0) {
     if (logits) logits->clear();
-    return;
+    return {};
   }
   const int64_t n_mine = weights_.output.n_rows;  // this rank's vocabulary rows
   const bool whole = n_mine == c.n_vocab;
@@ -226,12 +233,13 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
   out.resize(n_out * c.n_vocab);
   if (whole) {
     project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, out.data(), n_mine, pool);
-    return;
+    return {};
   }
   SS_CHECK(combiner != nullptr, "a vocabulary shard without a combiner");
   s.my_logits.resize(n_out * n_mine);
   project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, s.my_logits.data(), n_mine, pool);
   combiner->gather_columns(s.my_logits.data(), n_out, shard_.vocab_per_rank, out.data());
+  return {};
 }
 
 void LlamaModel::row_parallel(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx,
