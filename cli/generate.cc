@@ -1,5 +1,11 @@
 // `shardserve generate`: load a GGUF model, optionally apply its chat template, and stream
 // the continuation to stdout as it is produced. Timings go to stderr.
+//
+// By default it computes with the served model's arithmetic (LlamaArithmetic::kFastest, the
+// row-parallel products summed per reduction segment as a worker group of one does), so a
+// greedy prompt gives the text the API gives. --llama-cpp-arithmetic sums in llama.cpp's order
+// instead (kLlamaCpp, whole dot products), which reproduces llama.cpp's logits bit for bit: for
+// parity checks against llama.cpp.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -16,6 +22,7 @@
 #include "model/llama/llama_model.h"
 #include "model/sampler/sampler.h"
 #include "model/tokenizer/tokenizer.h"
+#include "parallel/single_rank_combiner.h"
 
 namespace shardserve::cli {
 namespace {
@@ -26,6 +33,7 @@ struct GenerateOptions {
   std::string system;
   bool chat = false;
   bool verbose_prompt = false;
+  bool llama_cpp_arithmetic = false;
   int max_tokens = 128;
   int threads = 2;
   int context = 0;  // 0: the model's trained context
@@ -68,7 +76,9 @@ int run_generate(const GenerateOptions& o) {
   if (!file) return fail(file.error().message);
   auto tokenizer = Tokenizer::from_gguf(**file);
   if (!tokenizer) return fail(o.model + ": " + tokenizer.error().message);
-  auto model = LlamaModel::load(**file);
+  auto model = LlamaModel::load(
+      **file, 1, 0,
+      o.llama_cpp_arithmetic ? LlamaArithmetic::kLlamaCpp : LlamaArithmetic::kFastest);
   if (!model) return fail(o.model + ": " + model.error().message);
   const LlamaConfig& config = (*model)->config();
 
@@ -91,9 +101,12 @@ int run_generate(const GenerateOptions& o) {
   const int64_t max_new = std::min<int64_t>(o.max_tokens, context - n_prompt);
 
   const int64_t block_size = 16;
-  KvCache kv((*model)->kv_shape((n_prompt + max_new + block_size - 1) / block_size, block_size));
+  KvCache kv(*(*model)->kv_shape((n_prompt + max_new + block_size - 1) / block_size, block_size));
   if (Status s = kv.reserve(0, n_prompt + max_new); !s) return fail(s.message());
   ThreadPool pool(o.threads);
+  SingleRankCombiner served_sums;
+  const StepResources resources{.pool = &pool,
+                                .combiner = o.llama_cpp_arithmetic ? nullptr : &served_sums};
   Sampler sampler(o.sampling);
   IncrementalDecoder decoder(**tokenizer);
   std::vector<float> logits;
@@ -106,7 +119,8 @@ int run_generate(const GenerateOptions& o) {
                    .start_pos = begin,
                    .tokens = std::span<const TokenId>(prompt).subspan(begin, end - begin),
                    .need_logits = end == n_prompt};
-    (*model)->forward({&chunk, 1}, kv, pool, nullptr, &logits);
+    if (Status s = (*model)->forward({&chunk, 1}, &kv, resources, &logits); !s)
+      return fail(s.message());
   }
   const double prompt_s = seconds_since(t_prompt);
 
@@ -123,7 +137,8 @@ int run_generate(const GenerateOptions& o) {
                    .start_pos = n_prompt + static_cast<int64_t>(generated.size()) - 1,
                    .tokens = {&generated.back(), 1},
                    .need_logits = true};
-    (*model)->forward({&chunk, 1}, kv, pool, nullptr, &logits);
+    if (Status s = (*model)->forward({&chunk, 1}, &kv, resources, &logits); !s)
+      return fail(s.message());
   }
   std::cout << decoder.flush() << std::endl;
   const double gen_s = seconds_since(t_gen);
@@ -146,6 +161,10 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--chat", o.chat, "Apply the model's chat template to the prompt (a user turn)");
   cmd->add_option("--system", o.system, "System message (with --chat)");
   cmd->add_flag("--verbose-prompt", o.verbose_prompt, "Print the prompt text and tokens to stderr");
+  cmd->add_flag("--llama-cpp-arithmetic", o.llama_cpp_arithmetic,
+                "Sum in llama.cpp's order, which reproduces llama.cpp's logits bit for bit (for "
+                "parity checks; slower). Default: the served model's arithmetic, so greedy "
+                "output is the API's");
   cmd->add_option("-n,--max-tokens", o.max_tokens, "Tokens to generate at most")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-t,--threads", o.threads, "CPU threads")->check(CLI::Range(1, 1024));

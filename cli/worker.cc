@@ -19,6 +19,12 @@
 
 #include "cli/commands.h"
 #include "config/cluster_config.h"
+#include "model/bert/bert_model.h"
+#include "model/gguf/gguf.h"
+#include "model/llama/llama_model.h"
+#include "model/rank_model.h"
+#include "model/safetensors/safetensors.h"
+#include "model/tokenizer/tokenizer.h"
 #include "parallel/mpi_env.h"
 #include "worker/group.h"
 #include "worker/offline.h"
@@ -80,9 +86,10 @@ void run_offline_and_report(GroupMember& member, const Tokenizer& tokenizer,
 std::atomic<bool> g_stop{false};
 
 // Serves requests from the coordinator named by the config until it says Shutdown or the
-// process gets SIGINT/SIGTERM. Returns the exit status.
+// process gets SIGINT/SIGTERM: text generation, or embeddings for an embed model. Returns the
+// exit status.
 int serve_coordinator(GroupMember& member, const ClusterConfig& config, const GroupConfig& group,
-                      const SchedulerLimits& limits) {
+                      ModelTask task, const SchedulerLimits& limits) {
   std::signal(SIGINT, [](int) { g_stop.store(true); });
   std::signal(SIGTERM, [](int) { g_stop.store(true); });
   CoordinatorLinkOptions options;
@@ -102,7 +109,7 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
   }
   std::fprintf(stderr, "group %s (tp %d): serving model %s for the coordinator at %s\n",
                group.name.c_str(), member.tp(), group.model.c_str(), options.endpoint.c_str());
-  if (member.is_encoder()) {
+  if (task == ModelTask::kEmbed) {
     const ServeStats stats = serve_embeddings(member, **link,
                                               {.max_batch = limits.max_batch,
                                                .max_batch_tokens = limits.max_batch_tokens,
@@ -121,15 +128,24 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
   return 0;
 }
 
-// The files of an embedding model: `path` is a sentence-transformers directory or the
-// model.safetensors inside one.
-struct EncoderFiles {
-  std::unique_ptr<safetensors::File> weights;
-  BertConfig config;
+// The files of a group's model, open while the group runs: its shard reads its weights from
+// them, and the leader its tokenizer.
+struct ModelFiles {
+  std::unique_ptr<gguf::File> gguf;                // chat models
+  std::unique_ptr<safetensors::File> safetensors;  // embedding models
+  BertConfig bert;                                 // embedding models
 };
 
-Result<EncoderFiles> open_encoder(const std::string& path) {
+// A chat model is a GGUF file; an embedding model a sentence-transformers directory or the
+// model.safetensors inside one.
+Result<ModelFiles> open_model_files(const ModelConfig& model) {
   namespace fs = std::filesystem;
+  const std::string& path = model.path;
+  if (model.task == ModelTask::kChat) {
+    auto file = gguf::File::open(path);
+    if (!file) return file.error();
+    return ModelFiles{.gguf = std::move(*file)};
+  }
   const bool is_dir = fs::is_directory(path);
   const std::string dir = is_dir ? path : fs::path(path).parent_path().string();
   const std::string weights = is_dir ? (fs::path(path) / "model.safetensors").string() : path;
@@ -141,37 +157,34 @@ Result<EncoderFiles> open_encoder(const std::string& path) {
   if (!config) return config.error();
   auto file = safetensors::File::open(weights);
   if (!file) return file.error();
-  return EncoderFiles{std::move(*file), std::move(*config)};
+  return ModelFiles{.safetensors = std::move(*file), .bert = std::move(*config)};
 }
 
-// An embedding group: every rank loads its shard of the encoder; the leader serves.
-int run_encoder_group(MPI_Comm comm, const ClusterConfig& config, const GroupConfig& group,
-                      const ModelConfig& model, const WorkerOptions& o,
-                      const std::function<int(const std::string&)>& fail) {
-  if (!o.offline.empty()) return fail("--offline runs chat models only");
-  auto files = open_encoder(model.path);
-  if (!files) return fail(files.error().message);
-  auto member = GroupMember::create_encoder(
-      comm, *files->weights, files->config,
-      {.threads = group.threads_per_rank, .collective_timeout_s = o.collective_timeout_s});
-  if (!member) return fail(member.error().message);
-  report_memory(comm, group.name, "after load");
-  int status = 0;
-  if ((*member)->is_leader()) {
-    const int64_t context =
-        model.context_length > 0 ? model.context_length : files->config.max_seq_len;
-    const SchedulerLimits limits{.max_batch = group.max_batch,
-                                 .max_batch_tokens = group.max_batch_tokens,
-                                 .kv_blocks = 0,
-                                 .block_size = 0,
-                                 .context_length = context,
-                                 .n_vocab = files->config.n_vocab};
-    status = serve_coordinator(**member, config, group, limits);
-  } else if (Status s = (*member)->follow(); !s) {
-    status = fail(s.message());
+// Rank `rank` of `tp` of the model in `files`, as the one RankModel the group runs: a BERT
+// encoder from safetensors, a Llama-family decoder on the CPU from GGUF. (CudaLlamaModel is a
+// RankModel too; cuda groups are refused before this until workers set up their NCCL group.)
+Result<std::unique_ptr<RankModel>> load_rank_model(const ModelFiles& files, int tp, int rank) {
+  if (files.safetensors) {
+    auto encoder = BertModel::load(*files.safetensors, files.bert, tp, rank);
+    if (!encoder) return encoder.error();
+    return std::unique_ptr<RankModel>(std::move(*encoder));
   }
-  report_memory(comm, group.name, "at exit");
-  return status;
+  auto decoder = LlamaModel::load(*files.gguf, tp, rank);
+  if (!decoder) return decoder.error();
+  return std::unique_ptr<RankModel>(std::move(*decoder));
+}
+
+// What the leader schedules with: the group's limits, its KV cache (none for an encoder) and
+// the context length in force.
+SchedulerLimits scheduler_limits(const GroupMember& member, const GroupConfig& group,
+                                 const ModelConfig& model, int64_t n_vocab) {
+  return {.max_batch = group.max_batch,
+          .max_batch_tokens = group.max_batch_tokens,
+          .max_prefill_tokens_while_decoding = group.max_prefill_tokens_while_decoding,
+          .kv_blocks = member.kv_blocks(),
+          .block_size = member.block_size(),
+          .context_length = model.effective_context_length(),
+          .n_vocab = n_vocab};
 }
 
 int run_worker(int argc, char** argv, const WorkerOptions& o) {
@@ -198,38 +211,33 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
   if (group.backend != Backend::kCpu)
     return fail("group " + group.name +
                 ": the cuda backend is not available in this build yet; use backend: cpu");
-  if (model.task == ModelTask::kEmbed) {
-    const int status = run_encoder_group(comm, *config, group, model, o, fail);
-    MPI_Comm_free(&comm);
-    return status;
-  }
+  if (model.task == ModelTask::kEmbed && !o.offline.empty())
+    return fail("--offline runs chat models only");
 
-  auto file = gguf::File::open(model.path);
-  if (!file) return fail(file.error().message);
-  auto member = GroupMember::create(comm, **file,
-                                    {.threads = group.threads_per_rank,
-                                     .kv_cache_bytes = group.kv_cache_mb << 20,
-                                     .block_size = 16,
-                                     .collective_timeout_s = o.collective_timeout_s});
+  auto files = open_model_files(model);
+  if (!files) return fail(files.error().message);
+  auto member =
+      GroupMember::create(comm, [&](int tp, int rank) { return load_rank_model(*files, tp, rank); },
+                          {.threads = group.threads_per_rank,
+                           .kv_cache_bytes = group.kv_cache_mb << 20,
+                           .block_size = 16,
+                           .collective_timeout_s = o.collective_timeout_s});
   if (!member) return fail(member.error().message);
   report_memory(comm, group.name, "after load");
 
   int status = 0;
-  if ((*member)->is_leader()) {
-    auto tokenizer = Tokenizer::from_gguf(**file);
+  if (!(*member)->is_leader()) {
+    if (Status s = (*member)->follow(); !s) status = fail(s.message());
+  } else if (model.task == ModelTask::kEmbed) {
+    const SchedulerLimits limits = scheduler_limits(**member, group, model, files->bert.n_vocab);
+    status = serve_coordinator(**member, *config, group, model.task, limits);
+  } else {
+    auto tokenizer = Tokenizer::from_gguf(*files->gguf);
     if (!tokenizer) return fail(tokenizer.error().message);
-    const int64_t context = model.context_length > 0 ? model.context_length
-                                                     : (*member)->model().config().context_length;
-    const SchedulerLimits limits{
-        .max_batch = group.max_batch,
-        .max_batch_tokens = group.max_batch_tokens,
-        .max_prefill_tokens_while_decoding = group.max_prefill_tokens_while_decoding,
-        .kv_blocks = (*member)->kv_blocks(),
-        .block_size = (*member)->block_size(),
-        .context_length = context,
-        .n_vocab = (*tokenizer)->n_vocab()};
+    const SchedulerLimits limits =
+        scheduler_limits(**member, group, model, (*tokenizer)->n_vocab());
     if (o.offline.empty()) {
-      status = serve_coordinator(**member, *config, group, limits);
+      status = serve_coordinator(**member, *config, group, model.task, limits);
     } else {
       std::ifstream file_in;
       if (o.offline != "-") {
@@ -239,8 +247,6 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
       std::istream& in = o.offline == "-" ? std::cin : file_in;
       run_offline_and_report(**member, **tokenizer, limits, in, group.name);
     }
-  } else if (Status s = (*member)->follow(); !s) {
-    status = fail(s.message());
   }
   report_memory(comm, group.name, "at exit");
   member->reset();

@@ -14,7 +14,7 @@ Range split_evenly(int64_t n, int tp, int rank) {
   return {begin, begin + size};
 }
 
-Range split_ffn(const LlamaShape& shape, int tp, int rank) {
+Range split_ffn(const TransformerShape& shape, int tp, int rank) {
   const int64_t n_units = shape.hidden_dim / shape.ffn_unit;
   // Multiply-adds per token and model dimension: a KV head brings its query rows, its key and
   // value rows and its query columns of the output projection; an FFN unit its gate, up and
@@ -74,7 +74,7 @@ Range split_vocab(int64_t n_vocab, int tp, int rank) {
   return {std::min(units.begin * kVocabUnit, n_vocab), std::min(units.end * kVocabUnit, n_vocab)};
 }
 
-Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
+Result<TransformerShard> plan_transformer_shard(const TransformerShape& shape, int tp, int rank) {
   if (tp < 1) return Error{"tp must be at least 1, got " + std::to_string(tp)};
   if (rank < 0 || rank >= tp)
     return Error{"rank " + std::to_string(rank) +
@@ -95,7 +95,7 @@ Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank) {
                  std::to_string(ffn_units) + " blocks of " + std::to_string(shape.ffn_unit) +
                  ", fewer than tp = " + std::to_string(tp)};
 
-  LlamaShard s;
+  TransformerShard s;
   s.rank = rank;
   s.tp = tp;
   s.kv_heads = split_evenly(shape.n_kv_heads, tp, rank);

@@ -1,19 +1,21 @@
-// Which slice of each weight tensor a rank of a tensor-parallel group owns.
+// Which slice of each weight tensor a rank of a tensor-parallel group owns, for the transformer
+// blocks every architecture here shares: the Llama-family decoder (grouped-query attention, an
+// LM head) and the BERT encoder (one KV head per query head, no LM head: n_vocab = 0).
 //
 // The rules (Megatron-style, extended to uneven splits):
 //   - attention: KV heads are split into tp contiguous groups as evenly as possible; a rank
 //     owns its KV heads and the query heads that share them (n_heads / n_kv_heads each).
 //     Q, K, V projections are column-parallel (the rank computes only its heads' rows);
 //     the output projection is row-parallel (the rank multiplies its heads' columns) and the
-//     partial results are summed across ranks (all-reduce).
+//     group completes it from every rank's partial sums (see "Reduction order" below).
 //   - feed-forward: the hidden_dim columns are split in units of `ffn_unit` (the quant block
 //     size of the down projection, so each rank's slice of a row is whole blocks) so that every
 //     rank does about the same projection work: a rank with more KV heads (when tp does not
-//     divide them) gets fewer FFN columns. Gate and up are column-parallel, down is
-//     row-parallel followed by an all-reduce.
-//   - the LM head is split by vocabulary rows, evenly in units of kVocabUnit rows (a panel of
-//     the packed quant kernel); each rank computes its rows' logits and the group gathers
-//     them. A logit is one whole row's dot product, so the split changes no bits.
+//     divide them) gets fewer FFN columns. The up projections (gate and up) are
+//     column-parallel, the down projection row-parallel, completed like the attention output.
+//   - the LM head (decoders) is split by vocabulary rows, evenly in units of kVocabUnit rows (a
+//     panel of the packed quant kernel); each rank computes its rows' logits and the group
+//     gathers them. A logit is one whole row's dot product, so the split changes no bits.
 //   - embeddings and norms are replicated.
 //
 // Worked example, SmolLM2-135M (9 query heads, 3 KV heads, head_dim 64, hidden_dim 1536, Q4_1
@@ -64,7 +66,8 @@ using SplitFn = std::function<Range(int tp, int rank)>;
 std::vector<Range> reduction_segments(int64_t n_units, int max_tp);
 std::vector<Range> reduction_segments(int64_t n_units, int max_tp, const SplitFn& split);
 
-struct LlamaShard {
+// One rank's part of the model: the heads, FFN columns and LM head rows it owns.
+struct TransformerShard {
   int rank = 0;
   int tp = 1;
   Range kv_heads;
@@ -78,11 +81,12 @@ struct LlamaShard {
   std::vector<int> attn_segments_per_rank, ffn_segments_per_rank;
 };
 
-struct LlamaShape {
+// The sizes of a model that the plan splits.
+struct TransformerShape {
   int64_t n_heads = 0;
   int64_t n_kv_heads = 0;
   int64_t hidden_dim = 0;
-  int64_t ffn_unit = 1;  // FFN split granularity (block size of ffn_down's type)
+  int64_t ffn_unit = 1;  // FFN split granularity (quantized: the block size of ffn_down's type)
   int64_t head_dim = 1;  // columns per attention head
   int max_tp = 0;        // largest tp the reduction segments serve (0: n_kv_heads)
   int64_t n_vocab = 0;   // LM head rows (0: the model has no LM head)
@@ -97,11 +101,11 @@ Range split_vocab(int64_t n_vocab, int tp, int rank);
 
 // FFN units (of shape.ffn_unit columns) of rank `rank` in a group of `tp`: contiguous, at least
 // one per rank, cut where the projection work (attention heads plus FFN columns) is closest to
-// even. Precondition: the shape passes plan_llama_shard's checks for this tp.
-Range split_ffn(const LlamaShape& shape, int tp, int rank);
+// even. Precondition: the shape passes plan_transformer_shard's checks for this tp.
+Range split_ffn(const TransformerShape& shape, int tp, int rank);
 
 // The shard of rank `rank` in a group of `tp`; an Error (with the numbers) when tp does not
 // fit the model: tp < 1, rank outside [0, tp), tp > n_kv_heads, or fewer FFN units than tp.
-Result<LlamaShard> plan_llama_shard(const LlamaShape& shape, int tp, int rank);
+Result<TransformerShard> plan_transformer_shard(const TransformerShape& shape, int tp, int rank);
 
 }  // namespace shardserve

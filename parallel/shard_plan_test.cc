@@ -7,7 +7,7 @@
 namespace shardserve {
 namespace {
 
-const LlamaShape kSmolLM2{
+const TransformerShape kSmolLM2{
     .n_heads = 9, .n_kv_heads = 3, .hidden_dim = 1536, .ffn_unit = 32, .head_dim = 64};
 
 TEST(ShardPlan, SplitsEvenlyLargerPartsFirst) {
@@ -17,8 +17,8 @@ TEST(ShardPlan, SplitsEvenlyLargerPartsFirst) {
 }
 
 TEST(ShardPlan, SmolLM2Tp2IsTwoPlusOneKvGroups) {
-  auto r0 = plan_llama_shard(kSmolLM2, 2, 0);
-  auto r1 = plan_llama_shard(kSmolLM2, 2, 1);
+  auto r0 = plan_transformer_shard(kSmolLM2, 2, 0);
+  auto r1 = plan_transformer_shard(kSmolLM2, 2, 1);
   ASSERT_TRUE(r0.ok() && r1.ok());
   EXPECT_EQ(r0->kv_heads, (Range{0, 2}));
   EXPECT_EQ(r0->q_heads, (Range{0, 6}));
@@ -51,9 +51,9 @@ TEST(ShardPlan, VocabRowsAreWholePanelsCoveringTheVocabulary) {
       EXPECT_EQ(next, n_vocab);
     }
   }
-  LlamaShape shape = kSmolLM2;
+  TransformerShape shape = kSmolLM2;
   shape.n_vocab = 49152;
-  auto r1 = plan_llama_shard(shape, 2, 1);
+  auto r1 = plan_transformer_shard(shape, 2, 1);
   ASSERT_TRUE(r1.ok());
   EXPECT_EQ(r1->vocab, (Range{24576, 49152}));
   EXPECT_EQ(r1->vocab_per_rank, (std::vector<Range>{{0, 24576}, {24576, 49152}}));
@@ -63,7 +63,7 @@ TEST(ShardPlan, ShardsCoverEverythingOnce) {
   for (int tp = 1; tp <= 3; ++tp) {
     int64_t heads = 0, ffn = 0;
     for (int r = 0; r < tp; ++r) {
-      auto s = plan_llama_shard(kSmolLM2, tp, r);
+      auto s = plan_transformer_shard(kSmolLM2, tp, r);
       ASSERT_TRUE(s.ok());
       EXPECT_EQ(s->q_heads.begin, heads);
       EXPECT_EQ(s->ffn.begin, ffn);
@@ -77,7 +77,7 @@ TEST(ShardPlan, ShardsCoverEverythingOnce) {
 }
 
 // Projection multiply-adds per token and model dimension of a rank (see split_ffn).
-double projection_work(const LlamaShard& s) {
+double projection_work(const TransformerShard& s) {
   return 2.0 * 64 * 4 * static_cast<double>(s.kv_heads.size()) + 3.0 * s.ffn.size();
 }
 
@@ -85,7 +85,7 @@ TEST(ShardPlan, FfnColumnsEvenOutTheProjectionWork) {
   for (int tp = 1; tp <= 3; ++tp) {
     double lo = 1e18, hi = 0;
     for (int r = 0; r < tp; ++r) {
-      auto s = plan_llama_shard(kSmolLM2, tp, r);
+      auto s = plan_transformer_shard(kSmolLM2, tp, r);
       ASSERT_TRUE(s.ok());
       lo = std::min(lo, projection_work(*s));
       hi = std::max(hi, projection_work(*s));
@@ -94,7 +94,7 @@ TEST(ShardPlan, FfnColumnsEvenOutTheProjectionWork) {
     EXPECT_LE(hi - lo, 3.0 * 32) << "tp " << tp;
   }
   // Equal heads per rank: the FFN is split evenly.
-  const LlamaShape even{
+  const TransformerShape even{
       .n_heads = 12, .n_kv_heads = 12, .hidden_dim = 1536, .ffn_unit = 32, .head_dim = 32};
   for (int tp : {1, 2, 3, 4})
     for (int r = 0; r < tp; ++r) EXPECT_EQ(split_ffn(even, tp, r), split_evenly(48, tp, r));
@@ -110,7 +110,7 @@ TEST(ShardPlan, EveryTpOwnsTheSameSegmentsInOrder) {
   for (int tp = 1; tp <= 3; ++tp) {
     std::vector<Range> attn, ffn;
     for (int r = 0; r < tp; ++r) {
-      auto s = plan_llama_shard(kSmolLM2, tp, r);
+      auto s = plan_transformer_shard(kSmolLM2, tp, r);
       ASSERT_TRUE(s.ok());
       EXPECT_EQ(static_cast<int>(s->attn_segments.size()), s->attn_segments_per_rank[r]);
       for (const Range& seg : s->attn_segments) {
@@ -131,12 +131,12 @@ TEST(ShardPlan, EveryTpOwnsTheSameSegmentsInOrder) {
 }
 
 TEST(ShardPlan, TpLargerThanKvHeadsIsAClearError) {
-  auto s = plan_llama_shard(kSmolLM2, 4, 0);
+  auto s = plan_transformer_shard(kSmolLM2, 4, 0);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("tp = 4"), std::string::npos);
   EXPECT_NE(s.error().message.find("3 KV heads"), std::string::npos);
-  EXPECT_FALSE(plan_llama_shard(kSmolLM2, 2, 2).ok());
-  EXPECT_FALSE(plan_llama_shard(kSmolLM2, 0, 0).ok());
+  EXPECT_FALSE(plan_transformer_shard(kSmolLM2, 2, 2).ok());
+  EXPECT_FALSE(plan_transformer_shard(kSmolLM2, 0, 0).ok());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "parallel/mpi_check.h"
@@ -66,44 +67,40 @@ class GroupMember::GroupShardCombiner final : public ShardCombiner {
   std::vector<float> gathered_;
 };
 
-Result<std::unique_ptr<GroupMember>> GroupMember::create(MPI_Comm comm, const gguf::File& file,
+Result<std::unique_ptr<GroupMember>> GroupMember::create(MPI_Comm comm, const LoadModel& load,
                                                          const GroupOptions& options) {
   std::unique_ptr<GroupMember> m(new GroupMember());
   m->comm_ = comm;
   m->collectives_ = make_mpi_collectives(comm, {.timeout_s = options.collective_timeout_s});
   m->combiner_ = std::make_unique<GroupShardCombiner>(*m->collectives_);
-  auto model = LlamaModel::load(file, m->tp(), m->rank());
+  auto model = load(m->tp(), m->rank());
   if (!model) return model.error();
   m->model_ = std::move(*model);
+  if (Status s = m->make_kv_cache(options); !s) return s.error();
+  m->pool_ = std::make_unique<ThreadPool>(options.threads);
+  return m;
+}
 
+Status GroupMember::make_kv_cache(const GroupOptions& options) {
+  const std::optional<KvCacheShape> mine = model_->kv_shape(1, options.block_size);
+  if (!mine) return {};
   // Every rank gets as many blocks as the rank with the most KV heads can afford, so the
-  // leader's block accounting holds for all of them.
-  const LlamaConfig& c = m->model_->config();
-  const int64_t max_heads = (c.n_kv_heads + m->tp() - 1) / m->tp();
-  const int64_t block_bytes = 2 * c.n_layers * max_heads * options.block_size * c.head_dim * 2;
+  // leader's block accounting holds for all of them. (Head counts are small integers: exact
+  // as floats.)
+  const auto heads = static_cast<float>(mine->n_kv_heads);
+  std::vector<float> all_heads(tp());
+  const std::vector<int64_t> one_each(tp(), 1);
+  collectives_->all_gather(&heads, all_heads.data(), one_each);
+  KvCacheShape largest = *mine;
+  largest.n_kv_heads = static_cast<int64_t>(*std::max_element(all_heads.begin(), all_heads.end()));
+  const int64_t block_bytes = largest.block_bytes();
   const int64_t n_blocks = options.kv_cache_bytes / block_bytes;
   if (n_blocks < 1)
     return Error{"a KV budget of " + std::to_string(options.kv_cache_bytes >> 20) +
                  " MiB per rank holds no block of " + std::to_string(options.block_size) +
                  " positions (" + std::to_string(block_bytes) + " bytes); raise kv_cache_mb"};
-  m->kv_ = std::make_unique<KvCache>(m->model_->kv_shape(n_blocks, options.block_size));
-  m->pool_ = std::make_unique<ThreadPool>(options.threads);
-  return m;
-}
-
-Result<std::unique_ptr<GroupMember>> GroupMember::create_encoder(MPI_Comm comm,
-                                                                 const safetensors::File& file,
-                                                                 const BertConfig& config,
-                                                                 const GroupOptions& options) {
-  std::unique_ptr<GroupMember> m(new GroupMember());
-  m->comm_ = comm;
-  m->collectives_ = make_mpi_collectives(comm, {.timeout_s = options.collective_timeout_s});
-  m->combiner_ = std::make_unique<GroupShardCombiner>(*m->collectives_);
-  auto encoder = BertModel::load(file, config, m->tp(), m->rank());
-  if (!encoder) return encoder.error();
-  m->encoder_ = std::move(*encoder);
-  m->pool_ = std::make_unique<ThreadPool>(options.threads);
-  return m;
+  kv_ = std::make_unique<KvCache>(*model_->kv_shape(n_blocks, options.block_size));
+  return model_->reserve_kv(kv_->shape());
 }
 
 GroupMember::~GroupMember() = default;
@@ -139,59 +136,32 @@ Status GroupMember::follow() {
   }
 }
 
+void GroupMember::die(const StepPlan& plan, const std::string& why) const {
+  std::fprintf(stderr, "shardserve: rank %d: step %llu: %s\n", rank(),
+               static_cast<unsigned long long>(plan.step_id), why.c_str());
+  std::exit(3);
+}
+
 void GroupMember::run(const StepPlan& plan, std::vector<float>* outputs) {
-  if (plan.step_id != last_step_ + 1) {
-    std::fprintf(stderr,
-                 "shardserve: rank %d: step plan %llu arrived after %llu; the group's KV "
-                 "caches would diverge. Exiting.\n",
-                 rank(), static_cast<unsigned long long>(plan.step_id),
-                 static_cast<unsigned long long>(last_step_));
-    std::exit(3);
-  }
+  if (plan.step_id != last_step_ + 1)
+    die(plan, "out of order after step " + std::to_string(last_step_) +
+                  "; the group's KV caches would diverge. Exiting.");
   last_step_ = plan.step_id;
-  if (encoder_) {
-    encode(plan, outputs);
-    return;
-  }
-  for (int64_t seq : plan.released) kv_->release(seq);
+  if (kv_)
+    for (int64_t seq : plan.released) kv_->release(seq);
   chunks_.clear();
   for (const PlannedChunk& c : plan.chunks) {
     const int64_t end = c.start_pos + static_cast<int64_t>(c.tokens.size());
-    if (Status s = kv_->reserve(c.seq, end); !s) {
-      std::fprintf(stderr, "shardserve: rank %d: step %llu: %s (the leader's plan overcommits)\n",
-                   rank(), static_cast<unsigned long long>(plan.step_id), s.message().c_str());
-      std::exit(3);
+    if (kv_) {
+      if (Status s = kv_->reserve(c.seq, end); !s)
+        die(plan, s.message() + " (the leader's plan overcommits)");
     }
     chunks_.push_back(
         {.seq = c.seq, .start_pos = c.start_pos, .tokens = c.tokens, .need_logits = c.need_logits});
   }
-  if (chunks_.empty()) {
-    if (outputs) outputs->clear();
-    return;
-  }
-  model_->forward(chunks_, *kv_, *pool_, combiner_.get(), outputs);
-}
-
-void GroupMember::encode(const StepPlan& plan, std::vector<float>* outputs) {
-  const BertConfig& c = encoder_->config();
-  inputs_.clear();
-  for (const PlannedChunk& chunk : plan.chunks) {
-    const auto n = static_cast<int64_t>(chunk.tokens.size());
-    if (chunk.start_pos != 0 || n < 1 || n > c.max_positions) {
-      std::fprintf(stderr,
-                   "shardserve: rank %d: step %llu: input %lld of %lld tokens at position %lld "
-                   "cannot be encoded (1..%lld tokens from position 0)\n",
-                   rank(), static_cast<unsigned long long>(plan.step_id),
-                   static_cast<long long>(chunk.seq), static_cast<long long>(n),
-                   static_cast<long long>(chunk.start_pos),
-                   static_cast<long long>(c.max_positions));
-      std::exit(3);
-    }
-    inputs_.emplace_back(chunk.tokens);
-  }
-  std::vector<float>& out = outputs ? *outputs : embeddings_;
-  out.resize(inputs_.size() * static_cast<size_t>(c.dim));
-  if (!inputs_.empty()) encoder_->encode(inputs_, *pool_, combiner_.get(), out.data());
+  const StepResources resources{.pool = pool_.get(), .combiner = combiner_.get()};
+  if (Status s = model_->forward(chunks_, kv_.get(), resources, outputs); !s)
+    die(plan, s.message());
 }
 
 }  // namespace shardserve

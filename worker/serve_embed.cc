@@ -11,7 +11,7 @@ ServeStats serve_embeddings(GroupMember& group, CoordinatorLink& link, const Emb
   EmbedBatcher batcher(limits);
   ServeStats stats;
   std::vector<float> outputs;
-  const int64_t dim = group.encoder().dim();
+  const int64_t dim = group.model().output_width();
   bool shutdown = false;
   auto report_load = [&] {
     link.report_load({.running = 0, .waiting = batcher.waiting(), .steps = stats.steps});

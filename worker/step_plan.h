@@ -1,7 +1,7 @@
 // The plan of one step of a worker group, sent by the leader to every peer rank.
 //
 // A plan lists the chunks to run (new sequences' prompt chunks and running sequences'
-// decode tokens, see SeqChunk in model/llama/llama_model.h) and the sequences to release
+// decode tokens, see SeqChunk in model/rank_model.h) and the sequences to release
 // before the step. Every rank applies the same plan to its shard in the same order, so their
 // KV caches stay in step; the step id lets a rank detect a lost or repeated plan.
 //

@@ -62,11 +62,11 @@ bool validate(CudaLlamaModel& model) {
   const nlohmann::json c = nlohmann::json::parse(in)["cases"][0];
   const std::vector<TokenId> prompt = c["prompt_tokens"].get<std::vector<TokenId>>();
   const std::vector<TokenId> golden = c["greedy_tokens"].get<std::vector<TokenId>>();
-  KvCache kv(model.kv_shape(64));
+  KvCache kv(*model.kv_shape(64, 16));
   if (!model.reserve_kv(kv.shape()).ok() || !kv.reserve(0, 64).ok()) return false;
   std::vector<TokenId> out, next;
   SeqChunk chunk{.seq = 0, .start_pos = 0, .tokens = prompt, .need_logits = true};
-  model.forward({&chunk, 1}, kv, nullptr, &next);
+  model.forward_greedy({&chunk, 1}, kv, nullptr, &next);
   out.push_back(next[0]);
   while (out.size() < 8) {
     const TokenId t = out.back();
@@ -74,7 +74,7 @@ bool validate(CudaLlamaModel& model) {
                   .start_pos = static_cast<int64_t>(prompt.size() + out.size()) - 1,
                   .tokens = {&t, 1},
                   .need_logits = true};
-    model.forward({&step, 1}, kv, nullptr, &next);
+    model.forward_greedy({&step, 1}, kv, nullptr, &next);
     out.push_back(next[0]);
   }
   const bool ok = std::equal(out.begin(), out.end(), golden.begin());
@@ -117,7 +117,7 @@ int run(int argc, char** argv) {
               prop.name, bandwidth / 1e9, weight_bytes / 1048576.0);
 
   const int max_batch = 32;
-  KvCache kv(model.kv_shape(max_batch * ((prompt_len + steps) / 16 + 2)));
+  KvCache kv(*model.kv_shape(max_batch * ((prompt_len + steps) / 16 + 2), 16));
   if (!model.reserve_kv(kv.shape()).ok()) return 1;
   std::vector<TokenId> prompt(prompt_len);
   for (int i = 0; i < prompt_len; ++i) prompt[i] = 100 + (i * 37) % 20000;
@@ -130,7 +130,7 @@ int run(int argc, char** argv) {
     if (!kv.reserve(0, prompt_len).ok()) return 1;
     SeqChunk chunk{.seq = 0, .start_pos = 0, .tokens = prompt, .need_logits = true};
     const auto start = Clock::now();
-    model.forward({&chunk, 1}, kv, nullptr, &next);
+    model.forward_greedy({&chunk, 1}, kv, nullptr, &next);
     best = std::min(best, seconds_since(start));
   }
   kv.release(0);
@@ -146,14 +146,14 @@ int run(int argc, char** argv) {
       chunks[b] = {
           .seq = b, .start_pos = 0, .tokens = {prompt.data() + b, 16}, .need_logits = true};
     }
-    model.forward(chunks, kv, nullptr, &next);
+    model.forward_greedy(chunks, kv, nullptr, &next);
     const auto start = Clock::now();
     for (int s = 0; s < steps; ++s) {
       for (int b = 0; b < batch; ++b) {
         tokens[b] = next[b];
         chunks[b] = {.seq = b, .start_pos = 16 + s, .tokens = {&tokens[b], 1}, .need_logits = true};
       }
-      model.forward(chunks, kv, nullptr, &next);
+      model.forward_greedy(chunks, kv, nullptr, &next);
     }
     const double per_step = seconds_since(start) / steps;
     std::printf(

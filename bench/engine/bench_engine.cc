@@ -34,11 +34,16 @@ bool parse(int argc, char** argv, Args& a) {
   a.model = argv[1];
   for (int i = 2; i + 1 < argc; i += 2) {
     int v = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--prompt-tokens")) a.prompt_tokens = v;
-    else if (!std::strcmp(argv[i], "--decode-tokens")) a.decode_tokens = v;
-    else if (!std::strcmp(argv[i], "--threads")) a.threads = v;
-    else if (!std::strcmp(argv[i], "--repeat")) a.repeat = v;
-    else return false;
+    if (!std::strcmp(argv[i], "--prompt-tokens"))
+      a.prompt_tokens = v;
+    else if (!std::strcmp(argv[i], "--decode-tokens"))
+      a.decode_tokens = v;
+    else if (!std::strcmp(argv[i], "--threads"))
+      a.threads = v;
+    else if (!std::strcmp(argv[i], "--repeat"))
+      a.repeat = v;
+    else
+      return false;
   }
   return a.prompt_tokens > 0 && a.decode_tokens > 0 && a.threads > 0 && a.repeat > 0;
 }
@@ -67,21 +72,21 @@ int main(int argc, char** argv) {
   ThreadPool pool(a.threads);
   std::vector<double> prefill_tps, decode_tps;
   for (int rep = 0; rep < a.repeat; ++rep) {
-    KvCache kv((*model)->kv_shape((a.prompt_tokens + a.decode_tokens) / 16 + 2));
+    KvCache kv(*(*model)->kv_shape((a.prompt_tokens + a.decode_tokens) / 16 + 2, 16));
     if (!kv.reserve(0, a.prompt_tokens + a.decode_tokens).ok()) return 1;
     std::vector<float> logits;
     auto t0 = Clock::now();
     SeqChunk chunk{.seq = 0, .start_pos = 0, .tokens = prompt, .need_logits = true};
-    (*model)->forward({&chunk, 1}, kv, pool, nullptr, &logits);
+    if (!(*model)->forward({&chunk, 1}, &kv, {.pool = &pool}, &logits).ok()) return 1;
     prefill_tps.push_back(a.prompt_tokens / elapsed(t0));
 
     t0 = Clock::now();
     for (int i = 0; i < a.decode_tokens; ++i) {
       TokenId next = static_cast<TokenId>(
           std::max_element(logits.begin(), logits.begin() + n_vocab) - logits.begin());
-      SeqChunk step{.seq = 0, .start_pos = a.prompt_tokens + i, .tokens = {&next, 1},
-                    .need_logits = true};
-      (*model)->forward({&step, 1}, kv, pool, nullptr, &logits);
+      SeqChunk step{
+          .seq = 0, .start_pos = a.prompt_tokens + i, .tokens = {&next, 1}, .need_logits = true};
+      if (!(*model)->forward({&step, 1}, &kv, {.pool = &pool}, &logits).ok()) return 1;
     }
     decode_tps.push_back(a.decode_tokens / elapsed(t0));
   }
@@ -89,10 +94,10 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::printf("{\"engine\": \"shardserve\", \"threads\": %d, \"prompt_tokens\": %d, "
-              "\"decode_tokens\": %d, \"prefill_tokens_per_s\": %.2f, "
-              "\"decode_tokens_per_s\": %.2f}\n",
-              a.threads, a.prompt_tokens, a.decode_tokens, median(prefill_tps),
-              median(decode_tps));
+  std::printf(
+      "{\"engine\": \"shardserve\", \"threads\": %d, \"prompt_tokens\": %d, "
+      "\"decode_tokens\": %d, \"prefill_tokens_per_s\": %.2f, "
+      "\"decode_tokens_per_s\": %.2f}\n",
+      a.threads, a.prompt_tokens, a.decode_tokens, median(prefill_tps), median(decode_tps));
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <numeric>
+#include <string>
 
 #include "base/check.h"
 #include "model/kernels/cpu/ops.h"
@@ -25,8 +26,10 @@ struct BertModel::RunState {
   std::vector<float> up;        // [n, ffn]
   std::vector<int64_t> begin;   // [n_seqs + 1]  first token of each sequence
   std::vector<int64_t> jobs;    // attention jobs (sequence * local heads + head), longest first
-  std::vector<kernels::ColumnRange> segments;  // a row-parallel product's, in local columns
-  std::vector<std::vector<double>> sums;       // per pool thread: a sequence's sum [dim]
+  std::vector<kernels::ColumnRange> segments;    // a row-parallel product's, in local columns
+  std::vector<std::vector<double>> sums;         // per pool thread: a sequence's sum [dim]
+  std::vector<std::span<const TokenId>> inputs;  // forward(): the chunks to encode
+  std::vector<float> unused;                     // forward(): embeddings nobody asked for
   ActivationRows xq;  // the input of a product (a view: the weights are F32)
   // Per pool thread, for one (sequence, head) of T tokens: attention scores [T][T], and the
   // keys [T][head_dim] and transposed values [head_dim][T] packed as panels.
@@ -37,7 +40,7 @@ struct BertModel::RunState {
   };
   std::vector<Attention> attn;
 
-  void resize(int64_t n, const BertConfig& c, const LlamaShard& s, int threads) {
+  void resize(int64_t n, const BertConfig& c, const TransformerShard& s, int threads) {
     const int64_t local = s.q_heads.size() * c.head_dim;
     x.resize(n * c.dim);
     q.resize(n * local);
@@ -63,20 +66,20 @@ Result<std::unique_ptr<BertModel>> BertModel::load(const safetensors::File& file
   while (ffn_unit > 1 &&
          (config.hidden_dim % ffn_unit != 0 || config.hidden_dim / ffn_unit < max_tp))
     ffn_unit /= 2;
-  const LlamaShape shape{.n_heads = config.n_heads,
-                         .n_kv_heads = config.n_heads,
-                         .hidden_dim = config.hidden_dim,
-                         .ffn_unit = ffn_unit,
-                         .head_dim = config.head_dim,
-                         .max_tp = max_tp};
-  auto shard = plan_llama_shard(shape, tp, rank);
+  const TransformerShape shape{.n_heads = config.n_heads,
+                               .n_kv_heads = config.n_heads,
+                               .hidden_dim = config.hidden_dim,
+                               .ffn_unit = ffn_unit,
+                               .head_dim = config.head_dim,
+                               .max_tp = max_tp};
+  auto shard = plan_transformer_shard(shape, tp, rank);
   if (!shard) return shard.error();
   auto weights = load_bert_weights(file, config, *shard);
   if (!weights) return weights.error();
   return std::unique_ptr<BertModel>(new BertModel(config, *shard, std::move(*weights)));
 }
 
-BertModel::BertModel(BertConfig config, LlamaShard shard, BertWeights weights)
+BertModel::BertModel(BertConfig config, TransformerShard shard, BertWeights weights)
     : config_(std::move(config)),
       shard_(std::move(shard)),
       weights_(std::move(weights)),
@@ -186,6 +189,26 @@ void BertModel::encode(std::span<const std::span<const TokenId>> seqs, ThreadPoo
       for (int64_t i = 0; i < dim; ++i) out[sq * dim + i] = static_cast<float>(sum[i] * scale);
     }
   });
+}
+
+Status BertModel::forward(std::span<const SeqChunk> chunks, KvCache* /*kv*/,
+                          const StepResources& resources, std::vector<float>* outputs) {
+  SS_CHECK(resources.pool, "an encoder's step needs a thread pool");
+  RunState& s = *state_;
+  s.inputs.clear();
+  for (const SeqChunk& chunk : chunks) {
+    const auto n = static_cast<int64_t>(chunk.tokens.size());
+    if (chunk.start_pos != 0 || n < 1 || n > config_.max_positions)
+      return Error{"input " + std::to_string(chunk.seq) + " of " + std::to_string(n) +
+                   " tokens at position " + std::to_string(chunk.start_pos) +
+                   " cannot be encoded (1.." + std::to_string(config_.max_positions) +
+                   " tokens from position 0)"};
+    if (chunk.need_logits) s.inputs.push_back(chunk.tokens);
+  }
+  std::vector<float>& out = outputs ? *outputs : s.unused;
+  out.resize(s.inputs.size() * static_cast<size_t>(dim()));
+  if (!s.inputs.empty()) encode(s.inputs, *resources.pool, resources.combiner, out.data());
+  return {};
 }
 
 void BertModel::row_parallel(const WeightMatrix& w, const float* x, int64_t ldx,

@@ -289,6 +289,44 @@ TEST_F(BertSmall, EveryTpGivesTheSameBits) {
   for (size_t i = 0; i < lone.size(); ++i) EXPECT_NEAR(lone[i], base[i], 1e-6);
 }
 
+// Through the RankModel interface a step's chunks are whole inputs: the ones with need_logits
+// get their embeddings (the bits of encode()), in chunk order; a chunk that is not a whole input
+// is an Error and computes nothing.
+TEST_F(BertSmall, AsARankModelEncodesTheChunksThatAskAndRefusesPartialInputs) {
+  auto m = load(*file_, config_);
+  ASSERT_TRUE(m);
+  ThreadPool pool(2);
+  RankModel& model = *m;
+  EXPECT_EQ(model.output_width(), config_.dim);
+  EXPECT_FALSE(model.kv_shape(8, 16).has_value());
+
+  std::vector<SeqChunk> chunks;
+  std::vector<std::vector<TokenId>> asked;
+  for (size_t i = 0; i < seqs_.size(); ++i) {
+    chunks.push_back({.seq = static_cast<int64_t>(i),
+                      .start_pos = 0,
+                      .tokens = seqs_[i],
+                      .need_logits = i % 3 != 1});
+    if (chunks.back().need_logits) asked.push_back(seqs_[i]);
+  }
+  std::vector<float> out;
+  ASSERT_TRUE(model.forward(chunks, nullptr, {.pool = &pool}, &out).ok());
+  EXPECT_EQ(out, encode(*m, asked, pool));
+
+  const std::vector<TokenId> too_long(config_.max_positions + 1, 1);
+  const SeqChunk bad[] = {{.seq = 4, .start_pos = 3, .tokens = seqs_[0], .need_logits = true},
+                          {.seq = 5, .start_pos = 0, .tokens = {}, .need_logits = true},
+                          {.seq = 6, .start_pos = 0, .tokens = too_long, .need_logits = true}};
+  for (const SeqChunk& chunk : bad) {
+    const Status s = model.forward({&chunk, 1}, nullptr, {.pool = &pool}, &out);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("input " + std::to_string(chunk.seq) + " of "), std::string::npos)
+        << s.message();
+  }
+  EXPECT_EQ(model.forward(bad, nullptr, {.pool = &pool}, &out).message(),
+            "input 4 of 13 tokens at position 3 cannot be encoded (1..40 tokens from position 0)");
+}
+
 TEST_F(BertSmall, PrefixedNamesAndUnalignedDataLoadTheSameModel) {
   ThreadPool pool(2);
   auto m = load(*file_, config_);

@@ -98,7 +98,7 @@ class Loader {
 }  // namespace
 
 Result<BertWeights> load_bert_weights(const safetensors::File& file, const BertConfig& c,
-                                      const LlamaShard& shard) {
+                                      const TransformerShard& shard) {
   // Checkpoints saved from BertFor* heads prefix the encoder's tensors with "bert.".
   const std::string prefix = !file.tensor("embeddings.word_embeddings.weight") &&
                                      file.tensor("bert.embeddings.word_embeddings.weight")

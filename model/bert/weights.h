@@ -1,7 +1,7 @@
 // One rank's view of a BERT encoder's weights (HuggingFace BertModel tensor names, with or
 // without a "bert." prefix): every tensor checked for dtype (F32) and shape at load ("tensor
 // 'encoder.layer.3.attention.self.query.weight' has shape [..], expected [..]") and sliced for
-// the rank's shard (parallel/shard_plan.h, heads and FFN columns as for a Llama model with
+// the rank's shard (parallel/shard_plan.h: a TransformerShard of heads and FFN columns with
 // n_kv_heads = n_heads). PyTorch's Linear stores weight[out][in], which is WeightMatrix's row
 // layout. Every linear's slice (rows of the column-parallel ones, columns of the row-parallel
 // ones) is packed into panels (kernels/cpu/packed_f32.h) that the weights own, and the mapped
@@ -50,6 +50,6 @@ struct BertWeights {
 };
 
 Result<BertWeights> load_bert_weights(const safetensors::File& file, const BertConfig& config,
-                                      const LlamaShard& shard);
+                                      const TransformerShard& shard);
 
 }  // namespace shardserve

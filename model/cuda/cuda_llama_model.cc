@@ -173,7 +173,8 @@ class Uploader {
 
 }  // namespace
 
-CudaLlamaModel::CudaLlamaModel(LlamaConfig config, LlamaShard shard, int device, Collectives* group)
+CudaLlamaModel::CudaLlamaModel(LlamaConfig config, TransformerShard shard, int device,
+                               Collectives* group)
     : config_(std::move(config)), shard_(std::move(shard)), device_(device), group_(group) {}
 
 CudaLlamaModel::~CudaLlamaModel() {
@@ -204,12 +205,12 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   const LlamaConfig& c = *config;
   const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
   if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
-  auto shard = plan_llama_shard({.n_heads = c.n_heads,
-                                 .n_kv_heads = c.n_kv_heads,
-                                 .hidden_dim = c.hidden_dim,
-                                 .ffn_unit = info(down->type).block_size,
-                                 .head_dim = c.head_dim},
-                                tp, rank);
+  auto shard = plan_transformer_shard({.n_heads = c.n_heads,
+                                       .n_kv_heads = c.n_kv_heads,
+                                       .hidden_dim = c.hidden_dim,
+                                       .ffn_unit = info(down->type).block_size,
+                                       .head_dim = c.head_dim},
+                                      tp, rank);
   if (!shard) return shard.error();
   if (c.head_dim % 32 != 0 || c.head_dim > 256)
     return Error{"head_dim " + std::to_string(c.head_dim) +
@@ -219,7 +220,7 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   m->state_ = std::make_unique<RunState>();
   m->weights_ = std::make_unique<Weights>();
   Weights& w = *m->weights_;
-  const LlamaShard& s = m->shard_;
+  const TransformerShard& s = m->shard_;
   const int64_t dim = c.dim, hd = c.head_dim;
   const int64_t q_dim = s.q_heads.size() * hd, kv_dim = s.kv_heads.size() * hd;
   const int64_t ffn = s.ffn.size(), qkv_w = q_dim + 2 * kv_dim;
@@ -310,7 +311,7 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   return m;
 }
 
-KvCacheShape CudaLlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
+std::optional<KvCacheShape> CudaLlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
   return KvCacheShape{.n_layers = config_.n_layers,
                       .n_kv_heads = shard_.kv_heads.size(),
                       .head_dim = config_.head_dim,
@@ -358,8 +359,15 @@ bool same_shape(const KvCacheShape& a, const KvCacheShape& b) {
 
 }  // namespace
 
-void CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv,
-                             std::vector<float>* logits, std::vector<TokenId>* greedy) {
+Status CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache* kv,
+                               const StepResources& /*resources*/, std::vector<float>* logits) {
+  SS_CHECK(kv, "a decoder's step needs a KV cache");
+  forward_greedy(chunks, *kv, logits, nullptr);
+  return {};
+}
+
+void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& kv,
+                                    std::vector<float>* logits, std::vector<TokenId>* greedy) {
   const LlamaConfig& c = config_;
   RunState& s = *state_;
   const Weights& w = *weights_;
@@ -371,6 +379,8 @@ void CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv,
     n += static_cast<int64_t>(ch.tokens.size());
     n_out += ch.need_logits && !ch.tokens.empty();
   }
+  if (logits) logits->clear();
+  if (greedy) greedy->clear();
   if (n == 0) return;
 
   // Token ids, positions, where each token's block table starts, the rows that need logits,
@@ -447,8 +457,6 @@ void CudaLlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv,
                  s.proj.data());
   }
 
-  if (logits) logits->clear();
-  if (greedy) greedy->clear();
   if ((!logits && !greedy) || n_out == 0) {
     s.stream.synchronize();
     return;

@@ -1,5 +1,5 @@
-// A Llama-family decoder on one CUDA device: the CUDA backend of LlamaModel, with the same
-// step contract (model/llama/llama_model.h): one forward() over any mix of prefill chunks and
+// A Llama-family decoder on one CUDA device: the CUDA backend of LlamaModel, a RankModel with
+// the same step contract (model/rank_model.h): one forward() over any mix of prefill chunks and
 // decode tokens, writing each chunk's K and V into a paged cache at [start_pos, start_pos + n)
 // and returning logits for the chunks that ask for them. The forward pass keeps the CPU's step
 // names in the CPU's order: embed; per layer norm -> QKV -> RoPE -> cache write -> attention
@@ -14,7 +14,9 @@
 // Row-parallel products (attention-out, FFN-down) are all-reduced through `group` (an NCCL
 // Collectives: device buffers) when tp > 1; tp = 1 accumulates them straight into the residual.
 // Unlike the CPU path, a group's result depends on its tp by float rounding (NCCL sums the
-// ranks' partial products; there are no reduction segments here).
+// ranks' partial products; there are no reduction segments here). The LM head is replicated:
+// every rank computes all the logits. So forward() ignores the StepResources (the CPU's thread
+// pool and ShardCombiner).
 //
 // KV cache: the host KvCache passed to forward() keeps the block tables (reserve / release as
 // on the CPU); the K and V themselves live on the device, in the same layout, allocated by
@@ -29,6 +31,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -36,47 +39,52 @@
 #include "model/gguf/gguf.h"
 #include "model/kv_cache/kv_cache.h"
 #include "model/llama/config.h"
-#include "model/llama/llama_model.h"
+#include "model/rank_model.h"
 #include "parallel/collectives.h"
 #include "parallel/shard_plan.h"
 
 namespace shardserve {
 
-class CudaLlamaModel {
+class CudaLlamaModel final : public RankModel {
  public:
   // Loads rank `rank` of `tp` onto CUDA device `device`. `group` (tp > 1: required, an NCCL
   // group of tp ranks; tp = 1: may be null) must outlive the model. The File is only read
   // during load().
   static Result<std::unique_ptr<CudaLlamaModel>> load(const gguf::File& file, int tp, int rank,
                                                       int device, Collectives* group = nullptr);
-  ~CudaLlamaModel();
+  ~CudaLlamaModel() override;
 
   const LlamaConfig& config() const { return config_; }
-  const LlamaShard& shard() const { return shard_; }
+  const TransformerShard& shard() const { return shard_; }
   int device() const { return device_; }
   // Bytes of device memory the weights take.
   int64_t weight_bytes() const;
 
+  int64_t output_width() const override { return config_.n_vocab; }
   // KV cache shape for this shard (as LlamaModel::kv_shape).
-  KvCacheShape kv_shape(int64_t n_blocks, int64_t block_size = 16) const;
+  std::optional<KvCacheShape> kv_shape(int64_t n_blocks, int64_t block_size) const override;
   // Allocates the device K/V storage for caches of `shape`; an Error when it does not fit.
-  Status reserve_kv(const KvCacheShape& shape);
+  Status reserve_kv(const KvCacheShape& shape) override;
 
-  // Runs one step (the contract of LlamaModel::forward). Preconditions: reserve_kv(kv.shape()),
-  // blocks reserved in kv for every chunk up to start_pos + n, token ids in [0, n_vocab),
-  // positions below the trained context length. `logits` (if non-null) receives one row of
-  // n_vocab floats per chunk with need_logits, in chunk order; `greedy` (if non-null) receives
-  // the argmax of each such row, computed on the device.
-  void forward(std::span<const SeqChunk> chunks, KvCache& kv, std::vector<float>* logits,
-               std::vector<TokenId>* greedy = nullptr);
+  // Runs one step (RankModel::forward; `kv` is required, `resources` unused): forward_greedy()
+  // without the argmax. Never an Error.
+  Status forward(std::span<const SeqChunk> chunks, KvCache* kv, const StepResources& resources,
+                 std::vector<float>* logits) override;
+  // Runs one step. Preconditions: reserve_kv(kv.shape()), blocks reserved in kv for every chunk
+  // up to start_pos + n, token ids in [0, n_vocab), positions below the trained context length.
+  // `logits` (if non-null) receives one row of n_vocab floats per chunk with need_logits, in
+  // chunk order; `greedy` (if non-null) receives the argmax of each such row, computed on the
+  // device (a benchmark or test then copies no logits back).
+  void forward_greedy(std::span<const SeqChunk> chunks, KvCache& kv, std::vector<float>* logits,
+                      std::vector<TokenId>* greedy);
 
  private:
   struct Weights;
   struct RunState;
-  CudaLlamaModel(LlamaConfig config, LlamaShard shard, int device, Collectives* group);
+  CudaLlamaModel(LlamaConfig config, TransformerShard shard, int device, Collectives* group);
 
   LlamaConfig config_;
-  LlamaShard shard_;
+  TransformerShard shard_;
   int device_ = 0;
   Collectives* group_ = nullptr;
   std::unique_ptr<Weights> weights_;

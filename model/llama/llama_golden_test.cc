@@ -84,12 +84,12 @@ TokenId argmax(const float* row, int64_t n) {
 // Greedy decoding of one prompt alone; also returns each step's logits row.
 std::vector<TokenId> generate(LlamaModel& model, const std::vector<TokenId>& prompt, int n,
                               std::vector<std::vector<float>>* step_logits = nullptr) {
-  KvCache kv(model.kv_shape(256));
+  KvCache kv(*model.kv_shape(256, 16));
   ThreadPool pool(2);
   std::vector<float> logits;
   EXPECT_TRUE(kv.reserve(0, static_cast<int64_t>(prompt.size()) + n).ok());
   SeqChunk chunk{.seq = 0, .start_pos = 0, .tokens = prompt, .need_logits = true};
-  model.forward({&chunk, 1}, kv, pool, nullptr, &logits);
+  EXPECT_TRUE(model.forward({&chunk, 1}, &kv, {.pool = &pool}, &logits).ok());
   std::vector<TokenId> out;
   const int64_t n_vocab = model.config().n_vocab;
   for (int i = 0; i < n; ++i) {
@@ -99,7 +99,7 @@ std::vector<TokenId> generate(LlamaModel& model, const std::vector<TokenId>& pro
                   .start_pos = static_cast<int64_t>(prompt.size()) + i,
                   .tokens = {&out.back(), 1},
                   .need_logits = true};
-    model.forward({&next, 1}, kv, pool, nullptr, &logits);
+    EXPECT_TRUE(model.forward({&next, 1}, &kv, {.pool = &pool}, &logits).ok());
   }
   return out;
 }
@@ -148,18 +148,18 @@ TEST_F(LlamaGolden, TopLogitsMatchWithinTolerance) {
 std::vector<std::vector<float>> teacher_forced_logits(LlamaModel& model,
                                                       const std::vector<TokenId>& prompt,
                                                       std::span<const TokenId> forced) {
-  KvCache kv(model.kv_shape(256));
+  KvCache kv(*model.kv_shape(256, 16));
   ThreadPool pool(2);
   EXPECT_TRUE(kv.reserve(0, static_cast<int64_t>(prompt.size() + forced.size())).ok());
   std::vector<std::vector<float>> steps(forced.size());
   SeqChunk chunk{.seq = 0, .start_pos = 0, .tokens = prompt, .need_logits = true};
-  model.forward({&chunk, 1}, kv, pool, nullptr, &steps[0]);
+  EXPECT_TRUE(model.forward({&chunk, 1}, &kv, {.pool = &pool}, &steps[0]).ok());
   for (size_t i = 1; i < forced.size(); ++i) {
     SeqChunk next{.seq = 0,
                   .start_pos = static_cast<int64_t>(prompt.size() + i - 1),
                   .tokens = forced.subspan(i - 1, 1),
                   .need_logits = true};
-    model.forward({&next, 1}, kv, pool, nullptr, &steps[i]);
+    EXPECT_TRUE(model.forward({&next, 1}, &kv, {.pool = &pool}, &steps[i]).ok());
   }
   return steps;
 }
@@ -212,7 +212,7 @@ TEST_F(LlamaGolden, FastestArithmeticIgnoresChunking) {
   const int64_t n = static_cast<int64_t>(prompt.size());
   ASSERT_GE(n, 8);
   auto last_logits = [&](const std::vector<int64_t>& ends) {
-    KvCache kv(model->kv_shape(64));
+    KvCache kv(*model->kv_shape(64, 16));
     ThreadPool pool(2);
     EXPECT_TRUE(kv.reserve(0, n).ok());
     std::vector<float> logits;
@@ -222,7 +222,7 @@ TEST_F(LlamaGolden, FastestArithmeticIgnoresChunking) {
                  .start_pos = begin,
                  .tokens = std::span(prompt).subspan(begin, end - begin),
                  .need_logits = end == n};
-      model->forward({&c, 1}, kv, pool, nullptr, &logits);
+      EXPECT_TRUE(model->forward({&c, 1}, &kv, {.pool = &pool}, &logits).ok());
       begin = end;
     }
     return logits;
@@ -254,7 +254,7 @@ TEST_F(LlamaGolden, EveryTpGivesTheSameLogitsOnEveryRank) {
         auto model = LlamaModel::load(*file_, tp, rank, LlamaArithmetic::kFastest);
         ASSERT_TRUE(model.ok()) << model.error().message;
         testing::ThreadShardCombiner combiner(group, rank);
-        KvCache kv((*model)->kv_shape(64));
+        KvCache kv(*(*model)->kv_shape(64, 16));
         ThreadPool pool(1);
         for (int step = 0; step < kSteps; ++step) {
           std::vector<SeqChunk> chunks;
@@ -275,7 +275,10 @@ TEST_F(LlamaGolden, EveryTpGivesTheSameLogitsOnEveryRank) {
             }
           }
           logits[rank].emplace_back();
-          (*model)->forward(chunks, kv, pool, &combiner, &logits[rank].back());
+          EXPECT_TRUE((*model)
+                          ->forward(chunks, &kv, {.pool = &pool, .combiner = &combiner},
+                                    &logits[rank].back())
+                          .ok());
         }
       });
     }
@@ -312,7 +315,7 @@ TEST_P(LlamaBatching, BatchingDoesNotChangeResults) {
 
   // All prompts in one batch: prompts start at different steps so prefill chunks mix with
   // decode tokens of the others.
-  KvCache kv(model->kv_shape(512));
+  KvCache kv(*model->kv_shape(512, 16));
   ThreadPool pool(2);
   const size_t n = cases_.size();
   std::vector<std::vector<TokenId>> out(n);
@@ -338,7 +341,7 @@ TEST_P(LlamaBatching, BatchingDoesNotChangeResults) {
       who.push_back(s);
     }
     if (chunks.empty()) continue;
-    model->forward(chunks, kv, pool, nullptr, &logits);
+    EXPECT_TRUE(model->forward(chunks, &kv, {.pool = &pool}, &logits).ok());
     for (size_t i = 0; i < who.size(); ++i)
       out[who[i]].push_back(argmax(&logits[i * model->config().n_vocab], model->config().n_vocab));
   }

@@ -34,7 +34,7 @@ struct LlamaModel::RunState {
   std::vector<std::vector<float>> scores, slab;
   std::vector<std::vector<kernels::AttnRowSum>> att_sum;  // [thread][query head of the group]
 
-  void resize(int64_t n, const LlamaConfig& c, const LlamaShard& s, int threads) {
+  void resize(int64_t n, const LlamaConfig& c, const TransformerShard& s, int threads) {
     const int64_t q_dim = s.q_heads.size() * c.head_dim, kv_dim = s.kv_heads.size() * c.head_dim;
     x.resize(n * c.dim);
     xn.resize(n * c.dim);
@@ -60,13 +60,13 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int
   if (!config) return config.error();
   const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
   if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
-  LlamaShape shape{.n_heads = config->n_heads,
-                   .n_kv_heads = config->n_kv_heads,
-                   .hidden_dim = config->hidden_dim,
-                   .ffn_unit = info(down->type).block_size,
-                   .head_dim = config->head_dim,
-                   .n_vocab = config->n_vocab};
-  auto shard = plan_llama_shard(shape, tp, rank);
+  TransformerShape shape{.n_heads = config->n_heads,
+                         .n_kv_heads = config->n_kv_heads,
+                         .hidden_dim = config->hidden_dim,
+                         .ffn_unit = info(down->type).block_size,
+                         .head_dim = config->head_dim,
+                         .n_vocab = config->n_vocab};
+  auto shard = plan_transformer_shard(shape, tp, rank);
   if (!shard) return shard.error();
   auto weights = load_llama_weights(file, *config, *shard, arithmetic == LlamaArithmetic::kFastest);
   if (!weights) return weights.error();
@@ -74,7 +74,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int
       new LlamaModel(file, std::move(*config), *shard, std::move(*weights), arithmetic));
 }
 
-LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard,
+LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, TransformerShard shard,
                        LlamaWeights weights, LlamaArithmetic arithmetic)
     : file_(file),
       config_(std::move(config)),
@@ -83,7 +83,7 @@ LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard sh
       arithmetic_(arithmetic),
       state_(std::make_shared<RunState>()) {}
 
-KvCacheShape LlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
+std::optional<KvCacheShape> LlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
   return KvCacheShape{.n_layers = config_.n_layers,
                       .n_kv_heads = shard_.kv_heads.size(),
                       .head_dim = config_.head_dim,
@@ -136,13 +136,20 @@ void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
 
 }  // namespace
 
-void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool,
-                         ShardCombiner* combiner, std::vector<float>* logits) {
+Status LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache* kv_cache,
+                           const StepResources& resources, std::vector<float>* logits) {
+  SS_CHECK(kv_cache && resources.pool, "a decoder's step needs a KV cache and a thread pool");
+  KvCache& kv = *kv_cache;
+  ThreadPool& pool = *resources.pool;
+  ShardCombiner* combiner = resources.combiner;
   const LlamaConfig& c = config_;
   RunState& s = *state_;
   int64_t n = 0;
   for (const SeqChunk& ch : chunks) n += static_cast<int64_t>(ch.tokens.size());
-  if (n == 0) return;
+  if (n == 0) {
+    if (logits) logits->clear();
+    return {};
+  }
   s.resize(n, c, shard_, pool.size());
 
   const int64_t dim = c.dim, hd = c.head_dim;
@@ -218,7 +225,7 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
   }
   if (n_out == 0) {
     if (logits) logits->clear();
-    return;
+    return {};
   }
   const int64_t n_mine = weights_.output.n_rows;  // this rank's vocabulary rows
   const bool whole = n_mine == c.n_vocab;
@@ -226,12 +233,13 @@ void LlamaModel::forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPo
   out.resize(n_out * c.n_vocab);
   if (whole) {
     project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, out.data(), n_mine, pool);
-    return;
+    return {};
   }
   SS_CHECK(combiner != nullptr, "a vocabulary shard without a combiner");
   s.my_logits.resize(n_out * n_mine);
   project(weights_.output, s.xn.data(), n_out, dim, s.xq, false, s.my_logits.data(), n_mine, pool);
   combiner->gather_columns(s.my_logits.data(), n_out, shard_.vocab_per_rank, out.data());
+  return {};
 }
 
 void LlamaModel::row_parallel(const WeightMatrix& w, const float* x, int64_t n, int64_t ldx,

@@ -1,12 +1,14 @@
 // A Llama-family decoder (llama, mistral, qwen2, smollm) running on CPU: one rank's shard
 // of the weights, a batched forward pass over sequences of different lengths, logits out.
+// It is a RankModel (model/rank_model.h) with a KV cache, whose output rows are logits.
 //
 // One step takes any mix of chunks: a prefill chunk is several consecutive tokens of one
 // sequence, a decode chunk is one token. Each chunk's tokens are written to the KV cache at
 // positions [start_pos, start_pos + n) and attend causally to everything before them.
 // In a tensor-parallel group every rank runs the same step on its shard; the row-parallel
 // attention-output and FFN-down projections are computed per reduction segment and combined
-// through `ShardCombiner` in a fixed order, so a group's output does not depend on its tp.
+// through the step's `ShardCombiner` in a fixed order, so a group's output does not depend on
+// its tp.
 // Two arithmetics (LlamaArithmetic):
 // - kLlamaCpp: llama.cpp's own summation orders, including its two attention orders (one for a
 //   single-token chunk, another for a longer one). Without a ShardCombiner (a lone process, tp = 1)
@@ -23,11 +25,12 @@
 // samples, does 1/tp of it instead of all of it.
 //
 // A LlamaModel is used by one thread at a time (it owns the step's scratch memory); the
-// ThreadPool passed to forward() provides the parallelism inside a step.
+// ThreadPool of the StepResources passed to forward() provides the parallelism inside a step.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -37,26 +40,18 @@
 #include "model/kv_cache/kv_cache.h"
 #include "model/llama/config.h"
 #include "model/llama/weights.h"
+#include "model/rank_model.h"
 #include "parallel/shard_combiner.h"
 #include "parallel/shard_plan.h"
 
 namespace shardserve {
-
-using TokenId = int32_t;
-
-struct SeqChunk {
-  int64_t seq = 0;        // KV cache sequence id
-  int64_t start_pos = 0;  // position of tokens[0]
-  std::span<const TokenId> tokens;
-  bool need_logits = false;  // logits for the chunk's last token
-};
 
 enum class LlamaArithmetic {
   kFastest,   // packed quant panels where the CPU runs them (model/kernels/cpu/packed_quant.h)
   kLlamaCpp,  // row-at-a-time dots in llama.cpp's lane order (for bit-for-bit comparisons)
 };
 
-class LlamaModel {
+class LlamaModel final : public RankModel {
  public:
   // Loads rank `rank` of `tp` shards from an open GGUF file, which must outlive the model.
   static Result<std::unique_ptr<LlamaModel>> load(
@@ -64,23 +59,23 @@ class LlamaModel {
       LlamaArithmetic arithmetic = LlamaArithmetic::kFastest);
 
   const LlamaConfig& config() const { return config_; }
-  const LlamaShard& shard() const { return shard_; }
+  const TransformerShard& shard() const { return shard_; }
 
-  // KV cache shape for this shard with n_blocks blocks of block_size positions.
-  KvCacheShape kv_shape(int64_t n_blocks, int64_t block_size = 16) const;
+  int64_t output_width() const override { return config_.n_vocab; }
+  // KV cache shape for this shard's KV heads with n_blocks blocks of block_size positions.
+  std::optional<KvCacheShape> kv_shape(int64_t n_blocks, int64_t block_size) const override;
 
-  // Runs one step. Precondition: kv has blocks for every chunk up to start_pos + n, and
-  // every token id is in [0, n_vocab). For the last token of every chunk with need_logits,
-  // each rank computes the logits of its vocabulary rows, which the combiner gathers (all the
-  // ranks of a group run the same chunks); if `logits` is non-null it receives one row of
-  // n_vocab floats per such chunk, in chunk order. Without a combiner the model is whole.
-  void forward(std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool,
-               ShardCombiner* combiner, std::vector<float>* logits);
+  // Runs one step (RankModel::forward; `kv` is required). For the last token of every chunk
+  // with need_logits, each rank computes the logits of its vocabulary rows, which the combiner
+  // gathers; `logits` (if non-null) receives one row of n_vocab floats per such chunk. Without
+  // a combiner the model is whole, and kLlamaCpp sums in llama.cpp's order. Never an Error.
+  Status forward(std::span<const SeqChunk> chunks, KvCache* kv, const StepResources& resources,
+                 std::vector<float>* logits) override;
 
  private:
   struct RunState;
-  LlamaModel(const gguf::File& file, LlamaConfig config, LlamaShard shard, LlamaWeights weights,
-             LlamaArithmetic arithmetic);
+  LlamaModel(const gguf::File& file, LlamaConfig config, TransformerShard shard,
+             LlamaWeights weights, LlamaArithmetic arithmetic);
 
   void attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool);
   void attention_blocked(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
@@ -93,7 +88,7 @@ class LlamaModel {
 
   const gguf::File& file_;
   LlamaConfig config_;
-  LlamaShard shard_;
+  TransformerShard shard_;
   LlamaWeights weights_;
   LlamaArithmetic arithmetic_;
   std::shared_ptr<RunState> state_;

@@ -105,7 +105,7 @@ class SyntheticModel : public ::testing::TestWithParam<const char*> {
     for (const SeqChunk& c : chunks)
       EXPECT_TRUE(kv.reserve(c.seq, c.start_pos + static_cast<int64_t>(c.tokens.size())).ok());
     std::vector<float> logits;
-    model_->forward(chunks, kv, pool_, nullptr, &logits);
+    EXPECT_TRUE(model_->forward(chunks, &kv, {.pool = &pool_}, &logits).ok());
     return logits;
   }
 
@@ -113,7 +113,7 @@ class SyntheticModel : public ::testing::TestWithParam<const char*> {
   // last token, then decodes n_gen greedy tokens one at a time.
   std::vector<TokenId> run(const std::vector<TokenId>& prompt, const std::vector<int64_t>& ends,
                            int n_gen, std::vector<std::vector<float>>* prefill_logits = nullptr) {
-    KvCache kv(model_->kv_shape(64));
+    KvCache kv(*model_->kv_shape(64, 16));
     std::vector<float> logits;
     int64_t begin = 0;
     for (int64_t end : ends) {
@@ -233,7 +233,7 @@ void SyntheticModel::check_batched_with_another_sequence_matches_alone() {
   // Step 0: the other sequence's whole prompt next to the first 10 tokens of the main one;
   // step 1: the rest of the main prompt next to the other's first decode token; then both
   // decode together. Sequence ids and KV blocks interleave.
-  KvCache kv(model_->kv_shape(64));
+  KvCache kv(*model_->kv_shape(64, 16));
   const std::span main_prompt(g.tokens);
   std::vector<TokenId> out_main, out_other;
   {

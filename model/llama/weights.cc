@@ -99,7 +99,7 @@ class Loader {
 }  // namespace
 
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& c,
-                                        const LlamaShard& shard, bool pack) {
+                                        const TransformerShard& shard, bool pack) {
   Loader load(file, pack);
   LlamaWeights w;
   const Range all_vocab{0, c.n_vocab};

@@ -50,6 +50,6 @@ struct LlamaWeights {
 
 // `pack`: whether to pack quant panels where the CPU runs them (else the row dots are used).
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& config,
-                                        const LlamaShard& shard, bool pack = true);
+                                        const TransformerShard& shard, bool pack = true);
 
 }  // namespace shardserve

@@ -67,7 +67,7 @@ class CudaLlamaGolden : public ::testing::Test {
 };
 
 TEST_F(CudaLlamaGolden, GreedyTokensOfEachPromptAlone) {
-  KvCache kv(model_->kv_shape(256));
+  KvCache kv(*model_->kv_shape(256, 16));
   ASSERT_TRUE(model_->reserve_kv(kv.shape()).ok());
   std::printf("weights on the GPU: %.1f MiB\n", model_->weight_bytes() / 1048576.0);
   for (const GoldenCase& gc : cases_) {
@@ -76,7 +76,7 @@ TEST_F(CudaLlamaGolden, GreedyTokensOfEachPromptAlone) {
     std::vector<TokenId> out, next;
     std::vector<float> logits;
     SeqChunk chunk{.seq = 0, .start_pos = 0, .tokens = gc.prompt_tokens, .need_logits = true};
-    model_->forward({&chunk, 1}, kv, &logits, &next);
+    model_->forward_greedy({&chunk, 1}, kv, &logits, &next);
     ASSERT_EQ(next.size(), 1u);
     ASSERT_EQ(logits.size(), static_cast<size_t>(model_->config().n_vocab));
     EXPECT_EQ(static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin()),
@@ -86,7 +86,7 @@ TEST_F(CudaLlamaGolden, GreedyTokensOfEachPromptAlone) {
     for (int i = 1; i < kCompareTokens; ++i) {
       const TokenId token = out.back();
       SeqChunk step{.seq = 0, .start_pos = len + i - 1, .tokens = {&token, 1}, .need_logits = true};
-      model_->forward({&step, 1}, kv, nullptr, &next);
+      model_->forward_greedy({&step, 1}, kv, nullptr, &next);
       out.push_back(next[0]);
     }
     const std::vector<TokenId> want(gc.greedy.begin(), gc.greedy.begin() + kCompareTokens);
@@ -98,7 +98,7 @@ TEST_F(CudaLlamaGolden, GreedyTokensOfEachPromptAlone) {
 // Every prompt in one step (prefill chunks side by side), then all decoding together: a
 // sequence's tokens must not depend on its batch.
 TEST_F(CudaLlamaGolden, GreedyTokensOfAllPromptsBatched) {
-  KvCache kv(model_->kv_shape(1024));
+  KvCache kv(*model_->kv_shape(1024, 16));
   ASSERT_TRUE(model_->reserve_kv(kv.shape()).ok());
   const size_t n = cases_.size();
   std::vector<std::vector<TokenId>> out(n);
@@ -112,7 +112,7 @@ TEST_F(CudaLlamaGolden, GreedyTokensOfAllPromptsBatched) {
                  .need_logits = true};
   }
   std::vector<TokenId> next;
-  model_->forward(chunks, kv, nullptr, &next);
+  model_->forward_greedy(chunks, kv, nullptr, &next);
   ASSERT_EQ(next.size(), n);
   for (int step = 1; step <= kCompareTokens; ++step) {
     for (size_t i = 0; i < n; ++i) out[i].push_back(next[i]);
@@ -122,7 +122,7 @@ TEST_F(CudaLlamaGolden, GreedyTokensOfAllPromptsBatched) {
                    .start_pos = static_cast<int64_t>(cases_[i].prompt_tokens.size()) + step - 1,
                    .tokens = {&out[i].back(), 1},
                    .need_logits = true};
-    model_->forward(chunks, kv, nullptr, &next);
+    model_->forward_greedy(chunks, kv, nullptr, &next);
   }
   for (size_t i = 0; i < n; ++i) {
     const std::vector<TokenId> want(cases_[i].greedy.begin(),
