@@ -3,7 +3,6 @@
 //   coordinator  the HTTP front door: the OpenAI API over the worker groups
 //   worker       one MPI rank of a worker group (under mpirun)
 //   up           a whole local cluster: coordinator + worker groups via mpirun
-// (coordinator, worker and up join as the serving parts land.)
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"

@@ -9,7 +9,6 @@
 
 #include "config/cluster_config.h"
 #include "config/diagnostics.h"
-#include "model/bert/bert_model.h"
 #include "model/bert/config.h"
 #include "model/gguf/gguf.h"
 
@@ -98,7 +97,7 @@ Result<ModelFacts> read_bert_facts(const std::string& dir) {
   facts.n_kv_heads = config->n_heads;
   facts.head_dim = config->head_dim;
   facts.trained_context = config->max_seq_len;
-  facts.max_tp = BertModel::kMaxTp;
+  facts.max_tp = kBertMaxTp;
   return facts;
 }
 

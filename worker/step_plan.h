@@ -16,13 +16,14 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/token_id.h"
 
 namespace shardserve {
 
 struct PlannedChunk {
   int64_t seq = 0;
   int64_t start_pos = 0;
-  std::vector<int32_t> tokens;
+  std::vector<TokenId> tokens;
   bool need_logits = false;
   bool operator==(const PlannedChunk&) const = default;
 };

@@ -50,7 +50,7 @@ namespace shardserve {
 
 class BertModel final : public RankModel {
  public:
-  static constexpr int kMaxTp = 4;
+  static constexpr int kMaxTp = kBertMaxTp;
 
   // Loads rank `rank` of `tp` shards; `file` must outlive the model. An Error names the tensor
   // or setting that does not fit (shape, dtype, tp larger than kMaxTp or the head count).

@@ -16,6 +16,9 @@
 
 namespace shardserve {
 
+// The largest tp a BERT group may have (model/bert/bert_model.h says why).
+inline constexpr int kBertMaxTp = 4;
+
 struct BertConfig {
   int64_t n_layers = 0;       // num_hidden_layers
   int64_t dim = 0;            // hidden_size
