@@ -65,7 +65,8 @@ void report_memory(MPI_Comm comm, const std::string& group, const char* when) {
                  size, when, all[r]);
 }
 
-// Runs the offline requests on the leader and prints its speed and all-reduce time.
+// Runs the offline requests on the leader and prints its speed and the time spent combining the
+// ranks' partial results (gathers of segment partials and LM-head slices).
 void run_offline_and_report(GroupMember& member, const Tokenizer& tokenizer,
                             const SchedulerLimits& limits, std::istream& in,
                             const std::string& group_name) {
@@ -77,10 +78,10 @@ void run_offline_and_report(GroupMember& member, const Tokenizer& tokenizer,
                static_cast<long long>(stats.generated_tokens), static_cast<long long>(stats.steps),
                stats.seconds, stats.generated_tokens / std::max(stats.seconds, 1e-9));
   const GroupMember::ReduceStats reduce = member.reduce_stats();
-  std::fprintf(stderr, "group %s (tp %d): all-reduce %.3f s in %lld calls (%.1f us per step)\n",
-               group_name.c_str(), member.tp(), reduce.seconds,
-               static_cast<long long>(reduce.calls),
-               1e6 * reduce.seconds / static_cast<double>(std::max<int64_t>(stats.steps, 1)));
+  std::fprintf(
+      stderr, "group %s (tp %d): combining ranks %.3f s in %lld calls (%.1f us per step)\n",
+      group_name.c_str(), member.tp(), reduce.seconds, static_cast<long long>(reduce.calls),
+      1e6 * reduce.seconds / static_cast<double>(std::max<int64_t>(stats.steps, 1)));
 }
 
 std::atomic<bool> g_stop{false};

@@ -5,8 +5,8 @@
 //   CUDA_CHECK_LAUNCH("rms_norm"); // after a kernel launch: a bad configuration is caught here
 //
 // These are for failures that leave the rank unable to continue (a lost device, a kernel
-// launched with impossible sizes): they print and abort, and the group is restarted (DESIGN.md
-// section 4, "Failure"). Expected failures (no device, not enough memory for the weights at
+// launched with impossible sizes): they print and abort, and the group is restarted
+// (ARCHITECTURE.md, "Errors"). Expected failures (no device, not enough memory for the weights at
 // load) are Errors built with cuda_error_message() / cublas_error_message() instead.
 // Host code only; safe to include from .cc files compiled by the C++ compiler.
 #pragma once
