@@ -3,12 +3,23 @@
 // tests). Every rank of the group calls the same methods in the same order.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 
 #include "parallel/shard_plan.h"
 
 namespace shardserve {
+
+// The one summation order of a row-parallel product: out[i] = segments[0][i] + segments[1][i]
+// + ... in segment order (`segments` = [n_segments][n], every rank's segments in rank order).
+// Every combiner adds with it, so a product has the same bits whoever completes it.
+inline void add_segments_in_order(const float* segments, int64_t n_segments, int64_t n,
+                                  float* out) {
+  std::copy(segments, segments + n, out);
+  for (int64_t seg = 1; seg < n_segments; ++seg)
+    for (int64_t i = 0; i < n; ++i) out[i] += segments[seg * n + i];
+}
 
 class ShardCombiner {
  public:

@@ -28,9 +28,7 @@ class GroupMember::GroupShardCombiner final : public ShardCombiner {
       c_.all_gather(partials, gathered_.data(), counts_);
       all = gathered_.data();
     }
-    std::copy(all, all + n, out);
-    for (int64_t seg = 1; seg < total / n; ++seg)
-      for (int64_t i = 0; i < n; ++i) out[i] += all[seg * n + i];
+    add_segments_in_order(all, total / n, n, out);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++calls;
   }
