@@ -6,16 +6,16 @@ greedy text of tests/golden/generation_golden.json, made with llama-cpp-python).
 
     tests/cli/generate_test.py --shardserve build/cli/shardserve
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from script_tests import MODEL, run_tests  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 GOLDEN = ROOT / "tests" / "golden" / "generation_golden.json"
 CONFIG = ROOT / "configs" / "local.yaml"
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
@@ -66,27 +66,5 @@ def test_llama_cpp_arithmetic_gives_llama_cpps_text(shardserve, tmp):
         assert got == want, f"prompt {prompt!r}:\ngenerate:  {got!r}\nllama.cpp: {want!r}"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shardserve", required=True)
-    a = ap.parse_args()
-    if not MODEL.exists():
-        print(f"SKIP: {MODEL} absent (run scripts/fetch-models)")
-        return 0
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_")]
-    passed = failed = 0
-    for name, fn in tests:
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                fn(a.shardserve, tmp)
-                passed += 1
-                print(f"PASS {name}")
-            except AssertionError as e:
-                failed += 1
-                print(f"FAIL {name}: {e}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(globals()))

@@ -5,18 +5,18 @@ bring the job down with a clear message in bounded time.
 
     tests/tp/tp_test.py --shardserve build/cli/shardserve [--only NAME]
 """
-import argparse
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from script_tests import run_tests  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 GOLDEN = ROOT / "tests" / "golden" / "generation_golden.json"
 CONFIG = ROOT / "configs" / "local.yaml"
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
@@ -129,30 +129,5 @@ def test_a_hung_rank_ends_the_job_after_the_timeout(shardserve, tmp):
     assert waited < 30
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shardserve", required=True)
-    ap.add_argument("--only")
-    a = ap.parse_args()
-    if not MODEL.exists():
-        print(f"SKIP: {MODEL} absent (run scripts/fetch-models)")
-        return 0
-    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_")]
-    passed = failed = 0
-    for name, fn in tests:
-        if a.only and a.only not in name:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                fn(a.shardserve, tmp)
-                passed += 1
-                print(f"PASS {name}")
-            except AssertionError as e:
-                failed += 1
-                print(f"FAIL {name}: {e}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(globals()))
