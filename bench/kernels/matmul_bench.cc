@@ -1,5 +1,6 @@
-// Kernel lab for the batched product: one thread, a Llama projection (Q4_1, 1536 x 576, as
-// SmolLM2's gate / up) and an LM-head slice (Q8_0, 4096 x 576) against 1 to 512 tokens, with the
+// Kernel lab for the batched product: one thread, a Llama projection (1536 x 576, as SmolLM2's
+// gate / up, in Q4_1, Q4_0 and Q5_0) and an LM-head slice (Q8_0, 4096 x 576) against 1 to 512
+// tokens, with the
 // packed quant panels (packed_quant.h) and with the row-at-a-time dots in llama.cpp's order.
 // Both are validated first (same result within float rounding). Reports multiply-adds per second.
 #include <cmath>
@@ -49,9 +50,13 @@ struct Problem {
   }
 };
 
+constexpr int kProblems = 4;
+
 const Problem& problem(int which) {
-  static const Problem q4(DType::Q4_1, 1536, 576), q8(DType::Q8_0, 4096, 576);
-  return which == 0 ? q4 : q8;
+  static const Problem q4_1(DType::Q4_1, 1536, 576), q8(DType::Q8_0, 4096, 576),
+      q4_0(DType::Q4_0, 1536, 576), q5_0(DType::Q5_0, 1536, 576);
+  const Problem* all[kProblems] = {&q4_1, &q8, &q4_0, &q5_0};
+  return *all[which];
 }
 
 void validate(const Problem& p) {
@@ -68,7 +73,7 @@ void validate(const Problem& p) {
     }
 }
 
-// Args: problem (0: Q4_1 gate, 1: Q8_0 LM head), tokens, packed (0/1).
+// Args: problem (0: Q4_1 gate, 1: Q8_0 LM head, 2: Q4_0 gate, 3: Q5_0 gate), tokens, packed.
 void BM_Matmul(benchmark::State& state) {
   const Problem& p = problem(static_cast<int>(state.range(0)));
   const int64_t n_tokens = state.range(1);
@@ -93,7 +98,7 @@ void BM_Matmul(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Matmul)
-    ->ArgsProduct({{0, 1}, {1, 4, 16, 32, 128, 512}, {0, 1}})
+    ->ArgsProduct({{0, 1, 2, 3}, {1, 4, 16, 32, 128, 512}, {0, 1}})
     ->ArgNames({"problem", "tokens", "packed"})
     ->Unit(benchmark::kMicrosecond);
 
@@ -102,8 +107,8 @@ BENCHMARK(BM_Matmul)
 
 int main(int argc, char** argv) {
   if (shardserve::kernels::use_quant_panels(shardserve::DType::Q4_1)) {
-    shardserve::kernels::validate(shardserve::kernels::problem(0));
-    shardserve::kernels::validate(shardserve::kernels::problem(1));
+    for (int i = 0; i < shardserve::kernels::kProblems; ++i)
+      shardserve::kernels::validate(shardserve::kernels::problem(i));
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

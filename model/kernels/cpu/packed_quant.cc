@@ -16,6 +16,44 @@ int chunks_of(DType type) {
   return type == DType::Q4_1 ? 4 : 8;
 }
 
+// The scale and the 32 signed quants of one block of a type kept in byte panels: column k of
+// the block is q[k] * d exactly (Q8_0 as stored; Q4_0 nibble - 8; Q5_0 five bits - 16).
+uint16_t signed_quants(DType type, const uint8_t* src, int8_t q[kQK]) {
+  switch (type) {
+    case DType::Q8_0: {
+      BlockQ8_0 blk;
+      std::memcpy(&blk, src, sizeof blk);
+      std::memcpy(q, blk.qs, kQK);
+      return blk.d;
+    }
+    case DType::Q4_0: {
+      BlockQ4_0 blk;
+      std::memcpy(&blk, src, sizeof blk);
+      for (int j = 0; j < kQK / 2; ++j) {
+        q[j] = static_cast<int8_t>((blk.qs[j] & 0x0f) - 8);
+        q[j + kQK / 2] = static_cast<int8_t>((blk.qs[j] >> 4) - 8);
+      }
+      return blk.d;
+    }
+    case DType::Q5_0: {
+      BlockQ5_0 blk;
+      std::memcpy(&blk, src, sizeof blk);
+      uint32_t qh;
+      std::memcpy(&qh, blk.qh, sizeof qh);
+      for (int j = 0; j < kQK / 2; ++j) {
+        const int lo = (blk.qs[j] & 0x0f) | static_cast<int>(((qh >> j) & 1u) << 4);
+        const int hi = (blk.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+        q[j] = static_cast<int8_t>(lo - 16);
+        q[j + kQK / 2] = static_cast<int8_t>(hi - 16);
+      }
+      return blk.d;
+    }
+    default:
+      SS_CHECK(false, "no byte panels for this type");
+      return 0;
+  }
+}
+
 // The quant block of one activation row's block b, and its 32 signed quants.
 const int8_t* act_quants(const QuantActivations& x, int64_t t, int64_t b) {
   const uint8_t* row = x.rows + static_cast<size_t>(t) * x.row_stride;
@@ -64,7 +102,7 @@ void packed_quant_matmul_scalar(DType type, const uint8_t* panels, int64_t n_col
 }  // namespace
 
 bool has_quant_panels(DType type) {
-  return type == DType::Q4_1 || type == DType::Q8_0;
+  return type == DType::Q4_1 || type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_0;
 }
 
 bool use_quant_panels(DType type, Isa isa) {
@@ -92,6 +130,7 @@ AlignedBytes pack_quant_panels(DType type, const uint8_t* src, size_t src_row_by
   std::memset(panels.get(), 0, bytes);
   const int64_t n_blocks = n_cols / kQK;
   const size_t block_bytes = quant_panel_block_bytes(type);
+  const size_t src_block_bytes = info(type).block_bytes;
   for (int64_t r = 0; r < n_rows; ++r) {
     const int64_t p = r / kQuantPanelRows, lane = r % kQuantPanelRows;
     const uint8_t* row = src + static_cast<size_t>(r) * src_row_bytes;
@@ -105,12 +144,12 @@ AlignedBytes pack_quant_panels(DType type, const uint8_t* src, size_t src_row_by
         std::memcpy(rec + 32 + 2 * lane, &blk.m, 2);
         for (int c = 0; c < 4; ++c) std::memcpy(quants + c * kChunkBytes, blk.qs + 4 * c, 4);
       } else {
-        BlockQ8_0 blk;
-        std::memcpy(&blk, row + b * sizeof blk, sizeof blk);
-        std::memcpy(rec + 2 * lane, &blk.d, 2);
+        int8_t q[kQK];
+        const uint16_t d = signed_quants(type, row + b * src_block_bytes, q);
+        std::memcpy(rec + 2 * lane, &d, 2);
         for (int c = 0; c < 8; ++c)
           for (int j = 0; j < 4; ++j)
-            quants[c * kChunkBytes + j] = static_cast<uint8_t>(blk.qs[4 * c + j] ^ 0x80);
+            quants[c * kChunkBytes + j] = static_cast<uint8_t>(q[4 * c + j] ^ 0x80);
       }
     }
   }

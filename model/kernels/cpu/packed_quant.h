@@ -1,6 +1,6 @@
-// Quantized weights (Q4_1, Q8_0) repacked for a register-blocked integer matrix product, and
-// that product: the fast path of matmul() for a WeightMatrix that carries `quant_panels` (the
-// Llama projections and LM head on CPUs with AVX-512 VNNI).
+// Quantized weights (Q4_1, Q8_0, Q4_0, Q5_0) repacked for a register-blocked integer matrix
+// product, and that product: the fast path of matmul() for a WeightMatrix that carries
+// `quant_panels` (the Llama projections and LM head on CPUs with AVX-512 VNNI).
 //
 // Why: the row-at-a-time dots (quant.h) decode every weight block again for each token and
 // reduce each 32-value block across lanes. Here the lanes of a vector are 16 different rows, so
@@ -15,6 +15,9 @@
 //                 (low nibbles: columns 4c..4c+3, high nibbles: columns 16+4c..16+4c+3);
 //           Q8_0: 8 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = the row's qs[4c..4c+3] + 128
 //                 (as unsigned bytes, for vpdpbusd's unsigned operand).
+//           Q4_0, Q5_0: as Q8_0, of their signed quants (nibble - 8, five bits - 16) and d: the
+//                 same kernel computes them exactly, at twice their file size in memory (a
+//                 layout of their own, half the bytes to read per token, is still to come).
 // Rows past n_rows are zero. 16 rows x 32 columns take 320 bytes for Q4_1 (20 per row, as in
 // GGUF) and 576 for Q8_0 (36 per row, 34 in GGUF).
 //
@@ -44,7 +47,7 @@ namespace shardserve::kernels {
 
 inline constexpr int64_t kQuantPanelRows = 16;
 
-// Whether `type` has a packed layout (Q4_1, Q8_0).
+// Whether `type` has a packed layout (Q4_1, Q8_0, Q4_0, Q5_0).
 bool has_quant_panels(DType type);
 // Whether matmul() should pack weights of `type` at load: a packed layout exists and the kernel
 // for it runs at `isa` (AVX-512 VNNI; below that the row dots are faster than the reference).
@@ -60,8 +63,8 @@ struct AlignedByteFree {
 };
 using AlignedBytes = std::unique_ptr<uint8_t[], AlignedByteFree>;
 
-// Packs n_rows rows of a Q4_1 or Q8_0 matrix (row r at src + r * src_row_bytes, n_cols columns)
-// into freshly allocated 64-byte-aligned panels. Precondition: has_quant_panels(type).
+// Packs n_rows rows of a matrix of a type with panels (row r at src + r * src_row_bytes, n_cols
+// columns) into freshly allocated 64-byte-aligned panels. Precondition: has_quant_panels(type).
 AlignedBytes pack_quant_panels(DType type, const uint8_t* src, size_t src_row_bytes, int64_t n_rows,
                                int64_t n_cols);
 
@@ -76,7 +79,8 @@ struct ActBlockScale {
 // Fills scales[b] for the n_cols / 32 blocks of one activation row in `type` (Q8_0 or Q8_1).
 void activation_block_scales(DType type, const void* row, int64_t n_cols, ActBlockScale* scales);
 
-// Activation rows in the weights' dot type (Q8_1 for Q4_1, Q8_0 for Q8_0), with their scales.
+// Activation rows in the weights' dot type (Q8_1 for Q4_1, Q8_0 for the others), with their
+// scales.
 struct QuantActivations {
   DType type = DType::Q8_1;
   const uint8_t* rows = nullptr;  // row t at rows + t * row_stride, GGUF blocks

@@ -1,6 +1,6 @@
-// The packed Q4_1 / Q8_0 product: the SIMD kernel gives the scalar reference's bits for any row
-// range, block range and number of tokens; the reference agrees with the dequantized product
-// (so the packing keeps every quant and scale); and matmul() with panels gives a token the
+// The packed Q4_1 / Q8_0 / Q4_0 / Q5_0 product: the SIMD kernel gives the scalar reference's bits
+// for any row range, block range and number of tokens; the reference agrees with the dequantized
+// product (so the packing keeps every quant and scale); and matmul() with panels gives a token the
 // same bits whatever else is in its batch.
 #include "model/kernels/cpu/packed_quant.h"
 
@@ -146,7 +146,8 @@ std::string type_name(const ::testing::TestParamInfo<DType>& p) {
   return std::string(info(p.param).name);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedQuant, ::testing::Values(DType::Q4_1, DType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(Types, PackedQuant,
+                         ::testing::Values(DType::Q4_1, DType::Q8_0, DType::Q4_0, DType::Q5_0),
                          type_name);
 
 }  // namespace
