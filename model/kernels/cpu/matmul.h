@@ -9,8 +9,8 @@
 // F32 weights with several tokens go through a tiled multi-token kernel (matmul_f32.h) whose
 // outputs are bit for bit the single-row dot's, so no result depends on the step's token count;
 // F32 weights with packed panels always go through the panel kernel (packed_f32.h), faster, and
-// as independent of the token count; so do Q4_1 / Q8_0 weights with quant panels
-// (packed_quant.h, AVX-512 VNNI).
+// as independent of the token count; so do weights with quant panels (Q4_1, Q8_0, Q4_0, Q5_0:
+// packed_quant.h, AVX-512 VNNI).
 #pragma once
 
 #include <cstddef>
@@ -33,8 +33,8 @@ struct WeightMatrix {
   // Optional, F32 only: the same rows packed by pack_f32_panels (packed_f32.h); products then
   // use them, with that kernel's arithmetic, for any number of tokens.
   const float* panels = nullptr;
-  // Optional, Q4_1 / Q8_0 only: the same rows packed by pack_quant_panels (packed_quant.h);
-  // products then use them for any number of tokens.
+  // Optional, types with panels only (has_quant_panels): the same rows packed by pack_quant_panels
+  // (packed_quant.h); products then use them for any number of tokens.
   const uint8_t* quant_panels = nullptr;
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_stride; }
 };

@@ -1,4 +1,4 @@
-// AVX-512 VNNI product with packed Q4_1 / Q8_0 panels (model/kernels/cpu/packed_quant.h): tiles
+// AVX-512 VNNI product with packed quant panels (model/kernels/cpu/packed_quant.h): tiles
 // of one panel (16 rows) x up to 8 tokens. Per block, the panel's 8 quant vectors (16 rows x 4
 // columns each) are decoded once into registers; per token, 8 vpdpbusd against the token's
 // broadcast 4-column groups give the block's exact integer sums of all 16 rows, which one
