@@ -1,11 +1,13 @@
 // Kernel lab for the batched product: one thread, a Llama projection (1536 x 576, as SmolLM2's
-// gate / up, in Q4_1, Q4_0 and Q5_0) and an LM-head slice (Q8_0, 4096 x 576) against 1 to 512
-// tokens, with the
-// packed quant panels (packed_quant.h) and with the row-at-a-time dots in llama.cpp's order.
+// gate / up, in Q4_1, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K, 1536 x 512 for the K-quants, whose rows
+// hold 256-column super-blocks) and an LM-head slice (Q8_0, 4096 x 576) against 1 to 512 tokens,
+// with the packed quant panels (packed_quant.h) and with the row-at-a-time dots in llama.cpp's
+// order.
 // Both are validated first (same result within float rounding). Reports multiply-adds per second.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -17,6 +19,22 @@
 
 namespace shardserve::kernels {
 namespace {
+
+// A K-quant row of random bytes whose f16 scales are small and finite.
+void fill_random_kquant_row(DType type, uint8_t* row, int64_t n_cols, std::mt19937& rng) {
+  const size_t block = info(type).block_bytes, n_blocks = n_cols / 256;
+  for (size_t i = 0; i < block * n_blocks; ++i) row[i] = static_cast<uint8_t>(rng());
+  const uint16_t scale = 0x2000;  // 2^-7 as f16
+  for (size_t b = 0; b < n_blocks; ++b) {
+    uint8_t* blk = row + b * block;
+    if (type == DType::Q6_K) {
+      std::memcpy(blk + 208, &scale, 2);
+    } else {
+      std::memcpy(blk, &scale, 2);
+      std::memcpy(blk + 2, &scale, 2);
+    }
+  }
+}
 
 struct Problem {
   DType type;
@@ -32,6 +50,10 @@ struct Problem {
     rows.resize(stride * n_rows);
     std::vector<float> f(n_cols);
     for (int64_t i = 0; i < n_rows; ++i) {
+      if (!ref::kernels_for(type).quantize) {  // K-quants: random blocks with sane scales
+        fill_random_kquant_row(type, &rows[i * stride], n_cols, rng);
+        continue;
+      }
       for (float& v : f) v = dist(rng);
       ref::kernels_for(type).quantize(f.data(), &rows[i * stride], n_cols);
     }
@@ -50,12 +72,13 @@ struct Problem {
   }
 };
 
-constexpr int kProblems = 4;
+constexpr int kProblems = 7;
 
 const Problem& problem(int which) {
   static const Problem q4_1(DType::Q4_1, 1536, 576), q8(DType::Q8_0, 4096, 576),
-      q4_0(DType::Q4_0, 1536, 576), q5_0(DType::Q5_0, 1536, 576);
-  const Problem* all[kProblems] = {&q4_1, &q8, &q4_0, &q5_0};
+      q4_0(DType::Q4_0, 1536, 576), q5_0(DType::Q5_0, 1536, 576), q4_k(DType::Q4_K, 1536, 512),
+      q5_k(DType::Q5_K, 1536, 512), q6_k(DType::Q6_K, 1536, 512);
+  const Problem* all[kProblems] = {&q4_1, &q8, &q4_0, &q5_0, &q4_k, &q5_k, &q6_k};
   return *all[which];
 }
 
@@ -73,7 +96,8 @@ void validate(const Problem& p) {
     }
 }
 
-// Args: problem (0: Q4_1 gate, 1: Q8_0 LM head, 2: Q4_0 gate, 3: Q5_0 gate), tokens, packed.
+// Args: problem (0: Q4_1 gate, 1: Q8_0 LM head, 2: Q4_0, 3: Q5_0, 4: Q4_K, 5: Q5_K, 6: Q6_K
+// gate), tokens, packed.
 void BM_Matmul(benchmark::State& state) {
   const Problem& p = problem(static_cast<int>(state.range(0)));
   const int64_t n_tokens = state.range(1);
@@ -98,7 +122,7 @@ void BM_Matmul(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Matmul)
-    ->ArgsProduct({{0, 1, 2, 3}, {1, 4, 16, 32, 128, 512}, {0, 1}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {1, 4, 16, 32, 128, 512}, {0, 1}})
     ->ArgNames({"problem", "tokens", "packed"})
     ->Unit(benchmark::kMicrosecond);
 

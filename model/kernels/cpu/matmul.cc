@@ -19,18 +19,23 @@ void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_
   base_ = data_.data();
   QuantizeRowFn quantize_row = kernels_for(type).quantize;
   SS_CHECK(quantize_row != nullptr, "no quantizer for an activation type");
-  // The packed quant kernel reads block scales as floats (and Q8_0's sums); made here, where
-  // the block is still in cache, whenever such weights may be in use.
+  // The packed quant kernel reads block scales as floats (and Q8_0's sums), and Q8_K's sums per
+  // 32 columns; made here, where the block is still in cache, whenever such weights may be in use.
   const bool with_scales = (type == DType::Q8_0 || type == DType::Q8_1) &&
                            use_quant_panels(type == DType::Q8_0 ? DType::Q8_0 : DType::Q4_1);
+  const bool with_sums = type == DType::Q8_K && use_quant_panels(DType::Q4_K);
   const int64_t n_blocks = n_cols / info(type).block_size;
   if (with_scales && scales_.size() < static_cast<size_t>(n_rows * n_blocks))
     scales_.resize(n_rows * n_blocks);
+  const int64_t n_sums = n_cols / 32;
+  if (with_sums && sub_sums_.size() < static_cast<size_t>(n_rows * n_sums))
+    sub_sums_.resize(n_rows * n_sums);
   auto work = [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
       uint8_t* row = data_.data() + static_cast<size_t>(i) * row_stride_;
       quantize_row(x + i * ld, row, n_cols);
       if (with_scales) activation_block_scales(type, row, n_cols, &scales_[i * n_blocks]);
+      if (with_sums) activation_sub_sums(row, n_cols, &sub_sums_[i * n_sums]);
     }
   };
   if (n_rows < 4) {
@@ -41,6 +46,17 @@ void ActivationRows::quantize(DType type, const float* x, int64_t n_rows, int64_
 }
 
 QuantActivations ActivationRows::quant_view() const {
+  if (type_ == DType::Q8_K) {
+    const int64_t n_sums = n_cols_ / 32;
+    SS_CHECK(sub_sums_.size() >= static_cast<size_t>(n_rows_ * n_sums),
+             "activation sums missing (quantized without K-quant panels in use)");
+    return {.type = type_,
+            .rows = base_,
+            .row_stride = row_stride_,
+            .sub_sums = sub_sums_.data(),
+            .sub_sums_stride = n_sums,
+            .n_tokens = n_rows_};
+  }
   const int64_t n_blocks = n_cols_ / info(type_).block_size;
   SS_CHECK(scales_.size() >= static_cast<size_t>(n_rows_ * n_blocks),
            "activation block scales missing (quantized without quant panels in use)");

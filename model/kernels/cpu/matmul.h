@@ -9,8 +9,8 @@
 // F32 weights with several tokens go through a tiled multi-token kernel (matmul_f32.h) whose
 // outputs are bit for bit the single-row dot's, so no result depends on the step's token count;
 // F32 weights with packed panels always go through the panel kernel (packed_f32.h), faster, and
-// as independent of the token count; so do weights with quant panels (Q4_1, Q8_0, Q4_0, Q5_0:
-// packed_quant.h, AVX-512 VNNI).
+// as independent of the token count; so do weights with quant panels (Q4_1, Q8_0, Q4_0, Q5_0,
+// Q4_K, Q5_K, Q6_K: packed_quant.h, AVX-512 VNNI).
 #pragma once
 
 #include <cstddef>
@@ -53,7 +53,8 @@ class ActivationRows {
   int64_t n_cols() const { return n_cols_; }
   size_t row_stride() const { return row_stride_; }  // bytes between consecutive rows
   const void* row(int64_t i) const { return base_ + static_cast<size_t>(i) * row_stride_; }
-  // Q8_0 / Q8_1 rows seen by the packed quant kernel: the rows with their block scales.
+  // Q8_0 / Q8_1 / Q8_K rows seen by the packed quant kernel: the rows with their block scales
+  // (Q8_0, Q8_1) or 32-column sums (Q8_K).
   QuantActivations quant_view() const;
 
  private:
@@ -63,6 +64,7 @@ class ActivationRows {
   const uint8_t* base_ = nullptr;  // data_.data(), or the viewed rows
   std::vector<uint8_t> data_;
   std::vector<ActBlockScale> scales_;  // Q8_0 / Q8_1 with quant panels in use: per row, block
+  std::vector<int16_t> sub_sums_;      // Q8_K with quant panels in use: per row, 32 columns
 };
 
 // y[t * ldy + r] = dot(w.row(r), x.row(t)) for every row r of w and row t of x.

@@ -99,41 +99,69 @@ void packed_quant_matmul_scalar(DType type, const uint8_t* panels, int64_t n_col
   }
 }
 
+// The scalar reference of any type with panels.
+void packed_matmul_scalar_any(DType type, const uint8_t* panels, int64_t n_cols, int64_t row_begin,
+                              int64_t row_end, int64_t b_begin, int64_t b_end,
+                              const QuantActivations& x, float* out, int64_t ldo) {
+  (internal::is_kquant(type) ? internal::packed_kquant_matmul_scalar : packed_quant_matmul_scalar)(
+      type, panels, n_cols, row_begin, row_end, b_begin, b_end, x, out, ldo);
+}
+
+// The AVX-512 kernels, by family.
+void packed_matmul_avx512_any(DType type, const uint8_t* panels, int64_t n_cols, int64_t row_begin,
+                              int64_t row_end, int64_t b_begin, int64_t b_end,
+                              const QuantActivations& x, float* out, int64_t ldo) {
+  static const PackedQuantMatmulFn legacy = internal::packed_quant_matmul_avx512();
+  static const PackedQuantMatmulFn kquant = internal::packed_kquant_matmul_avx512();
+  (internal::is_kquant(type) ? kquant : legacy)(type, panels, n_cols, row_begin, row_end, b_begin,
+                                                b_end, x, out, ldo);
+}
+
 }  // namespace
 
 bool has_quant_panels(DType type) {
-  return type == DType::Q4_1 || type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_0;
+  return type == DType::Q4_1 || type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_0 ||
+         internal::is_kquant(type);
 }
 
 bool use_quant_panels(DType type, Isa isa) {
   return has_quant_panels(type) && isa == Isa::Avx512 &&
-         internal::packed_quant_matmul_avx512() != nullptr;
+         internal::packed_quant_matmul_avx512() != nullptr &&
+         internal::packed_kquant_matmul_avx512() != nullptr;
 }
 
 size_t quant_panel_block_bytes(DType type) {
   SS_CHECK(has_quant_panels(type), "no packed layout for this type");
+  if (internal::is_kquant(type)) return internal::kquant_record_bytes(type);
   return kHeaderBytes + chunks_of(type) * kChunkBytes;
 }
 
 size_t quant_panels_bytes(DType type, int64_t n_rows, int64_t n_cols) {
   const int64_t n_panels = (n_rows + kQuantPanelRows - 1) / kQuantPanelRows;
-  return static_cast<size_t>(n_panels * (n_cols / kQK)) * quant_panel_block_bytes(type);
+  return static_cast<size_t>(n_panels * (n_cols / info(type).block_size)) *
+         quant_panel_block_bytes(type);
 }
 
 AlignedBytes pack_quant_panels(DType type, const uint8_t* src, size_t src_row_bytes, int64_t n_rows,
                                int64_t n_cols) {
-  SS_CHECK(has_quant_panels(type) && n_cols % kQK == 0, "matrix cannot be packed");
+  SS_CHECK(has_quant_panels(type) && n_cols % info(type).block_size == 0,
+           "matrix cannot be packed");
   const size_t bytes = quant_panels_bytes(type, n_rows, n_cols);
   void* mem = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
   SS_CHECK(mem != nullptr, "out of memory packing weights");
   AlignedBytes panels(static_cast<uint8_t*>(mem));
   std::memset(panels.get(), 0, bytes);
-  const int64_t n_blocks = n_cols / kQK;
+  const int64_t n_blocks = n_cols / info(type).block_size;
   const size_t block_bytes = quant_panel_block_bytes(type);
   const size_t src_block_bytes = info(type).block_bytes;
   for (int64_t r = 0; r < n_rows; ++r) {
     const int64_t p = r / kQuantPanelRows, lane = r % kQuantPanelRows;
     const uint8_t* row = src + static_cast<size_t>(r) * src_row_bytes;
+    if (internal::is_kquant(type)) {
+      internal::pack_kquant_row(type, row, n_blocks, lane,
+                                panels.get() + static_cast<size_t>(p * n_blocks) * block_bytes);
+      continue;
+    }
     for (int64_t b = 0; b < n_blocks; ++b) {
       uint8_t* rec = panels.get() + static_cast<size_t>(p * n_blocks + b) * block_bytes;
       uint8_t* quants = rec + kHeaderBytes + 4 * lane;
@@ -174,9 +202,10 @@ void activation_block_scales(DType type, const void* row, int64_t n_cols, ActBlo
 }
 
 PackedQuantMatmulFn packed_quant_matmul_for(Isa isa) {
-  if (isa == Isa::Avx512)
-    if (PackedQuantMatmulFn f = internal::packed_quant_matmul_avx512()) return f;
-  return packed_quant_matmul_scalar;
+  if (isa == Isa::Avx512 && internal::packed_quant_matmul_avx512() &&
+      internal::packed_kquant_matmul_avx512())
+    return packed_matmul_avx512_any;
+  return packed_matmul_scalar_any;
 }
 
 }  // namespace shardserve::kernels

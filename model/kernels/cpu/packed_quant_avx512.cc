@@ -6,9 +6,6 @@
 // 8 tokens x (sum + accumulator) + 8 quant vectors + 2 scale vectors = 26 of 32 registers.
 // Built with -mavx512f -mavx512bw -mavx512vnni -mf16c; only called after CPUID says the CPU has
 // them.
-#include <algorithm>
-#include <cstring>
-
 #include "model/kernels/cpu/packed_quant.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && \
@@ -17,29 +14,13 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-#include <immintrin.h>
+#include "model/kernels/cpu/packed_quant_avx512.h"
 
 namespace shardserve::kernels {
 namespace {
 
-constexpr int kTokens = 8;
-constexpr int64_t kQuantBlock = 32;
-// Tokens per pass over a row range: their activations (up to ~110 KB for 1536 columns) stay
-// in L2 while every panel of the range is applied to them.
-constexpr int64_t kTokenChunk = 64;
-
-// Rows [row_begin, row_end) of panel p as a lane mask.
-__mmask16 rows_mask(int64_t p, int64_t row_begin, int64_t row_end) {
-  const int64_t lo = std::max<int64_t>(row_begin - p * kQuantPanelRows, 0);
-  const int64_t hi = std::min<int64_t>(row_end - p * kQuantPanelRows, kQuantPanelRows);
-  return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
-__m512i broadcast_u32(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return _mm512_set1_epi32(v);
-}
+using avx512::broadcast_u32;
+constexpr int kTokens = avx512::kTileTokens;
 
 // Where block b of token t's quants and scales are.
 struct ActView {
@@ -116,7 +97,6 @@ void packed_quant_matmul(DType type, const uint8_t* panels, int64_t n_cols, int6
                          float* out, int64_t ldo) {
   const bool q4 = type == DType::Q4_1;
   const size_t block_bytes = quant_panel_block_bytes(type);
-  const int64_t n_blocks = n_cols / kQuantBlock;
   const ActView view{.rows = x.rows,
                      .row_stride = x.row_stride,
                      .block_bytes = q4 ? 36u : 34u,
@@ -124,20 +104,11 @@ void packed_quant_matmul(DType type, const uint8_t* panels, int64_t n_cols, int6
                      .scales = x.scales,
                      .scales_stride = x.scales_stride};
   const TileFn* tiles = q4 ? kTiles<true> : kTiles<false>;
-  const int64_t first = row_begin / kQuantPanelRows;
-  const int64_t last = (row_end + kQuantPanelRows - 1) / kQuantPanelRows;
-  for (int64_t c0 = 0; c0 < x.n_tokens; c0 += kTokenChunk) {
-    const int64_t c1 = std::min(x.n_tokens, c0 + kTokenChunk);
-    for (int64_t p = first; p < last; ++p) {
-      const uint8_t* rec = panels + static_cast<size_t>(p * n_blocks) * block_bytes;
-      const __mmask16 mask = rows_mask(p, row_begin, row_end);
-      float* out_p = out + p * kQuantPanelRows;
-      for (int64_t t = c0; t < c1; t += kTokens) {
-        const int64_t nt = std::min<int64_t>(kTokens, c1 - t);
-        tiles[nt - 1](rec, block_bytes, b_begin, b_end, view, t, out_p, ldo, mask);
-      }
-    }
-  }
+  avx512::for_each_tile(
+      panels, (n_cols / 32) * block_bytes, row_begin, row_end, x.n_tokens, out,
+      [&](const uint8_t* rec, __mmask16 mask, float* out_p, int64_t t, int64_t n) {
+        tiles[n - 1](rec, block_bytes, b_begin, b_end, view, t, out_p, ldo, mask);
+      });
 }
 
 }  // namespace

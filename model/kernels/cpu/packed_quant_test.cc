@@ -1,7 +1,7 @@
-// The packed Q4_1 / Q8_0 / Q4_0 / Q5_0 product: the SIMD kernel gives the scalar reference's bits
-// for any row range, block range and number of tokens; the reference agrees with the dequantized
-// product (so the packing keeps every quant and scale); and matmul() with panels gives a token the
-// same bits whatever else is in its batch.
+// The packed quant product (Q4_1, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K): the SIMD kernel gives the
+// scalar reference's bits for any row range, block range and number of tokens; the reference agrees
+// with the dequantized product (so the packing keeps every quant and scale); and matmul() with
+// panels gives a token the same bits whatever else is in its batch.
 #include "model/kernels/cpu/packed_quant.h"
 
 #include <gtest/gtest.h>
@@ -21,6 +21,24 @@ namespace {
 using test_util::bits;
 using test_util::random_floats;
 
+// n_rows rows of n_cols weights of `type`: random floats quantized by the reference where the
+// type has a quantizer, else (K-quants) random blocks with sane scales.
+std::vector<uint8_t> random_weights(DType type, int64_t n_rows, int64_t n_cols, std::mt19937& rng) {
+  const size_t w_row = row_bytes(type, n_cols);
+  std::vector<uint8_t> weights(w_row * n_rows);
+  const QuantizeRowFn quantize = ref::kernels_for(type).quantize;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    if (quantize) {
+      const auto w = random_floats(n_cols, rng);
+      quantize(w.data(), &weights[r * w_row], n_cols);
+    } else {
+      const auto row = test_util::random_row(type, n_cols, rng);
+      std::memcpy(&weights[r * w_row], row.data(), w_row);
+    }
+  }
+  return weights;
+}
+
 // A quantized matrix and activations in its dot type, with the scales the kernel reads.
 struct Problem {
   DType type;
@@ -29,31 +47,39 @@ struct Problem {
   AlignedBytes panels;
   std::vector<uint8_t> acts;
   std::vector<ActBlockScale> scales;
+  std::vector<int16_t> sums;
   QuantActivations x;
 
   Problem(DType w_type, int64_t rows, int64_t cols, int64_t tokens, std::mt19937& rng)
       : type(w_type), n_rows(rows), n_cols(cols), n_tokens(tokens) {
     const size_t w_row = row_bytes(type, n_cols);
-    weights.resize(w_row * n_rows);
-    const auto w = random_floats(n_rows * n_cols, rng);
-    for (int64_t r = 0; r < n_rows; ++r)
-      ref::kernels_for(type).quantize(&w[r * n_cols], &weights[r * w_row], n_cols);
+    weights = random_weights(type, n_rows, n_cols, rng);
     panels = pack_quant_panels(type, weights.data(), w_row, n_rows, n_cols);
     const DType xt = info(type).dot_type;
     const size_t x_row = row_bytes(xt, n_cols);
     acts.resize(x_row * n_tokens);
     const auto xf = random_floats(n_tokens * n_cols, rng);
     const int64_t n_blocks = n_cols / 32;
-    scales.resize(n_tokens * n_blocks);
+    if (xt == DType::Q8_K) {
+      sums.resize(n_tokens * n_blocks);
+    } else {
+      scales.resize(n_tokens * n_blocks);
+    }
     for (int64_t t = 0; t < n_tokens; ++t) {
       ref::kernels_for(xt).quantize(&xf[t * n_cols], &acts[t * x_row], n_cols);
-      activation_block_scales(xt, &acts[t * x_row], n_cols, &scales[t * n_blocks]);
+      if (xt == DType::Q8_K) {
+        activation_sub_sums(&acts[t * x_row], n_cols, &sums[t * n_blocks]);
+      } else {
+        activation_block_scales(xt, &acts[t * x_row], n_cols, &scales[t * n_blocks]);
+      }
     }
     x = {.type = xt,
          .rows = acts.data(),
          .row_stride = x_row,
          .scales = scales.data(),
          .scales_stride = n_blocks,
+         .sub_sums = sums.data(),
+         .sub_sums_stride = n_blocks,
          .n_tokens = n_tokens};
   }
 
@@ -65,7 +91,10 @@ struct Problem {
   }
 };
 
-class PackedQuant : public ::testing::TestWithParam<DType> {};
+class PackedQuant : public ::testing::TestWithParam<DType> {
+ protected:
+  int64_t block() const { return info(GetParam()).block_size; }
+};
 
 TEST_P(PackedQuant, SimdGivesTheReferenceBitsForAnyRangeAndTokenCount) {
   if (!use_quant_panels(GetParam())) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
@@ -74,7 +103,7 @@ TEST_P(PackedQuant, SimdGivesTheReferenceBitsForAnyRangeAndTokenCount) {
   const PackedQuantMatmulFn simd = packed_quant_matmul_for(Isa::Avx512);
   ASSERT_NE(ref, simd);
   for (int64_t n_tokens : {1, 2, 7, 8, 9, 19, 70}) {
-    Problem p(GetParam(), 37, 96, n_tokens, rng);
+    Problem p(GetParam(), 37, 3 * block(), n_tokens, rng);
     for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 37}, {5, 21}, {16, 32}, {33, 37}})
       for (auto [b0, b1] : {std::pair<int64_t, int64_t>{0, 3}, {1, 2}, {2, 3}}) {
         const auto want = p.run(ref, r0, r1, b0, b1);
@@ -89,8 +118,8 @@ TEST_P(PackedQuant, SimdGivesTheReferenceBitsForAnyRangeAndTokenCount) {
 
 TEST_P(PackedQuant, ReferenceIsTheDequantizedProduct) {
   std::mt19937 rng(4);
-  Problem p(GetParam(), 21, 128, 5, rng);
-  const auto got = p.run(packed_quant_matmul_for(Isa::Scalar), 0, p.n_rows, 0, p.n_cols / 32);
+  Problem p(GetParam(), 21, 4 * block(), 5, rng);
+  const auto got = p.run(packed_quant_matmul_for(Isa::Scalar), 0, p.n_rows, 0, p.n_cols / block());
   const size_t w_row = row_bytes(p.type, p.n_cols);
   std::vector<float> w(p.n_cols), xf(p.n_cols);
   for (int64_t t = 0; t < p.n_tokens; ++t) {
@@ -113,12 +142,9 @@ TEST_P(PackedQuant, MatmulGivesATokenTheSameBitsInAnyBatch) {
   if (!use_quant_panels(GetParam())) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(6);
   const DType type = GetParam();
-  const int64_t n_rows = 50, n_cols = 64, n_tokens = 11;
+  const int64_t n_rows = 50, n_cols = 2 * block(), n_tokens = 11;
   const size_t w_row = row_bytes(type, n_cols);
-  std::vector<uint8_t> wq(w_row * n_rows);
-  const auto wf = random_floats(n_rows * n_cols, rng);
-  for (int64_t r = 0; r < n_rows; ++r)
-    ref::kernels_for(type).quantize(&wf[r * n_cols], &wq[r * w_row], n_cols);
+  const std::vector<uint8_t> wq = random_weights(type, n_rows, n_cols, rng);
   const AlignedBytes panels = pack_quant_panels(type, wq.data(), w_row, n_rows, n_cols);
   WeightMatrix w{.type = type,
                  .data = wq.data(),
@@ -147,7 +173,8 @@ std::string type_name(const ::testing::TestParamInfo<DType>& p) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedQuant,
-                         ::testing::Values(DType::Q4_1, DType::Q8_0, DType::Q4_0, DType::Q5_0),
+                         ::testing::Values(DType::Q4_1, DType::Q8_0, DType::Q4_0, DType::Q5_0,
+                                           DType::Q4_K, DType::Q5_K, DType::Q6_K),
                          type_name);
 
 }  // namespace

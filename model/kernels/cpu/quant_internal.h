@@ -147,6 +147,28 @@ inline void k_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* mn) {
   }
 }
 
+// Quant l (0..31) of sub-block j (0..7) of a Q4_K super-block: byte qs[32 * (j / 2) + l], low
+// nibble for even j, high for odd.
+inline int q4k_quant(const uint8_t* qs, int j, int l) {
+  const uint8_t byte = qs[32 * (j / 2) + l];
+  return (j & 1) ? byte >> 4 : byte & 0xf;
+}
+// The same for Q5_K, whose 5th bit of element l of sub-block j is bit j of qh[l].
+inline int q5k_quant(const uint8_t* qs, const uint8_t* qh, int j, int l) {
+  return q4k_quant(qs, j, l) | (((qh[l] >> j) & 1) << 4);
+}
+// Unsigned quant (0..63) of element k (0..255) of a Q6_K super-block; the value is
+// d * scales[k / 16] * (quant - 32). Element k: half h = k / 128, r = k % 128, quarter
+// t = r / 32, l = r % 32. Low bits: byte ql[64h + l + 32 (t & 1)], low nibble for t < 2, high for
+// t >= 2; high bits: (qh[32h + l] >> 2t) & 3.
+inline int q6k_quant(const BlockQ6_K& b, int k) {
+  const int h = k / 128, r = k % 128, t = r / 32, l = r % 32;
+  const uint8_t lo = b.ql[64 * h + l + 32 * (t & 1)];
+  const int low = t < 2 ? (lo & 0xf) : (lo >> 4);
+  const int high = (b.qh[32 * h + l] >> (2 * t)) & 3;
+  return low | (high << 4);
+}
+
 // Per-ISA overrides: the kernels a SIMD level implements for `type`, or null members (and
 // null for a build or CPU architecture without that level). kernels_for() layers them over
 // the next lower level.

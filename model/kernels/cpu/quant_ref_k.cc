@@ -64,17 +64,6 @@ void dequantize_q8_k(const void* src, float* dst, int64_t n) {
 }
 
 // --- Q4_K / Q5_K: 8 sub-blocks of 32; x = d * sc_j * q - dmin * m_j ---
-// Sub-block j's 4-bit quants: byte qs[32 * (j / 2) + l], low nibble for even j, high for odd;
-// Q5_K's 5th bit of element l of sub-block j is bit j of qh[l].
-
-int q4k_quant(const uint8_t* qs, int j, int l) {
-  const uint8_t byte = qs[32 * (j / 2) + l];
-  return (j & 1) ? byte >> 4 : byte & 0xf;
-}
-int q5k_quant(const uint8_t* qs, const uint8_t* qh, int j, int l) {
-  return q4k_quant(qs, j, l) | (((qh[l] >> j) & 1) << 4);
-}
-
 void dequantize_q4_k(const void* src, float* dst, int64_t n) {
   const BlockQ4_K* b = static_cast<const BlockQ4_K*>(src);
   for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
@@ -150,24 +139,13 @@ float dot_q5_k(const void* w, const void* x, int64_t n) {
 }
 
 // --- Q6_K: x = d * scales[k / 16] * (q - 32), q = 4 low bits | 2 high bits << 4 ---
-// Element k: half h = k / 128, r = k % 128, quarter t = r / 32, l = r % 32. Low bits: byte
-// ql[64h + l + 32 (t & 1)], low nibble for t < 2, high for t >= 2; high bits: (qh[32h + l] >>
-// 2t) & 3.
-
-int q6k_quant(const BlockQ6_K& b, int k) {
-  const int h = k / 128, r = k % 128, t = r / 32, l = r % 32;
-  const uint8_t lo = b.ql[64 * h + l + 32 * (t & 1)];
-  const int low = t < 2 ? (lo & 0xf) : (lo >> 4);
-  const int high = (b.qh[32 * h + l] >> (2 * t)) & 3;
-  return (low | (high << 4)) - 32;
-}
-
 void dequantize_q6_k(const void* src, float* dst, int64_t n) {
   const BlockQ6_K* b = static_cast<const BlockQ6_K*>(src);
   for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
     const float d = fp16_to_fp32(b[i].d);
     for (int k = 0; k < kQKK; ++k) {
-      dst[k] = d * static_cast<float>(b[i].scales[k / 16]) * static_cast<float>(q6k_quant(b[i], k));
+      dst[k] =
+          d * static_cast<float>(b[i].scales[k / 16]) * static_cast<float>(q6k_quant(b[i], k) - 32);
     }
   }
 }
@@ -180,7 +158,7 @@ float dot_q6_k(const void* w, const void* x, int64_t n) {
     int sumi = 0;
     for (int g = 0; g < kQKK / 16; ++g) {
       int isum = 0;
-      for (int l = 0; l < 16; ++l) isum += q6k_quant(a[i], 16 * g + l) * y[i].qs[16 * g + l];
+      for (int l = 0; l < 16; ++l) isum += (q6k_quant(a[i], 16 * g + l) - 32) * y[i].qs[16 * g + l];
       sumi += a[i].scales[g] * isum;
     }
     sum += fp16_to_fp32(a[i].d) * load_f32(y[i].d) * static_cast<float>(sumi);

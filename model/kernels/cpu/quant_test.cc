@@ -9,12 +9,15 @@
 
 #include <gtest/gtest.h>
 
+#include "model/kernels/cpu/kernel_test_util.h"
 #include "model/kernels/cpu/quant.h"
 #include "model/kernels/cpu/quant_internal.h"
 #include "model/tensor_type.h"
 
 namespace shardserve::kernels {
 namespace {
+
+using test_util::random_row;
 
 constexpr DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
                                DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q8_1, DType::Q4_K,
@@ -29,48 +32,6 @@ std::vector<float> random_floats(int64_t n, std::mt19937& rng, float scale = 1.0
   std::vector<float> v(static_cast<size_t>(n));
   for (float& f : v) f = dist(rng);
   return v;
-}
-
-void put_f16(uint8_t* p, float f) {
-  const uint16_t h = f32_to_f16(f);
-  std::memcpy(p, &h, 2);
-}
-
-// A row of n elements of `type`: random bytes with finite, sane scales (and finite floats).
-std::vector<uint8_t> random_row(DType type, int64_t n, std::mt19937& rng) {
-  std::vector<uint8_t> row(row_bytes(type, n));
-  for (uint8_t& b : row) b = static_cast<uint8_t>(rng());
-  std::uniform_real_distribution<float> scale(-0.05f, 0.05f), min(-1.0f, 1.0f);
-  const size_t bb = info(type).block_bytes;
-  const size_t nb = row.size() / bb;
-  if (type == DType::F32 || type == DType::F16 || type == DType::BF16) {
-    const std::vector<float> v = random_floats(n, rng);
-    ref::kernels_for(type).quantize(v.data(), row.data(), n);
-    return row;
-  }
-  for (size_t i = 0; i < nb; ++i) {
-    uint8_t* b = row.data() + i * bb;
-    switch (type) {
-      case DType::Q4_0:
-      case DType::Q5_0:
-      case DType::Q8_0:
-        put_f16(b, scale(rng));
-        break;
-      case DType::Q4_1:
-      case DType::Q5_1:
-      case DType::Q4_K:
-      case DType::Q5_K:
-        put_f16(b, scale(rng));
-        put_f16(b + 2, type == DType::Q4_1 || type == DType::Q5_1 ? min(rng) : scale(rng));
-        break;
-      case DType::Q6_K:
-        put_f16(b + 208, scale(rng));
-        break;
-      default:
-        ADD_FAILURE() << "no random_row for " << info(type).name;
-    }
-  }
-  return row;
 }
 
 // An activation row for a dot with `weight`: random floats quantized by the reference.

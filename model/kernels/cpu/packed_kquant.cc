@@ -1,0 +1,185 @@
+// K-quant panels (Q4_K, Q5_K, Q6_K): packing and the scalar reference product. The layout and the
+// arithmetic are those of packed_quant.h; this file is their definition in plain C++.
+#include <cmath>
+#include <cstring>
+
+#include "base/check.h"
+#include "model/kernels/cpu/packed_quant.h"
+#include "model/kernels/cpu/quant_internal.h"
+
+namespace shardserve::kernels {
+namespace {
+
+constexpr size_t kScalesEnd = 320;   // header and scales
+constexpr size_t kMinsOffset = 192;  // Q4_K / Q5_K: mins after 8 x 16 scales
+constexpr size_t kNibbleBytes = 256;
+constexpr int kSubBlocks = kQKK / kQK;
+
+size_t high_bit_bytes(DType type) {
+  return type == DType::Q6_K ? 128 : type == DType::Q5_K ? 64 : 0;
+}
+size_t sub_block_bytes(DType type) {
+  return kNibbleBytes + high_bit_bytes(type);
+}
+
+// One super-block of a row, decoded: unsigned quants and integer scales.
+struct KBlock {
+  uint16_t d = 0, dmin = 0;
+  int sc[16] = {};  // per sub-block (Q4_K / Q5_K: 8) or 16-column group (Q6_K: 16)
+  int m[8] = {};    // Q4_K / Q5_K
+  uint8_t q[kQKK] = {};
+};
+
+KBlock decode(DType type, const uint8_t* src) {
+  KBlock k;
+  if (type == DType::Q6_K) {
+    BlockQ6_K b;
+    std::memcpy(&b, src, sizeof b);
+    k.d = b.d;
+    for (int g = 0; g < 16; ++g) k.sc[g] = b.scales[g];
+    for (int i = 0; i < kQKK; ++i) k.q[i] = static_cast<uint8_t>(q6k_quant(b, i));
+    return k;
+  }
+  BlockQ5_K b{};  // Q4_K is its prefix up to qh; read the fields of the type
+  const bool q5 = type == DType::Q5_K;
+  std::memcpy(&b, src, q5 ? sizeof(BlockQ5_K) : offsetof(BlockQ5_K, qh));
+  const uint8_t* qs = q5 ? b.qs : src + offsetof(BlockQ4_K, qs);
+  k.d = b.d;
+  k.dmin = b.dmin;
+  for (int j = 0; j < kSubBlocks; ++j) {
+    uint8_t sc, mn;
+    k_scale_min(j, b.scales, &sc, &mn);
+    k.sc[j] = sc;
+    k.m[j] = mn;
+    for (int l = 0; l < kQK; ++l)
+      k.q[kQK * j + l] = static_cast<uint8_t>(q5 ? q5k_quant(qs, b.qh, j, l) : q4k_quant(qs, j, l));
+  }
+  return k;
+}
+
+// Where lane `lane`'s quant of column k (0..31) of sub-block `sub` sits in a record: its nibble
+// byte and half, and its high bits (byte, shift) when the type has them.
+struct QuantPlace {
+  size_t nibble_byte;
+  int nibble_shift;  // 0 or 4
+  size_t high_byte;
+  int high_shift;
+};
+
+QuantPlace place(DType type, int sub, int64_t lane, int k) {
+  const int c = k / 4, i = k % 4;
+  const size_t base = kScalesEnd + sub * sub_block_bytes(type);
+  QuantPlace p{.nibble_byte = base + (c % 4) * 64 + 4 * lane + i,
+               .nibble_shift = c < 4 ? 0 : 4,
+               .high_byte = 0,
+               .high_shift = 0};
+  if (type == DType::Q5_K) {
+    p.high_byte = base + kNibbleBytes + 4 * lane + i;
+    p.high_shift = c;
+  } else if (type == DType::Q6_K) {
+    p.high_byte = base + kNibbleBytes + (c / 4) * 64 + 4 * lane + i;
+    p.high_shift = 2 * (c % 4);
+  }
+  return p;
+}
+
+int read_quant(DType type, const uint8_t* rec, int sub, int64_t lane, int k) {
+  const QuantPlace p = place(type, sub, lane, k);
+  int q = (rec[p.nibble_byte] >> p.nibble_shift) & 0xf;
+  if (type == DType::Q5_K) q |= ((rec[p.high_byte] >> p.high_shift) & 1) << 4;
+  if (type == DType::Q6_K) q |= ((rec[p.high_byte] >> p.high_shift) & 3) << 4;
+  return q;
+}
+
+void write_record(DType type, const KBlock& k, int64_t lane, uint8_t* rec) {
+  std::memcpy(rec + 2 * lane, &k.d, 2);
+  std::memcpy(rec + 32 + 2 * lane, &k.dmin, 2);
+  if (type == DType::Q6_K) {
+    for (int g = 0; g < 16; ++g) rec[64 + 16 * g + lane] = static_cast<uint8_t>(k.sc[g]);
+  } else {
+    for (int j = 0; j < kSubBlocks; ++j) {
+      rec[64 + 16 * j + lane] = static_cast<uint8_t>(k.sc[j]);
+      rec[kMinsOffset + 32 * (j / 2) + 2 * lane + j % 2] = static_cast<uint8_t>(k.m[j]);
+    }
+  }
+  for (int sub = 0; sub < kSubBlocks; ++sub)
+    for (int col = 0; col < kQK; ++col) {
+      const int q = k.q[kQK * sub + col];
+      const QuantPlace p = place(type, sub, lane, col);
+      rec[p.nibble_byte] |= static_cast<uint8_t>((q & 0xf) << p.nibble_shift);
+      if (type != DType::Q4_K) rec[p.high_byte] |= static_cast<uint8_t>((q >> 4) << p.high_shift);
+    }
+}
+
+// Token t's Q8_K super-block b.
+const BlockQ8_K& act_block(const QuantActivations& x, int64_t t, int64_t b) {
+  return reinterpret_cast<const BlockQ8_K*>(x.rows + static_cast<size_t>(t) * x.row_stride)[b];
+}
+
+}  // namespace
+
+size_t internal::kquant_record_bytes(DType type) {
+  return kScalesEnd + kSubBlocks * sub_block_bytes(type);
+}
+
+void internal::pack_kquant_row(DType type, const uint8_t* row, int64_t n_blocks, int64_t lane,
+                               uint8_t* panel) {
+  const size_t record = kquant_record_bytes(type), src_bytes = info(type).block_bytes;
+  for (int64_t b = 0; b < n_blocks; ++b)
+    write_record(type, decode(type, row + b * src_bytes), lane, panel + b * record);
+}
+
+void internal::packed_kquant_matmul_scalar(DType type, const uint8_t* panels, int64_t n_cols,
+                                           int64_t row_begin, int64_t row_end, int64_t b_begin,
+                                           int64_t b_end, const QuantActivations& x, float* out,
+                                           int64_t ldo) {
+  SS_CHECK(x.type == DType::Q8_K, "K-quant panels take Q8_K activations");
+  const int64_t n_blocks = n_cols / kQKK;
+  const size_t record = kquant_record_bytes(type);
+  const bool q6 = type == DType::Q6_K;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t p = r / kQuantPanelRows, lane = r % kQuantPanelRows;
+    for (int64_t t = 0; t < x.n_tokens; ++t) {
+      float acc = 0.0f;
+      for (int64_t b = b_begin; b < b_end; ++b) {
+        const uint8_t* rec = panels + static_cast<size_t>(p * n_blocks + b) * record;
+        const BlockQ8_K& xb = act_block(x, t, b);
+        float dx;
+        std::memcpy(&dx, &xb.d, 4);
+        uint16_t d16, dmin16;
+        std::memcpy(&d16, rec + 2 * lane, 2);
+        std::memcpy(&dmin16, rec + 32 + 2 * lane, 2);
+        int32_t isum = 0, msum = 0;
+        for (int sub = 0; sub < kSubBlocks; ++sub) {
+          int32_t dot[2] = {0, 0};  // per 16-column half
+          for (int k = 0; k < kQK; ++k)
+            dot[k / 16] += read_quant(type, rec, sub, lane, k) * xb.qs[kQK * sub + k];
+          if (q6) {
+            for (int h = 0; h < 2; ++h) {
+              const int g = 2 * sub + h;
+              const int sc = static_cast<int8_t>(rec[64 + 16 * g + lane]);
+              isum += sc * (dot[h] - 32 * xb.bsums[g]);
+            }
+          } else {
+            const int sc = rec[64 + 16 * sub + lane];
+            const int m = rec[kMinsOffset + 32 * (sub / 2) + 2 * lane + sub % 2];
+            isum += sc * (dot[0] + dot[1]);
+            msum += m * x.sub_sums[t * x.sub_sums_stride + b * kSubBlocks + sub];
+          }
+        }
+        acc = std::fma(static_cast<float>(isum), fp16_to_fp32(d16) * dx, acc);
+        if (!q6) acc = std::fma(static_cast<float>(msum), -(fp16_to_fp32(dmin16) * dx), acc);
+      }
+      out[t * ldo + r] = acc;
+    }
+  }
+}
+
+void activation_sub_sums(const void* row, int64_t n_cols, int16_t* sums) {
+  const BlockQ8_K* b = static_cast<const BlockQ8_K*>(row);
+  for (int64_t i = 0; i < n_cols / kQKK; ++i)
+    for (int j = 0; j < kSubBlocks; ++j)
+      sums[i * kSubBlocks + j] = static_cast<int16_t>(b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+}
+
+}  // namespace shardserve::kernels
