@@ -5,7 +5,7 @@
 // of row-parallel tensors (attention-out, FFN-down when tp > 1) would share pages with the
 // other ranks' slices, so they are copied into memory the weights own and the mapped pages
 // are dropped. Where the CPU runs the packed quant kernel (model/kernels/cpu/packed_quant.h),
-// projections and the LM head of a type with panels (Q4_1, Q8_0, Q4_0, Q5_0) are instead packed
+// projections and the LM head of a type with panels (the legacy and K-quants) are instead packed
 // into panels the weights own, and their mapped pages dropped (token_embd stays mapped for
 // lookups). The File must outlive the weights.
 #pragma once

@@ -5,21 +5,24 @@
 
 #include "base/check.h"
 #include "model/kernels/cpu/packed_quant.h"
+#include "model/kernels/cpu/packed_quant_layout.h"
 #include "model/kernels/cpu/quant_internal.h"
 
 namespace shardserve::kernels {
 namespace {
 
+using internal::QuantBits;
+
 constexpr size_t kScalesEnd = 320;   // header and scales
 constexpr size_t kMinsOffset = 192;  // Q4_K / Q5_K: mins after 8 x 16 scales
-constexpr size_t kNibbleBytes = 256;
 constexpr int kSubBlocks = kQKK / kQK;
 
-size_t high_bit_bytes(DType type) {
-  return type == DType::Q6_K ? 128 : type == DType::Q5_K ? 64 : 0;
+QuantBits quant_bits(DType type) {
+  return type == DType::Q6_K ? QuantBits::k6 : type == DType::Q5_K ? QuantBits::k5 : QuantBits::k4;
 }
-size_t sub_block_bytes(DType type) {
-  return kNibbleBytes + high_bit_bytes(type);
+// Sub-block `sub`'s quant tile in a record.
+size_t tile_offset(DType type, int sub) {
+  return kScalesEnd + sub * internal::quant_tile_bytes(quant_bits(type));
 }
 
 // One super-block of a row, decoded: unsigned quants and integer scales.
@@ -57,40 +60,6 @@ KBlock decode(DType type, const uint8_t* src) {
   return k;
 }
 
-// Where lane `lane`'s quant of column k (0..31) of sub-block `sub` sits in a record: its nibble
-// byte and half, and its high bits (byte, shift) when the type has them.
-struct QuantPlace {
-  size_t nibble_byte;
-  int nibble_shift;  // 0 or 4
-  size_t high_byte;
-  int high_shift;
-};
-
-QuantPlace place(DType type, int sub, int64_t lane, int k) {
-  const int c = k / 4, i = k % 4;
-  const size_t base = kScalesEnd + sub * sub_block_bytes(type);
-  QuantPlace p{.nibble_byte = base + (c % 4) * 64 + 4 * lane + i,
-               .nibble_shift = c < 4 ? 0 : 4,
-               .high_byte = 0,
-               .high_shift = 0};
-  if (type == DType::Q5_K) {
-    p.high_byte = base + kNibbleBytes + 4 * lane + i;
-    p.high_shift = c;
-  } else if (type == DType::Q6_K) {
-    p.high_byte = base + kNibbleBytes + (c / 4) * 64 + 4 * lane + i;
-    p.high_shift = 2 * (c % 4);
-  }
-  return p;
-}
-
-int read_quant(DType type, const uint8_t* rec, int sub, int64_t lane, int k) {
-  const QuantPlace p = place(type, sub, lane, k);
-  int q = (rec[p.nibble_byte] >> p.nibble_shift) & 0xf;
-  if (type == DType::Q5_K) q |= ((rec[p.high_byte] >> p.high_shift) & 1) << 4;
-  if (type == DType::Q6_K) q |= ((rec[p.high_byte] >> p.high_shift) & 3) << 4;
-  return q;
-}
-
 void write_record(DType type, const KBlock& k, int64_t lane, uint8_t* rec) {
   std::memcpy(rec + 2 * lane, &k.d, 2);
   std::memcpy(rec + 32 + 2 * lane, &k.dmin, 2);
@@ -103,12 +72,9 @@ void write_record(DType type, const KBlock& k, int64_t lane, uint8_t* rec) {
     }
   }
   for (int sub = 0; sub < kSubBlocks; ++sub)
-    for (int col = 0; col < kQK; ++col) {
-      const int q = k.q[kQK * sub + col];
-      const QuantPlace p = place(type, sub, lane, col);
-      rec[p.nibble_byte] |= static_cast<uint8_t>((q & 0xf) << p.nibble_shift);
-      if (type != DType::Q4_K) rec[p.high_byte] |= static_cast<uint8_t>((q >> 4) << p.high_shift);
-    }
+    for (int col = 0; col < kQK; ++col)
+      internal::put_tile_quant(quant_bits(type), rec + tile_offset(type, sub), lane, col,
+                               k.q[kQK * sub + col]);
 }
 
 // Token t's Q8_K super-block b.
@@ -119,7 +85,7 @@ const BlockQ8_K& act_block(const QuantActivations& x, int64_t t, int64_t b) {
 }  // namespace
 
 size_t internal::kquant_record_bytes(DType type) {
-  return kScalesEnd + kSubBlocks * sub_block_bytes(type);
+  return tile_offset(type, kSubBlocks);
 }
 
 void internal::pack_kquant_row(DType type, const uint8_t* row, int64_t n_blocks, int64_t lane,
@@ -153,7 +119,9 @@ void internal::packed_kquant_matmul_scalar(DType type, const uint8_t* panels, in
         for (int sub = 0; sub < kSubBlocks; ++sub) {
           int32_t dot[2] = {0, 0};  // per 16-column half
           for (int k = 0; k < kQK; ++k)
-            dot[k / 16] += read_quant(type, rec, sub, lane, k) * xb.qs[kQK * sub + k];
+            dot[k / 16] +=
+                internal::get_tile_quant(quant_bits(type), rec + tile_offset(type, sub), lane, k) *
+                xb.qs[kQK * sub + k];
           if (q6) {
             for (int h = 0; h < 2; ++h) {
               const int g = 2 * sub + h;

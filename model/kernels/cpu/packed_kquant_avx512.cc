@@ -22,13 +22,17 @@ namespace {
 
 using avx512::broadcast_u32;
 
-constexpr size_t kScalesEnd = 320, kMinsOffset = 192, kNibbleBytes = 256;
+using internal::QuantBits;
+
+constexpr size_t kScalesEnd = 320, kMinsOffset = 192;
 constexpr size_t kQ8KBytes = 292, kQ8KQuants = 4, kQ8KSums = 260;  // BlockQ8_K: d, qs, bsums
 
 template <DType kType>
-constexpr size_t kSubBytes = kNibbleBytes + (kType == DType::Q6_K   ? 128
-                                             : kType == DType::Q5_K ? 64
-                                                                    : 0);
+constexpr QuantBits kBits = kType == DType::Q6_K   ? QuantBits::k6
+                            : kType == DType::Q5_K ? QuantBits::k5
+                                                   : QuantBits::k4;
+template <DType kType>
+constexpr size_t kSubBytes = internal::quant_tile_bytes(kBits<kType>);
 template <DType kType>
 constexpr size_t kRecordBytes = kScalesEnd + 8 * kSubBytes<kType>;
 
@@ -56,44 +60,6 @@ struct KActView {
   const int16_t* sums(int64_t t, int64_t b) const { return sub_sums + t * sub_sums_stride + 8 * b; }
 };
 
-// w[c] = the 16 rows' quants of columns 4c..4c+3 of the sub-block at `sub` (unsigned bytes).
-template <DType kType>
-inline void decode_sub_block(const uint8_t* sub, __m512i w[8]) {
-  const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
-#pragma GCC unroll 4
-  for (int c = 0; c < 4; ++c) {
-    const __m512i raw = _mm512_load_si512(sub + 64 * c);
-    w[c] = _mm512_and_si512(raw, low_nibbles);
-    w[c + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_nibbles);
-  }
-  // w | (shifted & bits): ternary logic 0xF8 = A | (B & C). Shifts by 16-bit lanes move each
-  // byte's bits within the byte, and the mask drops what crosses into the next.
-  if constexpr (kType == DType::Q5_K) {
-    const __m512i high = _mm512_load_si512(sub + kNibbleBytes), bit4 = _mm512_set1_epi8(0x10);
-    w[0] = _mm512_ternarylogic_epi32(w[0], _mm512_slli_epi16(high, 4), bit4, 0xF8);
-    w[1] = _mm512_ternarylogic_epi32(w[1], _mm512_slli_epi16(high, 3), bit4, 0xF8);
-    w[2] = _mm512_ternarylogic_epi32(w[2], _mm512_slli_epi16(high, 2), bit4, 0xF8);
-    w[3] = _mm512_ternarylogic_epi32(w[3], _mm512_slli_epi16(high, 1), bit4, 0xF8);
-    w[4] = _mm512_ternarylogic_epi32(w[4], high, bit4, 0xF8);
-    w[5] = _mm512_ternarylogic_epi32(w[5], _mm512_srli_epi16(high, 1), bit4, 0xF8);
-    w[6] = _mm512_ternarylogic_epi32(w[6], _mm512_srli_epi16(high, 2), bit4, 0xF8);
-    w[7] = _mm512_ternarylogic_epi32(w[7], _mm512_srli_epi16(high, 3), bit4, 0xF8);
-  }
-  if constexpr (kType == DType::Q6_K) {
-    const __m512i bits45 = _mm512_set1_epi8(0x30);
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m512i high = _mm512_load_si512(sub + kNibbleBytes + 64 * h);
-      w[4 * h] = _mm512_ternarylogic_epi32(w[4 * h], _mm512_slli_epi16(high, 4), bits45, 0xF8);
-      w[4 * h + 1] =
-          _mm512_ternarylogic_epi32(w[4 * h + 1], _mm512_slli_epi16(high, 2), bits45, 0xF8);
-      w[4 * h + 2] = _mm512_ternarylogic_epi32(w[4 * h + 2], high, bits45, 0xF8);
-      w[4 * h + 3] =
-          _mm512_ternarylogic_epi32(w[4 * h + 3], _mm512_srli_epi16(high, 2), bits45, 0xF8);
-    }
-  }
-}
-
 // One panel (record of super-block b at rec + b * kRecordBytes) x T tokens [t0, t0 + T),
 // super-blocks [b_begin, b_end); stores the rows in `mask` of out[(t0 + t) * ldo + lane].
 template <DType kType, int T>
@@ -110,7 +76,7 @@ void tile(const uint8_t* rec, int64_t b_begin, int64_t b_end, const KActView& x,
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
     for (int sub = 0; sub < 8; ++sub) {
       __m512i w[8];
-      decode_sub_block<kType>(r + kScalesEnd + sub * kSubBytes<kType>, w);
+      avx512::decode_tile<kBits<kType>>(r + kScalesEnd + sub * kSubBytes<kType>, w);
       if constexpr (kQ6) {
         const auto* scales = reinterpret_cast<const __m128i*>(r + 64 + 32 * sub);
         const __m512i sc0 = _mm512_cvtepi8_epi32(_mm_load_si128(scales));

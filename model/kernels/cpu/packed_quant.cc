@@ -4,57 +4,94 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "model/kernels/cpu/packed_quant_layout.h"
 #include "model/kernels/cpu/quant_internal.h"
 
 namespace shardserve::kernels {
 namespace {
 
+using internal::QuantBits;
+
 constexpr size_t kHeaderBytes = 64;
-constexpr size_t kChunkBytes = 64;
 
-int chunks_of(DType type) {
-  return type == DType::Q4_1 ? 4 : 8;
-}
+// How a 32-column type is kept: its quant tile, the offset its stored quants carry (a weight is
+// d * (q - offset), or d * q + m for the types with a min) and whether it has a min.
+struct LegacyFormat {
+  QuantBits bits;
+  int offset;
+  bool has_min;
+};
 
-// The scale and the 32 signed quants of one block of a type kept in byte panels: column k of
-// the block is q[k] * d exactly (Q8_0 as stored; Q4_0 nibble - 8; Q5_0 five bits - 16).
-uint16_t signed_quants(DType type, const uint8_t* src, int8_t q[kQK]) {
+LegacyFormat legacy_format(DType type) {
   switch (type) {
-    case DType::Q8_0: {
-      BlockQ8_0 blk;
-      std::memcpy(&blk, src, sizeof blk);
-      std::memcpy(q, blk.qs, kQK);
-      return blk.d;
-    }
-    case DType::Q4_0: {
-      BlockQ4_0 blk;
-      std::memcpy(&blk, src, sizeof blk);
-      for (int j = 0; j < kQK / 2; ++j) {
-        q[j] = static_cast<int8_t>((blk.qs[j] & 0x0f) - 8);
-        q[j + kQK / 2] = static_cast<int8_t>((blk.qs[j] >> 4) - 8);
-      }
-      return blk.d;
-    }
-    case DType::Q5_0: {
-      BlockQ5_0 blk;
-      std::memcpy(&blk, src, sizeof blk);
-      uint32_t qh;
-      std::memcpy(&qh, blk.qh, sizeof qh);
-      for (int j = 0; j < kQK / 2; ++j) {
-        const int lo = (blk.qs[j] & 0x0f) | static_cast<int>(((qh >> j) & 1u) << 4);
-        const int hi = (blk.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
-        q[j] = static_cast<int8_t>(lo - 16);
-        q[j + kQK / 2] = static_cast<int8_t>(hi - 16);
-      }
-      return blk.d;
-    }
+    case DType::Q4_0:
+      return {QuantBits::k4, 8, false};
+    case DType::Q4_1:
+      return {QuantBits::k4, 0, true};
+    case DType::Q5_0:
+      return {QuantBits::k5, 16, false};
+    case DType::Q5_1:
+      return {QuantBits::k5, 0, true};
+    case DType::Q8_0:
+      return {QuantBits::k8, 128, false};
     default:
-      SS_CHECK(false, "no byte panels for this type");
-      return 0;
+      SS_CHECK(false, "no 32-column panels for this type");
+      return {};
   }
 }
 
-// The quant block of one activation row's block b, and its 32 signed quants.
+// One block of a 32-column type, decoded: scale, min (or 0) and the stored unsigned quants.
+struct LegacyBlock {
+  uint16_t d = 0, m = 0;
+  uint8_t q[kQK] = {};
+};
+
+// Nibble j of a 16-byte quant array: low nibbles are elements 0..15, high ones 16..31.
+int nibble(const uint8_t* qs, int k) {
+  return k < kQK / 2 ? qs[k] & 0x0f : qs[k - kQK / 2] >> 4;
+}
+
+LegacyBlock decode_legacy(DType type, const uint8_t* src) {
+  LegacyBlock blk;
+  switch (type) {
+    case DType::Q8_0: {
+      BlockQ8_0 b;
+      std::memcpy(&b, src, sizeof b);
+      blk.d = b.d;
+      for (int k = 0; k < kQK; ++k) blk.q[k] = static_cast<uint8_t>(b.qs[k] + 128);
+      break;
+    }
+    case DType::Q4_0:
+    case DType::Q4_1: {
+      BlockQ4_1 b{};  // Q4_0 is Q4_1 without m
+      const bool min = type == DType::Q4_1;
+      std::memcpy(&b.d, src, 2);
+      if (min) std::memcpy(&b.m, src + 2, 2);
+      std::memcpy(b.qs, src + (min ? 4 : 2), sizeof b.qs);
+      blk.d = b.d;
+      blk.m = b.m;
+      for (int k = 0; k < kQK; ++k) blk.q[k] = static_cast<uint8_t>(nibble(b.qs, k));
+      break;
+    }
+    default: {  // Q5_0, Q5_1
+      BlockQ5_1 b{};
+      const bool min = type == DType::Q5_1;
+      std::memcpy(&b.d, src, 2);
+      if (min) std::memcpy(&b.m, src + 2, 2);
+      std::memcpy(b.qh, src + (min ? 4 : 2), sizeof b.qh);
+      std::memcpy(b.qs, src + (min ? 8 : 6), sizeof b.qs);
+      uint32_t qh;
+      std::memcpy(&qh, b.qh, sizeof qh);
+      blk.d = b.d;
+      blk.m = b.m;
+      for (int k = 0; k < kQK; ++k)
+        blk.q[k] = static_cast<uint8_t>(nibble(b.qs, k) | (((qh >> k) & 1u) << 4));
+    }
+  }
+  return blk;
+}
+
+// The quants of one activation row's block b.
 const int8_t* act_quants(const QuantActivations& x, int64_t t, int64_t b) {
   const uint8_t* row = x.rows + static_cast<size_t>(t) * x.row_stride;
   if (x.type == DType::Q8_1) return reinterpret_cast<const BlockQ8_1*>(row)[b].qs;
@@ -67,7 +104,7 @@ void packed_quant_matmul_scalar(DType type, const uint8_t* panels, int64_t n_col
                                 const QuantActivations& x, float* out, int64_t ldo) {
   const int64_t n_blocks = n_cols / kQK;
   const size_t block_bytes = quant_panel_block_bytes(type);
-  const bool q4 = type == DType::Q4_1;
+  const LegacyFormat f = legacy_format(type);
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t p = r / kQuantPanelRows, lane = r % kQuantPanelRows;
     for (int64_t t = 0; t < x.n_tokens; ++t) {
@@ -79,20 +116,11 @@ void packed_quant_matmul_scalar(DType type, const uint8_t* panels, int64_t n_col
         std::memcpy(&m16, rec + 32 + 2 * lane, 2);
         const int8_t* qx = act_quants(x, t, b);
         const ActBlockScale& sc = x.scales[t * x.scales_stride + b];
-        int32_t sum = 0;
-        for (int k = 0; k < kQK; ++k) {
-          const int quad = k / 4, j = k % 4;
-          int qw;
-          if (q4) {
-            const uint8_t byte = rec[kHeaderBytes + (quad % 4) * kChunkBytes + 4 * lane + j];
-            qw = quad < 4 ? (byte & 0x0f) : (byte >> 4);
-          } else {
-            qw = static_cast<int>(rec[kHeaderBytes + quad * kChunkBytes + 4 * lane + j]) - 128;
-          }
-          sum += qw * qx[k];
-        }
+        int32_t sum = -f.offset * sc.sum;
+        for (int k = 0; k < kQK; ++k)
+          sum += internal::get_tile_quant(f.bits, rec + kHeaderBytes, lane, k) * qx[k];
         acc = std::fma(static_cast<float>(sum), fp16_to_fp32(d16) * sc.d, acc);
-        if (q4) acc = std::fma(fp16_to_fp32(m16), sc.s, acc);
+        if (f.has_min) acc = std::fma(fp16_to_fp32(m16), sc.s, acc);
       }
       out[t * ldo + r] = acc;
     }
@@ -120,8 +148,8 @@ void packed_matmul_avx512_any(DType type, const uint8_t* panels, int64_t n_cols,
 }  // namespace
 
 bool has_quant_panels(DType type) {
-  return type == DType::Q4_1 || type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_0 ||
-         internal::is_kquant(type);
+  return type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q5_0 || type == DType::Q5_1 ||
+         type == DType::Q8_0 || internal::is_kquant(type);
 }
 
 bool use_quant_panels(DType type, Isa isa) {
@@ -133,7 +161,7 @@ bool use_quant_panels(DType type, Isa isa) {
 size_t quant_panel_block_bytes(DType type) {
   SS_CHECK(has_quant_panels(type), "no packed layout for this type");
   if (internal::is_kquant(type)) return internal::kquant_record_bytes(type);
-  return kHeaderBytes + chunks_of(type) * kChunkBytes;
+  return kHeaderBytes + internal::quant_tile_bytes(legacy_format(type).bits);
 }
 
 size_t quant_panels_bytes(DType type, int64_t n_rows, int64_t n_cols) {
@@ -164,40 +192,30 @@ AlignedBytes pack_quant_panels(DType type, const uint8_t* src, size_t src_row_by
     }
     for (int64_t b = 0; b < n_blocks; ++b) {
       uint8_t* rec = panels.get() + static_cast<size_t>(p * n_blocks + b) * block_bytes;
-      uint8_t* quants = rec + kHeaderBytes + 4 * lane;
-      if (type == DType::Q4_1) {
-        BlockQ4_1 blk;
-        std::memcpy(&blk, row + b * sizeof blk, sizeof blk);
-        std::memcpy(rec + 2 * lane, &blk.d, 2);
-        std::memcpy(rec + 32 + 2 * lane, &blk.m, 2);
-        for (int c = 0; c < 4; ++c) std::memcpy(quants + c * kChunkBytes, blk.qs + 4 * c, 4);
-      } else {
-        int8_t q[kQK];
-        const uint16_t d = signed_quants(type, row + b * src_block_bytes, q);
-        std::memcpy(rec + 2 * lane, &d, 2);
-        for (int c = 0; c < 8; ++c)
-          for (int j = 0; j < 4; ++j)
-            quants[c * kChunkBytes + j] = static_cast<uint8_t>(q[4 * c + j] ^ 0x80);
-      }
+      const LegacyBlock blk = decode_legacy(type, row + b * src_block_bytes);
+      std::memcpy(rec + 2 * lane, &blk.d, 2);
+      std::memcpy(rec + 32 + 2 * lane, &blk.m, 2);
+      for (int k = 0; k < kQK; ++k)
+        internal::put_tile_quant(legacy_format(type).bits, rec + kHeaderBytes, lane, k, blk.q[k]);
     }
   }
   return panels;
 }
 
 void activation_block_scales(DType type, const void* row, int64_t n_cols, ActBlockScale* scales) {
-  const int64_t n_blocks = n_cols / kQK;
-  if (type == DType::Q8_1) {
-    const BlockQ8_1* b = static_cast<const BlockQ8_1*>(row);
-    for (int64_t i = 0; i < n_blocks; ++i)
-      scales[i] = {.d = fp16_to_fp32(b[i].d), .s = fp16_to_fp32(b[i].s), .bias = 0};
-    return;
-  }
-  SS_CHECK(type == DType::Q8_0, "activation scales of a type other than Q8_0 / Q8_1");
-  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(row);
-  for (int64_t i = 0; i < n_blocks; ++i) {
+  SS_CHECK(type == DType::Q8_0 || type == DType::Q8_1,
+           "activation scales of a type other than Q8_0 / Q8_1");
+  const bool q8_1 = type == DType::Q8_1;
+  const size_t block_bytes = q8_1 ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
+  for (int64_t i = 0; i < n_cols / kQK; ++i) {
+    const uint8_t* blk = static_cast<const uint8_t*>(row) + i * block_bytes;
+    uint16_t d, s = 0;
+    std::memcpy(&d, blk, 2);
+    if (q8_1) std::memcpy(&s, blk + 2, 2);
+    const int8_t* qs = reinterpret_cast<const int8_t*>(blk + (q8_1 ? 4 : 2));
     int32_t sum = 0;
-    for (int k = 0; k < kQK; ++k) sum += b[i].qs[k];
-    scales[i] = {.d = fp16_to_fp32(b[i].d), .s = 0.0f, .bias = -128 * sum};
+    for (int k = 0; k < kQK; ++k) sum += qs[k];
+    scales[i] = {.d = fp16_to_fp32(d), .s = q8_1 ? fp16_to_fp32(s) : 0.0f, .sum = sum};
   }
 }
 

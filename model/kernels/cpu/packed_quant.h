@@ -1,4 +1,4 @@
-// Quantized weights (Q4_1, Q8_0, Q4_0, Q5_0 and the K-quants Q4_K, Q5_K, Q6_K) repacked for a
+// Quantized weights (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K) repacked for a
 // register-blocked integer matrix product, and that product: the fast path of matmul() for a
 // WeightMatrix that carries `quant_panels` (the Llama projections and LM head on CPUs with
 // AVX-512 VNNI).
@@ -11,16 +11,11 @@
 // Layout: rows in panels of 16; panel p holds, for each block b of the type (32 columns; 256
 // for K-quants) in order, one 64-byte-aligned record of kind-specific size.
 //
-// 32-column types:
-//   header (64 bytes): d[16] as f16 (row r of the panel in slot r), then for Q4_1 m[16] as f16
-//                      (Q8_0: 32 bytes of zeros);
-//   quants: Q4_1: 4 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = the row's original qs[4c..4c+3]
-//                 (low nibbles: columns 4c..4c+3, high nibbles: columns 16+4c..16+4c+3);
-//           Q8_0: 8 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = the row's qs[4c..4c+3] + 128
-//                 (as unsigned bytes, for vpdpbusd's unsigned operand).
-//           Q4_0, Q5_0: as Q8_0, of their signed quants (nibble - 8, five bits - 16) and d: the
-//                 same kernel computes them exactly, at twice their file size in memory (a
-//                 layout of their own, half the bytes to read per token, is still to come).
+// 32-column types: a header (64 bytes) of d[16] as f16 (row r of the panel in slot r), then for
+// Q4_1 / Q5_1 m[16] as f16 (else 32 bytes of zeros), then one quant tile (packed_quant_layout.h)
+// of the row's unsigned quants: Q4_0 / Q4_1 nibbles, Q5_0 / Q5_1 5 bits, Q8_0 bytes of q + 128.
+// 16 rows x 32 columns take 320 bytes for Q4_0 / Q4_1 (5 bits a weight; 4.5 / 5 in GGUF), 384 for
+// Q5_0 / Q5_1 (6; 5.5 / 6) and 576 for Q8_0 (9; 8.5).
 //
 // K-quants (256-column super-blocks; a weight is d * sc * q - dmin * m for Q4_K / Q5_K, with a
 // 6-bit scale sc and min m per 32 columns, and d * sc * (q - 32) for Q6_K, with a signed 8-bit sc
@@ -29,22 +24,18 @@
 //   [64, 320)  Q4_K / Q5_K: sc[j][16] (u8, sub-block j = 0..7), then m as [i][16][2] (u8, the
 //              mins of sub-blocks 2i and 2i+1 of each row side by side, i = 0..3);
 //              Q6_K: sc[g][16] (i8, 16-column group g = 0..15);
-//   then sub-block j = 0..7, each: 4 chunks of 64 bytes of nibbles as in Q4_1 (chunk c, byte
-//              4r + k: low nibble = the low 4 bits of the row's quant of column 4c + k of the
-//              sub-block, high nibble = of column 16 + 4c + k), then Q5_K: 64 bytes, bit c of
-//              byte 4r + k = bit 4 of column 4c + k's quant (c = 0..7); Q6_K: 2 x 64 bytes, plane
-//              h, bits 2i..2i+1 of byte 4r + k = bits 4..5 of column 4(4h + i) + k's quant.
-//   Quants are unsigned (Q6_K's are q, 0..63, not q - 32). 16 rows x 256 columns take 2368 bytes
-//   for Q4_K (4.625 bits a weight against 4.5 in GGUF), 2880 for Q5_K (5.625 / 5.5) and 3392 for
-//   Q6_K (6.625 / 6.5625).
+//   then sub-block j = 0..7, each a quant tile of 4, 5 or 6 bits (Q6_K's quants are q, 0..63).
+//   16 rows x 256 columns take 2368 bytes for Q4_K (4.625 bits a weight against 4.5 in GGUF),
+//   2880 for Q5_K (5.625 / 5.5) and 3392 for Q6_K (6.625 / 6.5625).
 // Rows past n_rows are zero. 16 rows x 32 columns take 320 bytes for Q4_1 (20 per row, as in
 // GGUF) and 576 for Q8_0 (36 per row, 34 in GGUF).
 //
 // Arithmetic of the 32-column types, per output (row r, token t), over blocks b = b_begin ..
 // b_end - 1 in order, from acc = 0.0f:
-//   i   = sum over the block's 32 columns of q_w * q_x          (exact, int32)
+//   i   = sum over the block's 32 columns of q_w * q_x - offset * sum_x   (exact, int32; offset
+//         8 for Q4_0, 16 for Q5_0, 128 for Q8_0, else 0)
 //   acc = fma(float(i), d_w * d_x, acc)                          (d_w * d_x rounded to float)
-//   acc = fma(m_w, s_x, acc)                                     (Q4_1 only; s_x as in Q8_1)
+//   acc = fma(m_w, s_x, acc)                                     (Q4_1 / Q5_1; s_x as in Q8_1)
 // with d_x, s_x the activation block's f16 scale and scaled sum converted to float.
 // K-quants take Q8_K activations (float d_x per super-block, bsum_x per 16 columns, and sum_x per
 // 32 columns computed once per activation row); per super-block, in order:
@@ -73,7 +64,7 @@ namespace shardserve::kernels {
 
 inline constexpr int64_t kQuantPanelRows = 16;
 
-// Whether `type` has a packed layout (Q4_1, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K).
+// Whether `type` has a packed layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K).
 bool has_quant_panels(DType type);
 // Whether matmul() should pack weights of `type` at load: a packed layout exists and the kernel
 // for it runs at `isa` (AVX-512 VNNI; below that the row dots are faster than the reference).
@@ -94,12 +85,12 @@ using AlignedBytes = std::unique_ptr<uint8_t[], AlignedByteFree>;
 AlignedBytes pack_quant_panels(DType type, const uint8_t* src, size_t src_row_bytes, int64_t n_rows,
                                int64_t n_cols);
 
-// Per activation block: its scale and, for Q8_1, its scaled sum as floats; for Q8_0 the bias
-// that turns vpdpbusd's (q_w + 128) . q_x into q_w . q_x, i.e. -128 * sum(q_x).
+// Per activation block: its scale and, for Q8_1, its scaled sum as floats, and the sum of its
+// quants (sum_x above).
 struct ActBlockScale {
   float d = 0.0f;
   float s = 0.0f;
-  int32_t bias = 0;
+  int32_t sum = 0;
 };
 
 // Fills scales[b] for the n_cols / 32 blocks of one activation row in `type` (Q8_0 or Q8_1).
@@ -108,8 +99,8 @@ void activation_block_scales(DType type, const void* row, int64_t n_cols, ActBlo
 // Fills sums[j] = the sum of the quants of columns 32j .. 32j + 31 of one Q8_K activation row.
 void activation_sub_sums(const void* row, int64_t n_cols, int16_t* sums);
 
-// Activation rows in the weights' dot type (Q8_1 for Q4_1, Q8_K for K-quants, Q8_0 for the
-// others), with their scales (Q8_0, Q8_1) or 32-column sums (Q8_K).
+// Activation rows in the weights' dot type (Q8_1 for Q4_1 / Q5_1, Q8_K for K-quants, Q8_0 for
+// the others), with their scales (Q8_0, Q8_1) or 32-column sums (Q8_K).
 struct QuantActivations {
   DType type = DType::Q8_1;
   const uint8_t* rows = nullptr;  // row t at rows + t * row_stride, GGUF blocks

@@ -1,7 +1,7 @@
-// The packed quant product (Q4_1, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K): the SIMD kernel gives the
-// scalar reference's bits for any row range, block range and number of tokens; the reference agrees
-// with the dequantized product (so the packing keeps every quant and scale); and matmul() with
-// panels gives a token the same bits whatever else is in its batch.
+// The packed quant product (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K): the SIMD kernel gives
+// the scalar reference's bits for any row range, block range and number of tokens; the reference
+// agrees with the dequantized product (so the packing keeps every quant and scale); and matmul()
+// with panels gives a token the same bits whatever else is in its batch.
 #include "model/kernels/cpu/packed_quant.h"
 
 #include <gtest/gtest.h>
@@ -131,8 +131,10 @@ TEST_P(PackedQuant, ReferenceIsTheDequantizedProduct) {
         want += static_cast<double>(w[k]) * xf[k];
         scale += std::fabs(static_cast<double>(w[k]) * xf[k]);
       }
-      // Q8_1's scaled sum is rounded to f16, so Q4_1's min term carries a relative 2^-11.
-      const double tol = (p.type == DType::Q4_1 ? 1e-3 : 1e-5) * scale + 1e-6;
+      // Q8_1's scaled sum is rounded to f16, so the min term of Q4_1 / Q5_1 carries a relative
+      // 2^-11.
+      const double tol =
+          (p.type == DType::Q4_1 || p.type == DType::Q5_1 ? 1e-3 : 1e-5) * scale + 1e-6;
       EXPECT_NEAR(got[t * p.n_rows + r], want, tol) << "row " << r << " token " << t;
     }
   }
@@ -174,7 +176,7 @@ std::string type_name(const ::testing::TestParamInfo<DType>& p) {
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedQuant,
                          ::testing::Values(DType::Q4_1, DType::Q8_0, DType::Q4_0, DType::Q5_0,
-                                           DType::Q4_K, DType::Q5_K, DType::Q6_K),
+                                           DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K),
                          type_name);
 
 }  // namespace
