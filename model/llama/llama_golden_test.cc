@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -33,8 +34,17 @@
 namespace shardserve {
 namespace {
 
-constexpr const char* kModel = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-constexpr const char* kGolden = "tests/golden/generation_golden.json";
+// Another file and its golden data (made by make_generation_golden.py --model --out) may be named
+// in SHARDSERVE_GOLDEN_MODEL and SHARDSERVE_GOLDEN_JSON: bench/quant/check_types.sh holds each
+// quantization type of the default model to llama.cpp that way.
+const char* golden_path(const char* variable, const char* fallback) {
+  const char* v = std::getenv(variable);
+  return v && *v ? v : fallback;
+}
+const char* const kModel =
+    golden_path("SHARDSERVE_GOLDEN_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const char* const kGolden =
+    golden_path("SHARDSERVE_GOLDEN_JSON", "tests/golden/generation_golden.json");
 constexpr int kCompareTokens = 32;
 
 struct GoldenCase {

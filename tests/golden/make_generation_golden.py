@@ -5,7 +5,11 @@ chat-templated, on the default model.
 
 Run once (needs llama-cpp-python and jinja2; CI does not):
     /opt/peer-venv/bin/python tests/golden/make_generation_golden.py
+
+`--model FILE --out JSON` makes the same golden data for another GGUF file (bench/quant/
+check_types.sh does so for the default model requantized into each type).
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -41,8 +45,8 @@ CHAT_PROMPTS = [
 ]
 
 
-def chat_template() -> str:
-    reader = GGUFReader(str(MODEL))
+def chat_template(model) -> str:
+    reader = GGUFReader(str(model))
     field = reader.fields["tokenizer.chat_template"]
     return bytes(field.parts[field.data[0]]).decode("utf-8")
 
@@ -70,9 +74,13 @@ def greedy(llm: Llama, prompt_tokens):
 
 
 def main():
-    llm = Llama(model_path=str(MODEL), n_ctx=1024, n_threads=2, n_batch=512, seed=0, logits_all=True,
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    llm = Llama(model_path=str(args.model), n_ctx=1024, n_threads=2, n_batch=512, seed=0, logits_all=True,
                 verbose=False)
-    template = chat_template()
+    template = chat_template(args.model)
     cases = []
     prompts = [("plain", p) for p in PLAIN_PROMPTS] + [
         ("chat", render_chat(template, m)) for m in CHAT_PROMPTS]
@@ -84,8 +92,8 @@ def main():
                       "greedy_tokens": tokens, "greedy_text": text_out, "top_logits": top})
         print(f"{kind}: {text[:40]!r} -> {text_out[:60]!r}", file=sys.stderr)
     import llama_cpp
-    OUT.write_text(json.dumps({
-        "model": MODEL.name,
+    args.out.write_text(json.dumps({
+        "model": args.model.name,
         "reference": f"llama-cpp-python {llama_cpp.__version__} (llama.cpp), n_threads=2, "
                      "default KV cache type (f16)",
         "n_generate": N_GENERATE,
