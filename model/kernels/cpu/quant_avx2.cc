@@ -1,5 +1,5 @@
 // AVX2 + FMA + F16C kernels: dots for F32, F16, Q8_0 x Q8_0 and Q4_1 x Q8_1; quantizers for
-// F16, Q8_0 and Q8_1 (bit-identical to the scalar reference). Built with -mavx2 -mfma -mf16c;
+// F16, Q8_0, Q8_1 and Q8_K (bit-identical to the scalar reference). Built with -mavx2 -mfma -mf16c;
 // only called after CPUID says the CPU has them (quant.cc).
 #include <cassert>
 
@@ -146,6 +146,56 @@ void quantize_q8_1(const float* src, void* dst, int64_t n) {
   }
 }
 
+// --- Q8_K quantization: 256 floats -> 256 int8 with the reference's choice of scale (the
+// first element of largest magnitude, with its sign), per-16 sums, and d = 1 / iscale ---
+
+void quantize_q8_k(const float* src, void* dst, int64_t n) {
+  assert(n % kQKK == 0);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n / kQKK; ++i, src += kQKK, out += sizeof(BlockQ8_K)) {
+    BlockQ8_K& y = *reinterpret_cast<BlockQ8_K*>(out);
+    __m256 vmax = _mm256_setzero_ps();
+    for (int j = 0; j < kQKK; j += 8)
+      vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(src + j)), vmax);
+    const float amax = hmax(vmax);
+    if (amax == 0) {
+      std::memset(out, 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    float max = 0;
+    for (int j = 0; j < kQKK; j += 8) {
+      const int at = _mm256_movemask_ps(_mm256_cmp_ps(
+          _mm256_andnot_ps(sign, _mm256_loadu_ps(src + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+      if (at) {
+        max = src[j + __builtin_ctz(static_cast<unsigned>(at))];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m256 vscale = _mm256_set1_ps(iscale);
+    constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    for (int j = 0; j < kQKK; j += 16) {
+      __m256i q0 = _mm256_cvtps_epi32(
+          _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + j), vscale), kRound));
+      __m256i q1 = _mm256_cvtps_epi32(
+          _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(src + j + 8), vscale), kRound));
+      q0 = _mm256_min_epi32(q0, _mm256_set1_epi32(127));
+      q1 = _mm256_min_epi32(q1, _mm256_set1_epi32(127));
+      const int16_t sum = static_cast<int16_t>(hsum_i32(_mm256_add_epi32(q0, q1)));
+      std::memcpy(&y.bsums[j / 16], &sum, sizeof sum);
+      // packs work per 128-bit lane: lanes hold q0[0..3] q1[0..3] | q0[4..7] q1[4..7] as int16,
+      // then the 8 bytes of each lane; the shuffle restores element order.
+      const __m128i p = _mm_packs_epi16(_mm256_castsi256_si128(_mm256_packs_epi32(q0, q1)),
+                                        _mm256_extracti128_si256(_mm256_packs_epi32(q0, q1), 1));
+      const __m128i q = _mm_shuffle_epi32(p, _MM_SHUFFLE(3, 1, 2, 0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y.qs + j), q);
+    }
+    const float d = 1 / iscale;
+    std::memcpy(&y.d, &d, sizeof d);
+  }
+}
+
 // --- quant dots ---
 
 __m256i load32(const void* p) {
@@ -233,6 +283,7 @@ const TypeKernels* avx2_kernels(DType type) {
   static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1, dot4_q4_1};
   static const TypeKernels kQ8_0{nullptr, quantize_q8_0, dot_q8_0};
   static const TypeKernels kQ8_1{nullptr, quantize_q8_1, nullptr};
+  static const TypeKernels kQ8_K{nullptr, quantize_q8_k, nullptr};
   static const TypeKernels kNone{};
   switch (type) {
     case DType::F32:
@@ -245,6 +296,8 @@ const TypeKernels* avx2_kernels(DType type) {
       return &kQ8_0;
     case DType::Q8_1:
       return &kQ8_1;
+    case DType::Q8_K:
+      return &kQ8_K;
     default:
       return &kNone;
   }

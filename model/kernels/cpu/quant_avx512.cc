@@ -1,6 +1,6 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernels: dots for F32, F16, Q8_0 x Q8_0 (vpdpbusd on two blocks
 // per 512-bit register) and Q4_1 x Q8_1 (256-bit vpdpbusd per block), both bit-identical to
-// AVX2 and the reference; quantizers for F16, Q8_0 and Q8_1 (bit-identical to the reference).
+// AVX2 and the reference; quantizers for F16, Q8_0, Q8_1 and Q8_K (bit-identical to the reference).
 // Only called after CPUID says the CPU has them.
 #include <cassert>
 
@@ -114,6 +114,46 @@ void quantize_q8_1(const float* src, void* dst, int64_t n) {
     const float d = quantize_block_q8(src, b[i].qs, &sum_q);
     b[i].d = fp32_to_fp16(d);
     b[i].s = fp32_to_fp16(d * static_cast<float>(sum_q));
+  }
+}
+
+// --- Q8_K quantization: 256 floats -> 256 int8 with the reference's choice of scale (the
+// first element of largest magnitude, with its sign), per-16 sums, and d = 1 / iscale ---
+
+void quantize_q8_k(const float* src, void* dst, int64_t n) {
+  assert(n % kQKK == 0);
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n / kQKK; ++i, src += kQKK, out += sizeof(BlockQ8_K)) {
+    BlockQ8_K& y = *reinterpret_cast<BlockQ8_K*>(out);
+    __m512 vmax = _mm512_setzero_ps();
+    for (int j = 0; j < kQKK; j += 16)
+      vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(src + j)), vmax);
+    const float amax = _mm512_reduce_max_ps(vmax);
+    if (amax == 0) {
+      std::memset(out, 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    float max = 0;
+    for (int j = 0; j < kQKK; j += 16) {
+      const __mmask16 at = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(src + j)),
+                                              _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (at) {
+        max = src[j + __builtin_ctz(at)];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m512 vscale = _mm512_set1_ps(iscale);
+    constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    for (int j = 0; j < kQKK; j += 16) {
+      __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(src + j), vscale), kRound);
+      q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y.qs + j), _mm512_cvtsepi32_epi8(q));
+      const int16_t sum = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+      std::memcpy(&y.bsums[j / 16], &sum, sizeof sum);
+    }
+    const float d = 1 / iscale;
+    std::memcpy(&y.d, &d, sizeof d);
   }
 }
 
@@ -246,6 +286,7 @@ const TypeKernels* avx512_kernels(DType type) {
   static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1, dot4_q4_1};
   static const TypeKernels kQ8_0{nullptr, quantize_q8_0, dot_q8_0};
   static const TypeKernels kQ8_1{nullptr, quantize_q8_1, nullptr};
+  static const TypeKernels kQ8_K{nullptr, quantize_q8_k, nullptr};
   static const TypeKernels kNone{};
   switch (type) {
     case DType::F32:
@@ -258,6 +299,8 @@ const TypeKernels* avx512_kernels(DType type) {
       return &kQ8_0;
     case DType::Q8_1:
       return &kQ8_1;
+    case DType::Q8_K:
+      return &kQ8_K;
     default:
       return &kNone;
   }

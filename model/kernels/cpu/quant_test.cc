@@ -321,6 +321,13 @@ TEST(QuantSimd, QuantizersAreBitIdentical) {
           for (int j = 0; j < 32; ++j) x[j] = 0;                   // zero block
           for (int j = 32; j < 64; ++j) x[j] = 1e-30f * (j - 40);  // tiny block
         }
+        if (t == DType::Q8_K && n >= 768) {
+          for (int j = 0; j < 256; ++j) x[j] = 0;  // zero super-block
+          x[256 + 3] = -100.0f;                    // a tie of magnitudes: the first one's sign
+          x[256 + 10] = 100.0f;
+          x[512 + 7] = 100.0f;
+          x[512 + 200] = -100.0f;
+        }
         std::vector<uint8_t> want(row_bytes(t, n)), got(row_bytes(t, n), 0xAA);
         ref::kernels_for(t).quantize(x.data(), want.data(), n);
         kernels_for(t, isa).quantize(x.data(), got.data(), n);
