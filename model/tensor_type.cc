@@ -22,6 +22,10 @@ constexpr std::array kTypes = {
     DTypeInfo{DType::Q5_1, "Q5_1", kQK, 2 + 2 + 4 + kQK / 2, DType::Q8_1},
     DTypeInfo{DType::Q8_0, "Q8_0", kQK, 2 + kQK, DType::Q8_0},
     DTypeInfo{DType::Q8_1, "Q8_1", kQK, 2 + 2 + kQK, DType::Q8_1},
+    // 16 bytes of 4-bit scales and mins, 2-bit quants, d, dmin
+    DTypeInfo{DType::Q2_K, "Q2_K", kQKK, kQKK / 16 + kQKK / 4 + 2 + 2, DType::Q8_K},
+    // 1 high bit per element, 2-bit low quants, 12 bytes of 6-bit scales, d
+    DTypeInfo{DType::Q3_K, "Q3_K", kQKK, kQKK / 8 + kQKK / 4 + 12 + 2, DType::Q8_K},
     // d, dmin, 12 bytes of 6-bit scales/mins, 4-bit quants
     DTypeInfo{DType::Q4_K, "Q4_K", kQKK, 2 + 2 + 12 + kQKK / 2, DType::Q8_K},
     // d, dmin, scales, 1 high bit per element, 4-bit low quants
@@ -33,9 +37,10 @@ constexpr std::array kTypes = {
     DTypeInfo{DType::BF16, "BF16", 1, 2, DType::BF16},
 };
 
-static_assert(kTypes[3].block_bytes == 20 && kTypes[8].block_bytes == 144 &&
-              kTypes[9].block_bytes == 176 && kTypes[10].block_bytes == 210 &&
-              kTypes[11].block_bytes == 292);
+static_assert(kTypes[3].block_bytes == 20 && kTypes[8].block_bytes == 84 &&
+              kTypes[9].block_bytes == 110 && kTypes[10].block_bytes == 144 &&
+              kTypes[11].block_bytes == 176 && kTypes[12].block_bytes == 210 &&
+              kTypes[13].block_bytes == 292);
 
 const DTypeInfo* find(uint32_t raw_type) {
   for (const DTypeInfo& t : kTypes) {

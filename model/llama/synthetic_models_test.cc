@@ -1,10 +1,10 @@
 // Every architecture path and tensor type of the Llama-family engine against llama.cpp, on tiny
 // random-weight models (tests/golden/synthetic/, made with their golden outputs by
-// tests/golden/make_synthetic_models.py): K-quants (Q4_K, Q5_K, Q6_K, untied output), the
-// legacy quants (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), F32 / F16 / BF16 weights with head_dim 32,
-// qwen2 (q/k/v biases, NEOX RoPE, base 1e6), mistral and smollm, linear RoPE scaling and
-// Llama 3.1 rope_freqs factors. For each: full logits at a few positions, greedy tokens, and
-// the KV-cache paths (one prefill chunk vs several, batched with another sequence).
+// tests/golden/make_synthetic_models.py): K-quants (Q4_K, Q5_K, Q6_K, untied output; Q2_K and
+// Q3_K with Q2_K embeddings), the legacy quants (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), F32 / F16 / BF16
+// weights with head_dim 32, qwen2 (q/k/v biases, NEOX RoPE, base 1e6), mistral and smollm, linear
+// RoPE scaling and Llama 3.1 rope_freqs factors. For each: full logits at a few positions, greedy
+// tokens, and the KV-cache paths (one prefill chunk vs several, batched with another sequence).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,7 +28,8 @@ constexpr const char* kGolden = "tests/golden/synthetic_golden.json";
 // one-ulp difference in a projection then flips the Q8 (or f16) rounding of some activation
 // downstream, a jump of up to half a quantization step, which these random models amplify.
 // Measured worst cases: 0.42 (legacy quants, position 39, logit range +-28) and 0.037
-// (F16 / BF16, head_dim 32), everything else <= 5e-5.
+// (F16 / BF16, head_dim 32), everything else <= 5e-5 (llama_q2k_q3k's decode logits are
+// llama.cpp's to the bit, compared before the golden file's rounding).
 // The batch golden is llama.cpp's prefill path (the 40 tokens as one batch), whose repacked
 // Q4_K / Q4_0 and tinyBLAS F16 kernels differ from its own decode path by up to 0.39 on
 // these models (measured with llama.cpp alone); the per-row arithmetic here is the decode
@@ -300,7 +301,7 @@ TEST_P(SyntheticModelPacked, BatchedWithAnotherSequenceMatchesAlone) {
 
 const auto kSyntheticModels =
     ::testing::Values("llama_q4k_m", "llama_legacy_quants", "llama_f16_bf16", "qwen2", "mistral",
-                      "smollm", "llama_rope_linear", "llama_rope_freqs");
+                      "smollm", "llama_rope_linear", "llama_rope_freqs", "llama_q2k_q3k");
 std::string model_name(const ::testing::TestParamInfo<const char*>& p) {
   return p.param;
 }
@@ -311,7 +312,7 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, SyntheticModelPacked, kSyntheticModels, mode
 // here would otherwise go unchecked).
 TEST(SyntheticGolden, EveryModelIsTested) {
   ASSERT_TRUE(golden().j.is_object()) << kGolden;
-  EXPECT_EQ(golden().j["models"].size(), 8u);
+  EXPECT_EQ(golden().j["models"].size(), 9u);
 }
 
 }  // namespace

@@ -6,6 +6,9 @@ Writes tests/golden/synthetic/*.gguf and tests/golden/synthetic_golden.json, rea
 model/llama/synthetic_models_test.cc. Run once (needs llama-cpp-python, numpy and gguf; CI
 does not):
     /opt/peer-venv/bin/python tests/golden/make_synthetic_models.py
+A model added later is made alone, its entry merged into the golden file and the other models
+and their entries left as they are (every model has its own seed, from its place in MODELS):
+    /opt/peer-venv/bin/python tests/golden/make_synthetic_models.py --only llama_q2k_q3k
 
 Weights are random with a fixed seed: matrices ~N(0, 0.02) (K-quants are random bit patterns
 whose super-block scale is chosen for that spread), norms near 1, biases ~N(0, 0.1). Legacy
@@ -15,6 +18,7 @@ The golden file holds, per model, the full logits at a few positions of a fixed 
 sequence evaluated one token at a time and as one batch, and the greedy continuation (one token per step) of it and
 of a second sequence, with the top-2 gap of each step.
 """
+import argparse
 import json
 from pathlib import Path
 
@@ -78,17 +82,21 @@ EOT = TOKENS.index("<|endoftext|>")
 # --- weights ---
 
 LEGACY = {T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0}
-K_QUANTS = {T.Q4_K, T.Q5_K, T.Q6_K}
+K_QUANTS = {T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K}
 
 
 def random_k_blocks(rng, qtype, n_rows, n_cols, std):
-    """Random Q4_K / Q5_K / Q6_K rows whose dequantized values have about `std` spread."""
+    """Random K-quant rows whose dequantized values have about `std` spread."""
     n_blocks = n_rows * n_cols // 256
     size = gguf.GGML_QUANT_SIZES[qtype][1]
     blocks = rng.integers(0, 256, size=(n_blocks, size), dtype=np.uint8)
-    if qtype == T.Q6_K:
-        d_off = [size - 2]  # ql, qh, int8 scales (every value, -128 included), d
+    if qtype in (T.Q3_K, T.Q6_K):
+        # Q3_K: hmask, qs, 6-bit scales, d; Q6_K: ql, qh, int8 scales (-128 included), d
+        d_off = [size - 2]
         ratio = None
+    elif qtype == T.Q2_K:
+        d_off = [size - 4, size - 2]  # 4-bit scales and mins, qs, d, dmin
+        ratio = 1.5  # centre the mean: dmin * E[m] = d * E[sc] * E[q] (E[m] = E[sc])
     else:
         d_off = [0, 2]  # d, dmin; centre the mean: dmin * E[m] ~ d * E[sc] * E[q]
         ratio = 7.5 if qtype == T.Q4_K else 15.5
@@ -96,7 +104,8 @@ def random_k_blocks(rng, qtype, n_rows, n_cols, std):
     for o in d_off:
         blocks[:, o:o + 2] = np.frombuffer(ones, dtype=np.uint8)
     if ratio is not None:
-        blocks[:, 2:4] = np.frombuffer(np.float16(ratio).tobytes(), dtype=np.uint8)
+        blocks[:, d_off[1]:d_off[1] + 2] = np.frombuffer(np.float16(ratio).tobytes(),
+                                                         dtype=np.uint8)
     unit = dequantize(blocks.reshape(n_rows, -1), qtype)
     d = np.float32(std / unit.std())
     jitter = rng.uniform(0.7, 1.3, size=n_blocks).astype(np.float32)
@@ -104,7 +113,7 @@ def random_k_blocks(rng, qtype, n_rows, n_cols, std):
     blocks[:, d_off[0]:d_off[0] + 2] = dd.view(np.uint8).reshape(n_blocks, 2)
     if ratio is not None:
         dm = (d * jitter * ratio * rng.uniform(0.8, 1.2, size=n_blocks)).astype(np.float16)
-        blocks[:, 2:4] = dm.view(np.uint8).reshape(n_blocks, 2)
+        blocks[:, d_off[1]:d_off[1] + 2] = dm.view(np.uint8).reshape(n_blocks, 2)
     return blocks.reshape(n_rows, -1)
 
 
@@ -165,6 +174,15 @@ MODELS = [
          layers=2, embd=T.Q8_0, output=None, freq_base=5e5, rope_freqs=True,
          types=dict(q=T.Q8_0, k=T.Q8_0, v=T.Q8_0, o=T.Q8_0, gate=T.Q8_0, up=T.Q8_0,
                     down=T.Q8_0)),
+    # Q2_K and Q3_K. On AVX-512 CPUs llama.cpp repacks Q2_K matrices whose row count is a
+    # multiple of 8 (every projection here) and multiplies them in another order than the rest,
+    # the order our Q2_K dot follows; so the output (282 rows) is Q3_K, which it never repacks,
+    # and the Q2_K embedding is only read by rows.
+    dict(name="llama_q2k_q3k", arch="llama", dim=256, hidden=512, heads=4, kv_heads=2, layers=2,
+         embd=T.Q2_K, output=T.Q3_K,
+         types=dict(q=[T.Q2_K, T.Q3_K], k=[T.Q3_K, T.Q2_K], v=[T.Q2_K, T.Q3_K],
+                    o=[T.Q3_K, T.Q2_K], gate=[T.Q2_K, T.Q3_K], up=[T.Q3_K, T.Q2_K],
+                    down=[T.Q2_K, T.Q3_K])),
 ]
 
 
@@ -309,12 +327,28 @@ def reference(path, main, other):
 
 def main():
     import llama_cpp
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", metavar="NAME", action="append",
+                        choices=[m["name"] for m in MODELS],
+                        help="make only this model (repeatable) and merge its entry into the "
+                        "existing golden file, leaving the other entries as they are")
+    args = parser.parse_args()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     seqs = fixed_sequences()
     golden = dict(llama_cpp_python=llama_cpp.__version__, n_vocab=N_VOCAB,
                   tokens=seqs[0], other_tokens=seqs[1], logit_positions=LOGIT_POSITIONS,
                   models={})
+    if args.only:
+        old = json.loads(GOLDEN.read_text())
+        for key in ("n_vocab", "tokens", "other_tokens", "logit_positions"):
+            assert old[key] == golden[key], f"{GOLDEN} has another {key}: regenerate it all"
+        if old["llama_cpp_python"] != golden["llama_cpp_python"]:
+            print(f"note: {GOLDEN} was made with llama-cpp-python {old['llama_cpp_python']}, "
+                  f"the merged entries with {golden['llama_cpp_python']}")
+        golden = old
     for i, spec in enumerate(MODELS):
+        if args.only and spec["name"] not in args.only:
+            continue
         path = OUT_DIR / f"{spec['name']}.gguf"
         write_model(spec, 100 + i, spec["arch"], path)
         if "ref_arch" in spec:

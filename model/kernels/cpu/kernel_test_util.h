@@ -60,6 +60,13 @@ inline std::vector<uint8_t> random_row(DType type, int64_t n, std::mt19937& rng)
         put_f16(b, scale(rng));
         put_f16(b + 2, type == DType::Q4_1 || type == DType::Q5_1 ? min(rng) : scale(rng));
         break;
+      case DType::Q2_K:  // 16 scale/min bytes and 64 quant bytes, then d and dmin
+        put_f16(b + 80, scale(rng));
+        put_f16(b + 82, scale(rng));
+        break;
+      case DType::Q3_K:  // 32 high-bit, 64 low-bit and 12 scale bytes, then d
+        put_f16(b + 108, scale(rng));
+        break;
       case DType::Q6_K:
         put_f16(b + 208, scale(rng));
         break;

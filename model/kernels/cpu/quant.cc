@@ -11,8 +11,8 @@ namespace shardserve::kernels {
 namespace {
 
 constexpr std::array kAllTypes = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
-                                  DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q8_1, DType::Q4_K,
-                                  DType::Q5_K, DType::Q6_K, DType::Q8_K};
+                                  DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q8_1, DType::Q2_K,
+                                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K};
 constexpr int kNumIsas = 3;
 
 int type_index(DType type) {

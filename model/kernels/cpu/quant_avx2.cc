@@ -1,6 +1,7 @@
-// AVX2 + FMA + F16C kernels: dots for F32, F16, Q8_0 x Q8_0 and Q4_1 x Q8_1; quantizers for
-// F16, Q8_0, Q8_1 and Q8_K (bit-identical to the scalar reference). Built with -mavx2 -mfma -mf16c;
-// only called after CPUID says the CPU has them (quant.cc).
+// AVX2 + FMA + F16C kernels: dots for F32, F16, Q8_0 x Q8_0, Q4_1 x Q8_1 and Q2_K / Q3_K x Q8_K
+// (the quant dots bit-identical to the scalar reference); quantizers for F16, Q8_0, Q8_1 and
+// Q8_K (bit-identical to the scalar reference). The AVX-512 level uses these Q2_K / Q3_K dots.
+// Built with -mavx2 -mfma -mf16c; only called after CPUID says the CPU has them (quant.cc).
 #include <cassert>
 
 #include "model/kernels/cpu/quant_internal.h"
@@ -275,6 +276,106 @@ void dot4_q4_1(const void* w, size_t w_stride, const void* x, int64_t n, float* 
   for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]) + _mm_cvtss_f32(sum_m[r]);
 }
 
+// --- Q2_K / Q3_K x Q8_K: 2-bit planes of 32 bytes, 16 sub-blocks of 16 with their own scales ---
+
+// Sub-block scales as int16 for the quarter t (0..3) of a 128-element half: `s` holds the
+// half's 8 scales in both 128-bit lanes; the result holds scale 2t in the low lane (elements
+// 0..15 of the quarter) and 2t + 1 in the high lane (elements 16..31).
+__m256i quarter_scales(__m256i s, int t) {
+  const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
+                                        2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+  return _mm256_shuffle_epi8(s, _mm256_add_epi8(pick, _mm256_set1_epi8(static_cast<char>(4 * t))));
+}
+
+// 16 int8 scales -> int16, half h's 8 scales in both lanes of halves[h].
+void split_scales(__m128i scales8, __m256i halves[2]) {
+  const __m256i s16 = _mm256_cvtepi8_epi16(scales8);
+  halves[0] = _mm256_permute2x128_si256(s16, s16, 0x00);
+  halves[1] = _mm256_permute2x128_si256(s16, s16, 0x11);
+}
+
+// The order of the reference dot_q2_k (llama.cpp's repacked Q2_K kernel): exact int32 sums per
+// super-block, reduced to one integer, then two scalar fused multiply-add chains.
+float dot_q2_k(const void* w, const void* x, int64_t n) {
+  assert(n % kQKK == 0);
+  const BlockQ2_K* a = static_cast<const BlockQ2_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m128i m4 = _mm_set1_epi8(0xf);
+  __m128 acc = _mm_setzero_ps(), acc_m = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    const __m128i sc_min = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc_min, 4), m4));
+    const __m256i bsums = load32(y[i].bsums);
+    const int summ = hsum_i32(_mm256_madd_epi16(mins, bsums));
+    __m256i halves[2];
+    split_scales(_mm_and_si128(sc_min, m4), halves);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i bits = load32(a[i].qs + 32 * h);
+      for (int t = 0; t < 4; ++t) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * t), m3);
+        const __m256i p16 = _mm256_maddubs_epi16(q, load32(y[i].qs + 128 * h + 32 * t));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, quarter_scales(halves[h], t)));
+      }
+    }
+    float dy;
+    std::memcpy(&dy, &y[i].d, 4);
+    const __m128 dw = load_2xf16(&a[i].d);  // [d, dmin]
+    acc = _mm_fmadd_ss(_mm_cvtsi32_ss(acc, hsum_i32(sumi)), _mm_mul_ss(dw, _mm_set_ss(dy)), acc);
+    acc_m = _mm_fmadd_ss(_mm_cvtsi32_ss(acc_m, summ),
+                         _mm_mul_ss(_mm_movehdup_ps(dw), _mm_set_ss(dy)), acc_m);
+  }
+  return _mm_cvtss_f32(_mm_sub_ss(acc, acc_m));
+}
+
+// The 16 scales of a Q3_K super-block (6 bits, stored + 32) as int8.
+__m128i q3k_scales(const uint8_t* p) {
+  uint32_t u[3];
+  std::memcpy(u, p, 12);
+  const uint32_t lo = 0x0f0f0f0f, hi = 0x03030303;
+  const __m128i s =
+      _mm_setr_epi32(static_cast<int>((u[0] & lo) | ((u[2] & hi) << 4)),
+                     static_cast<int>((u[1] & lo) | (((u[2] >> 2) & hi) << 4)),
+                     static_cast<int>(((u[0] >> 4) & lo) | (((u[2] >> 4) & hi) << 4)),
+                     static_cast<int>(((u[1] >> 4) & lo) | (((u[2] >> 6) & hi) << 4)));
+  return _mm_sub_epi8(s, _mm_set1_epi8(32));
+}
+
+// The reference's order (LaneSum8, ggml_vec_dot_q3_K_q8_K's): lane l of a super-block's int32
+// sum takes elements 4l..4l+3 of each 32-element quarter, scaled by its sub-block's scale.
+float dot_q3_k(const void* w, const void* x, int64_t n) {
+  assert(n % kQKK == 0);
+  const BlockQ3_K* a = static_cast<const BlockQ3_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
+  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    __m256i halves[2];
+    split_scales(q3k_scales(a[i].scales), halves);
+    const __m256i hbits = load32(a[i].hmask);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i bits = load32(a[i].qs + 32 * h);
+      for (int t = 0; t < 4; ++t) {
+        const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * t), m3);
+        const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hbits, 4 * h + t), one);
+        // q = low + 4 * high - 4 in [-4, 3]; |q| * (y with q's sign) keeps maddubs exact
+        const __m256i q =
+            _mm256_sub_epi8(_mm256_or_si256(low, _mm256_slli_epi16(high, 2)), _mm256_set1_epi8(4));
+        const __m256i qy = load32(y[i].qs + 128 * h + 32 * t);
+        const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(qy, q));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, quarter_scales(halves[h], t)));
+      }
+    }
+    float dy;
+    std::memcpy(&dy, &y[i].d, 4);
+    const __m256 d = _mm256_set1_ps(dy * _cvtsh_ss(a[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+}
+
 }  // namespace
 
 const TypeKernels* avx2_kernels(DType type) {
@@ -283,6 +384,8 @@ const TypeKernels* avx2_kernels(DType type) {
   static const TypeKernels kQ4_1{nullptr, nullptr, dot_q4_1, dot4_q4_1};
   static const TypeKernels kQ8_0{nullptr, quantize_q8_0, dot_q8_0};
   static const TypeKernels kQ8_1{nullptr, quantize_q8_1, nullptr};
+  static const TypeKernels kQ2_K{nullptr, nullptr, dot_q2_k};
+  static const TypeKernels kQ3_K{nullptr, nullptr, dot_q3_k};
   static const TypeKernels kQ8_K{nullptr, quantize_q8_k, nullptr};
   static const TypeKernels kNone{};
   switch (type) {
@@ -296,6 +399,10 @@ const TypeKernels* avx2_kernels(DType type) {
       return &kQ8_0;
     case DType::Q8_1:
       return &kQ8_1;
+    case DType::Q2_K:
+      return &kQ2_K;
+    case DType::Q3_K:
+      return &kQ3_K;
     case DType::Q8_K:
       return &kQ8_K;
     default:

@@ -1,5 +1,6 @@
 // Internal to the CPU quant kernels (not for use outside model/kernels/cpu): the GGUF block
-// structs, inline scalar f16/bf16 conversions and the per-ISA kernel tables.
+// structs, the summation order shared by references and SIMD dots (LaneSum8), inline scalar
+// f16/bf16 conversions, element and scale accessors, and the per-ISA kernel tables.
 //
 // Block layouts are byte-exact copies of ggml's (see model/tensor_type.h for sizes); all
 // fields are little-endian, as in GGUF files. Structs are only ever accessed through
@@ -8,6 +9,7 @@
 // kernels read it with memcpy so no alignment is ever needed).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -46,6 +48,17 @@ struct BlockQ8_1 {
   uint16_t s;  // fp16 of d * sum(qs), d taken before its fp16 rounding
   int8_t qs[kQK];
 };
+struct BlockQ2_K {
+  uint8_t scales[kQKK / 16];  // per 16 elements: scale in the low nibble, min in the high one
+  uint8_t qs[kQKK / 4];       // 2-bit quants (see q2k_quant)
+  uint16_t d, dmin;           // super-block scales: x = d * scale * q - dmin * min
+};
+struct BlockQ3_K {
+  uint8_t hmask[kQKK / 8];  // high bits (see q3k_quant)
+  uint8_t qs[kQKK / 4];     // low 2 bits, laid out as Q2_K's
+  uint8_t scales[12];       // 16 6-bit scales, stored + 32 (see q3k_scale)
+  uint16_t d;               // super-block scale: x = d * scale * q, q in [-4, 3]
+};
 struct BlockQ4_K {
   uint16_t d, dmin;              // super-block scales for the 6-bit scales and mins
   uint8_t scales[kKScaleBytes];  // 8 (scale, min) pairs, 6 bits each
@@ -71,8 +84,28 @@ struct BlockQ8_K {
 
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36 &&
-              sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 &&
-              sizeof(BlockQ8_K) == 292);
+              sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
+              sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
+
+// Summation order of the Q4_1, Q8_0 and Q3_K dots, shared with the SIMD kernels, which give the
+// same bits: eight float lanes, lane j taking the integer dot of elements 4j..4j+3 of each
+// block, scaled by the block's dw * dx and accumulated block after block with one fused
+// multiply-add, then folded pairwise (j, j+4), (j, j+2), (0, 1). This is the order of ggml's
+// x86 kernels (ggml_vec_dot_q4_1_q8_1, ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q3_K_q8_K and
+// llamafile's tinyBLAS for Q8_0), so that our logits agree with llama.cpp's to the last bit where
+// the inputs do and greedy decoding takes the same branch at near-ties.
+struct LaneSum8 {
+  float lane[8] = {};
+  void add(float d, const int* dots) {
+    for (int j = 0; j < 8; ++j) lane[j] = std::fma(d, static_cast<float>(dots[j]), lane[j]);
+  }
+  float total() const {
+    float h[4], q[2];
+    for (int j = 0; j < 4; ++j) h[j] = lane[j] + lane[j + 4];
+    for (int j = 0; j < 2; ++j) q[j] = h[j] + h[j + 2];
+    return q[0] + q[1];
+  }
+};
 
 // --- scalar conversions (exact IEEE round-to-nearest-even; NaNs stay NaN and become quiet,
 // keeping the top payload bits, like the F16C instructions) ---
@@ -167,6 +200,28 @@ inline int q6k_quant(const BlockQ6_K& b, int k) {
   const int low = t < 2 ? (lo & 0xf) : (lo >> 4);
   const int high = (b.qh[32 * h + l] >> (2 * t)) & 3;
   return low | (high << 4);
+}
+
+// Low 2 bits (0..3) of element k (0..255) of a Q2_K / Q3_K super-block: half h = k / 128,
+// r = k % 128, quarter t = r / 32, l = r % 32; bits 2t, 2t+1 of qs[32h + l]. Sub-block k / 16 has
+// the element's scale.
+inline int q2k_quant(const uint8_t* qs, int k) {
+  const int h = k / 128, r = k % 128;
+  return (qs[32 * h + r % 32] >> (2 * (r / 32))) & 3;
+}
+// Signed quant (-4..3) of element k of a Q3_K super-block: the low bits as in Q2_K, minus 4
+// where bit 4h + t of hmask[l] is clear.
+inline int q3k_quant(const BlockQ3_K& b, int k) {
+  const int h = k / 128, r = k % 128;
+  const int high = (b.hmask[r % 32] >> (4 * h + r / 32)) & 1;
+  return q2k_quant(b.qs, k) - (high ? 0 : 4);
+}
+// Scale (-32..31) of sub-block j (0..15) of a Q3_K super-block: 4 low bits from the nibbles of
+// scales[0..7] (low nibbles for j < 8), 2 high bits from scales[8 + j % 4] at bit 2 (j / 4).
+inline int q3k_scale(const uint8_t* scales, int j) {
+  const int low = j < 8 ? scales[j] & 0xf : scales[j - 8] >> 4;
+  const int high = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (low | (high << 4)) - 32;
 }
 
 // Per-ISA overrides: the kernels a SIMD level implements for `type`, or null members (and

@@ -32,25 +32,7 @@ int64_t blocks(int64_t n, int64_t qk) {
   return n / qk;
 }
 
-// Summation order of the Q4_1 and Q8_0 dots, shared with the SIMD kernels, which give the
-// same bits: eight float lanes, lane j taking the integer dot of elements 4j..4j+3 of each
-// block, scaled by the block's dw * dx and accumulated block after block with one fused
-// multiply-add, then folded pairwise (j, j+4), (j, j+2), (0, 1). This is the order of ggml's
-// x86 kernels (ggml_vec_dot_q4_1_q8_1, ggml_vec_dot_q8_0_q8_0 and llamafile's tinyBLAS for
-// Q8_0), so that our logits agree with llama.cpp's to the last bit where the inputs do and
-// greedy decoding takes the same branch at near-ties.
-struct LaneSum8 {
-  float lane[8] = {};
-  void add(float d, const int* dots) {
-    for (int j = 0; j < 8; ++j) lane[j] = std::fma(d, static_cast<float>(dots[j]), lane[j]);
-  }
-  float total() const {
-    float h[4], q[2];
-    for (int j = 0; j < 4; ++j) h[j] = lane[j] + lane[j + 4];
-    for (int j = 0; j < 2; ++j) q[j] = h[j] + h[j + 2];
-    return q[0] + q[1];
-  }
-};
+// Q4_1 and Q8_0 dots sum in LaneSum8's order (quant_internal.h), ggml's x86 order.
 
 // --- F32 / F16 / BF16 ---
 
@@ -413,6 +395,8 @@ const TypeKernels& kernels_for(DType type) {
       return kQ8_0;
     case DType::Q8_1:
       return kQ8_1;
+    case DType::Q2_K:
+    case DType::Q3_K:
     case DType::Q4_K:
     case DType::Q5_K:
     case DType::Q6_K:

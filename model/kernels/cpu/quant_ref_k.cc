@@ -1,6 +1,7 @@
 // Scalar reference kernels for the K-quants (256-element super-blocks): dequantize and dot for
-// Q4_K, Q5_K and Q6_K against Q8_K, and Q8_K itself (quantized as ggml's quantize_row_q8_K_ref).
-// Dots accumulate exact int32 sums per sub-block and scale them once per super-block.
+// Q2_K, Q3_K, Q4_K, Q5_K and Q6_K against Q8_K, and Q8_K itself (quantized as ggml's
+// quantize_row_q8_K_ref). Dots accumulate exact int32 sums per sub-block and scale them once per
+// super-block; Q2_K and Q3_K do so in the float order of the kernels llama.cpp runs on x86.
 #include <algorithm>
 #include <cmath>
 
@@ -61,6 +62,84 @@ void dequantize_q8_k(const void* src, float* dst, int64_t n) {
     const float d = load_f32(b[i].d);
     for (int j = 0; j < kQKK; ++j) dst[j] = d * static_cast<float>(b[i].qs[j]);
   }
+}
+
+// --- Q2_K: 16 sub-blocks of 16; x = (d * sc_j) * q - dmin * m_j, two roundings as in ggml ---
+
+void dequantize_q2_k(const void* src, float* dst, int64_t n) {
+  const BlockQ2_K* b = static_cast<const BlockQ2_K*>(src);
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
+    const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+    for (int j = 0; j < 16; ++j) {
+      const float dl = d * static_cast<float>(b[i].scales[j] & 0xf);
+      const float ml = dmin * static_cast<float>(b[i].scales[j] >> 4);
+      for (int k = 16 * j; k < 16 * j + 16; ++k) {
+        const float p = dl * static_cast<float>(q2k_quant(b[i].qs, k));
+        dst[k] = p - ml;
+      }
+    }
+  }
+}
+
+// The order of llama.cpp's x86 kernel for Q2_K weights, ggml_gemv_q2_K_8x8_q8_K (on AVX-512
+// CPUs llama.cpp repacks every Q2_K matrix of a multiple of 8 rows and runs that kernel for one
+// token): per super-block the exact sums I = sum_j sc_j * (q . y)_j and M = sum_j m_j * bsum_j,
+// two fused multiply-add chains acc += I * (d * dy) and acc_m += M * (dmin * dy), and
+// acc - acc_m at the end. (Its generic ggml_vec_dot_q2_K_q8_K, run on AVX2-only CPUs, folds
+// the min terms into eight lanes instead.)
+float dot_q2_k(const void* w, const void* x, int64_t n) {
+  const BlockQ2_K* a = static_cast<const BlockQ2_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
+  float acc = 0, acc_m = 0;
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 16; ++j) {
+      int isum = 0;
+      for (int k = 16 * j; k < 16 * j + 16; ++k) isum += q2k_quant(a[i].qs, k) * y[i].qs[k];
+      sumi += (a[i].scales[j] & 0xf) * isum;
+      summ += (a[i].scales[j] >> 4) * y[i].bsums[j];
+    }
+    const float dy = load_f32(y[i].d);
+    acc = std::fma(static_cast<float>(sumi), fp16_to_fp32(a[i].d) * dy, acc);
+    acc_m = std::fma(static_cast<float>(summ), fp16_to_fp32(a[i].dmin) * dy, acc_m);
+  }
+  return acc - acc_m;
+}
+
+// --- Q3_K: 16 sub-blocks of 16; x = (d * sc_j) * q, q in [-4, 3] ---
+
+void dequantize_q3_k(const void* src, float* dst, int64_t n) {
+  const BlockQ3_K* b = static_cast<const BlockQ3_K*>(src);
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i, dst += kQKK) {
+    const float d = fp16_to_fp32(b[i].d);
+    for (int j = 0; j < 16; ++j) {
+      const float dl = d * static_cast<float>(q3k_scale(b[i].scales, j));
+      for (int k = 16 * j; k < 16 * j + 16; ++k) {
+        dst[k] = dl * static_cast<float>(q3k_quant(b[i], k));
+      }
+    }
+  }
+}
+
+// ggml_vec_dot_q3_K_q8_K's x86 order (llama.cpp does not repack Q3_K): LaneSum8 over the
+// super-blocks, lane l taking elements 4l..4l+3 of each of the eight 32-element quarters (scaled
+// by their sub-block's scale, exactly in int32), and dy * d per super-block.
+float dot_q3_k(const void* w, const void* x, int64_t n) {
+  const BlockQ3_K* a = static_cast<const BlockQ3_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
+  LaneSum8 acc;
+  for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
+    int sc[16];
+    for (int j = 0; j < 16; ++j) sc[j] = q3k_scale(a[i].scales, j);
+    int lanes[8] = {};
+    for (int k = 0; k < kQKK; k += 4) {
+      int s = 0;
+      for (int e = k; e < k + 4; ++e) s += q3k_quant(a[i], e) * y[i].qs[e];
+      lanes[(k / 4) % 8] += sc[k / 16] * s;
+    }
+    acc.add(load_f32(y[i].d) * fp16_to_fp32(a[i].d), lanes);
+  }
+  return acc.total();
 }
 
 // --- Q4_K / Q5_K: 8 sub-blocks of 32; x = d * sc_j * q - dmin * m_j ---
@@ -169,11 +248,17 @@ float dot_q6_k(const void* w, const void* x, int64_t n) {
 }  // namespace
 
 const TypeKernels* ref_kquant_kernels(DType type) {
+  static const TypeKernels kQ2_K{dequantize_q2_k, nullptr, dot_q2_k};
+  static const TypeKernels kQ3_K{dequantize_q3_k, nullptr, dot_q3_k};
   static const TypeKernels kQ4_K{dequantize_q4_k, nullptr, dot_q4_k};
   static const TypeKernels kQ5_K{dequantize_q5_k, nullptr, dot_q5_k};
   static const TypeKernels kQ6_K{dequantize_q6_k, nullptr, dot_q6_k};
   static const TypeKernels kQ8_K{dequantize_q8_k, quantize_q8_k, nullptr};
   switch (type) {
+    case DType::Q2_K:
+      return &kQ2_K;
+    case DType::Q3_K:
+      return &kQ3_K;
     case DType::Q4_K:
       return &kQ4_K;
     case DType::Q5_K:

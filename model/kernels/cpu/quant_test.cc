@@ -20,10 +20,10 @@ namespace {
 using test_util::random_row;
 
 constexpr DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
-                               DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q8_1, DType::Q4_K,
-                               DType::Q5_K, DType::Q6_K, DType::Q8_K};
-constexpr DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,
-                                  DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                               DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q8_1, DType::Q2_K,
+                               DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K};
+constexpr DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
+                                  DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
                                   DType::Q4_K, DType::Q5_K, DType::Q6_K};
 constexpr Isa kSimdIsas[] = {Isa::Avx2, Isa::Avx512};
 
@@ -85,7 +85,8 @@ TEST(TensorType, TableMatchesGguf) {
       {DType::BF16, 1, 2, DType::BF16},     {DType::Q4_0, 32, 18, DType::Q8_0},
       {DType::Q4_1, 32, 20, DType::Q8_1},   {DType::Q5_0, 32, 22, DType::Q8_0},
       {DType::Q5_1, 32, 24, DType::Q8_1},   {DType::Q8_0, 32, 34, DType::Q8_0},
-      {DType::Q8_1, 32, 36, DType::Q8_1},   {DType::Q4_K, 256, 144, DType::Q8_K},
+      {DType::Q8_1, 32, 36, DType::Q8_1},   {DType::Q2_K, 256, 84, DType::Q8_K},
+      {DType::Q3_K, 256, 110, DType::Q8_K}, {DType::Q4_K, 256, 144, DType::Q8_K},
       {DType::Q5_K, 256, 176, DType::Q8_K}, {DType::Q6_K, 256, 210, DType::Q8_K},
       {DType::Q8_K, 256, 292, DType::Q8_K},
   };
@@ -216,6 +217,57 @@ TEST(QuantRef, DotMatchesDequantizedRows) {
   }
 }
 
+// Q2_K / Q3_K element and scale layout: the reference dequantizers against a transcription of
+// the loops of ggml's dequantize_row_q2_K / dequantize_row_q3_K (elements written in order,
+// half by half, each 2-bit plane of 32 bytes as two sub-blocks of 16; Q3_K's scales unpacked as
+// little-endian words), bit for bit.
+TEST(QuantRef, Q2KAndQ3KDequantizeInGgmlLayout) {
+  std::mt19937 rng(6);
+  const int64_t n = 768;
+  const std::vector<uint8_t> w2 = random_row(DType::Q2_K, n, rng);
+  const std::vector<uint8_t> w3 = random_row(DType::Q3_K, n, rng);
+  std::vector<float> want2, want3;
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    const BlockQ2_K& b2 = reinterpret_cast<const BlockQ2_K*>(w2.data())[i];
+    const BlockQ3_K& b3 = reinterpret_cast<const BlockQ3_K*>(w3.data())[i];
+    uint32_t aux[4];
+    std::memcpy(aux, b3.scales, 12);
+    const uint32_t tmp = aux[2], m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    aux[2] = ((aux[0] >> 4) & m4) | (((tmp >> 4) & m2) << 4);
+    aux[3] = ((aux[1] >> 4) & m4) | (((tmp >> 6) & m2) << 4);
+    aux[0] = (aux[0] & m4) | ((tmp & m2) << 4);
+    aux[1] = (aux[1] & m4) | (((tmp >> 2) & m2) << 4);
+    int8_t sc3[16];
+    std::memcpy(sc3, aux, 16);
+    const float d2 = f16_to_f32(b2.d), min2 = f16_to_f32(b2.dmin), d3 = f16_to_f32(b3.d);
+    int is = 0;
+    uint8_t hm = 1;
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* q2 = b2.qs + 32 * half;
+      const uint8_t* q3 = b3.qs + 32 * half;
+      for (int shift = 0; shift < 8; shift += 2, hm = static_cast<uint8_t>(hm << 1)) {
+        for (int part = 0; part < 2; ++part, ++is) {
+          const float dl = d2 * static_cast<float>(b2.scales[is] & 0xf);
+          const float ml = min2 * static_cast<float>(b2.scales[is] >> 4);
+          const float dl3 = d3 * static_cast<float>(sc3[is] - 32);
+          for (int l = 16 * part; l < 16 * part + 16; ++l) {
+            const float p = dl * static_cast<float>((q2[l] >> shift) & 3);
+            want2.push_back(p - ml);
+            const int q = ((q3[l] >> shift) & 3) - ((b3.hmask[l] & hm) ? 0 : 4);
+            want3.push_back(dl3 * static_cast<float>(q));
+          }
+        }
+      }
+    }
+  }
+  const std::vector<float> got2 = dequantize(DType::Q2_K, w2, n);
+  const std::vector<float> got3 = dequantize(DType::Q3_K, w3, n);
+  for (int64_t k = 0; k < n; ++k) {
+    ASSERT_EQ(test_util::bits(got2[k]), test_util::bits(want2[k])) << "Q2_K element " << k;
+    ASSERT_EQ(test_util::bits(got3[k]), test_util::bits(want3[k])) << "Q3_K element " << k;
+  }
+}
+
 // --- SIMD against the reference ---
 
 TEST(QuantSimd, DotMatchesReference) {
@@ -236,8 +288,8 @@ TEST(QuantSimd, DotMatchesReference) {
           for (int64_t i = 0; i < n; ++i) scale += std::fabs(static_cast<double>(wf[i]) * xf[i]);
           const float want = ref::kernels_for(t).dot(w.data(), x.data(), n);
           const float got = kernels_for(t, isa).dot(w.data(), x.data(), n);
-          if (t == DType::Q4_1 || t == DType::Q8_0) {
-            // These SIMD dots sum in the reference's lane order (llama.cpp's): same bits.
+          if (t == DType::Q4_1 || t == DType::Q8_0 || t == DType::Q2_K || t == DType::Q3_K) {
+            // These SIMD dots sum in the reference's order (llama.cpp's): same bits.
             ASSERT_EQ(got, want) << isa_name(isa) << " " << info(t).name << " n=" << n;
           } else {
             ASSERT_NEAR(got, want, 2e-5 * scale + 1e-6)
