@@ -14,8 +14,8 @@
 //   single-token chunk, another for a longer one). Without a ShardCombiner (a lone process, tp = 1)
 //   it reproduces llama.cpp's logits bit for bit. A sequence's result does not depend on the
 //   other sequences in its batch, but does on how its prompt was cut into chunks.
-// - kFastest (the default): packed quant panels where the CPU has AVX-512 VNNI (several times
-//   faster with many tokens per step) and one attention order for every chunk, so a token's
+// - kFastest (the default): packed quant panels where the CPU has AVX2 or AVX-512 VNNI (several
+//   times faster with many tokens per step) and one attention order for every chunk, so a token's
 //   logits depend on nothing but its sequence's tokens: not on the batch, the chunking, or a
 //   recomputation after preemption. It differs from llama.cpp by float rounding, which this
 //   chaotic 135M model grows to a few tenths in the logits (as llama.cpp's own two attention

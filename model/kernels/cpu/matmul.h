@@ -10,7 +10,7 @@
 // outputs are bit for bit the single-row dot's, so no result depends on the step's token count;
 // F32 weights with packed panels always go through the panel kernel (packed_f32.h), faster, and
 // as independent of the token count; so do weights with quant panels (Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0, Q4_K, Q5_K, Q6_K: packed_quant.h, AVX-512 VNNI).
+// Q8_0, Q4_K, Q5_K, Q6_K: packed_quant.h, AVX2 or AVX-512 VNNI).
 #pragma once
 
 #include <cstddef>

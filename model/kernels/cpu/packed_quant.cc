@@ -135,7 +135,7 @@ void packed_matmul_scalar_any(DType type, const uint8_t* panels, int64_t n_cols,
       type, panels, n_cols, row_begin, row_end, b_begin, b_end, x, out, ldo);
 }
 
-// The AVX-512 kernels, by family.
+// The kernels of one level, by family.
 void packed_matmul_avx512_any(DType type, const uint8_t* panels, int64_t n_cols, int64_t row_begin,
                               int64_t row_end, int64_t b_begin, int64_t b_end,
                               const QuantActivations& x, float* out, int64_t ldo) {
@@ -143,6 +143,26 @@ void packed_matmul_avx512_any(DType type, const uint8_t* panels, int64_t n_cols,
   static const PackedQuantMatmulFn kquant = internal::packed_kquant_matmul_avx512();
   (internal::is_kquant(type) ? kquant : legacy)(type, panels, n_cols, row_begin, row_end, b_begin,
                                                 b_end, x, out, ldo);
+}
+
+void packed_matmul_avx2_any(DType type, const uint8_t* panels, int64_t n_cols, int64_t row_begin,
+                            int64_t row_end, int64_t b_begin, int64_t b_end,
+                            const QuantActivations& x, float* out, int64_t ldo) {
+  static const PackedQuantMatmulFn legacy = internal::packed_quant_matmul_avx2();
+  static const PackedQuantMatmulFn kquant = internal::packed_kquant_matmul_avx2();
+  (internal::is_kquant(type) ? kquant : legacy)(type, panels, n_cols, row_begin, row_end, b_begin,
+                                                b_end, x, out, ldo);
+}
+
+// The dispatcher of level `isa` where this build has both families' kernels for it, else null.
+PackedQuantMatmulFn simd_kernel(Isa isa) {
+  if (isa == Isa::Avx512 && internal::packed_quant_matmul_avx512() &&
+      internal::packed_kquant_matmul_avx512())
+    return packed_matmul_avx512_any;
+  if (isa == Isa::Avx2 && internal::packed_quant_matmul_avx2() &&
+      internal::packed_kquant_matmul_avx2())
+    return packed_matmul_avx2_any;
+  return nullptr;
 }
 
 }  // namespace
@@ -153,9 +173,7 @@ bool has_quant_panels(DType type) {
 }
 
 bool use_quant_panels(DType type, Isa isa) {
-  return has_quant_panels(type) && isa == Isa::Avx512 &&
-         internal::packed_quant_matmul_avx512() != nullptr &&
-         internal::packed_kquant_matmul_avx512() != nullptr;
+  return has_quant_panels(type) && simd_kernel(isa) != nullptr;
 }
 
 size_t quant_panel_block_bytes(DType type) {
@@ -220,10 +238,8 @@ void activation_block_scales(DType type, const void* row, int64_t n_cols, ActBlo
 }
 
 PackedQuantMatmulFn packed_quant_matmul_for(Isa isa) {
-  if (isa == Isa::Avx512 && internal::packed_quant_matmul_avx512() &&
-      internal::packed_kquant_matmul_avx512())
-    return packed_matmul_avx512_any;
-  return packed_matmul_scalar_any;
+  const PackedQuantMatmulFn simd = simd_kernel(isa);
+  return simd ? simd : packed_matmul_scalar_any;
 }
 
 }  // namespace shardserve::kernels

@@ -1,12 +1,14 @@
 // Quantized weights (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K) repacked for a
 // register-blocked integer matrix product, and that product: the fast path of matmul() for a
-// WeightMatrix that carries `quant_panels` (the Llama projections and LM head on CPUs with
+// WeightMatrix that carries `quant_panels` (the Llama projections and LM head on CPUs with AVX2 or
 // AVX-512 VNNI).
 //
 // Why: the row-at-a-time dots (quant.h) decode every weight block again for each token and
 // reduce each 32-value block across lanes. Here the lanes of a vector are 16 different rows, so
 // one vpdpbusd multiplies 4 quants of 16 rows by 4 quants of one token (broadcast), sums stay
-// per row in their lane, and a decoded block serves up to 8 tokens from registers.
+// per row in their lane, and a decoded block serves up to 8 tokens from registers. With AVX2
+// (packed_quant_avx2.h) a vector holds 8 rows, vpmaddubsw and vpmaddwd stand in for vpdpbusd, and
+// a decoded block waits in L1 for up to 64 tokens.
 //
 // Layout: rows in panels of 16; panel p holds, for each block b of the type (32 columns; 256
 // for K-quants) in order, one 64-byte-aligned record of kind-specific size.
@@ -67,7 +69,8 @@ inline constexpr int64_t kQuantPanelRows = 16;
 // Whether `type` has a packed layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K).
 bool has_quant_panels(DType type);
 // Whether matmul() should pack weights of `type` at load: a packed layout exists and the kernel
-// for it runs at `isa` (AVX-512 VNNI; below that the row dots are faster than the reference).
+// for it runs at `isa` (AVX2 or AVX-512 VNNI; below that the row dots are faster than the
+// reference).
 bool use_quant_panels(DType type, Isa isa = best_isa());
 
 // Bytes of one panel's record for one block of the type (32 columns; 256 for K-quants).
@@ -120,7 +123,7 @@ using PackedQuantMatmulFn = void (*)(DType type, const uint8_t* panels, int64_t 
                                      int64_t b_end, const QuantActivations& x, float* out,
                                      int64_t ldo);
 
-// The kernel of level `isa`, or the scalar reference below AVX-512; never null.
+// The kernel of level `isa` (AVX2, AVX-512), or the scalar reference below AVX2; never null.
 PackedQuantMatmulFn packed_quant_matmul_for(Isa isa = best_isa());
 
 namespace internal {
@@ -137,6 +140,8 @@ void packed_kquant_matmul_scalar(DType type, const uint8_t* panels, int64_t n_co
 // Kernels of one level, null where the build lacks it: 32-column types, and K-quants.
 PackedQuantMatmulFn packed_quant_matmul_avx512();
 PackedQuantMatmulFn packed_kquant_matmul_avx512();
+PackedQuantMatmulFn packed_quant_matmul_avx2();
+PackedQuantMatmulFn packed_kquant_matmul_avx2();
 }  // namespace internal
 
 }  // namespace shardserve::kernels

@@ -1,14 +1,17 @@
-// The packed quant product (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K): the SIMD kernel gives
-// the scalar reference's bits for any row range, block range and number of tokens; the reference
-// agrees with the dequantized product (so the packing keeps every quant and scale); and matmul()
-// with panels gives a token the same bits whatever else is in its batch.
+// The packed quant product (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K): the SIMD kernels
+// (AVX2, AVX-512, each where the CPU has it) give the scalar reference's bits for any row range,
+// block range and number of tokens, extreme quants included; the reference agrees with the
+// dequantized product (so the packing keeps every quant and scale); and matmul() with panels gives
+// a token the same bits whatever else is in its batch.
 #include "model/kernels/cpu/packed_quant.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -51,14 +54,18 @@ struct Problem {
   QuantActivations x;
 
   Problem(DType w_type, int64_t rows, int64_t cols, int64_t tokens, std::mt19937& rng)
-      : type(w_type), n_rows(rows), n_cols(cols), n_tokens(tokens) {
+      : Problem(w_type, rows, cols, tokens, random_weights(w_type, rows, cols, rng),
+                random_floats(tokens * cols, rng)) {}
+
+  // Weights as n_rows GGUF rows, activations as n_tokens rows of floats.
+  Problem(DType w_type, int64_t rows, int64_t cols, int64_t tokens, std::vector<uint8_t> w,
+          const std::vector<float>& xf)
+      : type(w_type), n_rows(rows), n_cols(cols), n_tokens(tokens), weights(std::move(w)) {
     const size_t w_row = row_bytes(type, n_cols);
-    weights = random_weights(type, n_rows, n_cols, rng);
     panels = pack_quant_panels(type, weights.data(), w_row, n_rows, n_cols);
     const DType xt = info(type).dot_type;
     const size_t x_row = row_bytes(xt, n_cols);
     acts.resize(x_row * n_tokens);
-    const auto xf = random_floats(n_tokens * n_cols, rng);
     const int64_t n_blocks = n_cols / 32;
     if (xt == DType::Q8_K) {
       sums.resize(n_tokens * n_blocks);
@@ -97,22 +104,91 @@ class PackedQuant : public ::testing::TestWithParam<DType> {
 };
 
 TEST_P(PackedQuant, SimdGivesTheReferenceBitsForAnyRangeAndTokenCount) {
-  if (!use_quant_panels(GetParam())) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
-  std::mt19937 rng(3);
   const PackedQuantMatmulFn ref = packed_quant_matmul_for(Isa::Scalar);
-  const PackedQuantMatmulFn simd = packed_quant_matmul_for(Isa::Avx512);
-  ASSERT_NE(ref, simd);
-  for (int64_t n_tokens : {1, 2, 7, 8, 9, 19, 70}) {
-    Problem p(GetParam(), 37, 3 * block(), n_tokens, rng);
-    for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 37}, {5, 21}, {16, 32}, {33, 37}})
-      for (auto [b0, b1] : {std::pair<int64_t, int64_t>{0, 3}, {1, 2}, {2, 3}}) {
-        const auto want = p.run(ref, r0, r1, b0, b1);
-        const auto got = p.run(simd, r0, r1, b0, b1);
-        for (size_t i = 0; i < want.size(); ++i)
-          ASSERT_EQ(bits(got[i]), bits(want[i]))
-              << "tokens " << n_tokens << " rows " << r0 << ".." << r1 << " blocks " << b0 << ".."
-              << b1 << " at " << i;
-      }
+  int levels = 0;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (!isa_supported(isa) || !use_quant_panels(GetParam(), isa)) continue;
+    ++levels;
+    std::mt19937 rng(3);
+    const PackedQuantMatmulFn simd = packed_quant_matmul_for(isa);
+    ASSERT_NE(ref, simd) << isa_name(isa);
+    for (int64_t n_tokens : {1, 2, 3, 7, 8, 9, 19, 64, 65, 70}) {
+      Problem p(GetParam(), 37, 3 * block(), n_tokens, rng);
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 37}, {5, 21}, {16, 32}, {33, 37}})
+        for (auto [b0, b1] : {std::pair<int64_t, int64_t>{0, 3}, {1, 2}, {2, 3}, {1, 1}}) {
+          const auto want = p.run(ref, r0, r1, b0, b1);
+          const auto got = p.run(simd, r0, r1, b0, b1);
+          for (size_t i = 0; i < want.size(); ++i)
+            ASSERT_EQ(bits(got[i]), bits(want[i]))
+                << isa_name(isa) << " tokens " << n_tokens << " rows " << r0 << ".." << r1
+                << " blocks " << b0 << ".." << b1 << " at " << i;
+        }
+    }
+  }
+  if (levels == 0) GTEST_SKIP() << "this CPU has no SIMD level with packed quant kernels";
+}
+
+// Rows whose quants are all at the type's bound (the largest unsigned quant; Q8_0's -128) with
+// the largest 6-bit scales and mins (Q6_K's scales -128), against activations of 127 or -127:
+// every int16 sum of the AVX2 kernels is at its bound, and must not saturate.
+std::vector<uint8_t> extreme_weights(DType type, int64_t n_rows, int64_t n_cols,
+                                     std::mt19937& rng) {
+  struct Fill {
+    size_t begin, end;  // bytes of a block
+    uint8_t value;
+  };
+  std::vector<Fill> fills;
+  switch (type) {
+    case DType::Q4_0:
+      fills = {{2, 18, 0xff}};
+      break;
+    case DType::Q4_1:
+      fills = {{4, 20, 0xff}};
+      break;
+    case DType::Q5_0:
+      fills = {{2, 22, 0xff}};
+      break;
+    case DType::Q5_1:
+      fills = {{4, 24, 0xff}};
+      break;
+    case DType::Q8_0:
+      fills = {{2, 34, 0x80}};
+      break;
+    case DType::Q4_K:
+      fills = {{4, 144, 0xff}};
+      break;
+    case DType::Q5_K:
+      fills = {{4, 176, 0xff}};
+      break;
+    default:  // Q6_K
+      fills = {{0, 192, 0xff}, {192, 208, 0x80}};
+  }
+  const size_t w_row = row_bytes(type, n_cols), block_bytes = info(type).block_bytes;
+  std::vector<uint8_t> weights(w_row * n_rows);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    auto row = test_util::random_row(type, n_cols, rng);  // sane block scales
+    for (size_t b = 0; b < w_row / block_bytes; ++b)
+      for (const Fill& f : fills)
+        std::memset(&row[b * block_bytes + f.begin], f.value, f.end - f.begin);
+    std::memcpy(&weights[r * w_row], row.data(), w_row);
+  }
+  return weights;
+}
+
+TEST_P(PackedQuant, SimdIsExactAtTheQuantBounds) {
+  std::mt19937 rng(5);
+  const DType type = GetParam();
+  const int64_t n_rows = 21, n_cols = 2 * block(), n_tokens = 5;
+  std::vector<float> xf(n_tokens * n_cols);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    std::fill_n(&xf[t * n_cols], n_cols, t % 2 == 0 ? 1.0f : -1.0f);
+  const Problem p(type, n_rows, n_cols, n_tokens, extreme_weights(type, n_rows, n_cols, rng), xf);
+  const auto want = p.run(packed_quant_matmul_for(Isa::Scalar), 0, n_rows, 0, 2);
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (!isa_supported(isa) || !use_quant_panels(type, isa)) continue;
+    const auto got = p.run(packed_quant_matmul_for(isa), 0, n_rows, 0, 2);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(bits(got[i]), bits(want[i])) << isa_name(isa) << " at " << i;
   }
 }
 
@@ -141,7 +217,7 @@ TEST_P(PackedQuant, ReferenceIsTheDequantizedProduct) {
 }
 
 TEST_P(PackedQuant, MatmulGivesATokenTheSameBitsInAnyBatch) {
-  if (!use_quant_panels(GetParam())) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  if (!use_quant_panels(GetParam())) GTEST_SKIP() << "this CPU has no packed quant kernels";
   std::mt19937 rng(6);
   const DType type = GetParam();
   const int64_t n_rows = 50, n_cols = 2 * block(), n_tokens = 11;
