@@ -189,8 +189,8 @@ def main():
                          capture_output=True, text=True).stdout.strip()
     flags_file = Path(a.peer_bin).parent / "BUILD_FLAGS"
     peer_flags = flags_file.read_text().strip() if flags_file.exists() else "?"
-    print(f"{cpu_name()}, {a.threads} threads, shardserve {rev}, "
-          f"peer {peer_flags.split(' -D')[0]}; memory read bandwidth {membw:.1f} GB/s "
+    print(f"{cpu_name()}, {a.threads} threads; ours {a.bench_engine} (repository at {rev}); "
+          f"peer {a.peer_bin} ({peer_flags.split(' -D')[0]}); memory read bandwidth {membw:.1f} GB/s "
           f"(membw.cc, {a.membw_gib:g} GiB, {a.threads} threads); median of {a.rounds} "
           f"alternating rounds ({elapsed / 60:.0f} min)\n")
     print(f"| model | type | file MB | prefill {a.prompt_tokens} tok/s ours / peer (ratio) "
