@@ -12,9 +12,9 @@
 // thresholds below leave room for a C library whose expf / sinf / cosf round differently.
 // Those checks run in LlamaArithmetic::kLlamaCpp. The packed arithmetic that serves by default
 // sums in another order, so it is held to llama.cpp along llama.cpp's own greedy tokens
-// (teacher forcing, so one near-tie cannot send the rest of a continuation elsewhere): every
-// recorded logit within kPackedTolerance and the same top token wherever llama.cpp's top two
-// are further apart than twice that.
+// (teacher forcing, so one near-tie cannot send the rest of a continuation elsewhere), within
+// the spread that llama.cpp's own summation orders show on the same file (see
+// PackedArithmeticStaysCloseToLlamaCpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -174,40 +174,77 @@ std::vector<std::vector<float>> teacher_forced_logits(LlamaModel& model,
   return steps;
 }
 
-TEST_F(LlamaGolden, PackedArithmeticStaysCloseToLlamaCpp) {
-  auto model = load(LlamaArithmetic::kFastest);
-  ASSERT_TRUE(model);
-  // Measured: at most 0.79 over the recorded logits; llama.cpp's arithmetic with only its
-  // attention products summed in its batched order instead moves them up to 0.68.
-  constexpr float kPackedTolerance = 1.0f;
-  const int64_t n_vocab = model->config().n_vocab;
-  float worst = 0;
-  int compared_tokens = 0;
-  for (const GoldenCase& c : cases_) {
+// How far one arithmetic's logits lie from llama.cpp's recorded ones along llama.cpp's greedy
+// tokens (teacher forcing), over every recorded top logit.
+struct GoldenDistance {
+  float largest = 0;
+  double mean = 0;
+  int clear_steps = 0;               // steps whose recorded top two are > kClearGap apart
+  std::vector<std::string> flipped;  // clear steps whose top token differs, as "prompt step N"
+};
+constexpr float kClearGap = 2.0f;
+
+GoldenDistance distance_from_golden(LlamaModel& model, const std::vector<GoldenCase>& cases) {
+  GoldenDistance d;
+  double sum = 0;
+  int n = 0;
+  for (const GoldenCase& c : cases) {
     const std::span<const TokenId> forced(c.greedy.data(), kCompareTokens);
-    const auto steps = teacher_forced_logits(*model, c.prompt_tokens, forced);
+    const auto steps = teacher_forced_logits(model, c.prompt_tokens, forced);
     for (const auto& top : c.top_logits) {
       const int step = top["step"].get<int>();
       const auto& row = steps[step];
       const auto ids = top["ids"].get<std::vector<int>>();
       const auto want = top["logits"].get<std::vector<float>>();
       for (size_t i = 0; i < ids.size(); ++i) {
-        worst = std::max(worst, std::abs(row[ids[i]] - want[i]));
-        EXPECT_NEAR(row[ids[i]], want[i], kPackedTolerance)
-            << "prompt " << c.prompt.substr(0, 30) << " step " << step << " token " << ids[i];
+        const float diff = std::abs(row[ids[i]] - want[i]);
+        d.largest = std::max(d.largest, diff);
+        sum += diff;
+        ++n;
       }
-      if (ids.size() >= 2 && want[0] - want[1] > 2 * kPackedTolerance) {
-        ++compared_tokens;
-        EXPECT_EQ(argmax(row.data(), n_vocab), forced[step])
-            << "prompt " << c.prompt.substr(0, 30) << " step " << step;
+      if (ids.size() >= 2 && want[0] - want[1] > kClearGap) {
+        ++d.clear_steps;
+        if (argmax(row.data(), model.config().n_vocab) != forced[step])
+          d.flipped.push_back(c.prompt.substr(0, 30) + " step " + std::to_string(step));
       }
     }
   }
-  EXPECT_GT(compared_tokens, 0);
+  d.mean = n ? sum / n : 0;
+  return d;
+}
+
+// The served arithmetic against llama.cpp, measured beside the spread of llama.cpp's own
+// arithmetic. The 135M model is chaotic, so two correct summation orders already differ:
+// measured on the default model requantized into each type (bench/quant/check_types.sh),
+// llama.cpp with its weights repacked against llama.cpp without differs by up to 0.80 (mean
+// 0.21) on Q4_0 and Q4_K_M, and kLlamaCpp (llama.cpp's row-dot orders; llama.cpp's batched
+// prefill sums Q4_0 / Q5_0 / K-quant files in other orders) lies up to 1.33 (mean 0.23) from
+// it on Q4_K_M. So the bound is relative: the packed arithmetic may be no more than 25% further
+// from llama.cpp than kLlamaCpp is, with floors of 1.0 (largest) and 0.25 (mean) for the files
+// where kLlamaCpp is exact. Measured, packed / kLlamaCpp, largest and mean: Q4_1 (the default)
+// 0.79 / 0 and 0.18 / 0; Q8_0 0.89 / 0, 0.16 / 0; Q4_0 0.99 / 0.85, 0.19 / 0.15; Q5_0 0.89 /
+// 0.72, 0.17 / 0.17; Q5_1 0.78 / 0.73, 0.19 / 0.18; Q4_K_M 1.56 / 1.33, 0.25 / 0.23; Q5_K_M
+// 1.07 / 1.11, 0.28 / 0.23; Q6_K 0.90 / 0.64, 0.22 / 0.18. The top token must agree wherever
+// llama.cpp's top two are more than kClearGap apart.
+TEST_F(LlamaGolden, PackedArithmeticStaysCloseToLlamaCpp) {
+  auto packed_model = load(LlamaArithmetic::kFastest);
+  auto reference_model = load(LlamaArithmetic::kLlamaCpp);
+  ASSERT_TRUE(packed_model && reference_model);
+  const GoldenDistance packed = distance_from_golden(*packed_model, cases_);
+  const GoldenDistance reference = distance_from_golden(*reference_model, cases_);
+  const float allowed_largest = std::max(1.0f, 1.25f * reference.largest);
+  const double allowed_mean = std::max(0.25, 1.25 * reference.mean);
+  EXPECT_LE(packed.largest, allowed_largest);
+  EXPECT_LE(packed.mean, allowed_mean);
+  EXPECT_GT(packed.clear_steps, 0);
+  EXPECT_TRUE(packed.flipped.empty())
+      << "top token differs from llama.cpp's at " << ::testing::PrintToString(packed.flipped);
   std::printf(
-      "packed arithmetic: largest logit difference from llama.cpp %.4f; top token "
-      "compared at %d clear steps\n",
-      worst, compared_tokens);
+      "logit difference from llama.cpp, largest / mean: packed arithmetic %.4f / %.4f "
+      "(allowed %.4f / %.4f), kLlamaCpp arithmetic %.4f / %.4f; top token compared at %d "
+      "clear steps\n",
+      packed.largest, packed.mean, allowed_largest, allowed_mean, reference.largest, reference.mean,
+      packed.clear_steps);
 }
 
 // In kFastest, cutting a prompt into chunks (as the scheduler does under load, or when it

@@ -77,7 +77,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--no-repack", action="store_true",
+                        help="keep llama.cpp's weights in the file's layout (its plain dot "
+                             "products) instead of repacking them for its CPU's wide kernels")
     args = parser.parse_args()
+    if args.no_repack:
+        import llama_cpp.llama_cpp as bindings  # the module Llama() takes its defaults from
+        default_params = bindings.llama_model_default_params
+
+        def params_without_repack():
+            params = default_params()
+            params.use_extra_bufts = False
+            return params
+        bindings.llama_model_default_params = params_without_repack
     llm = Llama(model_path=str(args.model), n_ctx=1024, n_threads=2, n_batch=512, seed=0, logits_all=True,
                 verbose=False)
     template = chat_template(args.model)
@@ -95,7 +107,8 @@ def main():
     args.out.write_text(json.dumps({
         "model": args.model.name,
         "reference": f"llama-cpp-python {llama_cpp.__version__} (llama.cpp), n_threads=2, "
-                     "default KV cache type (f16)",
+                     "default KV cache type (f16)"
+                     + (", weights not repacked" if args.no_repack else ""),
         "n_generate": N_GENERATE,
         "cases": cases,
     }, indent=1, ensure_ascii=False) + "\n")
