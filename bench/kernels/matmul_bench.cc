@@ -1,9 +1,9 @@
 // Kernel lab for the batched product: one thread, a Llama projection (1536 x 576, as SmolLM2's
-// gate / up, in Q4_1, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K, 1536 x 512 for the K-quants, whose rows
-// hold 256-column super-blocks) and an LM-head slice (Q8_0, 4096 x 576) against 1 to 512 tokens,
-// with the packed quant panels (packed_quant.h) and with the row-at-a-time dots in llama.cpp's
-// order.
-// Both are validated first (same result within float rounding). Reports multiply-adds per second.
+// gate / up, in Q4_1, Q4_0, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K and Q6_K, 1536 x 512 for the K-quants,
+// whose rows hold 256-column super-blocks) and an LM-head slice (Q8_0, 4096 x 576) against 1 to 512
+// tokens, with the packed quant panels (packed_quant.h) and with the row-at-a-time dots in
+// llama.cpp's order. Both are validated first (same result within float rounding). Reports
+// multiply-adds per second.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +29,8 @@ void fill_random_kquant_row(DType type, uint8_t* row, int64_t n_cols, std::mt199
     uint8_t* blk = row + b * block;
     if (type == DType::Q6_K) {
       std::memcpy(blk + 208, &scale, 2);
+    } else if (type == DType::Q3_K) {
+      std::memcpy(blk + 108, &scale, 2);
     } else {
       std::memcpy(blk, &scale, 2);
       std::memcpy(blk + 2, &scale, 2);
@@ -72,13 +74,14 @@ struct Problem {
   }
 };
 
-constexpr int kProblems = 7;
+constexpr int kProblems = 9;
 
 const Problem& problem(int which) {
   static const Problem q4_1(DType::Q4_1, 1536, 576), q8(DType::Q8_0, 4096, 576),
       q4_0(DType::Q4_0, 1536, 576), q5_0(DType::Q5_0, 1536, 576), q4_k(DType::Q4_K, 1536, 512),
-      q5_k(DType::Q5_K, 1536, 512), q6_k(DType::Q6_K, 1536, 512);
-  const Problem* all[kProblems] = {&q4_1, &q8, &q4_0, &q5_0, &q4_k, &q5_k, &q6_k};
+      q5_k(DType::Q5_K, 1536, 512), q6_k(DType::Q6_K, 1536, 512), q5_1(DType::Q5_1, 1536, 576),
+      q3_k(DType::Q3_K, 1536, 512);
+  const Problem* all[kProblems] = {&q4_1, &q8, &q4_0, &q5_0, &q4_k, &q5_k, &q6_k, &q5_1, &q3_k};
   return *all[which];
 }
 
@@ -96,14 +99,14 @@ void validate(const Problem& p) {
     }
 }
 
-// Args: problem (0: Q4_1 gate, 1: Q8_0 LM head, 2: Q4_0, 3: Q5_0, 4: Q4_K, 5: Q5_K, 6: Q6_K
-// gate), tokens, packed.
+// Args: problem (0: Q4_1 gate, 1: Q8_0 LM head, 2: Q4_0, 3: Q5_0, 4: Q4_K, 5: Q5_K, 6: Q6_K,
+// 7: Q5_1, 8: Q3_K gate), tokens, packed.
 void BM_Matmul(benchmark::State& state) {
   const Problem& p = problem(static_cast<int>(state.range(0)));
   const int64_t n_tokens = state.range(1);
   const bool packed = state.range(2) != 0;
   if (packed && !use_quant_panels(p.type)) {
-    state.SkipWithError("no AVX-512 VNNI: packed panels unused");
+    state.SkipWithError("no AVX2 or AVX-512 VNNI: packed panels unused");
     return;
   }
   ThreadPool pool(1);
@@ -122,7 +125,7 @@ void BM_Matmul(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Matmul)
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {1, 4, 16, 32, 128, 512}, {0, 1}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 4, 16, 32, 128, 512}, {0, 1}})
     ->ArgNames({"problem", "tokens", "packed"})
     ->Unit(benchmark::kMicrosecond);
 

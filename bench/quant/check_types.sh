@@ -17,7 +17,7 @@ cd "$root"
 models=${BENCH_MODELS:-$root/models/bench}
 python=${PEER_VENV:-/opt/peer-venv}/bin/python
 test_bin=${BUILD_DIR:-$root/build}/model/llama/llama_golden_test
-types=${TYPES:-Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K_M Q5_K_M Q6_K}
+types=${TYPES:-Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K}
 
 [ -x "$test_bin" ] || { echo "check_types: no $test_bin; run scripts/build" >&2; exit 1; }
 failed=0

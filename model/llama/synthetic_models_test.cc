@@ -165,8 +165,8 @@ class SyntheticModel : public ::testing::TestWithParam<const char*> {
 };
 
 // The same in the packed arithmetic that serves by default (packed quant panels where the CPU
-// has AVX-512 VNNI): llama.cpp parity is the other fixture's; here a sequence must give the same
-// result however it is chunked and batched.
+// has AVX2 or AVX-512 VNNI): llama.cpp parity is the other fixture's; here a sequence must give the
+// same result however it is chunked and batched.
 class SyntheticModelPacked : public SyntheticModel {
  protected:
   LlamaArithmetic arithmetic() const override { return LlamaArithmetic::kFastest; }

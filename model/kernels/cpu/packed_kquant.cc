@@ -1,5 +1,5 @@
-// K-quant panels (Q4_K, Q5_K, Q6_K): packing and the scalar reference product. The layout and the
-// arithmetic are those of packed_quant.h; this file is their definition in plain C++.
+// K-quant panels (Q3_K, Q4_K, Q5_K, Q6_K): packing and the scalar reference product. The layout and
+// the arithmetic are those of packed_quant.h; this file is their definition in plain C++.
 #include <cmath>
 #include <cstring>
 
@@ -20,6 +20,13 @@ constexpr int kSubBlocks = kQKK / kQK;
 QuantBits quant_bits(DType type) {
   return type == DType::Q6_K ? QuantBits::k6 : type == DType::Q5_K ? QuantBits::k5 : QuantBits::k4;
 }
+// Q3_K / Q6_K: signed scales per 16 columns, quants stored + this offset.
+bool signed_groups(DType type) {
+  return type == DType::Q6_K || type == DType::Q3_K;
+}
+int quant_offset(DType type) {
+  return type == DType::Q6_K ? 32 : 4;
+}
 // Sub-block `sub`'s quant tile in a record.
 size_t tile_offset(DType type, int sub) {
   return kScalesEnd + sub * internal::quant_tile_bytes(quant_bits(type));
@@ -28,7 +35,7 @@ size_t tile_offset(DType type, int sub) {
 // One super-block of a row, decoded: unsigned quants and integer scales.
 struct KBlock {
   uint16_t d = 0, dmin = 0;
-  int sc[16] = {};  // per sub-block (Q4_K / Q5_K: 8) or 16-column group (Q6_K: 16)
+  int sc[16] = {};  // per sub-block (Q4_K / Q5_K: 8) or 16-column group (Q3_K / Q6_K: 16)
   int m[8] = {};    // Q4_K / Q5_K
   uint8_t q[kQKK] = {};
 };
@@ -41,6 +48,14 @@ KBlock decode(DType type, const uint8_t* src) {
     k.d = b.d;
     for (int g = 0; g < 16; ++g) k.sc[g] = b.scales[g];
     for (int i = 0; i < kQKK; ++i) k.q[i] = static_cast<uint8_t>(q6k_quant(b, i));
+    return k;
+  }
+  if (type == DType::Q3_K) {
+    BlockQ3_K b;
+    std::memcpy(&b, src, sizeof b);
+    k.d = b.d;
+    for (int g = 0; g < 16; ++g) k.sc[g] = q3k_scale(b.scales, g);
+    for (int i = 0; i < kQKK; ++i) k.q[i] = static_cast<uint8_t>(q3k_quant(b, i) + 4);
     return k;
   }
   BlockQ5_K b{};  // Q4_K is its prefix up to qh; read the fields of the type
@@ -63,7 +78,7 @@ KBlock decode(DType type, const uint8_t* src) {
 void write_record(DType type, const KBlock& k, int64_t lane, uint8_t* rec) {
   std::memcpy(rec + 2 * lane, &k.d, 2);
   std::memcpy(rec + 32 + 2 * lane, &k.dmin, 2);
-  if (type == DType::Q6_K) {
+  if (signed_groups(type)) {
     for (int g = 0; g < 16; ++g) rec[64 + 16 * g + lane] = static_cast<uint8_t>(k.sc[g]);
   } else {
     for (int j = 0; j < kSubBlocks; ++j) {
@@ -102,7 +117,8 @@ void internal::packed_kquant_matmul_scalar(DType type, const uint8_t* panels, in
   SS_CHECK(x.type == DType::Q8_K, "K-quant panels take Q8_K activations");
   const int64_t n_blocks = n_cols / kQKK;
   const size_t record = kquant_record_bytes(type);
-  const bool q6 = type == DType::Q6_K;
+  const bool q6 = signed_groups(type);
+  const int offset = quant_offset(type);
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t p = r / kQuantPanelRows, lane = r % kQuantPanelRows;
     for (int64_t t = 0; t < x.n_tokens; ++t) {
@@ -126,7 +142,7 @@ void internal::packed_kquant_matmul_scalar(DType type, const uint8_t* panels, in
             for (int h = 0; h < 2; ++h) {
               const int g = 2 * sub + h;
               const int sc = static_cast<int8_t>(rec[64 + 16 * g + lane]);
-              isum += sc * (dot[h] - 32 * xb.bsums[g]);
+              isum += sc * (dot[h] - offset * xb.bsums[g]);
             }
           } else {
             const int sc = rec[64 + 16 * sub + lane];

@@ -1,18 +1,21 @@
-// AVX2 product with K-quant panels (Q4_K, Q5_K, Q6_K; layout and arithmetic in packed_quant.h),
-// for CPUs without AVX-512 (work order and integer route in packed_quant_avx2.h). Per pass of up
-// to 64 tokens and per panel, each super-block is decoded once into L1: its 8 quant tiles, and
-// the rows' integer scales and mins widened to int16 pairs. Per tile of 16 rows x 2 tokens and
-// per sub-block, vpmaddubsw of the 8 chunks against the tokens' broadcast 4-column groups, int16
-// sums (8 chunks for Q4_K, 4 for Q5_K, 2 for Q6_K) and one vpmaddwd per group against the rows'
-// scales add sc * (sum of q_w * q_x) into the super-block's exact integer sum; Q4_K / Q5_K's mins
-// take 4 vpmaddwd of the rows' mins against the token's 32-column sums, Q6_K's - 32 offset 8
-// vpmaddwd of the rows' scales against the token's 16-column sums (sc * (dot - 32 bsum) summed
-// is sc * dot summed less 32 sc * bsum summed: the same integer). Then one convert and one or two
-// fused multiply-adds, as the reference does. Built with -mavx2 -mfma -mf16c; only called after
-// CPUID says so.
+// AVX2 product with K-quant panels (Q3_K, Q4_K, Q5_K, Q6_K; layout and arithmetic in
+// packed_quant.h), for CPUs without AVX-512 (work order and integer route in packed_quant_avx2.h).
+// Per pass of up to 64 tokens and per panel, each super-block is decoded once into L1: its 8 quant
+// tiles, and the rows' integer scales and mins widened to int16 pairs. Per tile of 16 rows x 2
+// tokens and per sub-block, vpmaddubsw of the 8 chunks against the tokens' broadcast 4-column
+// groups, int16 sums (8 chunks for Q4_K, 4 for Q5_K and Q3_K, 2 for Q6_K) and one vpmaddwd per
+// group against the rows' scales add sc * (sum of q_w * q_x) into the super-block's exact integer
+// sum; Q4_K / Q5_K's mins take 4 vpmaddwd of the rows' mins against the token's 32-column sums,
+// Q3_K / Q6_K's
+// - 4 / - 32 offset 8 vpmaddwd of the rows' scales against the token's 16-column sums
+// (sc * (dot - o bsum) summed is sc * dot summed less o sc * bsum summed: the same integer). Then
+// one convert and one or two fused multiply-adds, as the reference does. Built with -mavx2 -mfma
+// -mf16c; only called after CPUID says so.
 #include "model/kernels/cpu/packed_quant.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <algorithm>
+
 #include "model/kernels/cpu/packed_quant_avx2.h"
 
 namespace shardserve::kernels {
@@ -27,6 +30,16 @@ template <DType kType>
 constexpr QuantBits kBits = kType == DType::Q6_K   ? QuantBits::k6
                             : kType == DType::Q5_K ? QuantBits::k5
                                                    : QuantBits::k4;
+// Q3_K / Q6_K: signed scales per 16-column group, quants stored + 2^kOffsetShift.
+template <DType kType>
+constexpr bool kSignedGroups = kType == DType::Q6_K || kType == DType::Q3_K;
+template <DType kType>
+constexpr int kOffsetShift = kType == DType::Q6_K ? 5 : 2;
+// Chunks summed in int16 before one vpmaddwd against a scale: a signed-group type's group is 16
+// columns (4 chunks) at most.
+template <DType kType>
+constexpr int kGroupChunks = kSignedGroups<kType> ? std::min(4, avx2::kPairChunks<kBits<kType>>)
+                                                  : avx2::kPairChunks<kBits<kType>>;
 template <DType kType>
 constexpr size_t kSubBytes = internal::quant_tile_bytes(kBits<kType>);
 template <DType kType>
@@ -57,11 +70,11 @@ struct KActView {
 // gives sc * (sum of the pair sums) per row.
 template <DType kType>
 struct DecodedBlock {
-  static constexpr bool kQ6 = kType == DType::Q6_K;
+  static constexpr bool kQ6 = kSignedGroups<kType>;
   __m256 d[2], dmin[2];
-  __m256i scales[kQ6 ? 16 : 8][2];  // per 16-column group (Q6_K) or sub-block
+  __m256i scales[kQ6 ? 16 : 8][2];  // per 16-column group (Q3_K / Q6_K) or sub-block
   // Q4_K / Q5_K, [i][h]: a row's mins of sub-blocks 2i and 2i+1 (i = 0..3), against the token's
-  // 32-column sums; Q6_K, [j][h]: a row's scales of groups 2j and 2j+1, against its bsums.
+  // 32-column sums; Q3_K / Q6_K, [j][h]: a row's scales of groups 2j and 2j+1, against its bsums.
   __m256i pairs[kQ6 ? 8 : 4][2];
   avx2::DecodedTile<kBits<kType>> sub[8];
 };
@@ -109,7 +122,7 @@ template <DType kType, int T>
 inline void block_tile(const DecodedBlock<kType>& blk, const KActView& x, int64_t b, int64_t t,
                        float (*acc)[kQuantPanelRows]) {
   constexpr bool kQ6 = DecodedBlock<kType>::kQ6;
-  constexpr int kGroup = avx2::kPairChunks<kBits<kType>>;
+  constexpr int kGroup = kGroupChunks<kType>;
   const int8_t* q[T];
 #pragma GCC unroll 4
   for (int i = 0; i < T; ++i) q[i] = x.quants(t + i, b);
@@ -124,7 +137,7 @@ inline void block_tile(const DecodedBlock<kType>& blk, const KActView& x, int64_
     for (int c0 = 0; c0 < 8; c0 += kGroup) {
       __m256i p[T][2];
       for (auto& pt : p) pt[0] = pt[1] = _mm256_setzero_si256();
-      avx2::add_pair_sums<kBits<kType>, T>(blk.sub[s], qs, c0, p);
+      avx2::add_pair_sums<kBits<kType>, T, kGroup>(blk.sub[s], qs, c0, p);
       const __m256i* sc = blk.scales[kQ6 ? 2 * s + c0 / 4 : s];
 #pragma GCC unroll 4
       for (int i = 0; i < T; ++i)
@@ -142,7 +155,8 @@ inline void block_tile(const DecodedBlock<kType>& blk, const KActView& x, int64_
         kQ6 ? x.bsums(t + i, b) : reinterpret_cast<const uint8_t*>(x.sums(t + i, b));
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      // Q6_K: sum over groups g of sc_g * bsum_g; else sum over sub-blocks j of m_j * sum_x[j].
+      // Q3_K / Q6_K: sum over groups g of sc_g * bsum_g; else sum over sub-blocks j of m_j *
+      // sum_x[j].
       __m256i n = _mm256_madd_epi16(blk.pairs[0][h], avx2::broadcast_u32(sums));
 #pragma GCC unroll 8
       for (int j = 1; j < (kQ6 ? 8 : 4); ++j)
@@ -150,7 +164,7 @@ inline void block_tile(const DecodedBlock<kType>& blk, const KActView& x, int64_
                              _mm256_madd_epi16(blk.pairs[j][h], avx2::broadcast_u32(sums + 4 * j)));
       float* a = acc[i] + 8 * h;
       if constexpr (kQ6) {
-        const __m256i s = _mm256_sub_epi32(isum[i][h], _mm256_slli_epi32(n, 5));
+        const __m256i s = _mm256_sub_epi32(isum[i][h], _mm256_slli_epi32(n, kOffsetShift<kType>));
         _mm256_store_ps(a, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(blk.d[h], dx),
                                            _mm256_load_ps(a)));
       } else {
@@ -199,6 +213,9 @@ void packed_kquant_matmul(DType type, const uint8_t* panels, int64_t n_cols, int
                           int64_t row_end, int64_t b_begin, int64_t b_end,
                           const QuantActivations& x, float* out, int64_t ldo) {
   switch (type) {
+    case DType::Q3_K:
+      return kquant_matmul<DType::Q3_K>(panels, n_cols, row_begin, row_end, b_begin, b_end, x, out,
+                                        ldo);
     case DType::Q4_K:
       return kquant_matmul<DType::Q4_K>(panels, n_cols, row_begin, row_end, b_begin, b_end, x, out,
                                         ldo);

@@ -1,12 +1,12 @@
-// AVX-512 VNNI product with K-quant panels (Q4_K, Q5_K, Q6_K; layout and arithmetic in
+// AVX-512 VNNI product with K-quant panels (Q3_K, Q4_K, Q5_K, Q6_K; layout and arithmetic in
 // packed_quant.h): tiles of one panel (16 rows) x up to 8 tokens. Per 32-column sub-block, the
 // panel's 8 quant vectors (16 rows x 4 columns, nibbles with their high bits merged in) are
 // decoded once into registers; per token, 8 vpdpbusd give the sub-block's exact integer sums of
-// all 16 rows, one vpmulld scales them by the rows' sub-block scales (two for Q6_K's 16-column
-// groups, whose - 32 offset starts each chain), and the super-block's sum is converted and scaled
-// once; Q4_K / Q5_K's mins take 4 vpdpwssd of the rows' mins against the token's 32-column sums.
-// Built with -mavx512f -mavx512bw -mavx512vnni -mf16c; only called after CPUID says the CPU has
-// them.
+// all 16 rows, one vpmulld scales them by the rows' sub-block scales (two for Q3_K / Q6_K's
+// 16-column groups, whose - 4 / - 32 offset starts each chain), and the super-block's sum is
+// converted and scaled once; Q4_K / Q5_K's mins take 4 vpdpwssd of the rows' mins against the
+// token's 32-column sums. Built with -mavx512f -mavx512bw -mavx512vnni -mf16c; only called after
+// CPUID says the CPU has them.
 #include "model/kernels/cpu/packed_quant.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && \
@@ -31,6 +31,11 @@ template <DType kType>
 constexpr QuantBits kBits = kType == DType::Q6_K   ? QuantBits::k6
                             : kType == DType::Q5_K ? QuantBits::k5
                                                    : QuantBits::k4;
+// Q3_K / Q6_K: signed scales per 16-column group, quants stored + kOffset.
+template <DType kType>
+constexpr bool kSignedGroups = kType == DType::Q6_K || kType == DType::Q3_K;
+template <DType kType>
+constexpr int kOffset = kType == DType::Q6_K ? 32 : 4;
 template <DType kType>
 constexpr size_t kSubBytes = internal::quant_tile_bytes(kBits<kType>);
 template <DType kType>
@@ -65,7 +70,7 @@ struct KActView {
 template <DType kType, int T>
 void tile(const uint8_t* rec, int64_t b_begin, int64_t b_end, const KActView& x, int64_t t0,
           float* out, int64_t ldo, __mmask16 mask) {
-  constexpr bool kQ6 = kType == DType::Q6_K;
+  constexpr bool kQ6 = kSignedGroups<kType>;
   __m512 acc[T];
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -84,8 +89,8 @@ void tile(const uint8_t* rec, int64_t b_begin, int64_t b_end, const KActView& x,
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
           const int8_t* q = x.quants(t0 + t, b) + 32 * sub;
-          __m512i s0 = _mm512_set1_epi32(-32 * x.bsum(t0 + t, b, 2 * sub));
-          __m512i s1 = _mm512_set1_epi32(-32 * x.bsum(t0 + t, b, 2 * sub + 1));
+          __m512i s0 = _mm512_set1_epi32(-kOffset<kType> * x.bsum(t0 + t, b, 2 * sub));
+          __m512i s1 = _mm512_set1_epi32(-kOffset<kType> * x.bsum(t0 + t, b, 2 * sub + 1));
 #pragma GCC unroll 4
           for (int c = 0; c < 4; ++c) {
             s0 = _mm512_dpbusd_epi32(s0, w[c], broadcast_u32(q + 4 * c));
@@ -169,6 +174,9 @@ void packed_kquant_matmul(DType type, const uint8_t* panels, int64_t n_cols, int
                           int64_t row_end, int64_t b_begin, int64_t b_end,
                           const QuantActivations& x, float* out, int64_t ldo) {
   switch (type) {
+    case DType::Q3_K:
+      return kquant_matmul<DType::Q3_K>(panels, n_cols, row_begin, row_end, b_begin, b_end, x, out,
+                                        ldo);
     case DType::Q4_K:
       return kquant_matmul<DType::Q4_K>(panels, n_cols, row_begin, row_end, b_begin, b_end, x, out,
                                         ldo);

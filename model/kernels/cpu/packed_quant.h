@@ -1,5 +1,5 @@
-// Quantized weights (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K) repacked for a
-// register-blocked integer matrix product, and that product: the fast path of matmul() for a
+// Quantized weights (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q3_K, Q4_K, Q5_K, Q6_K) repacked
+// for a register-blocked integer matrix product, and that product: the fast path of matmul() for a
 // WeightMatrix that carries `quant_panels` (the Llama projections and LM head on CPUs with AVX2 or
 // AVX-512 VNNI).
 //
@@ -20,15 +20,18 @@
 // Q5_0 / Q5_1 (6; 5.5 / 6) and 576 for Q8_0 (9; 8.5).
 //
 // K-quants (256-column super-blocks; a weight is d * sc * q - dmin * m for Q4_K / Q5_K, with a
-// 6-bit scale sc and min m per 32 columns, and d * sc * (q - 32) for Q6_K, with a signed 8-bit sc
-// per 16 columns), one record of 320 bytes of scales and 8 sub-blocks of 32 columns:
-//   [0, 32)    d[16] as f16;  [32, 64) dmin[16] as f16 (Q6_K: zeros);
+// 6-bit scale sc and min m per 32 columns, d * sc * (q - 32) for Q6_K, with a signed 8-bit sc
+// per 16 columns, and d * sc * (q - 4) for Q3_K, likewise with a signed 6-bit sc), one record of
+// 320 bytes of scales and 8 sub-blocks of 32 columns:
+//   [0, 32)    d[16] as f16;  [32, 64) dmin[16] as f16 (Q3_K / Q6_K: zeros);
 //   [64, 320)  Q4_K / Q5_K: sc[j][16] (u8, sub-block j = 0..7), then m as [i][16][2] (u8, the
 //              mins of sub-blocks 2i and 2i+1 of each row side by side, i = 0..3);
-//              Q6_K: sc[g][16] (i8, 16-column group g = 0..15);
-//   then sub-block j = 0..7, each a quant tile of 4, 5 or 6 bits (Q6_K's quants are q, 0..63).
-//   16 rows x 256 columns take 2368 bytes for Q4_K (4.625 bits a weight against 4.5 in GGUF),
-//   2880 for Q5_K (5.625 / 5.5) and 3392 for Q6_K (6.625 / 6.5625).
+//              Q3_K / Q6_K: sc[g][16] (i8, 16-column group g = 0..15);
+//   then sub-block j = 0..7, each a quant tile of 4, 5 or 6 bits (Q6_K's quants are q, 0..63;
+//   Q3_K's are q, 0..7, in a 4-bit tile).
+//   16 rows x 256 columns take 2368 bytes for Q3_K (4.625 bits a weight against 3.4375 in GGUF:
+//   the 3-bit quants take nibbles, so that Q3_K runs Q6_K's arithmetic at Q4_K's speed) and Q4_K
+//   (4.625 / 4.5), 2880 for Q5_K (5.625 / 5.5) and 3392 for Q6_K (6.625 / 6.5625).
 // Rows past n_rows are zero. 16 rows x 32 columns take 320 bytes for Q4_1 (20 per row, as in
 // GGUF) and 576 for Q8_0 (36 per row, 34 in GGUF).
 //
@@ -44,8 +47,8 @@
 //   Q4_K, Q5_K: i = sum_j sc_j * (sum over sub-block j of q_w * q_x)        (exact, int32)
 //               n = sum_j m_j * sum_x[j]                                     (exact, int32)
 //               acc = fma(float(i), d_w * d_x, acc);  acc = fma(float(n), -(dmin_w * d_x), acc)
-//   Q6_K:       i = sum_g sc_g * (sum over group g of q_w * q_x - 32 * bsum_x[g]);
-//               acc = fma(float(i), d_w * d_x, acc)
+//   Q3_K, Q6_K: i = sum_g sc_g * (sum over group g of q_w * q_x - o * bsum_x[g]);
+//               acc = fma(float(i), d_w * d_x, acc)     (offset o: 32 for Q6_K, 4 for Q3_K)
 // Every step rounds the same way in the scalar reference and the SIMD kernel, so results are the
 // same bits for any ISA, tiling, thread split or number of tokens: a sequence's result never
 // depends on its batch. (Against quant.h's dots, which follow llama.cpp's order, results differ
@@ -66,7 +69,7 @@ namespace shardserve::kernels {
 
 inline constexpr int64_t kQuantPanelRows = 16;
 
-// Whether `type` has a packed layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K).
+// Whether `type` has a packed layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K).
 bool has_quant_panels(DType type);
 // Whether matmul() should pack weights of `type` at load: a packed layout exists and the kernel
 // for it runs at `isa` (AVX2 or AVX-512 VNNI; below that the row dots are faster than the
@@ -128,7 +131,7 @@ PackedQuantMatmulFn packed_quant_matmul_for(Isa isa = best_isa());
 
 namespace internal {
 inline bool is_kquant(DType type) {
-  return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
+  return type == DType::Q3_K || type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K;
 }
 // The K-quant halves (packed_kquant*.cc): record size, packing one row, the scalar reference.
 size_t kquant_record_bytes(DType type);

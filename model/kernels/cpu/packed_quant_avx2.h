@@ -127,13 +127,14 @@ inline void keep_in_register(__m256i& v) {
   asm("" : "+x"(v));
 }
 
-// Adds to p[t][h] the int16 pair sums of chunks [c0, c0 + kPairChunks) of the decoded tile
-// against token t's 32 quants q[t], rows 8h..8h+7.
-template <QuantBits kBits, int T>
+// Adds to p[t][h] the int16 pair sums of chunks [c0, c0 + kChunks) of the decoded tile
+// against token t's 32 quants q[t], rows 8h..8h+7 (kChunks <= kPairChunks, so no sum saturates).
+template <QuantBits kBits, int T, int kChunks = kPairChunks<kBits>>
 inline void add_pair_sums(const DecodedTile<kBits>& w, const int8_t* const* q, int c0,
                           __m256i p[][2]) {
+  static_assert(kChunks <= kPairChunks<kBits>);
 #pragma GCC unroll 8
-  for (int c = c0; c < c0 + kPairChunks<kBits>; ++c) {
+  for (int c = c0; c < c0 + kChunks; ++c) {
     const __m256i w0 = w.q[2 * c], w1 = w.q[2 * c + 1];
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {

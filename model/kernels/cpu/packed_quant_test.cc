@@ -1,4 +1,4 @@
-// The packed quant product (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K): the SIMD kernels
+// The packed quant product (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K, Q6_K): the SIMD kernels
 // (AVX2, AVX-512, each where the CPU has it) give the scalar reference's bits for any row range,
 // block range and number of tokens, extreme quants included; the reference agrees with the
 // dequantized product (so the packing keeps every quant and scale); and matmul() with panels gives
@@ -129,8 +129,8 @@ TEST_P(PackedQuant, SimdGivesTheReferenceBitsForAnyRangeAndTokenCount) {
 }
 
 // Rows whose quants are all at the type's bound (the largest unsigned quant; Q8_0's -128) with
-// the largest 6-bit scales and mins (Q6_K's scales -128), against activations of 127 or -127:
-// every int16 sum of the AVX2 kernels is at its bound, and must not saturate.
+// the largest 6-bit scales and mins (Q6_K's scales -128, Q3_K's -32), against activations of 127 or
+// -127: every int16 sum of the AVX2 kernels is at its bound, and must not saturate.
 std::vector<uint8_t> extreme_weights(DType type, int64_t n_rows, int64_t n_cols,
                                      std::mt19937& rng) {
   struct Fill {
@@ -159,6 +159,9 @@ std::vector<uint8_t> extreme_weights(DType type, int64_t n_rows, int64_t n_cols,
       break;
     case DType::Q5_K:
       fills = {{4, 176, 0xff}};
+      break;
+    case DType::Q3_K:  // hmask and qs all ones: q = 3 (stored 7); scales all zero: -32
+      fills = {{0, 96, 0xff}, {96, 108, 0x00}};
       break;
     default:  // Q6_K
       fills = {{0, 192, 0xff}, {192, 208, 0x80}};
@@ -252,7 +255,8 @@ std::string type_name(const ::testing::TestParamInfo<DType>& p) {
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedQuant,
                          ::testing::Values(DType::Q4_1, DType::Q8_0, DType::Q4_0, DType::Q5_0,
-                                           DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K),
+                                           DType::Q5_1, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                           DType::Q6_K),
                          type_name);
 
 }  // namespace
