@@ -484,7 +484,9 @@ TEST_F(ClusterConfigTest, TopologyNeedsTheModel) {
   expect_error(
       "models:\n  - {name: tiny, file: tiny.gguf}\ngroups:\n  - name: g\n    model: tiny\n"
       "    tp: 5\n",
-      6, "groups[0].tp", "tp 5 exceeds the 4 KV heads of model \"tiny\"");
+      6, "groups[0].tp",
+      "tp 5 exceeds 4, the largest tensor-parallel group model \"tiny\" is split for (8 query "
+      "heads and 4 KV heads: ranks split the KV heads; see parallel/shard_plan.h); use tp <= 4");
   expect_error(
       "models:\n  - {name: tiny, file: tiny.gguf, context_length: 8192}\n"
       "groups:\n  - {name: g, model: tiny}\n",
@@ -511,15 +513,91 @@ TEST_F(ClusterConfigTest, TpAboveTheRealModelsKvHeads) {
   const std::string yaml = std::string("models:\n  - name: smollm2\n    file: ") +
                            fs::absolute(kRealModel).string() +
                            "\ngroups:\n  - name: g\n    model: smollm2\n    tp: 4\n";
-  expect_error(yaml, 7, "groups[0].tp",
-               "tp 4 exceeds the 3 KV heads of model \"smollm2\" (ranks split the KV heads, so tp "
-               "must be at most 3)");
+  expect_error(
+      yaml, 7, "groups[0].tp",
+      "tp 4 exceeds 3, the largest tensor-parallel group model \"smollm2\" is split for (9 "
+      "query heads and 3 KV heads: ranks split the KV heads; see parallel/shard_plan.h); "
+      "use tp <= 3");
   std::string ok = yaml;
   ok.replace(ok.find("tp: 4"), 5, "tp: 3");
   auto r = parse(ok);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->models[0].facts.n_kv_heads, 3);
   EXPECT_EQ(r->models[0].facts.n_heads, 9);
+}
+
+// Fewer KV heads than 3: the shard plan splits the query heads up to 3 ways and replicates the
+// KV heads they use (parallel/shard_plan.h), and sizes the KV cache by the rank holding most.
+TEST_F(ClusterConfigTest, TpBeyondTheKvHeadsReplicatesThem) {
+  auto gqa = [](uint32_t heads, uint32_t kv_heads) {
+    return GgufBuilder()
+        .kv_string("general.architecture", "llama")
+        .kv_u32("llama.block_count", 2)
+        .kv_u32("llama.embedding_length", 32 * heads)  // head_dim 32
+        .kv_u32("llama.attention.head_count", heads)
+        .kv_u32("llama.attention.head_count_kv", kv_heads)
+        .kv_u32("llama.context_length", 4096)
+        .kv_string("tokenizer.chat_template", "{{ x }}")
+        .build();
+  };
+  write_bytes(*dir_ / "one_kv.gguf", gqa(4, 1));
+  write_bytes(*dir_ / "two_kv.gguf", gqa(8, 2));
+  write_bytes(*dir_ / "two_heads.gguf", gqa(2, 1));
+  auto yaml = [](const std::string& file, int tp, int kv_cache_mb) {
+    return "models:\n  - {name: m, file: " + file +
+           "}\ngroups:\n  - {name: g, model: m, tp: " + std::to_string(tp) +
+           ", kv_cache_mb: " + std::to_string(kv_cache_mb) + "}\n";
+  };
+  for (int tp = 1; tp <= 3; ++tp) {
+    auto r = parse(yaml("one_kv.gguf", tp, 1));
+    EXPECT_TRUE(r.ok()) << "tp " << tp << ": " << r.error().message;
+  }
+  expect_error(
+      yaml("one_kv.gguf", 4, 1), 4, "groups[0].tp",
+      "tp 4 exceeds 3, the largest tensor-parallel group model \"m\" is split for (4 query "
+      "heads and 1 KV head: ranks split the query heads at most 3 ways, replicating the KV "
+      "heads they use; see parallel/shard_plan.h); use tp <= 3");
+  expect_error(
+      yaml("two_heads.gguf", 3, 1), 4, "groups[0].tp",
+      "tp 3 exceeds 2, the largest tensor-parallel group model \"m\" is split for (2 query "
+      "heads and 1 KV head: ranks split the query heads at most 2 ways");
+  // 8 query heads, 2 KV heads at tp 3: query heads [0, 3) [3, 6) [6, 8), so rank 1 holds both
+  // KV heads: 512 bytes per token (2 layers x K and V x 2 heads x 32 x f16), 2048 tokens in
+  // 1 MiB, where one KV head per rank would have held 4096. At tp 2 each rank holds one.
+  EXPECT_TRUE(parse(yaml("two_kv.gguf", 2, 1)).ok());
+  expect_error(yaml("two_kv.gguf", 3, 1), 4, "groups[0].kv_cache_mb",
+               "1 MiB per rank holds 2048 tokens of model \"m\" at tp 3, less than one sequence of "
+               "context_length 4096; raise kv_cache_mb to at least 2");
+  EXPECT_TRUE(parse(yaml("two_kv.gguf", 3, 2)).ok());
+  // The CUDA decoder does not replicate KV heads.
+  expect_error(
+      "models:\n  - {name: m, file: one_kv.gguf}\ngroups:\n  - {name: g, model: m, tp: 2, "
+      "kv_cache_mb: 1, backend: cuda, devices: [0, 1]}\n",
+      4, "groups[0].tp",
+      "tp 2 exceeds the 1 KV head of model \"m\", and the cuda backend does not replicate KV "
+      "heads; use tp <= 1 or backend: cpu");
+  EXPECT_TRUE(parse("models:\n  - {name: m, file: two_kv.gguf}\ngroups:\n  - {name: g, model: m, "
+                    "tp: 2, kv_cache_mb: 1, backend: cuda, devices: [0, 1]}\n")
+                  .ok());
+}
+
+TEST_F(ClusterConfigTest, GemmaRunsAtTpThree) {
+  const char* gemma = "models/gemma-3-270m-q4_k_m.gguf";
+  if (!fs::exists(gemma)) GTEST_SKIP() << gemma << " is absent (scripts/fetch-models)";
+  const std::string yaml = std::string("models:\n  - name: gemma\n    file: ") +
+                           fs::absolute(gemma).string() +
+                           "\ngroups:\n  - name: g\n    model: gemma\n    tp: 4\n"
+                           "    kv_cache_mb: 1024\n";
+  expect_error(yaml, 7, "groups[0].tp",
+               "tp 4 exceeds 3, the largest tensor-parallel group model \"gemma\" is split for (4 "
+               "query heads and 1 KV head: ranks split the query heads at most 3 ways");
+  std::string ok = yaml;
+  ok.replace(ok.find("tp: 4"), 5, "tp: 3");
+  auto r = parse(ok);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->models[0].facts.n_heads, 4);
+  EXPECT_EQ(r->models[0].facts.n_kv_heads, 1);
+  EXPECT_EQ(r->models[0].facts.head_dim, 256);
 }
 
 TEST_F(ClusterConfigTest, ReportsEveryProblemAtOnce) {
@@ -630,7 +708,7 @@ TEST_F(ClusterConfigTest, OverrideErrorsNameTheOverrideAndChangeNothing) {
     EXPECT_NE(s.message().find(text), std::string::npos) << s.message();
   };
   expect_fail("groups[0].tp=two", "groups[0].tp: expected a positive integer, got \"two\"");
-  expect_fail("groups[0].tp=9", "groups[0].tp: tp 9 exceeds the 4 KV heads");
+  expect_fail("groups[0].tp=9", "groups[0].tp: tp 9 exceeds 4, the largest tensor-parallel group");
   expect_fail("server.port=0", "server.port: expected a positive integer, got 0");
   expect_fail("server.prot=1", "server.prot: unknown key (did you mean \"port\"?)");
   expect_fail("groups[7].tp=1", "no entry 7: the file has 1 groups");
@@ -738,7 +816,9 @@ TEST_F(ClusterConfigTest, ExamplesValidateWithTheirModels) {
   EXPECT_EQ(tp8.groups[0].devices.size(), 8u);
   s = apply_override(*r, "groups[0].tp=16");
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("tp 16 exceeds the 8 KV heads"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("tp 16 exceeds 8, the largest tensor-parallel group"),
+            std::string::npos)
+      << s.message();
 
   r = load_cluster_config("configs/multi-node-2x8.yaml",
                           {"models[0].file=" + (*dir_ / "llama70b.gguf").string()});

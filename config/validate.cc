@@ -11,6 +11,7 @@
 #include "config/diagnostics.h"
 #include "model/bert/config.h"
 #include "model/gguf/gguf.h"
+#include "parallel/shard_plan.h"
 
 namespace shardserve {
 namespace {
@@ -247,25 +248,62 @@ void check_group(const Check& c, size_t i, GroupConfig& g) {
   if (g.model_index < 0) return;
   const ModelConfig& m = cfg.models[g.model_index];
   const ModelFacts& f = m.facts;
-  if (f.n_kv_heads > 0 && g.tp > f.n_kv_heads) {
-    c.fail(key("tp"), "tp " + std::to_string(g.tp) + " exceeds the " +
-                          std::to_string(f.n_kv_heads) + " KV heads of model " + in_quotes(m.name) +
-                          " (ranks split the KV heads, so tp must be at most " +
-                          std::to_string(f.n_kv_heads) + ")");
-    return;
+  // The largest group the shard plan splits the model for (parallel/shard_plan.h): an
+  // encoder's own max_tp (at most one rank per head); a decoder's default_max_tp, its KV heads
+  // or, with fewer than kQueryHeadSplit of them, that many query-head parts at most, the KV
+  // heads they use replicated.
+  if (f.max_tp > 0) {
+    const bool by_heads = f.n_heads > 0 && f.n_heads < f.max_tp;
+    const int64_t max_tp = by_heads ? f.n_heads : f.max_tp;
+    if (g.tp > max_tp) {
+      c.fail(key("tp"),
+             "tp " + std::to_string(g.tp) + " exceeds " + std::to_string(max_tp) +
+                 ", the largest tensor-parallel group model " + in_quotes(m.name) +
+                 " is split for (" +
+                 (by_heads ? "each rank needs one of its " + std::to_string(f.n_heads) + " heads"
+                           : std::string("a small encoder gains nothing from more ranks")) +
+                 ")");
+      return;
+    }
   }
-  if (f.max_tp > 0 && g.tp > f.max_tp) {
-    c.fail(key("tp"), "tp " + std::to_string(g.tp) + " exceeds " + std::to_string(f.max_tp) +
-                          ", the largest tensor-parallel group model " + in_quotes(m.name) +
-                          " is split for (a small encoder gains nothing from more ranks)");
-    return;
+  const bool decoder_plan = f.max_tp == 0 && f.n_heads > 0 && f.n_kv_heads > 0;
+  if (decoder_plan) {
+    auto count = [](int64_t n, const char* what) {
+      return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+    };
+    const int max_tp = default_max_tp(f.n_heads, f.n_kv_heads);
+    if (g.tp > max_tp) {
+      const std::string heads =
+          count(f.n_heads, "query head") + " and " + count(f.n_kv_heads, "KV head");
+      const std::string how =
+          max_tp == f.n_kv_heads ? "ranks split the KV heads"
+                                 : "ranks split the query heads at most " + std::to_string(max_tp) +
+                                       " ways, replicating the KV heads they use";
+      c.fail(key("tp"), "tp " + std::to_string(g.tp) + " exceeds " + std::to_string(max_tp) +
+                            ", the largest tensor-parallel group model " + in_quotes(m.name) +
+                            " is split for (" + heads + ": " + how +
+                            "; see parallel/shard_plan.h); use tp <= " + std::to_string(max_tp));
+      return;
+    }
+    // The CUDA decoder splits whole KV heads only (model/cuda/cuda_llama_model.cc).
+    if (g.backend == Backend::kCuda && g.tp > f.n_kv_heads) {
+      c.fail(key("tp"), "tp " + std::to_string(g.tp) + " exceeds the " +
+                            count(f.n_kv_heads, "KV head") + " of model " + in_quotes(m.name) +
+                            ", and the cuda backend does not replicate KV heads; use tp <= " +
+                            std::to_string(f.n_kv_heads) + " or backend: cpu");
+      return;
+    }
   }
   if (m.task == ModelTask::kEmbed) return;  // an encoder keeps no KV cache
-  // The rank with the most KV heads (the first: splits put larger parts first) must hold
-  // one sequence of the full context length.
+  // The rank with the most KV heads (the shard plan's count: ceil(n_kv_heads / tp), or with
+  // replicated KV heads 1 or 2) must hold one sequence of the full context length.
   const int64_t context = m.effective_context_length();
   if (f.n_kv_heads > 0 && f.n_layers > 0 && f.head_dim > 0 && context > 0) {
-    const int64_t heads = (f.n_kv_heads + g.tp - 1) / g.tp;
+    const bool planned =
+        decoder_plan && f.n_heads % f.n_kv_heads == 0;  // else the loader refuses it
+    const int64_t heads =
+        planned ? max_kv_heads_per_rank({.n_heads = f.n_heads, .n_kv_heads = f.n_kv_heads}, g.tp)
+                : (f.n_kv_heads + g.tp - 1) / g.tp;
     const int64_t block_bytes = f.kv_bytes_per_token(heads) * kKvBlockSize;
     const int64_t tokens = g.kv_cache_mb * kMiB / block_bytes * kKvBlockSize;
     if (tokens < context) {

@@ -212,6 +212,12 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
                                        .head_dim = c.head_dim},
                                       tp, rank);
   if (!shard) return shard.error();
+  // gpu::attention maps query head h to KV head h / (n_q / n_kv) of the rank's own heads: the
+  // CUDA path splits whole KV heads, without the plan's KV replication (parallel/shard_plan.h).
+  if (tp > c.n_kv_heads)
+    return Error{"tp " + std::to_string(tp) + " exceeds the model's " +
+                 std::to_string(c.n_kv_heads) + " KV heads; the CUDA path does not replicate " +
+                 "KV heads: use tp <= " + std::to_string(c.n_kv_heads) + " or backend: cpu"};
   if (c.head_dim % 32 != 0 || c.head_dim > 256)
     return Error{"head_dim " + std::to_string(c.head_dim) +
                  ": the CUDA attention kernel needs a multiple of 32 up to 256"};

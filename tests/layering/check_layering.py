@@ -21,7 +21,7 @@ TOP_LEVEL = {
     "wire": ["base"],
     "parallel": ["base"],
     "model": ["base", "parallel", "wire"],
-    "config": ["base", "model"],
+    "config": ["base", "parallel", "model"],
     "api": ["base"],
     "worker": ["base", "wire", "parallel", "model"],
     "coordinator": ["base", "wire", "api", "model", "config"],
