@@ -21,6 +21,7 @@
 #include "model/kv_cache/kv_cache.h"
 #include "model/llama/llama_model.h"
 #include "model/sampler/sampler.h"
+#include "model/tokenizer/chat_prompt.h"
 #include "model/tokenizer/tokenizer.h"
 #include "parallel/single_rank_combiner.h"
 
@@ -63,11 +64,10 @@ Result<std::string> build_prompt(const GenerateOptions& o, const gguf::File& fil
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
   messages.push_back({{"role", "user"}, {"content", o.prompt}});
-  nlohmann::ordered_json context = {
-      {"messages", messages},
-      {"add_generation_prompt", true},
-      {"bos_token", tokenizer.bos_id() >= 0 ? tokenizer.token_text(tokenizer.bos_id()) : ""},
-      {"eos_token", tokenizer.eos_id() >= 0 ? tokenizer.token_text(tokenizer.eos_id()) : ""}};
+  nlohmann::ordered_json context = {{"messages", messages},
+                                    {"add_generation_prompt", true},
+                                    {"bos_token", chat_bos_token(tokenizer)},
+                                    {"eos_token", chat_eos_token(tokenizer)}};
   return tmpl->render(context);
 }
 
@@ -84,7 +84,9 @@ int run_generate(const GenerateOptions& o) {
 
   auto prompt_text = build_prompt(o, **file, **tokenizer);
   if (!prompt_text) return fail(prompt_text.error().message);
-  std::vector<TokenId> prompt = (*tokenizer)->encode(*prompt_text, true, true);
+  // A chat prompt's BOS text (`{{ bos_token }}`) and the vocabulary's BOS become one token.
+  std::vector<TokenId> prompt = o.chat ? encode_chat_prompt(**tokenizer, *prompt_text)
+                                       : (*tokenizer)->encode(*prompt_text, true, true);
   if (prompt.empty()) return fail("the prompt is empty");
   if (o.verbose_prompt) {
     std::fprintf(stderr, "prompt text: %s\nprompt tokens (%zu):", prompt_text->c_str(),

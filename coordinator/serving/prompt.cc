@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/tokenizer/chat_prompt.h"
+
 namespace shardserve {
 
 api::ApiResult<std::vector<TokenId>> chat_prompt(const ServedModel& model,
@@ -15,11 +17,11 @@ api::ApiResult<std::vector<TokenId>> chat_prompt(const ServedModel& model,
   const Tokenizer& t = *model.tokenizer;
   nlohmann::ordered_json context = {{"messages", api::chat_messages_json(request.messages)},
                                     {"add_generation_prompt", true},
-                                    {"bos_token", t.bos_id() >= 0 ? t.token_text(t.bos_id()) : ""},
-                                    {"eos_token", t.eos_id() >= 0 ? t.token_text(t.eos_id()) : ""}};
+                                    {"bos_token", chat_bos_token(t)},
+                                    {"eos_token", chat_eos_token(t)}};
   auto text = model.chat_template->render(context);
   if (!text) return api::ApiError::bad_request(text.error().message, "messages");
-  return t.encode(*text, true, true);
+  return encode_chat_prompt(t, *text);
 }
 
 api::ApiResult<std::vector<std::vector<TokenId>>> completion_prompts(

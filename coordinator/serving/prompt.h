@@ -3,8 +3,10 @@
 //
 // chat_prompt renders the model's chat template over the request's messages (with
 // add_generation_prompt, bos_token and eos_token), then tokenizes the text with the model's
-// special tokens (BOS added as the model's metadata says). A model without a chat template, or
-// a template that fails on these messages, is a 400 about "messages".
+// special tokens (BOS added as the model's metadata says, once: a template that writes
+// `{{ bos_token }}` does not double it; see model/tokenizer/chat_prompt.h). A model
+// without a chat template, or a template that fails on these messages, is a 400 about
+// "messages".
 //
 // completion_prompts makes one token sequence per prompt of a completions request: text is
 // tokenized as above, token ids are taken as given once each is inside the vocabulary (a 400
