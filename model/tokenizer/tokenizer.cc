@@ -52,12 +52,15 @@ struct Fragment {
 
 // llama.cpp's tokenizer_st_partition: for each special token (longest first), split every
 // raw fragment at its non-overlapping occurrences, left to right. Tokens with lstrip /
-// rstrip swallow ASCII whitespace on that side.
+// rstrip swallow ASCII whitespace on that side. Only the tokens that occur in the text can
+// split a fragment (fragments are parts of it), so only those are scanned for: the result is
+// llama.cpp's, at a cost that does not grow with the thousands of special tokens.
 std::vector<Fragment> partition(const Vocab& v, std::string_view text, bool parse_special) {
   std::vector<Fragment> frags;
   if (text.empty()) return frags;
   frags.push_back({kNoToken, 0, text.size()});
-  for (TokenId special : v.special_tokens) {
+  for (uint32_t k : v.special_in(text)) {
+    const TokenId special = v.special_tokens[k];
     const uint32_t attr = v.attr[special];
     if (!parse_special && (attr & (kAttrControl | kAttrUnknown))) continue;
     const std::string& tok_text = v.text[special];

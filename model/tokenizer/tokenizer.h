@@ -39,7 +39,8 @@ class Tokenizer {
   // add_special: prepend BOS (and append EOS) as the vocabulary's add_bos/add_eos flags say.
   // parse_special: text of special tokens in `text` becomes those tokens (user-defined
   // tokens are always matched, as in llama.cpp). Never fails: invalid UTF-8 is tokenized
-  // as U+FFFD. Cost is linear in the text (plus one scan per special token).
+  // as U+FFFD. Cost is linear in the text (plus one scan per special token that occurs in
+  // it, however many the vocabulary has).
   std::vector<TokenId> encode(std::string_view text, bool add_special, bool parse_special) const;
   // The raw bytes a token stands for (may be part of a UTF-8 character). Special tokens
   // render as their text; unused tokens and ids outside [0, n_vocab) render as "".

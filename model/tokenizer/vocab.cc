@@ -374,6 +374,19 @@ void build_special_cache(const gguf::File& file, Vocab& v) {
   }
   std::stable_sort(v.special_tokens.begin(), v.special_tokens.end(),
                    [&](TokenId a, TokenId b) { return v.text[a].size() > v.text[b].size(); });
+  for (uint32_t k = 0; k < v.special_tokens.size(); ++k)
+    if (!v.text[v.special_tokens[k]].empty()) v.special_by_text.push_back(k);
+  const auto text_of = [&](uint32_t k) -> const std::string& {
+    return v.text[v.special_tokens[k]];
+  };
+  // std::string orders bytewise (char_traits<char> compares as unsigned char).
+  std::stable_sort(v.special_by_text.begin(), v.special_by_text.end(),
+                   [&](uint32_t a, uint32_t b) { return text_of(a) < text_of(b); });
+  v.special_first_byte.assign(257, 0);
+  for (uint32_t k : v.special_by_text)
+    ++v.special_first_byte[static_cast<unsigned char>(text_of(k)[0]) + 1];
+  for (size_t b = 1; b < v.special_first_byte.size(); ++b)
+    v.special_first_byte[b] += v.special_first_byte[b - 1];
 
   // Per-model strip attributes llama.cpp sets from the model name (Phi-3's special tokens
   // swallow the whitespace that follows them).
@@ -392,6 +405,35 @@ void build_special_cache(const gguf::File& file, Vocab& v) {
 }
 
 }  // namespace
+
+std::vector<uint32_t> Vocab::special_in(std::string_view s) const {
+  std::vector<uint32_t> found;
+  if (special_by_text.empty()) return found;
+  std::vector<bool> seen(special_tokens.size());
+  const auto text_of = [&](uint32_t k) -> const std::string& { return text[special_tokens[k]]; };
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto first = static_cast<unsigned char>(s[i]);
+    auto lo = special_by_text.begin() + special_first_byte[first];
+    auto hi = special_by_text.begin() + special_first_byte[first + 1];
+    // [lo, hi): the texts whose first d bytes are s[i, i + d); one of length d (a prefix of the
+    // others, so first in bytewise order) occurs at i.
+    for (size_t d = 1; lo != hi; ++d) {
+      for (; lo != hi && text_of(*lo).size() == d; ++lo) {
+        if (!seen[*lo]) {
+          seen[*lo] = true;
+          found.push_back(*lo);
+        }
+      }
+      if (lo == hi || i + d >= s.size()) break;
+      const auto c = static_cast<unsigned char>(s[i + d]);
+      const auto byte_d = [&](uint32_t k) { return static_cast<unsigned char>(text_of(k)[d]); };
+      lo = std::lower_bound(lo, hi, c, [&](uint32_t k, unsigned char x) { return byte_d(k) < x; });
+      hi = std::upper_bound(lo, hi, c, [&](unsigned char x, uint32_t k) { return x < byte_d(k); });
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
 
 Result<Vocab> load_vocab(const gguf::File& file) {
   Vocab v;

@@ -68,10 +68,19 @@ struct Vocab {
 
   // Control, user-defined and unknown tokens, longest text first: what parse_special finds.
   std::vector<TokenId> special_tokens;
+  // The same tokens by text (indices into special_tokens, texts in bytewise order), and per
+  // first byte b the range [special_first_byte[b], special_first_byte[b + 1]) of those whose
+  // text starts with b: special_in looks them all up in one pass over a text.
+  std::vector<uint32_t> special_by_text;
+  std::vector<uint32_t> special_first_byte;  // [257]
 
   int32_t n_vocab() const { return static_cast<int32_t>(text.size()); }
   bool valid(TokenId id) const { return id >= 0 && id < n_vocab(); }
   TokenId find(std::string_view s) const;
+  // The indices into special_tokens, ascending, of the tokens whose text occurs in `s`. Cost:
+  // one walk down the texts sharing a prefix with s[i..] per position i, whatever the number
+  // of special tokens (Gemma 3 has 6414).
+  std::vector<uint32_t> special_in(std::string_view s) const;
   // The token for one raw byte: <0xXX> for SPM (or the byte itself), the mapped code
   // point for byte-level BPE. kNoToken if the vocabulary lacks it.
   TokenId byte_to_token(uint8_t byte) const;

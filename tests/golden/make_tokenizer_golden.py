@@ -3,8 +3,10 @@
 
 Run from the repository root with the peer venv:
     /opt/peer-venv/bin/python tests/golden/make_tokenizer_golden.py
-Loads the default SmolLM2 GGUF and llama.cpp's vocab-only test GGUFs (models/vocab/) with
-vocab_only=True, tokenizes a varied corpus for (add_special, parse_special) pairs,
+Loads the default SmolLM2 GGUF, llama.cpp's vocab-only test GGUFs (models/vocab/) and Gemma 3
+270M (262144 tokens, SentencePiece without a space prefix, user-defined runs of newlines and
+tabs) with vocab_only=True, tokenizes a varied corpus (plus per-model extra texts: Gemma's
+chat markup, whitespace runs and code) for (add_special, parse_special) pairs,
 detokenizes the ids with llama_detokenize (remove_special=False, unparse_special=True and
 False), and writes tests/golden/tokenizer_golden.json. Texts that are not valid UTF-8 are
 stored as hex under "text_hex"; detokenized bytes likewise under "*_hex".
@@ -12,6 +14,7 @@ stored as hex under "text_hex"; detokenized bytes likewise under "*_hex".
 import ctypes
 import json
 import os
+import random
 import sys
 
 import llama_cpp
@@ -23,6 +26,7 @@ MODELS = [
     "models/vocab/ggml-vocab-qwen2.gguf",
     "models/vocab/ggml-vocab-llama-spm.gguf",
     "models/vocab/ggml-vocab-phi-3.gguf",
+    "models/gemma-3-270m-q4_k_m.gguf",
 ]
 
 LONG = (
@@ -74,6 +78,47 @@ CORPUS = [
     LONG,
 ]
 
+# Texts only some vocabularies are tested on (their entries come after CORPUS and INVALID).
+GEMMA_CHAT = (
+    "<start_of_turn>user\nHello there!\n\nHow are you?<end_of_turn>\n<start_of_turn>model\n"
+)
+EXTRA = {
+    "models/gemma-3-270m-q4_k_m.gguf": [
+        GEMMA_CHAT,
+        "<bos>" + GEMMA_CHAT,
+        "<bos><start_of_turn>user\nYou are terse.\n\nWhat is 2+2?<end_of_turn>\n"
+        "<start_of_turn>model\n4<end_of_turn>\n<start_of_turn>user\nAnd 3+3?<end_of_turn>\n"
+        "<start_of_turn>model\n",
+        "<bos>Hi", "<eos>", "<pad><mask><unk>", "<unused0><unused98>", "[multimodal]",
+        "<start_of_image><end_of_image>", "text<end_of_turn>more",
+        "The weather today is sunny with a light breeze from the west, and the forecast "
+        "promises more of the same until the weekend.",
+        " one leading space", "  two leading spaces", "    four", " " * 40 + "forty",
+        "a\n\n\nb", "\n\n\n\n\n\n\n\n", "\n" * 31, "\n" * 32, "\n" * 70 + "x",
+        "line\n \n  \n\t\nend", "\t\t\tthree tabs", "\t" * 40 + "x", "a\tb\t\tc\t\t\td",
+        "  \t \n\t  \n", "\r\n\r\n", "trailing newlines\n\n\n\n",
+        "<h1>Title</h1>\n<p>Some <b>bold</b> and <i>italic</i> text.</p>\n"
+        "<table><tr><td>x</td></tr></table>",
+        "東京の天気は晴れです。北京今天很热。서울은 비가 옵니다.",
+        "emoji: 🎉🎉 🙂 🧑🏽‍🚀 👩‍❤️‍👨 🇫🇷🇩🇪",
+        "Crème brûlée, jalapeño, Ærøskøbing, Đà Nẵng, Zürich, São Paulo",
+        "import numpy as np\n\n\ndef softmax(x: np.ndarray) -> np.ndarray:\n"
+        "\te = np.exp(x - x.max())\n\treturn e / e.sum()\n",
+        "#include <vector>\nint main() {\n  std::vector<int> v{1, 2, 3};\n"
+        "  return v[0] + v[1] * v[2];  // 7\n}\n",
+        '{"key": [1, 2.5, null, true], "nested": {"a": "b\\n"}}',
+    ] + [
+        # Special tokens, their fragments and whitespace runs, mixed at random: partitioning
+        # (longest token first, overlaps) against llama.cpp's.
+        "".join(random.Random(seed).choices(
+            ["<start_of_turn>", "<end_of_turn>", "<start_of", "_turn>", "<", ">", "<bos>",
+             "<eos>", "<unused1", "0>", "<unused99>", "[multimodal]", "<start_of_image>",
+             "\n", "\n\n", "\t", "\t\t", " ", "  ", "\r", "user", "model", "a", "東", "🎉",
+             "<b>", "</b>", "<h1>", "<table>", "<mask>", "▁"], k=120))
+        for seed in range(4)
+    ],
+}
+
 INVALID = [b"\xff\xfeabc", b"abc\xe2\x82", b"\xc0\x80x", b"\xed\xa0\x80 surrogate", b"\x80\x80"]
 
 
@@ -110,6 +155,7 @@ def main():
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         cases = []
         texts = [t.encode("utf-8") for t in CORPUS] + INVALID
+        texts += [t.encode("utf-8") for t in EXTRA.get(path, [])]
         for raw in texts:
             # Every flag pair for texts with special-token syntax; two pairs for the rest
             # (keeps the JSON small).
