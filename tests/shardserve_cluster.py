@@ -1,5 +1,5 @@
 """A real local cluster for the end-to-end tests: `shardserve up` (coordinator + the worker
-groups of configs/local.yaml under mpirun) on the default model, on free loopback ports.
+groups of configs/local.yaml, or another config, under mpirun) on free loopback ports.
 
 Shared by the pytest suites under tests/ (e2e, web, deploy); their conftest.py files put this
 folder on sys.path. Environment:
@@ -26,13 +26,13 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, shardserve, extra=()):
+    def __init__(self, shardserve, extra=(), config="configs/local.yaml"):
         self.port, zmq_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(os.environ.get("SHARDSERVE_E2E_LOG", "/dev/null"), "a")
         # The repository root as the working directory: server.web_root defaults to ./web.
         self.proc = subprocess.Popen(
-            [shardserve, "up", "-c", str(ROOT / "configs/local.yaml"),
+            [shardserve, "up", "-c", str(ROOT / config),
              "--set", f"server.port={self.port}",
              "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq_port}", *extra],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)

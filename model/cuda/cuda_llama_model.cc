@@ -203,6 +203,9 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   auto config = read_llama_config(file);
   if (!config) return config.error();
   const LlamaConfig& c = *config;
+  if (!c.is_plain_llama() || c.q_dim() != c.dim)
+    return Error{"the CUDA path runs the llama, mistral, smollm and qwen2 layouts only; '" +
+                 c.arch + "' needs the CPU backend (backend: cpu)"};
   const gguf::TensorInfo* down = file.tensor("blk.0.ffn_down.weight");
   if (!down) return Error{"tensor 'blk.0.ffn_down.weight' is missing from " + file.path()};
   auto shard = plan_transformer_shard({.n_heads = c.n_heads,

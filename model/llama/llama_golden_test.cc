@@ -63,6 +63,9 @@ class LlamaGolden : public ::testing::Test {
     std::ifstream in(kGolden);
     ASSERT_TRUE(in.good()) << kGolden;
     nlohmann::json j = nlohmann::json::parse(in);
+    // Golden data whose prompts llama.cpp took one token per step (its decode path) is
+    // compared with prompts fed the same way.
+    prompt_one_token_steps_ = j.value("prompt_steps", "one batch") == "one token per step";
     for (auto& c : j["cases"])
       cases_.push_back({c["prompt"], c["prompt_tokens"].get<std::vector<TokenId>>(),
                         c["greedy_tokens"].get<std::vector<TokenId>>(), c["top_logits"]});
@@ -83,23 +86,41 @@ class LlamaGolden : public ::testing::Test {
 
   static gguf::File* file_;
   static std::vector<GoldenCase> cases_;
+  static bool prompt_one_token_steps_;
 };
 gguf::File* LlamaGolden::file_ = nullptr;
 std::vector<GoldenCase> LlamaGolden::cases_;
+bool LlamaGolden::prompt_one_token_steps_ = false;
 
 TokenId argmax(const float* row, int64_t n) {
   return static_cast<TokenId>(std::max_element(row, row + n) - row);
 }
 
+// Runs `prompt` into `kv` (sequence 0) as one chunk, or one token per step; the logits of its
+// last token into `logits`.
+void prefill(LlamaModel& model, KvCache& kv, ThreadPool& pool, const std::vector<TokenId>& prompt,
+             bool one_token_steps, std::vector<float>& logits) {
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  for (int64_t begin = 0; begin < n;) {
+    const int64_t end = one_token_steps ? begin + 1 : n;
+    SeqChunk chunk{.seq = 0,
+                   .start_pos = begin,
+                   .tokens = std::span(prompt).subspan(begin, end - begin),
+                   .need_logits = end == n};
+    EXPECT_TRUE(model.forward({&chunk, 1}, &kv, {.pool = &pool}, &logits).ok());
+    begin = end;
+  }
+}
+
 // Greedy decoding of one prompt alone; also returns each step's logits row.
 std::vector<TokenId> generate(LlamaModel& model, const std::vector<TokenId>& prompt, int n,
-                              std::vector<std::vector<float>>* step_logits = nullptr) {
+                              std::vector<std::vector<float>>* step_logits = nullptr,
+                              bool one_token_steps = false) {
   KvCache kv(*model.kv_shape(256, 16));
   ThreadPool pool(2);
   std::vector<float> logits;
   EXPECT_TRUE(kv.reserve(0, static_cast<int64_t>(prompt.size()) + n).ok());
-  SeqChunk chunk{.seq = 0, .start_pos = 0, .tokens = prompt, .need_logits = true};
-  EXPECT_TRUE(model.forward({&chunk, 1}, &kv, {.pool = &pool}, &logits).ok());
+  prefill(model, kv, pool, prompt, one_token_steps, logits);
   std::vector<TokenId> out;
   const int64_t n_vocab = model.config().n_vocab;
   for (int i = 0; i < n; ++i) {
@@ -119,7 +140,7 @@ TEST_F(LlamaGolden, GreedyMatchesLlamaCppOnNineOfTenPrompts) {
   ASSERT_TRUE(model);
   int matching = 0;
   for (const GoldenCase& c : cases_) {
-    auto got = generate(*model, c.prompt_tokens, kCompareTokens);
+    auto got = generate(*model, c.prompt_tokens, kCompareTokens, nullptr, prompt_one_token_steps_);
     std::vector<TokenId> want(c.greedy.begin(), c.greedy.begin() + kCompareTokens);
     if (got == want) {
       ++matching;
@@ -140,7 +161,7 @@ TEST_F(LlamaGolden, TopLogitsMatchWithinTolerance) {
   constexpr float kTolerance = 1e-3f;
   for (const GoldenCase& c : cases_) {
     std::vector<std::vector<float>> steps;
-    generate(*model, c.prompt_tokens, 32, &steps);
+    generate(*model, c.prompt_tokens, 32, &steps, prompt_one_token_steps_);
     for (const auto& top : c.top_logits) {
       const auto& row = steps[top["step"].get<int>()];
       auto ids = top["ids"].get<std::vector<int>>();
@@ -233,8 +254,15 @@ TEST_F(LlamaGolden, PackedArithmeticStaysCloseToLlamaCpp) {
   ASSERT_TRUE(packed_model && reference_model);
   const GoldenDistance packed = distance_from_golden(*packed_model, cases_);
   const GoldenDistance reference = distance_from_golden(*reference_model, cases_);
-  const float allowed_largest = std::max(1.5f, 1.25f * reference.largest);
-  const double allowed_mean = std::max(0.25, 1.25 * reference.mean);
+  // A file may state its own floor (SHARDSERVE_GOLDEN_PACKED_FLOOR="largest,mean"): Gemma 3's
+  // logits span about twice SmolLM2's (model/llama/CMakeLists.txt gives the measured figures).
+  float floor_largest = 1.5f;
+  double floor_mean = 0.25;
+  if (const char* f = std::getenv("SHARDSERVE_GOLDEN_PACKED_FLOOR"); f && *f) {
+    ASSERT_EQ(std::sscanf(f, "%f,%lf", &floor_largest, &floor_mean), 2) << f;
+  }
+  const float allowed_largest = std::max(floor_largest, 1.25f * reference.largest);
+  const double allowed_mean = std::max(floor_mean, 1.25 * reference.mean);
   EXPECT_LE(packed.largest, allowed_largest);
   EXPECT_LE(packed.mean, allowed_mean);
   EXPECT_GT(packed.clear_steps, 0);

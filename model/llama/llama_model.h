@@ -1,6 +1,9 @@
-// A Llama-family decoder (llama, mistral, qwen2, smollm) running on CPU: one rank's shard
-// of the weights, a batched forward pass over sequences of different lengths, logits out.
-// It is a RankModel (model/rank_model.h) with a KV cache, whose output rows are logits.
+// A decoder of any family of model/llama/family.h (llama, mistral, smollm, qwen2, qwen3, phi3,
+// gemma3) running on CPU: one rank's shard of the weights, a batched forward pass over sequences
+// of different lengths, logits out. It is a RankModel (model/rank_model.h) with a KV cache,
+// whose output rows are logits. The families share this one forward pass; their traits
+// (LlamaConfig::traits, ::layers) switch on QK norms, post norms, the embedding scale, where
+// the attention scale goes, GELU gating, per-layer RoPE bases and sliding-window layers.
 //
 // One step takes any mix of chunks: a prefill chunk is several consecutive tokens of one
 // sequence, a decode chunk is one token. Each chunk's tokens are written to the KV cache at
@@ -37,6 +40,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "model/gguf/gguf.h"
+#include "model/kernels/cpu/ops.h"
 #include "model/kv_cache/kv_cache.h"
 #include "model/llama/config.h"
 #include "model/llama/weights.h"
@@ -77,6 +81,14 @@ class LlamaModel final : public RankModel {
   LlamaModel(const gguf::File& file, LlamaConfig config, TransformerShard shard,
              LlamaWeights weights, LlamaArithmetic arithmetic);
 
+  // The blocks of one step; each reads and writes the RunState.
+  void embed(std::span<const SeqChunk> chunks, const KvCache& kv);
+  void attention_block(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
+                       ShardCombiner* combiner, ThreadPool& pool);
+  void ffn_block(int64_t layer, ShardCombiner* combiner, ThreadPool& pool);
+  Status lm_head(std::span<const SeqChunk> chunks, ShardCombiner* combiner,
+                 std::vector<float>* logits, ThreadPool& pool);
+
   void attention(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv, ThreadPool& pool);
   void attention_blocked(int64_t layer, std::span<const SeqChunk> chunks, KvCache& kv,
                          ThreadPool& pool);
@@ -91,6 +103,16 @@ class LlamaModel final : public RankModel {
   TransformerShard shard_;
   LlamaWeights weights_;
   LlamaArithmetic arithmetic_;
+  // The distinct RoPE settings of the layers (one, or Gemma 3's local and global) and which
+  // one each layer uses.
+  std::vector<kernels::RopeParams> rope_variants_;
+  std::vector<int> layer_rope_;
+  // For each local KV head, its local query heads [first, first + count): all `group` of them,
+  // or the part this rank owns when a KV head is replicated over ranks (tp > n_kv_heads).
+  struct QueryHeads {
+    int64_t first = 0, count = 0;
+  };
+  std::vector<QueryHeads> kv_queries_;
   std::shared_ptr<RunState> state_;
 };
 

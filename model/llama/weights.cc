@@ -51,6 +51,20 @@ class Loader {
     return w;
   }
 
+  // Expert e of a stacked [n_cols, n_rows, n_expert] (GGUF order) tensor: n_rows whole rows.
+  Result<WeightMatrix> expert(const std::string& name, int64_t n_cols, int64_t n_rows,
+                              int64_t n_expert, int64_t e) const {
+    auto t = get(name, {n_cols, n_rows, n_expert});
+    if (!t) return t.error();
+    WeightMatrix w;
+    w.type = (*t)->type;
+    w.row_stride = row_bytes(w.type, n_cols);
+    w.data = (*t)->data + static_cast<size_t>(e * n_rows) * w.row_stride;
+    w.n_rows = n_rows;
+    w.n_cols = n_cols;
+    return w;
+  }
+
   // Columns [cols.begin, cols.end) of every row (row-parallel slice): packed into panels, or
   // else copied into `owned` unless they are the whole row.
   Result<WeightMatrix> cols(const std::string& name, int64_t n_cols, int64_t n_rows, Range cols,
@@ -96,10 +110,14 @@ class Loader {
   bool pack_;
 };
 
+Range shifted(Range r, int64_t by) {
+  return {r.begin + by, r.end + by};
+}
+
 }  // namespace
 
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& c,
-                                        const TransformerShard& shard, bool pack) {
+                                        const TransformerShard& shard, bool pack, Range experts) {
   Loader load(file, pack);
   LlamaWeights w;
   const Range all_vocab{0, c.n_vocab};
@@ -141,22 +159,65 @@ Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfi
       }
     };
     take(load.f32(p + "attn_norm.weight", c.dim), L.attn_norm);
-    take(load.rows(p + "attn_q.weight", c.dim, c.n_heads * hd, q_rows), L.wq);
-    take(load.rows(p + "attn_k.weight", c.dim, c.n_kv_heads * hd, kv_rows), L.wk);
-    take(load.rows(p + "attn_v.weight", c.dim, c.n_kv_heads * hd, kv_rows), L.wv);
-    if (file.tensor(p + "attn_q.bias")) {
-      take(load.f32(p + "attn_q.bias", c.n_heads * hd, q_rows.begin), L.bq);
-      take(load.f32(p + "attn_k.bias", c.n_kv_heads * hd, kv_rows.begin), L.bk);
-      take(load.f32(p + "attn_v.bias", c.n_kv_heads * hd, kv_rows.begin), L.bv);
+    const int64_t q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
+    if (file.tensor(p + "attn_qkv.weight")) {  // fused: q rows, then k rows, then v rows
+      const std::string qkv = p + "attn_qkv.weight";
+      const int64_t all = q_dim + 2 * kv_dim;
+      take(load.rows(qkv, c.dim, all, q_rows), L.wq);
+      take(load.rows(qkv, c.dim, all, shifted(kv_rows, q_dim)), L.wk);
+      take(load.rows(qkv, c.dim, all, shifted(kv_rows, q_dim + kv_dim)), L.wv);
+      if (file.tensor(p + "attn_qkv.bias")) {
+        const std::string bias = p + "attn_qkv.bias";
+        take(load.f32(bias, all, q_rows.begin), L.bq);
+        take(load.f32(bias, all, q_dim + kv_rows.begin), L.bk);
+        take(load.f32(bias, all, q_dim + kv_dim + kv_rows.begin), L.bv);
+      }
+    } else {
+      take(load.rows(p + "attn_q.weight", c.dim, q_dim, q_rows), L.wq);
+      take(load.rows(p + "attn_k.weight", c.dim, kv_dim, kv_rows), L.wk);
+      take(load.rows(p + "attn_v.weight", c.dim, kv_dim, kv_rows), L.wv);
     }
-    take(load.cols(p + "attn_output.weight", c.n_heads * hd, c.dim, q_rows, w.owned), L.wo);
+    if (file.tensor(p + "attn_q.bias")) {
+      take(load.f32(p + "attn_q.bias", q_dim, q_rows.begin), L.bq);
+      take(load.f32(p + "attn_k.bias", kv_dim, kv_rows.begin), L.bk);
+      take(load.f32(p + "attn_v.bias", kv_dim, kv_rows.begin), L.bv);
+    }
+    if (c.traits.qk_norm) {
+      take(load.f32(p + "attn_q_norm.weight", hd), L.q_norm);
+      take(load.f32(p + "attn_k_norm.weight", hd), L.k_norm);
+    }
+    take(load.cols(p + "attn_output.weight", q_dim, c.dim, q_rows, w.owned), L.wo);
     take(load.f32(p + "ffn_norm.weight", c.dim), L.ffn_norm);
-    take(load.rows(p + "ffn_gate.weight", c.dim, c.hidden_dim, shard.ffn), L.w_gate);
-    take(load.rows(p + "ffn_up.weight", c.dim, c.hidden_dim, shard.ffn), L.w_up);
-    take(load.cols(p + "ffn_down.weight", c.hidden_dim, c.dim, shard.ffn, w.owned), L.w_down);
+    if (c.moe.enabled()) {
+      const int64_t n_expert = c.moe.n_expert, ff = c.moe.expert_ffn;
+      take(load.rows(p + "ffn_gate_inp.weight", c.dim, n_expert, Range{0, n_expert}), L.router);
+      L.first_expert = experts.begin;
+      for (int64_t e = experts.begin; e < experts.end && status.ok(); ++e) {
+        LlamaLayerWeights::Expert x;
+        take(load.expert(p + "ffn_gate_exps.weight", c.dim, ff, n_expert, e), x.gate);
+        take(load.expert(p + "ffn_up_exps.weight", c.dim, ff, n_expert, e), x.up);
+        take(load.expert(p + "ffn_down_exps.weight", ff, c.dim, n_expert, e), x.down);
+        L.experts.push_back(x);
+      }
+    } else if (file.tensor(p + "ffn_gate.weight")) {
+      take(load.rows(p + "ffn_gate.weight", c.dim, c.hidden_dim, shard.ffn), L.w_gate);
+      take(load.rows(p + "ffn_up.weight", c.dim, c.hidden_dim, shard.ffn), L.w_up);
+      take(load.cols(p + "ffn_down.weight", c.hidden_dim, c.dim, shard.ffn, w.owned), L.w_down);
+    } else {  // fused (Phi-3): gate rows [0, ff), then up rows [ff, 2 ff)
+      const std::string up = p + "ffn_up.weight";
+      take(load.rows(up, c.dim, 2 * c.hidden_dim, shard.ffn), L.w_gate);
+      take(load.rows(up, c.dim, 2 * c.hidden_dim, shifted(shard.ffn, c.hidden_dim)), L.w_up);
+      take(load.cols(p + "ffn_down.weight", c.hidden_dim, c.dim, shard.ffn, w.owned), L.w_down);
+    }
+    if (c.traits.post_norms) {
+      take(load.f32(p + "post_attention_norm.weight", c.dim), L.post_attn_norm);
+      take(load.f32(p + "post_ffw_norm.weight", c.dim), L.post_ffn_norm);
+    }
     if (!status.ok()) return status.error();
-    for (WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-      load.pack(*m, w.panels);
+    for (WeightMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.router})
+      if (m->data) load.pack(*m, w.panels);
+    for (LlamaLayerWeights::Expert& x : L.experts)
+      for (WeightMatrix* m : {&x.gate, &x.up, &x.down}) load.pack(*m, w.panels);
     w.layers.push_back(L);
   }
   return w;

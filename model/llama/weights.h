@@ -1,13 +1,14 @@
-// One rank's view of a Llama-family model's weights: every tensor checked for type and
-// shape at load ("tensor 'X' has shape [..], expected [..]") and sliced for the rank's shard
-// (parallel/shard_plan.h). Whole rows (column-parallel slices, replicated tensors) point into
-// the mapped GGUF file, so a rank's resident pages are only the rows it reads. Column slices
-// of row-parallel tensors (attention-out, FFN-down when tp > 1) would share pages with the
+// One rank's view of a decoder's weights (every family of model/llama/family.h): every tensor
+// checked for type and shape at load ("tensor 'X' has shape [..], expected [..]") and sliced for
+// the rank's shard (parallel/shard_plan.h). Whole rows (column-parallel slices, replicated tensors)
+// point into the mapped GGUF file, so a rank's resident pages are only the rows it reads. Column
+// slices of row-parallel tensors (attention-out, FFN-down when tp > 1) would share pages with the
 // other ranks' slices, so they are copied into memory the weights own and the mapped pages
 // are dropped. Where the CPU runs the packed quant kernel (model/kernels/cpu/packed_quant.h),
 // projections and the LM head of a type with panels (the legacy and K-quants) are instead packed
 // into panels the weights own, and their mapped pages dropped (token_embd stays mapped for
-// lookups). The File must outlive the weights.
+// lookups). Fused tensors (attn_qkv; Phi-3's ffn_up holding gate and up) become row views, so
+// the forward pass never sees them. The File must outlive the weights.
 #pragma once
 
 #include <memory>
@@ -31,11 +32,24 @@ struct LlamaLayerWeights {
   const float* bq = nullptr;         // optional biases (qwen2), sliced like the rows
   const float* bk = nullptr;
   const float* bv = nullptr;
-  WeightMatrix wo;                  // rows: dim, cols: local q heads * head_dim (row-parallel)
-  const float* ffn_norm = nullptr;  // [dim]
-  WeightMatrix w_gate;              // rows: local ffn, cols: dim
-  WeightMatrix w_up;                // rows: local ffn, cols: dim
-  WeightMatrix w_down;              // rows: dim, cols: local ffn (row-parallel)
+  const float* q_norm = nullptr;  // [head_dim] per-head RMSNorm weights (traits.qk_norm)
+  const float* k_norm = nullptr;
+  WeightMatrix wo;  // rows: dim, cols: local q heads * head_dim (row-parallel)
+  const float* post_attn_norm = nullptr;  // [dim] norm of the attention output (post_norms)
+  const float* ffn_norm = nullptr;        // [dim]
+  WeightMatrix w_gate;                    // rows: local ffn, cols: dim
+  WeightMatrix w_up;                      // rows: local ffn, cols: dim
+  WeightMatrix w_down;                    // rows: dim, cols: local ffn (row-parallel)
+  const float* post_ffn_norm = nullptr;   // [dim] norm of the FFN output (post_norms)
+  // Mixture of experts (config.moe) instead of the dense gate/up/down: the router (replicated)
+  // and this rank's whole experts, views of the stacked ffn_*_exps tensors.
+  struct Expert {
+    WeightMatrix gate, up;  // rows: expert_ffn, cols: dim
+    WeightMatrix down;      // rows: dim, cols: expert_ffn
+  };
+  WeightMatrix router;          // rows: n_expert, cols: dim
+  std::vector<Expert> experts;  // experts [first_expert, first_expert + experts.size())
+  int64_t first_expert = 0;
 };
 
 struct LlamaWeights {
@@ -49,7 +63,9 @@ struct LlamaWeights {
 };
 
 // `pack`: whether to pack quant panels where the CPU runs them (else the row dots are used).
+// `experts`: the experts this rank holds (mixture-of-experts models; ignored by dense ones).
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& config,
-                                        const TransformerShard& shard, bool pack = true);
+                                        const TransformerShard& shard, bool pack = true,
+                                        Range experts = {});
 
 }  // namespace shardserve

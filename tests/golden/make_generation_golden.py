@@ -7,7 +7,13 @@ Run once (needs llama-cpp-python and jinja2; CI does not):
     /opt/peer-venv/bin/python tests/golden/make_generation_golden.py
 
 `--model FILE --out JSON` makes the same golden data for another GGUF file (bench/quant/
-check_types.sh does so for the default model requantized into each type).
+check_types.sh does so for the default model requantized into each type). A file without a
+chat template (Gemma 3 270M, a base model) takes one from `--chat-template JINJA`:
+    /opt/peer-venv/bin/python tests/golden/make_generation_golden.py \
+        --model models/gemma-3-270m-q4_k_m.gguf --out tests/golden/gemma3_generation_golden.json \
+        --chat-template model/chat_template/testdata/gemma3.jinja --no-repack --one-token-steps
+(llama.cpp's batched prompt path picks kernels by the prompt's length, so the Gemma golden data
+follows its decode path, which the engine's llama.cpp arithmetic reproduces for any length.)
 """
 import argparse
 import json
@@ -51,15 +57,38 @@ def chat_template(model) -> str:
     return bytes(field.parts[field.data[0]]).decode("utf-8")
 
 
-def render_chat(template: str, messages) -> str:
+def special_texts(model):
+    """The BOS and EOS token texts of the file's vocabulary."""
+    reader = GGUFReader(str(model))
+    tokens = reader.fields["tokenizer.ggml.tokens"]
+
+    def text(key):
+        field = reader.fields.get(key)
+        if field is None:
+            return ""
+        token_id = int(field.parts[field.data[0]][0])
+        return bytes(tokens.parts[tokens.data[token_id]]).decode("utf-8")
+    return text("tokenizer.ggml.bos_token_id"), text("tokenizer.ggml.eos_token_id")
+
+
+def raise_exception(message):
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def render_chat(template: str, messages, bos: str, eos: str) -> str:
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
     return env.from_string(template).render(messages=messages, add_generation_prompt=True,
-                                            bos_token="<|im_start|>", eos_token="<|im_end|>")
+                                            bos_token=bos, eos_token=eos,
+                                            raise_exception=raise_exception)
 
 
-def greedy(llm: Llama, prompt_tokens):
+def greedy(llm: Llama, prompt_tokens, one_token_steps=False):
     llm.reset()
-    llm.eval(prompt_tokens)
+    if one_token_steps:  # llama.cpp's decode path for the prompt too
+        for t in prompt_tokens:
+            llm.eval([t])
+    else:
+        llm.eval(prompt_tokens)
     tokens, top = [], []
     for step in range(N_GENERATE):
         logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
@@ -80,6 +109,12 @@ def main():
     parser.add_argument("--no-repack", action="store_true",
                         help="keep llama.cpp's weights in the file's layout (its plain dot "
                              "products) instead of repacking them for its CPU's wide kernels")
+    parser.add_argument("--one-token-steps", action="store_true",
+                        help="feed the prompts one token per step (llama.cpp's decode path, "
+                             "whose arithmetic does not depend on the prompt's length) instead "
+                             "of as one batch")
+    parser.add_argument("--chat-template", type=Path,
+                        help="a Jinja chat template for a file that has none")
     args = parser.parse_args()
     if args.no_repack:
         import llama_cpp.llama_cpp as bindings  # the module Llama() takes its defaults from
@@ -92,13 +127,20 @@ def main():
         bindings.llama_model_default_params = params_without_repack
     llm = Llama(model_path=str(args.model), n_ctx=1024, n_threads=2, n_batch=512, seed=0, logits_all=True,
                 verbose=False)
-    template = chat_template(args.model)
+    template = args.chat_template.read_text() if args.chat_template else chat_template(args.model)
+    # The default model's golden data was made with SmolLM2's texts (its template does not
+    # use them); other files render with their own.
+    bos, eos = (("<|im_start|>", "<|im_end|>") if args.model == MODEL
+                else special_texts(args.model))
     cases = []
     prompts = [("plain", p) for p in PLAIN_PROMPTS] + [
-        ("chat", render_chat(template, m)) for m in CHAT_PROMPTS]
+        ("chat", render_chat(template, m, bos, eos)) for m in CHAT_PROMPTS]
     for kind, text in prompts:
-        prompt_tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        tokens, top = greedy(llm, prompt_tokens)
+        # Plain prompts of other files start with BOS as a server adds it (the default
+        # model's golden data predates this); chat prompts carry the template's.
+        add_bos = kind == "plain" and args.model != MODEL
+        prompt_tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        tokens, top = greedy(llm, prompt_tokens, args.one_token_steps)
         text_out = llm.detokenize(tokens).decode("utf-8", errors="replace")
         cases.append({"kind": kind, "prompt": text, "prompt_tokens": prompt_tokens,
                       "greedy_tokens": tokens, "greedy_text": text_out, "top_logits": top})
@@ -110,6 +152,7 @@ def main():
                      "default KV cache type (f16)"
                      + (", weights not repacked" if args.no_repack else ""),
         "n_generate": N_GENERATE,
+        "prompt_steps": "one token per step" if args.one_token_steps else "one batch",
         "cases": cases,
     }, indent=1, ensure_ascii=False) + "\n")
 

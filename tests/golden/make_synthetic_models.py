@@ -14,8 +14,7 @@ Weights are random with a fixed seed: matrices ~N(0, 0.02) (K-quants are random 
 whose super-block scale is chosen for that spread), norms near 1, biases ~N(0, 0.1). Legacy
 quants go through gguf.quants; K-quants have no quantizer there, so their blocks are random
 bytes (every scale, min and high bit pattern occurs), which llama.cpp reads like any other.
-Models marked `pending` (families the engine does not run yet: issue 14's qwen3, phi3, gemma3,
-qwen3moe, mixtral) have their entries in tests/golden/synthetic_pending_golden.json instead,
+Models marked `pending` (a family the engine does not run yet; none at present) have their entries in tests/golden/synthetic_pending_golden.json instead,
 which no test reads. When the engine runs one, drop its `pending`, rerun with --only NAME (the
 file and the entry come out the same: same seed, same llama.cpp) to move its entry into the
 golden file, delete it from the pending file, and list it in synthetic_models_test.cc.
@@ -205,14 +204,11 @@ MODELS = [
          types=dict(q=[T.Q2_K, T.Q3_K], k=[T.Q3_K, T.Q2_K], v=[T.Q2_K, T.Q3_K],
                     o=[T.Q3_K, T.Q2_K], gate=[T.Q2_K, T.Q3_K], up=[T.Q3_K, T.Q2_K],
                     down=[T.Q2_K, T.Q3_K])),
-    # --- issue 14's families (docs/model-families.md). `pending`: the engine does not run them
-    # yet, so their entries go to PENDING_GOLDEN, not GOLDEN (synthetic_models_test.cc checks
-    # that it tests every model of GOLDEN); see the module docstring.
+    # --- issue 14's families (docs/model-families.md).
     # Qwen3: per-head RMS norms of q and k before RoPE (NEOX), head_dim 64 with dim 128 (the
     # attention width 256 is not dim, as in Qwen3-0.6B), untied output.
     dict(name="qwen3", arch="qwen3", dim=128, hidden=256, heads=4, kv_heads=2, head_dim=64,
          layers=2, embd=T.Q8_0, output=T.Q8_0, freq_base=1e6, eps=1e-6, qk_norm=True,
-         pending=True,
          types=dict(q=T.Q8_0, k=[T.Q4_1, T.Q8_0], v=T.Q8_0, o=[T.Q4_1, T.Q8_0], gate=T.Q8_0,
                     up=T.Q4_1, down=T.Q8_0)),
     # Phi-3: fused attn_qkv (rows q, k, v) and fused ffn_up (rows gate, up; no ffn_gate), NEOX
@@ -222,7 +218,7 @@ MODELS = [
     # named Phi-3's rstrip attributes and requires a "</s>" token, which this vocabulary lacks.
     dict(name="phi3", arch="phi3", general_name="synthetic-phi", dim=128, hidden=256, heads=4,
          kv_heads=2, layers=2, n_rot=24, embd=T.Q8_0, output=T.Q8_0, freq_base=1e4, eps=1e-5,
-         fused_qkv=True, fused_gate_up=True, sliding_window=2047, pending=True,
+         fused_qkv=True, fused_gate_up=True, sliding_window=2047,
          types=dict(qkv=T.Q8_0, o=[T.Q4_1, T.Q8_0], up=T.Q8_0, down=[T.Q8_0, T.Q4_1])),
     # Gemma 3: six layers with the default pattern (layers 0-4 sliding-window, layer 5 global),
     # a window of 8 positions (the sequence is 40), rope base 1e6 on the global layer and
@@ -234,7 +230,6 @@ MODELS = [
     dict(name="gemma3", arch="gemma3", dim=64, hidden=128, heads=4, kv_heads=1, head_dim=32,
          layers=6, embd=T.Q8_0, output=None, embd_std=0.05, output_norm=8.0, freq_base=1e6,
          eps=1e-6, qk_norm=True, post_norms=True, sliding_window=8, rope_dim_key=False,
-         pending=True,
          types=dict(q=T.Q8_0, k=T.Q8_0, v=[T.Q8_0, T.Q4_1], o=T.Q8_0, gate=T.Q8_0,
                     up=[T.Q4_1, T.Q8_0], down=T.Q8_0)),
     # Qwen3-MoE: 8 experts, top-2, softmax over all 8 then the 2 weights renormalised; expert
@@ -242,14 +237,14 @@ MODELS = [
     # quantized Qwen3-MoE files.
     dict(name="qwen3moe", arch="qwen3moe", dim=128, hidden=192, heads=4, kv_heads=2,
          layers=2, embd=T.Q8_0, output=T.Q8_0, freq_base=1e6, eps=1e-6, qk_norm=True,
-         experts=8, experts_used=2, expert_hidden=64, pending=True,
+         experts=8, experts_used=2, expert_hidden=64,
          types=dict(q=T.Q8_0, k=T.Q8_0, v=T.Q8_0, o=T.Q8_0, router=T.F32,
                     gate_exps=T.Q8_0, up_exps=[T.Q4_1, T.Q8_0], down_exps=T.Q8_0)),
     # Mixtral: the llama architecture with 4 experts, top-2 (llama.cpp: softmax over all, top
     # 2, renormalised, the same as a softmax over the 2 selected logits); expert width is
     # feed_forward_length. Untied output, as Mixtral's.
     dict(name="mixtral", arch="llama", dim=128, hidden=128, heads=4, kv_heads=2, layers=2,
-         embd=T.Q8_0, output=T.Q8_0, freq_base=1e6, experts=4, experts_used=2, pending=True,
+         embd=T.Q8_0, output=T.Q8_0, freq_base=1e6, experts=4, experts_used=2,
          types=dict(q=T.Q8_0, k=T.Q8_0, v=T.Q8_0, o=T.Q8_0, router=T.F32,
                     gate_exps=[T.Q4_1, T.Q8_0], up_exps=T.Q8_0, down_exps=T.Q8_0)),
 ]
@@ -416,8 +411,23 @@ def greedy(llm, tokens):
     return out, gaps
 
 
+def plain_kernels():
+    """Keeps llama.cpp's weights in the file's layout: its repacked kernels (Q4_0, Q4_K, ... on
+    x86) sum in orders that depend on the CPU, while its plain dot products are the order our
+    llama.cpp-order arithmetic reproduces."""
+    import llama_cpp.llama_cpp as bindings  # the module Llama() takes its defaults from
+    default_params = bindings.llama_model_default_params
+
+    def params_without_repack():
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+    bindings.llama_model_default_params = params_without_repack
+
+
 def reference(path, main, other):
     from llama_cpp import Llama
+    plain_kernels()
     llm = Llama(model_path=str(path), n_ctx=CONTEXT, n_threads=2, logits_all=True,
                 flash_attn=False, verbose=False)
     assert llm.n_vocab() == N_VOCAB

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "model/kernels/cpu/quant.h"
+
 // The element-wise loops below are built twice, for x86-64-v3 (AVX2, FMA: std::fma becomes one
 // instruction and the lane loops vectorize) and for any x86-64; the loader picks one. Both give
 // the same bits: std::fma is exact either way and no loop is reassociated.
@@ -78,8 +80,67 @@ SS_CLONES void silu_mul(const float* gate, const float* up, float* out, int64_t 
   }
 }
 
+namespace {
+// ggml_gelu_f32, as llama.cpp's compiler contracts it (the a*b + c of the inner bracket is one
+// fused multiply-add).
+float gelu_tanh(float v) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoefA = 0.044715f;
+  return 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * v * std::fma(kCoefA * v, v, 1.0f)));
+}
+
+// f32(f16(gelu_tanh(f32(h)))) for every f16 bit pattern h: ggml_table_gelu_f16.
+const std::vector<float>& gelu_f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h)
+      t[h] = f16_to_f32(f32_to_f16(gelu_tanh(f16_to_f32(static_cast<uint16_t>(h)))));
+    return t;
+  }();
+  return table;
+}
+}  // namespace
+
+void gelu_f16_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const std::vector<float>& table = gelu_f16_table();
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    if (g <= -10.0f) {
+      out[i] = 0.0f;
+    } else if (g >= 10.0f) {
+      out[i] = g * up[i];
+    } else {
+      out[i] = table[f32_to_f16(g)] * up[i];
+    }
+  }
+}
+
+void softcap(const float* x, float* out, int64_t n, float c) {
+  const float inv = 1.0f / c;
+  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x[i] * inv) * c;
+}
+
+void scale_inplace(float* x, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
 void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+SS_CLONES void softmax_unpadded(float* x, int64_t n) {
+  const float max = *std::max_element(x, x + n);
+  double sum = 0.0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int64_t j = i; j < i + 16; ++j) x[j] = exp_ggml_inline(x[j] - max);
+    sum += static_cast<double>(fold16(x + i));
+  }
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += static_cast<double>(x[i]);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n; ++j) x[j] *= inv;
 }
 
 SS_CLONES void softmax(float* x, int64_t n) {

@@ -24,6 +24,18 @@ float exp_ggml(float x);
 // vectorized loop and its scalar tail do). out may alias gate.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
+// out[i] = gelu(gate[i]) * up[i] with llama.cpp's CPU GELU (GGML_GELU_FP16): the tanh form
+// 0.5 v (1 + tanh(sqrt(2/pi) v (1 + 0.044715 v^2))) looked up in a table over the f16 values,
+// so gate[i] is rounded to f16 and the result to f16 before the product with up[i]; gate[i]
+// <= -10 gives 0 and >= 10 gives gate[i] itself. out may alias gate.
+void gelu_f16_mul(const float* gate, const float* up, float* out, int64_t n);
+
+// out[i] = c * tanh(x[i] / c) (ggml: scale by 1/c, tanh, scale by c), for logit soft-capping.
+void softcap(const float* x, float* out, int64_t n, float c);
+
+// x[i] *= s
+void scale_inplace(float* x, int64_t n, float s);
+
 // x[i] += y[i]
 void add_inplace(float* x, const float* y, int64_t n);
 
@@ -31,6 +43,13 @@ void add_inplace(float* x, const float* y, int64_t n);
 // masked (-inf) scores: e^(x - max) by exp_ggml, each group of 16 summed in float (lanes folded
 // in halves), the group sums added in double.
 void softmax(float* x, int64_t n);
+
+// In-place softmax of a row of n scores that is not padded (a MoE router's n_expert logits), as
+// ggml_soft_max computes it on AVX-512: e^(x - max) by exp_ggml for each whole group of 16 (its
+// sum folded in halves, added in double), then by the C library's expf for the remaining
+// n % 16, each added to the double sum; times 1/sum.
+inline constexpr int64_t kMaxSoftmaxUnpadded = 512;
+void softmax_unpadded(float* x, int64_t n);
 
 // The two summation orders of llama.cpp's f16 attention products (K.q and the weighted sum of
 // V), whose inputs are f16 values (held here as floats, so every product is exact):

@@ -1,4 +1,5 @@
-// BERT's element-wise operations against straightforward double-precision formulas.
+// Element-wise operations against straightforward double-precision formulas: BERT's, and
+// Gemma's table GELU and logit soft-capping.
 #include "model/kernels/cpu/ops.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,8 @@
 #include <cmath>
 #include <random>
 #include <vector>
+
+#include "model/kernels/cpu/quant.h"
 
 namespace shardserve::kernels {
 namespace {
@@ -56,6 +59,47 @@ TEST(Gelu, MatchesTheErfDefinition) {
   }
   EXPECT_EQ(y[y.size() - 2], 1e4f);  // gelu(x) = x for large x
   EXPECT_EQ(y[y.size() - 1], 0.0f);  // and 0 for very negative x
+}
+
+// The f16-table GELU: gate rounded to f16, GELU of that, rounded to f16, times up. Against the
+// tanh form in double: within one f16 rounding (2^-11 relative) plus the f32 tanh's error.
+TEST(GeluF16, MatchesTheTanhFormAtHalfPrecision) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-12.0f, 12.0f);
+  const int64_t n = 4096;
+  std::vector<float> gate(n), up(n), out(n);
+  for (int64_t i = 0; i < n; ++i) gate[i] = dist(rng), up[i] = dist(rng);
+  gate[0] = -10.0f, gate[1] = 10.0f, gate[2] = 0.0f, gate[3] = -9.99f, gate[4] = 9.99f;
+  gelu_f16_mul(gate.data(), up.data(), out.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    double want;
+    if (g <= -10.0f) {
+      want = 0.0;
+    } else if (g >= 10.0f) {
+      want = static_cast<double>(g) * up[i];
+    } else {
+      const double h = f16_to_f32(f32_to_f16(g));  // the table is indexed by f16(gate)
+      const double gelu =
+          0.5 * h * (1 + std::tanh(std::sqrt(2 / M_PI) * h * (1 + 0.044715 * h * h)));
+      want = gelu * up[i];
+    }
+    EXPECT_NEAR(out[i], want, std::fabs(want) * 1.2e-3 + 1e-6) << "gate " << g << ", up " << up[i];
+  }
+  // In place.
+  gelu_f16_mul(gate.data(), up.data(), gate.data(), n);
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(gate[i], out[i]);
+}
+
+TEST(Softcap, IsTanhScaledByTheCap) {
+  const std::vector<float> x = {-1000.0f, -30.0f, -1.0f, 0.0f, 0.5f, 29.0f, 1e6f};
+  std::vector<float> out(x.size());
+  const float cap = 30.0f;
+  softcap(x.data(), out.data(), static_cast<int64_t>(x.size()), cap);
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_NEAR(out[i], cap * std::tanh(static_cast<double>(x[i]) / cap), 1e-5 * cap) << x[i];
+    EXPECT_LE(std::fabs(out[i]), cap);
+  }
 }
 
 }  // namespace

@@ -32,7 +32,9 @@ int64_t blocks(int64_t n, int64_t qk) {
   return n / qk;
 }
 
-// Q4_1 and Q8_0 dots sum in LaneSum8's order (quant_internal.h), ggml's x86 order.
+// The legacy dots (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) sum in LaneSum8's order (quant_internal.h),
+// ggml's x86 order: per block, eight lanes of four consecutive elements' integer products, each
+// lane times the block's scale product fused into its accumulator; the lanes folded at the end.
 
 // --- F32 / F16 / BF16 ---
 
@@ -122,15 +124,20 @@ void quantize_q4_0(const float* src, void* dst, int64_t n) {
 float dot_q4_0(const void* w, const void* x, int64_t n) {
   const BlockQ4_0* a = static_cast<const BlockQ4_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
-  float sum = 0;
+  LaneSum8 acc;
   for (int64_t i = 0, nb = blocks(n, kQK); i < nb; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      sumi += ((a[i].qs[j] & 0xf) - 8) * b[i].qs[j] + ((a[i].qs[j] >> 4) - 8) * b[i].qs[j + 16];
+    int lanes[8];
+    for (int j = 0; j < 8; ++j) {
+      int s = 0;
+      for (int k = 4 * j; k < 4 * j + 4; ++k) {
+        const int q = k < kQK / 2 ? a[i].qs[k] & 0xf : a[i].qs[k - kQK / 2] >> 4;
+        s += (q - 8) * b[i].qs[k];
+      }
+      lanes[j] = s;
     }
-    sum += static_cast<float>(sumi) * (fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d));
+    acc.add(fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d), lanes);
   }
-  return sum;
+  return acc.total();
 }
 
 // --- Q4_1: x = q * d + m ---
@@ -238,17 +245,21 @@ void quantize_q5_0(const float* src, void* dst, int64_t n) {
 float dot_q5_0(const void* w, const void* x, int64_t n) {
   const BlockQ5_0* a = static_cast<const BlockQ5_0*>(w);
   const BlockQ8_0* b = static_cast<const BlockQ8_0*>(x);
-  float sum = 0;
+  LaneSum8 acc;
   for (int64_t i = 0, nb = blocks(n, kQK); i < nb; ++i) {
     const uint32_t qh = load_qh(a[i].qh);
-    int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      sumi += (q5_lo(a[i].qs, qh, j) - 16) * b[i].qs[j] +
-              (q5_hi(a[i].qs, qh, j) - 16) * b[i].qs[j + 16];
+    int lanes[8];
+    for (int j = 0; j < 8; ++j) {
+      int s = 0;
+      for (int k = 4 * j; k < 4 * j + 4; ++k) {
+        const int q = k < kQK / 2 ? q5_lo(a[i].qs, qh, k) : q5_hi(a[i].qs, qh, k - kQK / 2);
+        s += (q - 16) * b[i].qs[k];
+      }
+      lanes[j] = s;
     }
-    sum += static_cast<float>(sumi) * (fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d));
+    acc.add(fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d), lanes);
   }
-  return sum;
+  return acc.total();
 }
 
 // --- Q5_1: x = q * d + m ---
@@ -286,17 +297,23 @@ void quantize_q5_1(const float* src, void* dst, int64_t n) {
 float dot_q5_1(const void* w, const void* x, int64_t n) {
   const BlockQ5_1* a = static_cast<const BlockQ5_1*>(w);
   const BlockQ8_1* b = static_cast<const BlockQ8_1*>(x);
-  float sum = 0;
+  LaneSum8 acc;
+  float sum_m = 0;  // sum of m_w * s_x, one fused multiply-add per block, as ggml does
   for (int64_t i = 0, nb = blocks(n, kQK); i < nb; ++i) {
     const uint32_t qh = load_qh(a[i].qh);
-    int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      sumi += q5_lo(a[i].qs, qh, j) * b[i].qs[j] + q5_hi(a[i].qs, qh, j) * b[i].qs[j + 16];
+    int lanes[8];
+    for (int j = 0; j < 8; ++j) {
+      int s = 0;
+      for (int k = 4 * j; k < 4 * j + 4; ++k) {
+        const int q = k < kQK / 2 ? q5_lo(a[i].qs, qh, k) : q5_hi(a[i].qs, qh, k - kQK / 2);
+        s += q * b[i].qs[k];
+      }
+      lanes[j] = s;
     }
-    sum += static_cast<float>(sumi) * (fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d)) +
-           fp16_to_fp32(a[i].m) * fp16_to_fp32(b[i].s);
+    acc.add(fp16_to_fp32(a[i].d) * fp16_to_fp32(b[i].d), lanes);
+    sum_m = std::fma(fp16_to_fp32(a[i].m), fp16_to_fp32(b[i].s), sum_m);
   }
-  return sum;
+  return acc.total() + sum_m;
 }
 
 // --- Q8_0 / Q8_1: q = round_even(x * 127 / amax), as ggml's AVX quantizer ---

@@ -158,25 +158,38 @@ void dequantize_q4_k(const void* src, float* dst, int64_t n) {
   }
 }
 
+// ggml's x86 K-quant dots (the AVX2 kernels, which its AVX-512 builds use too) sum each super-
+// block's integer products in eight lanes, element e of a 32-element group going to lane
+// (e % 32) / 4, and fuse each lane times the super-block's scale product into a float lane
+// accumulator (LaneSum8); Q4_K's mins go to four more float lanes (pairs of 32-element groups),
+// folded as (0 + 2) + (1 + 3) and added last; Q5_K's to one float, fused per super-block; Q6_K
+// subtracts its offset of 32 per lane through the activations' sums.
+int q8k_pair_sum(const BlockQ8_K& y, int j) {  // the 32-element group j's sum of quants
+  return y.bsums[2 * j] + y.bsums[2 * j + 1];
+}
+
 float dot_q4_k(const void* w, const void* x, int64_t n) {
   const BlockQ4_K* a = static_cast<const BlockQ4_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  LaneSum8 acc;
+  float acc_m[4] = {};
   for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
-    int sumi = 0, summ = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, mn;
-      k_scale_min(j, a[i].scales, &sc, &mn);
-      int isum = 0;
-      for (int l = 0; l < 32; ++l) isum += q4k_quant(a[i].qs, j, l) * y[i].qs[32 * j + l];
-      sumi += sc * isum;
-      summ += mn * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    }
     const float dy = load_f32(y[i].d);
-    sum += fp16_to_fp32(a[i].d) * dy * static_cast<float>(sumi) -
-           fp16_to_fp32(a[i].dmin) * dy * static_cast<float>(summ);
+    const float d = dy * fp16_to_fp32(a[i].d), dmin = -dy * fp16_to_fp32(a[i].dmin);
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) k_scale_min(j, a[i].scales, &sc[j], &mn[j]);
+    for (int k = 0; k < 4; ++k) {
+      const int prod =
+          mn[2 * k] * q8k_pair_sum(y[i], 2 * k) + mn[2 * k + 1] * q8k_pair_sum(y[i], 2 * k + 1);
+      acc_m[k] = std::fma(dmin, static_cast<float>(prod), acc_m[k]);
+    }
+    int lanes[8] = {};
+    for (int j = 0; j < 8; ++j)
+      for (int l = 0; l < 32; ++l)
+        lanes[l / 4] += sc[j] * q4k_quant(a[i].qs, j, l) * y[i].qs[32 * j + l];
+    acc.add(d, lanes);
   }
-  return sum;
+  return acc.total() + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]));
 }
 
 void dequantize_q5_k(const void* src, float* dst, int64_t n) {
@@ -197,24 +210,25 @@ void dequantize_q5_k(const void* src, float* dst, int64_t n) {
 float dot_q5_k(const void* w, const void* x, int64_t n) {
   const BlockQ5_K* a = static_cast<const BlockQ5_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  LaneSum8 acc;
+  float summs = 0;
   for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
-    int sumi = 0, summ = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, mn;
-      k_scale_min(j, a[i].scales, &sc, &mn);
-      int isum = 0;
-      for (int l = 0; l < 32; ++l) {
-        isum += q5k_quant(a[i].qs, a[i].qh, j, l) * y[i].qs[32 * j + l];
-      }
-      sumi += sc * isum;
-      summ += mn * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    }
     const float dy = load_f32(y[i].d);
-    sum += fp16_to_fp32(a[i].d) * dy * static_cast<float>(sumi) -
-           fp16_to_fp32(a[i].dmin) * dy * static_cast<float>(summ);
+    const float d = dy * fp16_to_fp32(a[i].d), dmin = -dy * fp16_to_fp32(a[i].dmin);
+    uint8_t sc[8], mn[8];
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      k_scale_min(j, a[i].scales, &sc[j], &mn[j]);
+      msum += mn[j] * q8k_pair_sum(y[i], j);
+    }
+    summs = std::fma(dmin, static_cast<float>(msum), summs);
+    int lanes[8] = {};
+    for (int j = 0; j < 8; ++j)
+      for (int l = 0; l < 32; ++l)
+        lanes[l / 4] += sc[j] * q5k_quant(a[i].qs, a[i].qh, j, l) * y[i].qs[32 * j + l];
+    acc.add(d, lanes);
   }
-  return sum;
+  return acc.total() + summs;
 }
 
 // --- Q6_K: x = d * scales[k / 16] * (q - 32), q = 4 low bits | 2 high bits << 4 ---
@@ -232,17 +246,19 @@ void dequantize_q6_k(const void* src, float* dst, int64_t n) {
 float dot_q6_k(const void* w, const void* x, int64_t n) {
   const BlockQ6_K* a = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  LaneSum8 acc;
   for (int64_t i = 0, nb = super_blocks(n); i < nb; ++i) {
-    int sumi = 0;
-    for (int g = 0; g < kQKK / 16; ++g) {
-      int isum = 0;
-      for (int l = 0; l < 16; ++l) isum += (q6k_quant(a[i], 16 * g + l) - 32) * y[i].qs[16 * g + l];
-      sumi += a[i].scales[g] * isum;
-    }
-    sum += fp16_to_fp32(a[i].d) * load_f32(y[i].d) * static_cast<float>(sumi);
+    // The unsigned quants' products by lane, less 32 x (scale x sum of the activations) of the
+    // 32-element group k in lane k: ggml subtracts the offset through Q8_K's sums.
+    int lanes[8] = {};
+    for (int e = 0; e < kQKK; ++e)
+      lanes[(e % 32) / 4] += a[i].scales[e / 16] * q6k_quant(a[i], e) * y[i].qs[e];
+    for (int k = 0; k < 8; ++k)
+      lanes[k] -= 32 * (a[i].scales[2 * k] * y[i].bsums[2 * k] +
+                        a[i].scales[2 * k + 1] * y[i].bsums[2 * k + 1]);
+    acc.add(load_f32(y[i].d) * fp16_to_fp32(a[i].d), lanes);
   }
-  return sum;
+  return acc.total();
 }
 
 }  // namespace
