@@ -117,14 +117,8 @@ def main():
                         help="a Jinja chat template for a file that has none")
     args = parser.parse_args()
     if args.no_repack:
-        import llama_cpp.llama_cpp as bindings  # the module Llama() takes its defaults from
-        default_params = bindings.llama_model_default_params
-
-        def params_without_repack():
-            params = default_params()
-            params.use_extra_bufts = False
-            return params
-        bindings.llama_model_default_params = params_without_repack
+        from llama_cpp_plain import use_plain_kernels
+        use_plain_kernels()
     llm = Llama(model_path=str(args.model), n_ctx=1024, n_threads=2, n_batch=512, seed=0, logits_all=True,
                 verbose=False)
     template = args.chat_template.read_text() if args.chat_template else chat_template(args.model)

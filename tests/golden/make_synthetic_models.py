@@ -411,23 +411,10 @@ def greedy(llm, tokens):
     return out, gaps
 
 
-def plain_kernels():
-    """Keeps llama.cpp's weights in the file's layout: its repacked kernels (Q4_0, Q4_K, ... on
-    x86) sum in orders that depend on the CPU, while its plain dot products are the order our
-    llama.cpp-order arithmetic reproduces."""
-    import llama_cpp.llama_cpp as bindings  # the module Llama() takes its defaults from
-    default_params = bindings.llama_model_default_params
-
-    def params_without_repack():
-        params = default_params()
-        params.use_extra_bufts = False
-        return params
-    bindings.llama_model_default_params = params_without_repack
-
-
 def reference(path, main, other):
     from llama_cpp import Llama
-    plain_kernels()
+    from llama_cpp_plain import use_plain_kernels
+    use_plain_kernels()  # the plain dot products' order, not the CPU-dependent repacked ones
     llm = Llama(model_path=str(path), n_ctx=CONTEXT, n_threads=2, logits_all=True,
                 flash_attn=False, verbose=False)
     assert llm.n_vocab() == N_VOCAB
