@@ -268,7 +268,7 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
     const kernels::RopeParams rope{.n_rot = c.n_rot,
                                    .freq_base = c.rope_freq_base,
                                    .freq_scale = c.rope_freq_scale,
-                                   .neox = c.rope_neox,
+                                   .neox = c.traits.rope_neox,
                                    .freq_factors = factors.empty() ? nullptr : factors.data()};
     w.rope_positions = std::max<int64_t>(c.context_length, 1);
     std::vector<float> table(w.rope_positions * c.n_rot);
@@ -433,7 +433,8 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
   s.gu.ensure(n * 2 * ffn);
   s.act.ensure(n * ffn);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const gpu::RopeShape rope_q{nq, hd, c.n_rot, c.rope_neox}, rope_k{nkv, hd, c.n_rot, c.rope_neox};
+  const gpu::RopeShape rope_q{nq, hd, c.n_rot, c.traits.rope_neox},
+      rope_k{nkv, hd, c.n_rot, c.traits.rope_neox};
 
   // Embed the tokens.
   gpu::gather_rows(w.embd_type, w.token_embd.data(), w.embd_stride, d_tokens, n, dim, s.x.data(),

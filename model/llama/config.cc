@@ -101,7 +101,6 @@ Result<LlamaConfig> read_llama_config(const gguf::File& f) {
   c.layers.assign(c.n_layers, LayerSpec{.rope_freq_base = c.rope_freq_base,
                                         .rope_freq_scale = c.rope_freq_scale});
   if (Status s = family->configure(f, p, c); !s) return s.error();
-  c.rope_neox = c.traits.rope_neox;
   return c;
 }
 

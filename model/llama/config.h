@@ -62,7 +62,6 @@ struct LlamaConfig {
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;  // the file's base and scale (layers may override them)
   float rope_freq_scale = 1.0f;
-  bool rope_neox = false;  // == traits.rope_neox (kept for the CUDA path)
   DecoderTraits traits;
   float query_scale = 1.0f;       // 1/sqrt(head_dim) unless the family says otherwise
   float final_logit_softcap = 0;  // logits = c * tanh(logits / c) when > 0

@@ -81,8 +81,13 @@ void MoeBlock::forward(const LlamaLayerWeights& L, const MoeSpec& spec, const fl
     const LlamaLayerWeights::Expert& x = L.experts[i];
     gate_.resize(m * ff);
     up_.resize(m * ff);
+    // Gate and up read the same rows: converted once when they share a dot type.
     product(x.gate, rows_.data(), m, dim, xq_, gate_.data(), pool);
-    product(x.up, rows_.data(), m, dim, xq_, up_.data(), pool);
+    if (info(x.up.type).dot_type == xq_.type()) {
+      kernels::matmul(x.up, xq_, up_.data(), x.up.n_rows, pool);
+    } else {
+      product(x.up, rows_.data(), m, dim, xq_, up_.data(), pool);
+    }
     for (int64_t r = 0; r < m; ++r)
       kernels::silu_mul(&gate_[r * ff], &up_[r * ff], &gate_[r * ff], ff);
     y_.resize(m * dim);
