@@ -8,7 +8,9 @@
 // parity checks against llama.cpp.
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +34,7 @@ struct GenerateOptions {
   std::string model;
   std::string prompt;
   std::string system;
+  std::string chat_template;  // a Jinja file overriding the model's template (implies --chat)
   bool chat = false;
   bool verbose_prompt = false;
   bool llama_cpp_arithmetic = false;
@@ -52,15 +55,33 @@ int fail(const std::string& message) {
   return 1;
 }
 
-// The prompt text: as given, or the model's chat template applied to one user turn.
+// The chat template's source: the --chat-template file, else the model's own.
+Result<std::string> chat_template_source(const GenerateOptions& o, const gguf::File& file) {
+  if (o.chat_template.empty()) {
+    auto source = file.get_string("tokenizer.chat_template");
+    if (!source)
+      return Error{"--chat needs a chat template, but the model has none (" +
+                   source.error().message + "); give one with --chat-template FILE"};
+    return std::string(*source);
+  }
+  std::ifstream in(o.chat_template, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Error{"cannot read --chat-template " + o.chat_template};
+  return text;
+}
+
+// The prompt text: as given, or the chat template applied to one user turn.
 Result<std::string> build_prompt(const GenerateOptions& o, const gguf::File& file,
                                  const Tokenizer& tokenizer) {
   if (!o.chat) return o.prompt;
-  auto source = file.get_string("tokenizer.chat_template");
-  if (!source)
-    return Error{"--chat needs a chat template, but the model has none: " + source.error().message};
+  auto source = chat_template_source(o, file);
+  if (!source) return source.error();
   auto tmpl = ChatTemplate::parse(*source);
-  if (!tmpl) return tmpl.error();
+  if (!tmpl) {
+    const std::string where =
+        o.chat_template.empty() ? "the model's chat template" : o.chat_template;
+    return Error{where + ": " + tmpl.error().message};
+  }
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
   messages.push_back({{"role", "user"}, {"content", o.prompt}});
@@ -161,6 +182,9 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-m,--model", o.model, "GGUF model file")->required()->check(CLI::ExistingFile);
   cmd->add_option("-p,--prompt", o.prompt, "Prompt text")->required();
   cmd->add_flag("--chat", o.chat, "Apply the model's chat template to the prompt (a user turn)");
+  cmd->add_option("--chat-template", o.chat_template,
+                  "A Jinja chat template file to use instead of the model's (implies --chat)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--system", o.system, "System message (with --chat)");
   cmd->add_flag("--verbose-prompt", o.verbose_prompt, "Print the prompt text and tokens to stderr");
   cmd->add_flag("--llama-cpp-arithmetic", o.llama_cpp_arithmetic,
@@ -183,7 +207,10 @@ void add_generate_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--frequency-penalty", o.sampling.frequency_penalty)
       ->check(CLI::Range(-2.0, 2.0));
   cmd->add_option("--seed", o.sampling.seed, "Random seed");
-  cmd->callback([options, &exit_code] { exit_code = run_generate(*options); });
+  cmd->callback([options, &exit_code] {
+    if (!options->chat_template.empty()) options->chat = true;
+    exit_code = run_generate(*options);
+  });
 }
 
 }  // namespace shardserve::cli

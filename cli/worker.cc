@@ -164,13 +164,14 @@ Result<ModelFiles> open_model_files(const ModelConfig& model) {
 // Rank `rank` of `tp` of the model in `files`, as the one RankModel the group runs: a BERT
 // encoder from safetensors, a Llama-family decoder on the CPU from GGUF. (CudaLlamaModel is a
 // RankModel too; cuda groups are refused before this until workers set up their NCCL group.)
-Result<std::unique_ptr<RankModel>> load_rank_model(const ModelFiles& files, int tp, int rank) {
+Result<std::unique_ptr<RankModel>> load_rank_model(const ModelFiles& files, int tp, int rank,
+                                                   MoeSplit moe_split) {
   if (files.safetensors) {
     auto encoder = BertModel::load(*files.safetensors, files.bert, tp, rank);
     if (!encoder) return encoder.error();
     return std::unique_ptr<RankModel>(std::move(*encoder));
   }
-  auto decoder = LlamaModel::load(*files.gguf, tp, rank);
+  auto decoder = LlamaModel::load(*files.gguf, tp, rank, LlamaArithmetic::kFastest, moe_split);
   if (!decoder) return decoder.error();
   return std::unique_ptr<RankModel>(std::move(*decoder));
 }
@@ -217,12 +218,12 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
 
   auto files = open_model_files(model);
   if (!files) return fail(files.error().message);
-  auto member =
-      GroupMember::create(comm, [&](int tp, int rank) { return load_rank_model(*files, tp, rank); },
-                          {.threads = group.threads_per_rank,
-                           .kv_cache_bytes = group.kv_cache_mb << 20,
-                           .block_size = 16,
-                           .collective_timeout_s = o.collective_timeout_s});
+  auto member = GroupMember::create(
+      comm, [&](int tp, int rank) { return load_rank_model(*files, tp, rank, group.moe_split); },
+      {.threads = group.threads_per_rank,
+       .kv_cache_bytes = group.kv_cache_mb << 20,
+       .block_size = 16,
+       .collective_timeout_s = o.collective_timeout_s});
   if (!member) return fail(member.error().message);
   report_memory(comm, group.name, "after load");
 

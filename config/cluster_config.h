@@ -48,6 +48,9 @@
 //       max_batch: 32                running sequences at most, 1..65536 (default 32)
 //       max_batch_tokens: 512        tokens per step at most (prefill chunk), >= max_batch,
 //                                    up to 1048576 (default 512)
+//       moe_split: experts           mixture-of-experts models only: experts (each rank holds
+//                                    whole experts) | slices (each rank a slice of every
+//                                    expert) (default experts)
 //       max_prefill_tokens_while_decoding: 32
 //                                    prompt tokens in a step that also decodes, 1..
 //                                    max_batch_tokens (default: max_batch_tokens)
@@ -67,6 +70,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "parallel/shard_plan.h"
 
 namespace shardserve {
 
@@ -98,6 +102,7 @@ struct ModelFacts {
   int64_t trained_context = 0;  // {arch}.context_length; embedding models: max_seq_length
   int max_tp = 0;               // largest tp the engine splits this model for; 0: no limit
   bool has_chat_template = false;
+  int64_t n_expert = 0;  // {arch}.expert_count: experts of a mixture-of-experts model; 0: dense
 
   // Bytes of f16 K and V per token position on a rank that holds `kv_heads` KV heads
   // (the layout of model/kv_cache: 2 x layers x kv_heads x head_dim x 2 bytes).
@@ -134,6 +139,7 @@ struct GroupConfig {
   int max_batch = 32;
   int max_batch_tokens = 512;
   int max_prefill_tokens_while_decoding = 0;  // 0: not set, max_batch_tokens applies
+  MoeSplit moe_split = MoeSplit::kExperts;    // mixture-of-experts models only
 };
 
 struct ClusterConfig {

@@ -38,6 +38,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 // A temporary directory with two synthetic GGUF models and a chat template:
 //   tiny.gguf: llama, 2 layers, 8 heads, 4 KV heads, head_dim 32, context 4096
 //              (1 KiB of KV per token at tp 1: 1 MiB holds 1024 tokens)
+//   moe.gguf: tiny.gguf's shape with 2 experts (a mixture of experts)
 //   encoder.gguf: bert, 12 heads, context 512
 class ClusterConfigTest : public ::testing::Test {
  protected:
@@ -54,6 +55,16 @@ class ClusterConfigTest : public ::testing::Test {
                                          .kv_u32("llama.context_length", 4096)
                                          .kv_string("tokenizer.chat_template", "{{ x }}")
                                          .build());
+    write_bytes(*dir_ / "moe.gguf", GgufBuilder()
+                                        .kv_string("general.architecture", "llama")
+                                        .kv_u32("llama.block_count", 2)
+                                        .kv_u32("llama.embedding_length", 256)
+                                        .kv_u32("llama.attention.head_count", 8)
+                                        .kv_u32("llama.attention.head_count_kv", 4)
+                                        .kv_u32("llama.context_length", 4096)
+                                        .kv_u32("llama.expert_count", 2)
+                                        .kv_u32("llama.expert_used_count", 1)
+                                        .build());
     write_bytes(*dir_ / "encoder.gguf", GgufBuilder()
                                             .kv_string("general.architecture", "bert")
                                             .kv_u32("bert.block_count", 6)
@@ -293,7 +304,7 @@ TEST_F(ClusterConfigTest, UnknownKeysListTheAllowedOnes) {
                "did you mean \"port\"?");
   expect_error(std::string(kMinimal) + "    gpus: [0, 1]\n", 8, "groups[0].gpus",
                "allowed keys: name, model, tp, backend, threads_per_rank, devices, kv_cache_mb, "
-               "max_batch, max_batch_tokens, max_prefill_tokens_while_decoding");
+               "max_batch, max_batch_tokens, max_prefill_tokens_while_decoding, moe_split");
   expect_error(
       "models:\n  - name: tiny\n    file: tiny.gguf\n    quantization: q4\n"
       "groups:\n  - {name: g, model: tiny}\n",
@@ -477,6 +488,24 @@ TEST_F(ClusterConfigTest, ValuesOutOfRange) {
                "groups[0].max_prefill_tokens_while_decoding", "1024 is above max_batch_tokens 512");
   expect_error(std::string(kMinimal) + "    threads_per_rank: 0\n", 8, "groups[0].threads_per_rank",
                "expected a positive integer, got 0");
+}
+
+// moe_split: only for models with experts; whole experts need tp <= the expert count.
+TEST_F(ClusterConfigTest, MoeSplitIsCheckedAgainstTheModel) {
+  expect_error(std::string(kMinimal) + "    moe_split: slices\n", 8, "groups[0].moe_split",
+               "model \"tiny\" has no experts (a dense model); leave moe_split out");
+  const std::string moe =
+      "models:\n  - {name: m, file: moe.gguf}\n"
+      "groups:\n  - name: g\n    model: m\n    tp: 3\n";
+  expect_error(moe + "    moe_split: halves\n", 7, "groups[0].moe_split",
+               "expected one of experts | slices, got \"halves\"");
+  expect_error(moe, 6, "groups[0].tp",
+               "tp 3 exceeds the 2 experts of model \"m\", and each rank holds whole experts; "
+               "use tp <= 2 or moe_split: slices");
+  auto c = parse(moe + "    moe_split: slices\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->groups[0].moe_split, MoeSplit::kSlices);
+  EXPECT_EQ(c->models[0].facts.n_expert, 2);
 }
 
 TEST_F(ClusterConfigTest, TopologyNeedsTheModel) {

@@ -358,6 +358,11 @@ const std::vector<Field<GroupConfig>>& group_fields() {
        [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
          read_int(n, c, 1, int64_t{1} << 20, g.max_prefill_tokens_while_decoding);
        }},
+      {"moe_split", false, true,
+       [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
+         read_enum(n, c, {{"experts", MoeSplit::kExperts}, {"slices", MoeSplit::kSlices}},
+                   g.moe_split);
+       }},
   };
   return fields;
 }

@@ -73,6 +73,7 @@ Result<ModelFacts> read_gguf_facts(const std::string& path) {
     facts.head_dim = get("embedding_length") / facts.n_heads;
   facts.trained_context = get("context_length");
   facts.has_chat_template = f.find("tokenizer.chat_template") != nullptr;
+  facts.n_expert = get("expert_count");
   return facts;
 }
 
@@ -293,6 +294,18 @@ void check_group(const Check& c, size_t i, GroupConfig& g) {
                             std::to_string(f.n_kv_heads) + " or backend: cpu");
       return;
     }
+  }
+  if (cfg.is_set(key("moe_split")) && f.n_expert == 0) {
+    c.fail(key("moe_split"),
+           "model " + in_quotes(m.name) + " has no experts (a dense model); leave moe_split out");
+    return;
+  }
+  if (f.n_expert > 0 && g.moe_split == MoeSplit::kExperts && g.tp > f.n_expert) {
+    c.fail(key("tp"), "tp " + std::to_string(g.tp) + " exceeds the " + std::to_string(f.n_expert) +
+                          " experts of model " + in_quotes(m.name) +
+                          ", and each rank holds whole experts; use tp <= " +
+                          std::to_string(f.n_expert) + " or moe_split: slices");
+    return;
   }
   if (m.task == ModelTask::kEmbed) return;  // an encoder keeps no KV cache
   // The rank with the most KV heads (the shard plan's count: ceil(n_kv_heads / tp), or with

@@ -79,6 +79,12 @@ struct Range {
   bool operator==(const Range&) const = default;
 };
 
+// How a group of ranks splits a mixture-of-experts model's experts.
+enum class MoeSplit {
+  kExperts,  // expert parallelism: each rank holds whole experts (the default)
+  kSlices,   // each rank holds a column slice of every expert, as of a dense FFN
+};
+
 // Part `rank` of [0, n) split into tp contiguous parts whose sizes differ by at most one,
 // larger parts first.
 Range split_evenly(int64_t n, int tp, int rank);

@@ -8,8 +8,11 @@
 #  - llama1b-random.TYPE.gguf: random weights with the shapes of Llama 3.2 1B
 #    (bench/quant/make_random_llama.py writes llama1b-random.F16.gguf first), where every
 #    projection is of the type asked for.
+#  - moe-random.Q4_K_M.gguf: random weights in the Mixtral layout (16 experts of width 1024, 4
+#    used per token, dim 2048, 12 layers; make_random_llama.py --experts), for
+#    bench/moe/bench_moe.py.
 #
-#   bench/quant/make_models.sh [smollm2|llama1b|all]      (default all)
+#   bench/quant/make_models.sh [smollm2|llama1b|moe|all]      (default all)
 #
 # Writes to BENCH_MODELS (default models/bench/, git-ignored with models/). Files already there
 # are kept. TYPES overrides the list of types; PEER_SERVER and PEER_VENV are install-peer's.
@@ -48,8 +51,17 @@ case $which in
       mv "$f16.tmp" "$f16"
     fi
     quantize_all "$f16" llama1b-random
+    ;;&
+  moe | all)
+    f16="$out/moe-random.F16.gguf"
+    if [ ! -s "$f16" ]; then
+      "$python" "$root/bench/quant/make_random_llama.py" "$f16.tmp" --n-layers 12 \
+        --experts 16 --experts-used 4 --expert-ffn 1024
+      mv "$f16.tmp" "$f16"
+    fi
+    types=Q4_K_M quantize_all "$f16" moe-random
     ;;
-  smollm2) ;;
-  *) echo "usage: $0 [smollm2|llama1b|all]" >&2; exit 2 ;;
+  smollm2 | llama1b) ;;
+  *) echo "usage: $0 [smollm2|llama1b|moe|all]" >&2; exit 2 ;;
 esac
 ls -l "$out"

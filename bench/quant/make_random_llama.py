@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes a random-weight F16 GGUF with the shapes of Llama 3.2 1B (dim 2048, 16 layers, 32
 query heads, 8 KV heads, FFN 8192, tied embeddings), so that the engines can be timed on a
-model that is not a toy. Its tokenizer is SmolLM2's (vocabulary 49152, copied with its
+model that is not a toy. With --experts N it is a Mixtral-layout mixture of experts instead
+(the llama architecture with an F32 router ffn_gate_inp and stacked ffn_*_exps tensors of N
+experts of width --expert-ffn, --experts-used of them per token). Its tokenizer is SmolLM2's (vocabulary 49152, copied with its
 metadata from that GGUF), so both shardserve and llama.cpp load it as an ordinary "llama" model.
 Weights ~ N(0, 0.02), norms 1: what it writes is garbage text, but the timings are real.
 
@@ -43,6 +45,9 @@ def main():
     ap.add_argument("--tokenizer-from",
                     default=str(ROOT / "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--experts", type=int, default=0, help="0: a dense FFN")
+    ap.add_argument("--experts-used", type=int, default=2)
+    ap.add_argument("--expert-ffn", type=int, default=1024)
     for k, v in SHAPE.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     a = ap.parse_args()
@@ -51,7 +56,8 @@ def main():
     w = gguf.GGUFWriter(a.out, "llama")
     n_vocab = copy_tokenizer(src, w)
     head_dim = a.dim // a.n_heads
-    w.add_name("random weights, Llama 3.2 1B shapes")
+    w.add_name("random weights, Mixtral layout" if a.experts else
+               "random weights, Llama 3.2 1B shapes")
     w.add_block_count(a.n_layers)
     w.add_context_length(a.context_length)
     w.add_embedding_length(a.dim)
@@ -62,6 +68,9 @@ def main():
     w.add_layer_norm_rms_eps(a.rms_eps)
     w.add_rope_dimension_count(head_dim)
     w.add_vocab_size(n_vocab)
+    if a.experts:
+        w.add_expert_count(a.experts)
+        w.add_expert_used_count(a.experts_used)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
@@ -74,18 +83,27 @@ def main():
                     (p + "attn_k.weight", (a.n_kv_heads * head_dim, a.dim)),
                     (p + "attn_v.weight", (a.n_kv_heads * head_dim, a.dim)),
                     (p + "attn_output.weight", (a.dim, a.n_heads * head_dim)),
-                    (p + "ffn_norm.weight", (a.dim,)),
-                    (p + "ffn_gate.weight", (a.hidden_dim, a.dim)),
-                    (p + "ffn_up.weight", (a.hidden_dim, a.dim)),
-                    (p + "ffn_down.weight", (a.dim, a.hidden_dim))]
+                    (p + "ffn_norm.weight", (a.dim,))]
+        if a.experts:
+            e, ff = a.experts, a.expert_ffn
+            tensors += [(p + "ffn_gate_inp.weight", (e, a.dim)),
+                        (p + "ffn_gate_exps.weight", (e, ff, a.dim)),
+                        (p + "ffn_up_exps.weight", (e, ff, a.dim)),
+                        (p + "ffn_down_exps.weight", (e, a.dim, ff))]
+        else:
+            tensors += [(p + "ffn_gate.weight", (a.hidden_dim, a.dim)),
+                        (p + "ffn_up.weight", (a.hidden_dim, a.dim)),
+                        (p + "ffn_down.weight", (a.dim, a.hidden_dim))]
     tensors.append(("output_norm.weight", (a.dim,)))
 
-    def dtype(shape):
-        return np.float32 if len(shape) == 1 else np.float16  # norms stay F32
+    def dtype(name, shape):
+        # Norms and the router stay F32 (llama-quantize keeps ffn_gate_inp as it is).
+        return np.float32 if len(shape) == 1 or "gate_inp" in name else np.float16
 
     for name, shape in tensors:
         n = int(np.prod(shape))
-        w.add_tensor_info(name, shape, np.dtype(dtype(shape)), n * np.dtype(dtype(shape)).itemsize)
+        t = np.dtype(dtype(name, shape))
+        w.add_tensor_info(name, shape, t, n * t.itemsize)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
@@ -95,7 +113,7 @@ def main():
         if len(shape) == 1:
             data = np.ones(shape, dtype=np.float32)
         else:
-            data = (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float16)
+            data = (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(dtype(name, shape))
         w.write_tensor_data(data)
         n_params += data.size
     w.close()

@@ -80,7 +80,10 @@ bool fits(const std::vector<Range>& segments, int64_t block) {
 // Row-parallel products run one reduction segment at a time, so each segment must be whole
 // quant blocks of its weight (a K-quant's 256 columns may be wider than one head). Where they
 // are not: a lone rank (tp 1) sums the whole row at once; a group cannot split that way.
-Status fit_segments_to_blocks(const gguf::File& file, const LlamaConfig& c, TransformerShard& s) {
+// `ffn_down` names the FFN's down projection (ffn_down_exps for sliced experts), `ffn_width`
+// its columns.
+Status fit_segments_to_blocks(const gguf::File& file, const LlamaConfig& c, TransformerShard& s,
+                              const char* ffn_down, int64_t ffn_width) {
   struct Product {
     const char* tensor;
     std::vector<Range>& segments;
@@ -89,7 +92,7 @@ Status fit_segments_to_blocks(const gguf::File& file, const LlamaConfig& c, Tran
   };
   for (Product p :
        {Product{"attn_output.weight", s.attn_segments, s.attn_segments_per_rank, c.q_dim()},
-        Product{"ffn_down.weight", s.ffn_segments, s.ffn_segments_per_rank, c.hidden_dim}}) {
+        Product{ffn_down, s.ffn_segments, s.ffn_segments_per_rank, ffn_width}}) {
     const int64_t block = largest_block(file, c.n_layers, p.tensor);
     if (fits(p.segments, block)) continue;
     if (s.tp > 1)
@@ -105,48 +108,58 @@ Status fit_segments_to_blocks(const gguf::File& file, const LlamaConfig& c, Tran
 }  // namespace
 
 Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const gguf::File& file, int tp, int rank,
-                                                     LlamaArithmetic arithmetic) {
+                                                     LlamaArithmetic arithmetic,
+                                                     MoeSplit moe_split) {
   auto config = read_llama_config(file);
   if (!config) return config.error();
   const MoeSpec& moe = config->moe;
-  // The FFN is split in whole blocks of its down projection (dense models); a MoE model's
-  // ranks hold whole experts instead.
-  const std::string down_name =
-      moe.enabled() ? "blk.0.ffn_down_exps.weight" : "blk.0.ffn_down.weight";
+  // The FFN is split in whole blocks of its down projection: a dense model's, or with sliced
+  // experts every expert's. Expert parallelism gives ranks whole experts instead.
+  const bool sliced = moe.enabled() && moe_split == MoeSplit::kSlices;
+  const char* down_suffix = moe.enabled() ? "ffn_down_exps.weight" : "ffn_down.weight";
+  const std::string down_name = std::string("blk.0.") + down_suffix;
   const gguf::TensorInfo* down = file.tensor(down_name);
   if (!down) return Error{"tensor '" + down_name + "' is missing from " + file.path()};
+  const int64_t ffn_width = moe.enabled() ? moe.expert_ffn : config->hidden_dim;
   TransformerShape shape{
       .n_heads = config->n_heads,
       .n_kv_heads = config->n_kv_heads,
-      // A MoE model's FFN is split by whole experts, not by this plan.
-      .hidden_dim = moe.enabled() ? moe.n_expert * moe.expert_ffn : config->hidden_dim,
+      // Expert parallelism does not use the plan's FFN split: any tp up to the expert count.
+      .hidden_dim = moe.enabled() && !sliced ? moe.n_expert * moe.expert_ffn : ffn_width,
       .ffn_unit = info(down->type).block_size,
       .head_dim = config->head_dim,
       .n_vocab = config->n_vocab};
   auto shard = plan_transformer_shard(shape, tp, rank);
   if (!shard) return shard.error();
-  if (Status s = fit_segments_to_blocks(file, *config, *shard); !s) return s.error();
-  Range experts;
-  if (moe.enabled()) {
+  if (Status s = fit_segments_to_blocks(file, *config, *shard,
+                                        sliced ? down_suffix : "ffn_down.weight", ffn_width);
+      !s)
+    return s.error();
+  ExpertShard experts;
+  if (sliced) {
+    experts = {.experts = {0, moe.n_expert}, .columns = shard->ffn};
+  } else if (moe.enabled()) {
     if (tp > moe.n_expert)
       return Error{"tp = " + std::to_string(tp) + " exceeds the model's " +
-                   std::to_string(moe.n_expert) + " experts (each rank holds whole experts)"};
-    experts = split_evenly(moe.n_expert, tp, rank);
+                   std::to_string(moe.n_expert) +
+                   " experts (each rank holds whole experts); use moe_split: slices"};
+    experts = {.experts = split_evenly(moe.n_expert, tp, rank)};
   }
   auto weights =
       load_llama_weights(file, *config, *shard, arithmetic == LlamaArithmetic::kFastest, experts);
   if (!weights) return weights.error();
   return std::unique_ptr<LlamaModel>(
-      new LlamaModel(file, std::move(*config), *shard, std::move(*weights), arithmetic));
+      new LlamaModel(file, std::move(*config), *shard, std::move(*weights), arithmetic, moe_split));
 }
 
 LlamaModel::LlamaModel(const gguf::File& file, LlamaConfig config, TransformerShard shard,
-                       LlamaWeights weights, LlamaArithmetic arithmetic)
+                       LlamaWeights weights, LlamaArithmetic arithmetic, MoeSplit moe_split)
     : file_(file),
       config_(std::move(config)),
       shard_(shard),
       weights_(std::move(weights)),
       arithmetic_(arithmetic),
+      moe_split_(moe_split),
       state_(std::make_shared<RunState>()) {
   for (const LayerSpec& spec : config_.layers) {
     const kernels::RopeParams rope{.n_rot = config_.n_rot,
@@ -322,8 +335,13 @@ void LlamaModel::ffn_block(int64_t l, ShardCombiner* combiner, ThreadPool& pool)
     kernels::rms_norm(&s.x[i * dim], L.ffn_norm, &s.xn[i * dim], dim, c.rms_eps);
   });
   if (c.moe.enabled()) {
+    const ExpertSlices slices{.segments = shard_.ffn_segments,
+                              .per_rank = shard_.ffn_segments_per_rank,
+                              .local_begin = shard_.ffn.begin};
+    const bool sliced = moe_split_ == MoeSplit::kSlices && combiner;
     s.moe.forward(L, c.moe, s.xn.data(), n, dim, combiner, shard_.tp, pool, s.proj.data(),
-                  arithmetic_ == LlamaArithmetic::kLlamaCpp ? &s.one_token_chunk : nullptr);
+                  arithmetic_ == LlamaArithmetic::kLlamaCpp ? &s.one_token_chunk : nullptr,
+                  sliced ? &slices : nullptr);
   } else {
     project_many({{&L.w_gate, s.gate.data(), ffn}, {&L.w_up, s.up.data(), ffn}}, s.xn.data(), n,
                  dim, s.xq, pool);

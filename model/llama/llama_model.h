@@ -58,9 +58,12 @@ enum class LlamaArithmetic {
 class LlamaModel final : public RankModel {
  public:
   // Loads rank `rank` of `tp` shards from an open GGUF file, which must outlive the model.
+  // `moe_split`: how a mixture-of-experts model's experts are split over the ranks (ignored by
+  // dense models; the lone rank of kLlamaCpp arithmetic without a combiner holds them whole).
   static Result<std::unique_ptr<LlamaModel>> load(
       const gguf::File& file, int tp = 1, int rank = 0,
-      LlamaArithmetic arithmetic = LlamaArithmetic::kFastest);
+      LlamaArithmetic arithmetic = LlamaArithmetic::kFastest,
+      MoeSplit moe_split = MoeSplit::kExperts);
 
   const LlamaConfig& config() const { return config_; }
   const TransformerShard& shard() const { return shard_; }
@@ -79,7 +82,7 @@ class LlamaModel final : public RankModel {
  private:
   struct RunState;
   LlamaModel(const gguf::File& file, LlamaConfig config, TransformerShard shard,
-             LlamaWeights weights, LlamaArithmetic arithmetic);
+             LlamaWeights weights, LlamaArithmetic arithmetic, MoeSplit moe_split);
 
   // The blocks of one step; each reads and writes the RunState.
   void embed(std::span<const SeqChunk> chunks, const KvCache& kv);
@@ -103,6 +106,7 @@ class LlamaModel final : public RankModel {
   TransformerShard shard_;
   LlamaWeights weights_;
   LlamaArithmetic arithmetic_;
+  MoeSplit moe_split_ = MoeSplit::kExperts;
   // The distinct RoPE settings of the layers (one, or Gemma 3's local and global) and which
   // one each layer uses.
   std::vector<kernels::RopeParams> rope_variants_;

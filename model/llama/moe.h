@@ -14,9 +14,18 @@
 // the ranks (every slot has exactly one owner) then gives every rank every slot, exactly, and
 // each rank adds a token's slots in selection order: the same bits for every tp and batch.
 // Traffic per layer: tokens x n_used x dim floats from each rank.
+//
+// Slicing every expert instead (MoeSplit::kSlices, for comparison and for groups larger than
+// the expert count): each rank holds the columns shard.ffn of every expert, computes every
+// routed expert over that slice, and sums its reduction segments' partials (fixed for every tp,
+// parallel/shard_plan.h) into per-segment token outputs, w_0 * p_0 + w_1 * p_1 + ... in
+// selection order; one ShardCombiner sum of the segments gives the output, the same bits for
+// every tp and batch (though not the expert-parallel bits: the down products are summed per
+// segment). Traffic per layer: tokens x dim floats per segment.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -24,6 +33,7 @@
 #include "model/llama/config.h"
 #include "model/llama/weights.h"
 #include "parallel/shard_combiner.h"
+#include "parallel/shard_plan.h"
 
 namespace shardserve {
 
@@ -33,26 +43,47 @@ namespace shardserve {
 void route_token(const float* router_logits, int64_t n_expert, int64_t n_used, int32_t* selected,
                  float* weights);
 
+// The reduction segments of sliced experts (MoeSplit::kSlices): this rank's segments as global
+// columns of an expert's FFN, how many each rank owns, and the first column the rank holds.
+struct ExpertSlices {
+  std::span<const Range> segments;
+  std::span<const int> per_rank;
+  int64_t local_begin = 0;
+};
+
 // One layer's MoE block over a step's tokens, reusing its scratch memory between calls.
 class MoeBlock {
  public:
   // out[t] = sum_j w_j * expert_{sel_j}(xn[t]) for the n token rows of xn ([n][dim], the
   // normalized FFN input). The rank holds L.experts; with a combiner the group's ranks call this
-  // together (tp = the number of ranks); without one the rank must hold every expert.
+  // together (tp = the number of ranks); without one the rank must hold every expert, whole.
+  // `slices` (with a combiner): the rank holds a slice of every expert (MoeSplit::kSlices).
   // `one_token_chunk` (the llama.cpp arithmetic only: one flag per token, whether its chunk is
   // that one token): compute the router's logits in the order llama.cpp would for a sequence
   // run alone, which depends on its batch size (see moe.cc).
   void forward(const LlamaLayerWeights& L, const MoeSpec& spec, const float* xn, int64_t n,
                int64_t dim, ShardCombiner* combiner, int tp, ThreadPool& pool, float* out,
-               const std::vector<bool>* one_token_chunk = nullptr);
+               const std::vector<bool>* one_token_chunk = nullptr,
+               const ExpertSlices* slices = nullptr);
 
  private:
-  std::vector<float> router_logits_;         // [n][n_expert]
-  std::vector<int32_t> selected_;            // [n][n_used]
-  std::vector<float> weights_;               // [n][n_used]
-  std::vector<float> slots_, summed_;        // [n][n_used][dim]
+  // router_logits_, selected_ and weights_ for the n tokens.
+  void route(const LlamaLayerWeights& L, const MoeSpec& spec, const float* xn, int64_t n,
+             int64_t dim, ThreadPool& pool, const std::vector<bool>* one_token_chunk);
+  // routed_ = the slots routed to expert e, and rows_ their tokens' inputs; false if none.
+  bool gather(int32_t e, const float* xn, int64_t n, int64_t k, int64_t dim);
+  // gate_ = act(gate(rows_)) * up(rows_) over the expert's columns this rank holds.
+  void gated(const LlamaLayerWeights::Expert& x, int64_t dim, ThreadPool& pool);
+
+  std::vector<float> router_logits_;  // [n][n_expert]
+  std::vector<int32_t> selected_;     // [n][n_used]
+  std::vector<float> weights_;        // [n][n_used]
+  // slots_: [n][n_used][dim] (kExperts), [my segments][n][n_used][dim] (kSlices)
+  std::vector<float> slots_, summed_;
   std::vector<int64_t> routed_;              // slots (t * n_used + j) routed to one expert
   std::vector<float> rows_, gate_, up_, y_;  // that expert's gathered inputs and outputs
+  std::vector<float> segment_out_;           // [my segments][n][dim] (kSlices)
+  std::vector<kernels::ColumnRange> local_segments_;
   kernels::ActivationRows xq_;
 };
 

@@ -340,71 +340,105 @@ TEST_P(SyntheticModelPacked, BatchedWithAnotherSequenceMatchesAlone) {
 // Models with fewer KV heads than ranks (gemma3: one; the MoE models: two) replicate KV heads
 // and split the query heads, and the MoE models split their experts: each must split for tp 2
 // and 3.
-TEST_P(SyntheticModelPacked, EveryTpGivesTheSameBits) {
+// Logits of a group of tp ranks (threads) running the model together, [rank][step], for two
+// sequences prefilled side by side and then decoded greedily for a few steps; empty when the
+// model does not split for tp.
+std::vector<std::vector<std::vector<float>>> run_group(const gguf::File& file, int tp,
+                                                       MoeSplit split, int64_t n_vocab) {
   const auto& g = golden();
   constexpr int kSteps = 4;
   const std::vector<TokenId>* prompts[2] = {&g.tokens, &g.other_tokens};
-  // logits[rank][step], or empty when the model does not split for tp.
-  auto run_group = [&](int tp) {
-    std::vector<std::vector<std::vector<float>>> logits(tp);
-    testing::ThreadShardCombiner::Group group(tp);
-    std::vector<std::thread> ranks;
-    std::atomic<bool> refused = false;
-    for (int rank = 0; rank < tp; ++rank) {
-      ranks.emplace_back([&, rank] {
-        auto model = LlamaModel::load(*file_, tp, rank, LlamaArithmetic::kFastest);
-        if (!model.ok()) {  // every rank of a group is refused alike: no barrier is reached
-          refused = true;
-          return;
-        }
-        testing::ThreadShardCombiner combiner(group, rank);
-        KvCache kv(*(*model)->kv_shape(64, 16));
-        ThreadPool pool(1);
-        std::vector<TokenId> last(2);
-        for (int step = 0; step < kSteps; ++step) {
-          std::vector<SeqChunk> chunks;
-          for (int64_t seq = 0; seq < 2; ++seq) {
-            const std::vector<TokenId>& prompt = *prompts[seq];
-            const int64_t n_prompt = static_cast<int64_t>(prompt.size());
-            if (step == 0) {
-              EXPECT_TRUE(kv.reserve(seq, n_prompt + kSteps).ok());
-              chunks.push_back({.seq = seq, .start_pos = 0, .tokens = prompt, .need_logits = true});
-            } else {
-              chunks.push_back({.seq = seq,
-                                .start_pos = n_prompt + step - 1,
-                                .tokens = {&last[seq], 1},
-                                .need_logits = true});
-            }
+  std::vector<std::vector<std::vector<float>>> logits(tp);
+  testing::ThreadShardCombiner::Group group(tp);
+  std::vector<std::thread> ranks;
+  std::atomic<bool> refused = false;
+  for (int rank = 0; rank < tp; ++rank) {
+    ranks.emplace_back([&, rank] {
+      auto model = LlamaModel::load(file, tp, rank, LlamaArithmetic::kFastest, split);
+      if (!model.ok()) {  // every rank of a group is refused alike: no barrier is reached
+        refused = true;
+        return;
+      }
+      testing::ThreadShardCombiner combiner(group, rank);
+      KvCache kv(*(*model)->kv_shape(64, 16));
+      ThreadPool pool(1);
+      std::vector<TokenId> last(2);
+      for (int step = 0; step < kSteps; ++step) {
+        std::vector<SeqChunk> chunks;
+        for (int64_t seq = 0; seq < 2; ++seq) {
+          const std::vector<TokenId>& prompt = *prompts[seq];
+          const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+          if (step == 0) {
+            EXPECT_TRUE(kv.reserve(seq, n_prompt + kSteps).ok());
+            chunks.push_back({.seq = seq, .start_pos = 0, .tokens = prompt, .need_logits = true});
+          } else {
+            chunks.push_back({.seq = seq,
+                              .start_pos = n_prompt + step - 1,
+                              .tokens = {&last[seq], 1},
+                              .need_logits = true});
           }
-          logits[rank].emplace_back();
-          EXPECT_TRUE((*model)
-                          ->forward(chunks, &kv, {.pool = &pool, .combiner = &combiner},
-                                    &logits[rank].back())
-                          .ok());
-          for (int64_t seq = 0; seq < 2; ++seq)
-            last[seq] = argmax(&logits[rank].back()[seq * n_vocab_], n_vocab_);
         }
-      });
-    }
-    for (auto& r : ranks) r.join();
-    if (refused) logits.clear();
-    return logits;
-  };
-  const auto one = run_group(1);
+        logits[rank].emplace_back();
+        EXPECT_TRUE(
+            (*model)
+                ->forward(chunks, &kv, {.pool = &pool, .combiner = &combiner}, &logits[rank].back())
+                .ok());
+        for (int64_t seq = 0; seq < 2; ++seq)
+          last[seq] = argmax(&logits[rank].back()[seq * n_vocab], n_vocab);
+      }
+    });
+  }
+  for (auto& r : ranks) r.join();
+  if (refused) logits.clear();
+  return logits;
+}
+
+bool is_moe(const std::string& name) {
+  return name == "qwen3moe" || name == "mixtral";
+}
+
+TEST_P(SyntheticModelPacked, EveryTpGivesTheSameBits) {
+  const auto one = run_group(*file_, 1, MoeSplit::kExperts, n_vocab_);
   ASSERT_EQ(one.size(), 1u);
   const std::string name = GetParam();
-  const bool must_split = name == "gemma3" || name == "qwen3moe" || name == "mixtral";
+  const bool must_split = name == "gemma3" || is_moe(name);
   for (int tp : {2, 3}) {
-    const auto got = run_group(tp);
+    const auto got = run_group(*file_, tp, MoeSplit::kExperts, n_vocab_);
     if (got.empty()) {
       EXPECT_FALSE(must_split) << GetParam() << " must split for tp " << tp;
       continue;
     }
     for (int rank = 0; rank < tp; ++rank)
-      for (int step = 0; step < kSteps; ++step)
+      for (size_t step = 0; step < one[0].size(); ++step)
         EXPECT_EQ(got[rank][step], one[0][step])
             << "tp " << tp << " rank " << rank << " step " << step;
   }
+}
+
+// Slicing every expert instead of splitting the experts: the same bits for every tp too, and
+// close to the expert-parallel logits (the down products are summed per reduction segment).
+class SyntheticMoe : public SyntheticModelPacked {};
+
+TEST_P(SyntheticMoe, SlicedExpertsGiveTheSameBitsForEveryTp) {
+  const auto experts = run_group(*file_, 1, MoeSplit::kExperts, n_vocab_);
+  const auto one = run_group(*file_, 1, MoeSplit::kSlices, n_vocab_);
+  ASSERT_EQ(one.size(), 1u);
+  float max_diff = 0;
+  for (size_t step = 0; step < one[0].size(); ++step)
+    for (size_t i = 0; i < one[0][step].size(); ++i)
+      max_diff = std::max(max_diff, std::abs(one[0][step][i] - experts[0][step][i]));
+  EXPECT_LT(max_diff, 1e-3f) << "sliced experts drift from expert parallelism";
+  int groups = 0;
+  for (int tp : {2, 3}) {
+    const auto got = run_group(*file_, tp, MoeSplit::kSlices, n_vocab_);
+    if (got.empty()) continue;  // fewer expert FFN blocks than tp
+    ++groups;
+    for (int rank = 0; rank < tp; ++rank)
+      for (size_t step = 0; step < one[0].size(); ++step)
+        EXPECT_EQ(got[rank][step], one[0][step])
+            << "tp " << tp << " rank " << rank << " step " << step;
+  }
+  EXPECT_GE(groups, 1) << "sliced experts split for no tp";
 }
 
 const auto kSyntheticModels =
@@ -416,6 +450,8 @@ std::string model_name(const ::testing::TestParamInfo<const char*>& p) {
 }
 INSTANTIATE_TEST_SUITE_P(Synthetic, SyntheticModel, kSyntheticModels, model_name);
 INSTANTIATE_TEST_SUITE_P(Synthetic, SyntheticModelPacked, kSyntheticModels, model_name);
+INSTANTIATE_TEST_SUITE_P(Synthetic, SyntheticMoe, ::testing::Values("qwen3moe", "mixtral"),
+                         model_name);
 
 // Every model in the golden file is tested above (a model added to the generator but not
 // here would otherwise go unchecked).

@@ -51,18 +51,28 @@ class Loader {
     return w;
   }
 
-  // Expert e of a stacked [n_cols, n_rows, n_expert] (GGUF order) tensor: n_rows whole rows.
-  Result<WeightMatrix> expert(const std::string& name, int64_t n_cols, int64_t n_rows,
-                              int64_t n_expert, int64_t e) const {
+  // Rows [rows.begin, rows.end) of expert e of a stacked [n_cols, n_rows, n_expert] (GGUF
+  // order) tensor.
+  Result<WeightMatrix> expert_rows(const std::string& name, int64_t n_cols, int64_t n_rows,
+                                   int64_t n_expert, int64_t e, Range rows) const {
     auto t = get(name, {n_cols, n_rows, n_expert});
     if (!t) return t.error();
     WeightMatrix w;
     w.type = (*t)->type;
     w.row_stride = row_bytes(w.type, n_cols);
-    w.data = (*t)->data + static_cast<size_t>(e * n_rows) * w.row_stride;
-    w.n_rows = n_rows;
+    w.data = (*t)->data + static_cast<size_t>(e * n_rows + rows.begin) * w.row_stride;
+    w.n_rows = rows.size();
     w.n_cols = n_cols;
     return w;
+  }
+
+  // Columns [cols.begin, cols.end) of expert e's rows (a row-parallel slice, as cols()).
+  Result<WeightMatrix> expert_cols(const std::string& name, int64_t n_cols, int64_t n_rows,
+                                   int64_t n_expert, int64_t e, Range cols,
+                                   std::vector<std::unique_ptr<uint8_t[]>>& owned) const {
+    auto w = expert_rows(name, n_cols, n_rows, n_expert, e, Range{0, n_rows});
+    if (!w) return w;
+    return slice_cols(*w, name, cols, owned);
   }
 
   // Columns [cols.begin, cols.end) of every row (row-parallel slice): packed into panels, or
@@ -71,27 +81,7 @@ class Loader {
                             std::vector<std::unique_ptr<uint8_t[]>>& owned) const {
     auto w = rows(name, n_cols, n_rows, Range{0, n_rows});
     if (!w) return w;
-    const int64_t block = info(w->type).block_size;
-    if (cols.begin % block != 0 || cols.end % block != 0)
-      return Error{"tensor '" + name + "' cannot be split at column " + std::to_string(cols.begin) +
-                   ": its " + std::string(info(w->type).name) + " blocks hold " +
-                   std::to_string(block) + " columns"};
-    if (cols.size() == n_cols) return w;
-    if (packs(w->type)) {  // a view of the slice; pack() reads it once
-      w->data += row_bytes(w->type, cols.begin);
-      w->n_cols = cols.size();
-      return w;
-    }
-    const size_t offset = row_bytes(w->type, cols.begin), slice = row_bytes(w->type, cols.size());
-    auto copy = std::make_unique<uint8_t[]>(slice * n_rows);
-    for (int64_t r = 0; r < n_rows; ++r)
-      std::memcpy(copy.get() + r * slice, w->data + r * w->row_stride + offset, slice);
-    file_.drop_pages(w->data, w->row_stride * n_rows);
-    w->data = copy.get();
-    w->row_stride = slice;
-    w->n_cols = cols.size();
-    owned.push_back(std::move(copy));
-    return w;
+    return slice_cols(*w, name, cols, owned);
   }
 
   // Packs `w` into quant panels kept in `panels` where the CPU runs the packed kernel, and drops
@@ -104,6 +94,33 @@ class Loader {
   }
 
  private:
+  // Columns `cols` of every row of the view w (see cols()).
+  Result<WeightMatrix> slice_cols(WeightMatrix w, const std::string& name, Range cols,
+                                  std::vector<std::unique_ptr<uint8_t[]>>& owned) const {
+    const int64_t n_cols = w.n_cols, n_rows = w.n_rows;
+    const int64_t block = info(w.type).block_size;
+    if (cols.begin % block != 0 || cols.end % block != 0)
+      return Error{"tensor '" + name + "' cannot be split at column " + std::to_string(cols.begin) +
+                   ": its " + std::string(info(w.type).name) + " blocks hold " +
+                   std::to_string(block) + " columns"};
+    if (cols.size() == n_cols) return w;
+    if (packs(w.type)) {  // a view of the slice; pack() reads it once
+      w.data += row_bytes(w.type, cols.begin);
+      w.n_cols = cols.size();
+      return w;
+    }
+    const size_t offset = row_bytes(w.type, cols.begin), slice = row_bytes(w.type, cols.size());
+    auto copy = std::make_unique<uint8_t[]>(slice * n_rows);
+    for (int64_t r = 0; r < n_rows; ++r)
+      std::memcpy(copy.get() + r * slice, w.data + r * w.row_stride + offset, slice);
+    file_.drop_pages(w.data, w.row_stride * n_rows);
+    w.data = copy.get();
+    w.row_stride = slice;
+    w.n_cols = cols.size();
+    owned.push_back(std::move(copy));
+    return w;
+  }
+
   bool packs(DType type) const { return pack_ && kernels::use_quant_panels(type); }
 
   const gguf::File& file_;
@@ -117,7 +134,8 @@ Range shifted(Range r, int64_t by) {
 }  // namespace
 
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& c,
-                                        const TransformerShard& shard, bool pack, Range experts) {
+                                        const TransformerShard& shard, bool pack,
+                                        ExpertShard experts) {
   Loader load(file, pack);
   LlamaWeights w;
   const Range all_vocab{0, c.n_vocab};
@@ -191,12 +209,14 @@ Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfi
     if (c.moe.enabled()) {
       const int64_t n_expert = c.moe.n_expert, ff = c.moe.expert_ffn;
       take(load.rows(p + "ffn_gate_inp.weight", c.dim, n_expert, Range{0, n_expert}), L.router);
-      L.first_expert = experts.begin;
-      for (int64_t e = experts.begin; e < experts.end && status.ok(); ++e) {
+      const Range cols = experts.columns.size() > 0 ? experts.columns : Range{0, ff};
+      L.first_expert = experts.experts.begin;
+      for (int64_t e = experts.experts.begin; e < experts.experts.end && status.ok(); ++e) {
         LlamaLayerWeights::Expert x;
-        take(load.expert(p + "ffn_gate_exps.weight", c.dim, ff, n_expert, e), x.gate);
-        take(load.expert(p + "ffn_up_exps.weight", c.dim, ff, n_expert, e), x.up);
-        take(load.expert(p + "ffn_down_exps.weight", ff, c.dim, n_expert, e), x.down);
+        take(load.expert_rows(p + "ffn_gate_exps.weight", c.dim, ff, n_expert, e, cols), x.gate);
+        take(load.expert_rows(p + "ffn_up_exps.weight", c.dim, ff, n_expert, e, cols), x.up);
+        take(load.expert_cols(p + "ffn_down_exps.weight", ff, c.dim, n_expert, e, cols, w.owned),
+             x.down);
         L.experts.push_back(x);
       }
     } else if (file.tensor(p + "ffn_gate.weight")) {

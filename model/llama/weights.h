@@ -42,10 +42,10 @@ struct LlamaLayerWeights {
   WeightMatrix w_down;                    // rows: dim, cols: local ffn (row-parallel)
   const float* post_ffn_norm = nullptr;   // [dim] norm of the FFN output (post_norms)
   // Mixture of experts (config.moe) instead of the dense gate/up/down: the router (replicated)
-  // and this rank's whole experts, views of the stacked ffn_*_exps tensors.
+  // and this rank's experts (ExpertShard), views of the stacked ffn_*_exps tensors.
   struct Expert {
-    WeightMatrix gate, up;  // rows: expert_ffn, cols: dim
-    WeightMatrix down;      // rows: dim, cols: expert_ffn
+    WeightMatrix gate, up;  // rows: the shard's expert FFN columns, cols: dim
+    WeightMatrix down;      // rows: dim, cols: the shard's expert FFN columns (row-parallel)
   };
   WeightMatrix router;          // rows: n_expert, cols: dim
   std::vector<Expert> experts;  // experts [first_expert, first_expert + experts.size())
@@ -62,10 +62,18 @@ struct LlamaWeights {
   std::vector<kernels::AlignedBytes> panels;      // storage of packed quant panels
 };
 
+// What a rank holds of a mixture-of-experts model: the experts [experts.begin, experts.end),
+// and of each the FFN columns `columns` (gate and up rows, down columns; empty: all of them).
+// Expert parallelism gives a rank whole experts; MoeSplit::kSlices every expert's shard.ffn.
+struct ExpertShard {
+  Range experts;
+  Range columns;
+};
+
 // `pack`: whether to pack quant panels where the CPU runs them (else the row dots are used).
-// `experts`: the experts this rank holds (mixture-of-experts models; ignored by dense ones).
+// `experts`: what the rank holds of the experts (mixture-of-experts models; ignored by dense ones).
 Result<LlamaWeights> load_llama_weights(const gguf::File& file, const LlamaConfig& config,
                                         const TransformerShard& shard, bool pack = true,
-                                        Range experts = {});
+                                        ExpertShard experts = {});
 
 }  // namespace shardserve

@@ -66,5 +66,27 @@ def test_llama_cpp_arithmetic_gives_llama_cpps_text(shardserve, tmp):
         assert got == want, f"prompt {prompt!r}:\ngenerate:  {got!r}\nllama.cpp: {want!r}"
 
 
+def test_chat_template_file_replaces_the_models(shardserve, tmp):
+    template = os.path.join(tmp, "chat.jinja")
+    with open(template, "w") as f:
+        f.write("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+                "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    run = subprocess.run([shardserve, "generate", "-m", str(MODEL), "-p", "Hi there", "-n", "4",
+                          "--temperature", "0", "--system", "Be brief.", "--chat-template",
+                          template, "--verbose-prompt"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    want = "prompt text: <|system|>Be brief.\n<|user|>Hi there\n<|assistant|>\n"
+    assert want in run.stderr, run.stderr
+    # A template that does not parse is named, with what is wrong, and nothing is generated.
+    with open(template, "w") as f:
+        f.write("{% for m in messages %}{{ m.content }")
+    run = subprocess.run([shardserve, "generate", "-m", str(MODEL), "-p", "Hi", "-n", "4",
+                          "--chat-template", template], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1 and run.stdout == "", (run.returncode, run.stdout)
+    assert f"shardserve generate: {template}: " in run.stderr, run.stderr
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

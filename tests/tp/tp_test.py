@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tensor parallelism through the real path: `shardserve worker` under mpirun on the default
-model. Greedy output must not depend on tp, and a rank that dies or hangs mid-step must
-bring the job down with a clear message in bounded time.
+model. Greedy output must not depend on tp (nor, for a mixture-of-experts model, on tp and
+how its experts are split), and a rank that dies or hangs mid-step must bring the job down
+with a clear message in bounded time.
 
     tests/tp/tp_test.py --shardserve build/cli/shardserve [--only NAME]
 """
@@ -54,6 +55,45 @@ def test_greedy_output_is_the_same_for_every_tp(shardserve, tmp):
         for i in range(n):
             assert outputs[tp][i] == outputs[1][i], (
                 f"prompt {i}: tp={tp} differs from tp=1\n{outputs[tp][i]}\n{outputs[1][i]}")
+
+
+def test_moe_output_is_the_same_for_every_tp_and_split(shardserve, tmp):
+    """The synthetic Mixtral-layout model (tests/golden/synthetic/mixtral.gguf: 4 experts, 2
+    used per token, expert width 128 in Q8_0 blocks): greedy tokens of a group at tp 1, 2
+    and 3, its experts split between the ranks or every expert sliced."""
+    config = os.path.join(tmp, "moe.yaml")
+    with open(config, "w") as f:
+        f.write(f"""models:
+  - name: mixtral
+    file: {ROOT / "tests/golden/synthetic/mixtral.gguf"}
+groups:
+  - name: moe
+    model: mixtral
+    kv_cache_mb: 16
+""")
+    requests = os.path.join(tmp, "moe.jsonl")
+    with open(requests, "w") as f:
+        for i in range(4):
+            f.write(json.dumps({"id": i, "prompt_tokens": [1 + 17 * i + j for j in range(9 + i)],
+                                "max_tokens": 24, "temperature": 0, "ignore_eos": True}) + "\n")
+    outputs = {}
+    for split in ("experts", "slices"):
+        for tp in (1, 2, 3):
+            run = subprocess.run(
+                MPIRUN + ["-np", str(tp), shardserve, "worker", "-c", config,
+                          "--set", f"groups[0].tp={tp}", "--set", f"groups[0].moe_split={split}",
+                          "--offline", requests],
+                capture_output=True, text=True, timeout=300)
+            assert run.returncode == 0, f"tp={tp} {split} failed:\n{run.stderr}"
+            results = {r["id"]: r["tokens"] for r in map(json.loads, run.stdout.splitlines())}
+            assert sorted(results) == [0, 1, 2, 3], run.stdout
+            assert all(len(t) == 24 for t in results.values()), results
+            outputs[tp, split] = results
+    for split in ("experts", "slices"):
+        for tp in (2, 3):
+            assert outputs[tp, split] == outputs[1, split], (
+                f"tp={tp} with moe_split {split} differs from tp=1:\n{outputs[tp, split]}\n"
+                f"{outputs[1, split]}")
 
 
 def rank_pids(mpirun_pid):
