@@ -137,7 +137,7 @@ def main():
     print(f"model {Path(a.model).name}, 2 cores, medians of {a.rounds} round(s), tokens/s "
           "(ratio to llama.cpp)")
     print(f"| {'engine':<24} | {'prefill 512':>16} | {'decode b1':>16} | {'16 streams':>16} |")
-    print(f"| {'-' * 24} | {'-' * 16}: | {'-' * 16}: | {'-' * 16}: |")
+    print(f"| {'-' * 24} | {'-' * 15}: | {'-' * 15}: | {'-' * 15}: |")
     summary = {}
     for label, runs in results.items():
         med = {k: statistics.median(x[k] for x in runs) for k in ("prefill", "decode", "x16")}

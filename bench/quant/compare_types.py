@@ -19,6 +19,8 @@ weight types): such a figure then comes from fewer steps, marked with '*'.
 
     /opt/peer-venv/bin/python bench/quant/compare_types.py [--models smollm2 llama1b]
         [--types Q4_0 Q8_0 ...] [--rounds 2] [--threads 2] [--json-out FILE]
+    /opt/peer-venv/bin/python bench/quant/compare_types.py --files F.gguf ...   (any files:
+        the real Gemma 3 270M file, a user's own; their type column is the file's name)
 
 Needs bench/install-peer (llama-bench, llama-batched-bench; gguf in the venv), a release
 build of bench_engine and bench/quant/make_models.sh.
@@ -134,6 +136,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--types", nargs="+", default=TYPES)
+    ap.add_argument("--files", nargs="+", default=[],
+                    help="GGUF files to compare instead of make_models.sh's")
     ap.add_argument("--models-dir",
                     default=os.environ.get("BENCH_MODELS", str(ROOT / "models/bench")))
     ap.add_argument("--rounds", type=int, default=2)
@@ -155,8 +159,8 @@ def main():
     ap.add_argument("--json-out")
     a = ap.parse_args()
 
-    files = []
-    for m in a.models:
+    files = [("file", "as made", Path(f)) for f in a.files]
+    for m in ([] if a.files else a.models):
         for t in a.types:
             p = Path(a.models_dir) / f"{MODELS[m]}.{t}.gguf"
             if p.exists():
@@ -215,7 +219,7 @@ def main():
         for name, runs in (("ours", ours), ("peer", peer)):
             if runs and "error" in runs[-1]:
                 notes.append(f"{p.name}, {name}: {runs[-1]['error']}")
-        print(f"| {MODELS[m]} | {t} | {fi['file_mb']:.0f} | " + " | ".join(cells) + " |")
+        print(f"| {MODELS.get(m, p.stem)} | {t} | {fi['file_mb']:.0f} | " + " | ".join(cells) + " |")
     print("\nWeights by type (share of tensor bytes):\n")
     for m, t, p in files:
         by = info[str(p)]["by_type"]

@@ -61,7 +61,8 @@ def main():
     w.add_block_count(a.n_layers)
     w.add_context_length(a.context_length)
     w.add_embedding_length(a.dim)
-    w.add_feed_forward_length(a.hidden_dim)
+    # Mixtral's expert width is its feed_forward_length.
+    w.add_feed_forward_length(a.expert_ffn if a.experts else a.hidden_dim)
     w.add_head_count(a.n_heads)
     w.add_head_count_kv(a.n_kv_heads)
     w.add_rope_freq_base(a.rope_freq_base)
