@@ -36,7 +36,7 @@ OUT_DIR = ROOT / "tests" / "golden" / "synthetic"
 GOLDEN = ROOT / "tests" / "golden" / "synthetic_golden.json"
 PENDING_GOLDEN = ROOT / "tests" / "golden" / "synthetic_pending_golden.json"
 LOGIT_POSITIONS = [0, 7, 20, 39]
-N_GREEDY = 16
+N_GREEDY = 32
 CONTEXT = 256
 
 # --- a small byte-level BPE vocabulary (GPT-2 byte-to-unicode mapping) ---
