@@ -30,8 +30,9 @@ enum Type : uint8_t {
 
 constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
-constexpr size_t kMaxText = 4096;  // names, reasons
-constexpr int kMaxDepth = 8;       // the deepest message (TokenEvents) nests 5 arrays
+constexpr size_t kMaxText = 4096;        // names, reasons
+constexpr size_t kMaxGrammar = 1 << 20;  // a request's GBNF grammar
+constexpr int kMaxDepth = 8;             // the deepest message (TokenEvents) nests 5 arrays
 
 // ---- encoding ---------------------------------------------------------------------------
 
@@ -253,14 +254,14 @@ class Reader {
     return f;
   }
 
-  std::string text(const json& j, const char* field, bool non_empty) {
+  std::string text(const json& j, const char* field, bool non_empty, size_t max_bytes = kMaxText) {
     if (!ok()) return {};
     if (!j.is_string()) {
       fail(field, "expected a string, got " + type_of(j));
       return {};
     }
     const std::string& s = j.get_ref<const std::string&>();
-    if (s.size() > kMaxText) {
+    if (s.size() > max_bytes) {
       fail(field, "string of " + std::to_string(s.size()) + " bytes is too long");
       return {};
     }
@@ -443,6 +444,7 @@ Submit read_submit(Reader& r, const json& m) {
   q.sampling = read_sampling(r, m[4]);
   q.max_tokens = r.integer(m[5], "max_tokens", 1, kInt64Max);
   q.stop_tokens = r.tokens(m[6], "stop_tokens", false);
+  q.grammar = r.text(m[7], "grammar", false, kMaxGrammar);
   return out;
 }
 
@@ -462,7 +464,7 @@ constexpr Layout kLayouts[] = {
     {kGoodbye, "Goodbye", 0, true},
     {kEmbeddings, "Embeddings", 3, true},
     {kWelcome, "Welcome", 1, false},
-    {kSubmit, "Submit", 5, false},
+    {kSubmit, "Submit", 6, false},
     {kCancel, "Cancel", 1, false},
     {kCoordinatorHeartbeat, "CoordinatorHeartbeat", 1, false},
     {kShutdown, "Shutdown", 0, false},
@@ -580,6 +582,7 @@ std::string encode(const DownMessage& message) {
           j.push_back(sampling_json(q.sampling));
           j.push_back(q.max_tokens);
           j.push_back(token_array(q.stop_tokens));
+          j.push_back(q.grammar);
         } else if constexpr (std::is_same_v<T, Cancel>) {
           j = header(kCancel);
           j.push_back(m.request_id);

@@ -35,6 +35,7 @@ SequenceRequest sample_request() {
   q.sampling.top_logprobs = 20;
   q.max_tokens = 300;
   q.stop_tokens = {2, 49152 - 1};
+  q.grammar = "root ::= \"{\" [a-z]* \"}\"\n" + std::string(8000, ' ');  // past kMaxText
   return q;
 }
 
@@ -71,6 +72,7 @@ void expect_same(const SequenceRequest& a, const SequenceRequest& b) {
   EXPECT_EQ(a.prompt, b.prompt);
   EXPECT_EQ(a.max_tokens, b.max_tokens);
   EXPECT_EQ(a.stop_tokens, b.stop_tokens);
+  EXPECT_EQ(a.grammar, b.grammar);
   const SamplingParams& x = a.sampling;
   const SamplingParams& y = b.sampling;
   EXPECT_EQ(x.temperature, y.temperature);
@@ -368,6 +370,8 @@ TEST(Wire, SubmitFieldsAreValidated) {
   expect_error(submit_with(3, "text"), "Submit.prompt: expected an array, got string");
   expect_error(submit_with(5, 0), "Submit.max_tokens");
   expect_error(submit_with(6, json::array({"x"})), "Submit.stop_tokens: expected an integer");
+  expect_error(submit_with(7, 5), "Submit.grammar: expected a string, got number");
+  expect_error(submit_with(7, std::string((1 << 20) + 1, 'x')), "Submit.grammar: string of");
   expect_error(submit_with(4, json::array({1, 2})), "Submit.sampling: expected 12 elements");
   expect_error(sampling_with(0, std::nan("")), "Submit.sampling.temperature: expected a finite");
   expect_error(sampling_with(0, "hot"), "Submit.sampling.temperature: expected a number");

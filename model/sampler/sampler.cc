@@ -59,8 +59,18 @@ void Sampler::apply_penalties(std::span<const TokenId> prompt, std::span<const T
   }
 }
 
+TokenId Sampler::choose() {
+  const int64_t n_vocab = static_cast<int64_t>(adjusted_.size());
+  if (params_.temperature <= 0.0f)
+    return static_cast<TokenId>(std::max_element(adjusted_.begin(), adjusted_.end()) -
+                                adjusted_.begin());
+  candidates_.resize(n_vocab);
+  for (int64_t i = 0; i < n_vocab; ++i) candidates_[i] = {static_cast<TokenId>(i), adjusted_[i]};
+  return draw();
+}
+
 Sample Sampler::sample(std::span<const float> logits, std::span<const TokenId> prompt,
-                       std::span<const TokenId> generated) {
+                       std::span<const TokenId> generated, const TokenConstraint* constraint) {
   const int64_t n_vocab = static_cast<int64_t>(logits.size());
   adjusted_.assign(logits.begin(), logits.end());
   for (auto [token, bias] : params_.logit_bias)
@@ -68,13 +78,27 @@ Sample Sampler::sample(std::span<const float> logits, std::span<const TokenId> p
   apply_penalties(prompt, generated);
 
   Sample out;
-  if (params_.temperature <= 0.0f) {
-    out.token = static_cast<TokenId>(std::max_element(adjusted_.begin(), adjusted_.end()) -
-                                     adjusted_.begin());
-  } else {
-    candidates_.resize(n_vocab);
-    for (int64_t i = 0; i < n_vocab; ++i) candidates_[i] = {static_cast<TokenId>(i), adjusted_[i]};
-    out.token = draw();
+  out.token = choose();
+  if (constraint && !constraint->allows(out.token)) {
+    // The constraint rejects the model's choice: choose again among the tokens it allows.
+    ++masked_samples_;
+    constraint->allowed(allowed_, n_vocab);
+    bool any = false;
+    constexpr float kNever = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n_vocab; ++i) {
+      if (allowed_[i]) {
+        any = true;
+        // A token the bias forbade stays possible when nothing else is: the grammar rules.
+        if (adjusted_[i] == kNever) adjusted_[i] = std::numeric_limits<float>::lowest();
+      } else {
+        adjusted_[i] = kNever;
+      }
+    }
+    if (!any) {
+      out.token = -1;
+      return out;
+    }
+    out.token = choose();
   }
 
   if (!params_.logprobs && params_.top_logprobs <= 0) return out;

@@ -8,6 +8,11 @@
 // of the raw logits), as OpenAI reports them. A Sampler belongs to one sequence; not
 // thread-safe.
 //
+// A constrained sequence (a grammar from response_format or tools) passes a TokenConstraint:
+// the token is sampled as usual and checked alone; only when the constraint rejects it is the
+// set of allowed tokens computed and the draw repeated over it (most tokens of a structured
+// answer are the model's own first choice, so the mask is the exception, not the rule).
+//
 // Cost per token is linear in the vocabulary (a few passes over the logits): nothing sorts
 // the whole vocabulary. top-k sorts k candidates; top-p sorts a growing prefix of the most
 // likely tokens until it holds the probability mass asked for; min-p and plain temperature
@@ -24,10 +29,20 @@
 
 namespace shardserve {
 
+// What a constrained sequence may sample next. Implemented over a grammar matcher by the worker.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  // Whether `token` may come next (cheap: called on every sampled token).
+  virtual bool allows(TokenId token) const = 0;
+  // allowed[t] = 1 for every token that may come next, else 0 (resized to n_vocab).
+  virtual void allowed(std::vector<uint8_t>& allowed, int64_t n_vocab) const = 0;
+};
+
 struct Sample {
-  TokenId token = 0;
-  float logprob = 0.0f;           // of the chosen token in the model's distribution (0 unless
-                                  // logprobs or top_logprobs was asked for)
+  TokenId token = 0;     // -1: a constraint allowed no token at all (the sequence must stop)
+  float logprob = 0.0f;  // of the chosen token in the model's distribution (0 unless
+                         // logprobs or top_logprobs was asked for)
   std::vector<TokenLogprob> top;  // the top_logprobs most likely tokens, best first
 };
 
@@ -35,9 +50,13 @@ class Sampler {
  public:
   explicit Sampler(SamplingParams params);
 
-  // `prompt` and `generated` are the sequence so far (for penalties).
+  // `prompt` and `generated` are the sequence so far (for penalties). With a constraint the
+  // token is one it allows (or -1 if it allows none); the caller advances the constraint.
   Sample sample(std::span<const float> logits, std::span<const TokenId> prompt,
-                std::span<const TokenId> generated);
+                std::span<const TokenId> generated, const TokenConstraint* constraint = nullptr);
+
+  // How many samples needed the constraint's full mask (its rejections), for metrics.
+  int64_t masked_samples() const { return masked_samples_; }
 
   const SamplingParams& params() const { return params_; }
 
@@ -48,14 +67,17 @@ class Sampler {
   };
   void apply_penalties(std::span<const TokenId> prompt, std::span<const TokenId> generated);
   TokenId draw();
+  TokenId choose();  // greedy or a draw over adjusted_
   void keep_top_p(float max_logit);
 
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<float> adjusted_;  // logits after bias and penalties
   std::vector<Candidate> candidates_;
-  std::vector<int32_t> counts_;  // scratch: occurrences per token
-  std::vector<float> weights_;   // scratch: unnormalised probabilities of the candidates
+  std::vector<int32_t> counts_;   // scratch: occurrences per token
+  std::vector<float> weights_;    // scratch: unnormalised probabilities of the candidates
+  std::vector<uint8_t> allowed_;  // scratch: a constraint's mask
+  int64_t masked_samples_ = 0;
 };
 
 }  // namespace shardserve

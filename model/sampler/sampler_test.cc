@@ -148,3 +148,71 @@ TEST(Sampler, TopPOnALargeVocabularyKeepsTheTextbookSet) {
 
 }  // namespace
 }  // namespace shardserve
+
+namespace shardserve {
+namespace {
+
+// A constraint allowing a fixed set of tokens, counting the masks it was asked for.
+class SetConstraint : public TokenConstraint {
+ public:
+  explicit SetConstraint(std::set<TokenId> ok) : ok_(std::move(ok)) {}
+  bool allows(TokenId token) const override { return ok_.count(token) != 0; }
+  void allowed(std::vector<uint8_t>& allowed, int64_t n_vocab) const override {
+    ++masks;
+    allowed.assign(n_vocab, 0);
+    for (TokenId t : ok_) allowed[t] = 1;
+  }
+  mutable int masks = 0;
+
+ private:
+  std::set<TokenId> ok_;
+};
+
+TEST(SamplerConstraint, AnAllowedChoiceNeedsNoMask) {
+  SetConstraint c({1, 2});
+  Sampler s({.temperature = 0});
+  EXPECT_EQ(s.sample(kLogits, {}, {}, &c).token, 1);
+  EXPECT_EQ(c.masks, 0);
+  EXPECT_EQ(s.masked_samples(), 0);
+}
+
+TEST(SamplerConstraint, ARejectedChoiceIsRedrawnAmongTheAllowed) {
+  SetConstraint c({0, 2, 3});
+  Sampler greedy({.temperature = 0});
+  EXPECT_EQ(greedy.sample(kLogits, {}, {}, &c).token, 2);  // the best allowed
+  EXPECT_EQ(c.masks, 1);
+  EXPECT_EQ(greedy.masked_samples(), 1);
+  Sampler drawn({.temperature = 1.5f, .top_k = 2, .seed = 7});
+  std::set<TokenId> seen;
+  for (int i = 0; i < 300; ++i) seen.insert(drawn.sample(kLogits, {}, {}, &c).token);
+  EXPECT_EQ(seen, (std::set<TokenId>{2, 0}));  // top-k 2 of the allowed: 2 and 0
+}
+
+TEST(SamplerConstraint, TheGrammarOverridesAForbiddingBias) {
+  SetConstraint c({3});
+  Sampler s({.temperature = 0.7f, .logit_bias = {{3, -INFINITY}}});
+  EXPECT_EQ(s.sample(kLogits, {}, {}, &c).token, 3);
+}
+
+TEST(SamplerConstraint, NothingAllowedGivesMinusOne) {
+  SetConstraint c({});
+  Sampler s({.temperature = 0, .logprobs = true});
+  EXPECT_EQ(s.sample(kLogits, {}, {}, &c).token, -1);
+}
+
+TEST(SamplerConstraint, LogprobsStayTheModels) {
+  SetConstraint c({2});
+  Sampler s({.temperature = 0, .logprobs = true});
+  const Sample got = s.sample(kLogits, {}, {}, &c);
+  Sampler plain({.temperature = 0, .logprobs = true, .top_logprobs = 5});
+  const Sample all = plain.sample(kLogits, {}, {});
+  ASSERT_EQ(got.token, 2);
+  for (const TokenLogprob& t : all.top) {
+    if (t.token == 2) {
+      EXPECT_FLOAT_EQ(got.logprob, t.logprob);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shardserve
