@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,7 +91,8 @@ std::atomic<bool> g_stop{false};
 // process gets SIGINT/SIGTERM: text generation, or embeddings for an embed model. Returns the
 // exit status.
 int serve_coordinator(GroupMember& member, const ClusterConfig& config, const GroupConfig& group,
-                      ModelTask task, const SchedulerLimits& limits) {
+                      ModelTask task, const SchedulerLimits& limits,
+                      const Tokenizer* tokenizer = nullptr) {
   std::signal(SIGINT, [](int) { g_stop.store(true); });
   std::signal(SIGTERM, [](int) { g_stop.store(true); });
   CoordinatorLinkOptions options;
@@ -122,7 +124,10 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
                  static_cast<long long>(stats.prompt_tokens), static_cast<long long>(stats.steps));
     return 0;
   }
-  const ServeStats stats = serve(member, **link, limits, g_stop);
+  // Grammar-constrained decoding (response_format, tools) over the chat model's vocabulary.
+  std::optional<GrammarConstraints> grammars;
+  if (tokenizer) grammars.emplace(*tokenizer);
+  const ServeStats stats = serve(member, **link, limits, g_stop, grammars ? &*grammars : nullptr);
   std::fprintf(stderr, "group %s: %lld requests, %lld generated tokens in %lld steps\n",
                group.name.c_str(), static_cast<long long>(stats.requests),
                static_cast<long long>(stats.generated_tokens), static_cast<long long>(stats.steps));
@@ -239,7 +244,7 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
     const SchedulerLimits limits =
         scheduler_limits(**member, group, model, (*tokenizer)->n_vocab());
     if (o.offline.empty()) {
-      status = serve_coordinator(**member, *config, group, model.task, limits);
+      status = serve_coordinator(**member, *config, group, model.task, limits, tokenizer->get());
     } else {
       std::ifstream file_in;
       if (o.offline != "-") {

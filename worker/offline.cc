@@ -43,7 +43,8 @@ Result<SequenceRequest> parse_request(const std::string& line, int64_t fallback_
     r.sampling.top_k = j.value("top_k", 0);
     r.sampling.min_p = j.value("min_p", 0.0f);
     r.sampling.seed = j.value("seed", uint64_t{0});
-    if (!j.value("ignore_eos", false))
+    r.grammar = j.value("grammar", std::string());
+    if (!j.value("ignore_eos", false) || !r.grammar.empty())
       for (TokenId t = 0; t < tokenizer.n_vocab(); ++t)
         if (tokenizer.is_end_of_generation(t)) r.stop_tokens.push_back(t);
   } catch (const nlohmann::json::exception& e) {
@@ -56,7 +57,8 @@ Result<SequenceRequest> parse_request(const std::string& line, int64_t fallback_
 
 OfflineStats run_offline(GroupMember& group, const Tokenizer& tokenizer,
                          const SchedulerLimits& limits, std::istream& in, std::ostream& out) {
-  Scheduler scheduler(limits);
+  GrammarConstraints grammars(tokenizer);
+  Scheduler scheduler(limits, &grammars);
   std::map<int64_t, std::vector<TokenId>> tokens;
   OfflineStats stats;
   std::string line;

@@ -4,7 +4,7 @@
 //
 // Request line:  {"id": 7, "prompt": "text" | "prompt_tokens": [1, 2], "max_tokens": 32,
 //                 "temperature": 0, "top_p": 1, "top_k": 0, "min_p": 0, "seed": 0,
-//                 "ignore_eos": false}
+//                 "ignore_eos": false, "grammar": "root ::= ..."}   (GBNF; optional)
 // Result line:   {"id": 7, "tokens": [...], "text": "...", "finish_reason": "length",
 //                 "prompt_tokens": 5, "completion_tokens": 32}
 // Malformed lines produce {"id": ..., "error": "..."} and do not stop the run.

@@ -7,7 +7,8 @@
 
 namespace shardserve {
 
-Scheduler::Scheduler(const SchedulerLimits& limits) : limits_(limits) {
+Scheduler::Scheduler(const SchedulerLimits& limits, GrammarConstraints* grammars)
+    : limits_(limits), grammars_(grammars) {
   SS_CHECK(limits.max_batch > 0 && limits.max_batch_tokens > 0 && limits.block_size > 0 &&
            limits.n_vocab > 0);
 }
@@ -42,6 +43,12 @@ Status Scheduler::submit(SequenceRequest request) {
     return Error::invalid_input("sequence id " + std::to_string(request.id) + " is in use");
   const int64_t id = request.id;
   Sequence s;
+  if (!request.grammar.empty()) {
+    if (!grammars_) return Error::invalid_input("this group cannot constrain output to a grammar");
+    auto grammar = grammars_->start(request.grammar);
+    if (!grammar) return grammar.error();
+    s.grammar = std::move(*grammar);
+  }
   s.sampler = std::make_unique<Sampler>(request.sampling);
   s.request = std::move(request);
   sequences_.emplace(id, std::move(s));
@@ -188,7 +195,23 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
     s.computed += static_cast<int64_t>(c.tokens.size());
     if (s.cancelled) continue;  // its finish event comes with the next plan
 
-    const Sample sample = s.sampler->sample(row_logits, s.request.prompt, s.generated);
+    const Sample sample =
+        s.sampler->sample(row_logits, s.request.prompt, s.generated, s.grammar.get());
+    if (sample.token < 0) {  // the grammar allows nothing: the answer ends here
+      events.push_back({.id = c.seq,
+                        .token = -1,
+                        .finish = FinishReason::Stop,
+                        .prompt_tokens = static_cast<int64_t>(s.request.prompt.size()),
+                        .generated_tokens = static_cast<int64_t>(s.generated.size())});
+      release(c.seq, to_release_);
+      running_.erase(std::remove(running_.begin(), running_.end(), c.seq), running_.end());
+      sequences_.erase(it);
+      continue;
+    }
+    if (s.grammar) {
+      const bool followed = s.grammar->accept(sample.token);
+      SS_CHECK(followed, "the sampler chose a token the grammar does not allow");
+    }
     s.generated.push_back(sample.token);
     TokenEvent e{.id = c.seq,
                  .token = sample.token,

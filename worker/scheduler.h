@@ -12,6 +12,11 @@
 // the tokens it already produced (the forward pass is batch-invariant, so its output does not
 // change). Finished and cancelled sequences leave at the next step.
 //
+// A request with a grammar (SequenceRequest::grammar) is sampled under it (see
+// worker/grammar_constraints.h): it is compiled at submit, so a grammar that does not parse is
+// refused like any other invalid request; if the grammar allows no token at all (a vocabulary
+// that cannot spell what it requires), the sequence finishes with Stop and no token.
+//
 // The scheduler only counts blocks; the group applies the plan to the real caches (the
 // leader's KvCache and the peers' have the same number of blocks).
 // Not thread-safe: the leader's step loop owns it.
@@ -28,6 +33,7 @@
 #include "base/status.h"
 #include "model/sampler/sampler.h"
 #include "wire/sequence.h"
+#include "worker/grammar_constraints.h"
 #include "worker/step_plan.h"
 
 namespace shardserve {
@@ -45,7 +51,9 @@ struct SchedulerLimits {
 
 class Scheduler {
  public:
-  explicit Scheduler(const SchedulerLimits& limits);
+  // `grammars`: the vocabulary's grammar support (outlives the scheduler); without it, requests
+  // with a grammar are refused.
+  explicit Scheduler(const SchedulerLimits& limits, GrammarConstraints* grammars = nullptr);
 
   // Queues a request. An Error (code kInvalidInput, nothing queued) if it can never run: an
   // empty prompt, a prompt plus one token longer than the context or larger than the whole KV
@@ -73,6 +81,7 @@ class Scheduler {
   struct Sequence {
     SequenceRequest request;
     std::unique_ptr<Sampler> sampler;
+    std::unique_ptr<SequenceGrammar> grammar;  // null: unconstrained
     std::vector<TokenId> generated;
     int64_t computed = 0;  // positions whose K/V are in the cache
     int64_t blocks = 0;    // blocks held
@@ -98,6 +107,7 @@ class Scheduler {
   void release(int64_t id, std::vector<int64_t>& released);
 
   SchedulerLimits limits_;
+  GrammarConstraints* grammars_;
   uint64_t next_step_ = 1;
   int64_t used_blocks_ = 0;
   std::map<int64_t, Sequence> sequences_;  // every live sequence, by id

@@ -6,9 +6,9 @@
 namespace shardserve {
 
 ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimits& limits,
-                 const std::atomic<bool>& stop) {
+                 const std::atomic<bool>& stop, GrammarConstraints* grammars) {
   using std::chrono::milliseconds;
-  Scheduler scheduler(limits);
+  Scheduler scheduler(limits, grammars);
   ServeStats stats;
   std::vector<float> logits;
   bool shutdown = false;

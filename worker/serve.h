@@ -24,8 +24,9 @@ struct ServeStats {
   int64_t generated_tokens = 0;
 };
 
-// Leader only.
+// Leader only. `grammars`: the model's grammar support (requests with a grammar are refused
+// without it).
 ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimits& limits,
-                 const std::atomic<bool>& stop);
+                 const std::atomic<bool>& stop, GrammarConstraints* grammars = nullptr);
 
 }  // namespace shardserve

@@ -40,6 +40,7 @@ WITHIN = {
         "safetensors": [],
         "kv_cache": [],
         "sampler": [],
+        "grammar": ["tokenizer", "gguf"],
         "tokenizer": ["gguf"],
         "chat_template": [],
         # Architectures and backends on top of them.

@@ -96,6 +96,36 @@ groups:
                 f"{outputs[1, split]}")
 
 
+def test_a_constrained_neighbour_leaves_greedy_output_unchanged(shardserve, tmp):
+    """Sequences with and without a grammar share steps: the unconstrained ones give the same
+    tokens as alone, and the constrained ones follow their grammar (a JSON object here)."""
+    golden = json.loads(GOLDEN.read_text())["cases"]
+    grammar = ('root ::= "{" ws "\\"answer\\"" ws ":" ws "\\"" [a-zA-Z ,.]{1,40} "\\"" ws "}"\n'
+               'ws ::= [ \\n]?\n')
+    plain = [{"id": i, "prompt_tokens": c["prompt_tokens"], "max_tokens": 24,
+              "temperature": 0} for i, c in enumerate(golden)]
+    constrained = [{"id": 100 + i, "prompt_tokens": c["prompt_tokens"], "max_tokens": 48,
+                    "temperature": 0, "grammar": grammar} for i, c in enumerate(golden)]
+    outputs = {}
+    for name, requests in (("alone", plain), ("mixed", [r for pair in zip(plain, constrained)
+                                                        for r in pair])):
+        path = os.path.join(tmp, f"{name}.jsonl")
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in requests)
+        run = subprocess.run(worker_cmd(shardserve, 2, path), capture_output=True, text=True,
+                             timeout=600)
+        assert run.returncode == 0, f"{name} failed:\n{run.stderr}"
+        outputs[name] = {r["id"]: r for r in map(json.loads, run.stdout.splitlines())}
+    for r in plain:
+        assert outputs["mixed"][r["id"]]["tokens"] == outputs["alone"][r["id"]]["tokens"], (
+            f"prompt {r['id']} changed beside a constrained sequence")
+    for r in constrained:
+        got = outputs["mixed"][r["id"]]
+        assert got["finish_reason"] == "stop", got
+        answer = json.loads(got["text"])
+        assert list(answer) == ["answer"] and 1 <= len(answer["answer"]) <= 40, got["text"]
+
+
 def rank_pids(mpirun_pid):
     """World rank -> pid of the processes mpirun started."""
     pids = {}
