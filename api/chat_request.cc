@@ -1,6 +1,8 @@
 // parse_chat_completion_request: POST /v1/chat/completions bodies.
 #include <array>
+#include <cctype>
 #include <limits>
+#include <set>
 #include <string_view>
 
 #include "api/openai_request.h"
@@ -13,7 +15,7 @@ namespace {
 using detail::FieldReader;
 using detail::json;
 
-constexpr std::array<std::string_view, 23> kSupported = {"model",
+constexpr std::array<std::string_view, 24> kSupported = {"model",
                                                          "messages",
                                                          "max_tokens",
                                                          "max_completion_tokens",
@@ -35,24 +37,14 @@ constexpr std::array<std::string_view, 23> kSupported = {"model",
                                                          "user",
                                                          "ignore_eos",
                                                          "safety_identifier",
-                                                         "prompt_cache_key"};
+                                                         "prompt_cache_key",
+                                                         "response_format"};
 
 // Known OpenAI parameters we do not implement: 400 unless null or neutral (see is_neutral).
-constexpr std::array<std::string_view, 15> kUnsupported = {"tools",
-                                                           "tool_choice",
-                                                           "functions",
-                                                           "function_call",
-                                                           "parallel_tool_calls",
-                                                           "response_format",
-                                                           "audio",
-                                                           "modalities",
-                                                           "prediction",
-                                                           "web_search_options",
-                                                           "reasoning_effort",
-                                                           "verbosity",
-                                                           "store",
-                                                           "metadata",
-                                                           "service_tier"};
+constexpr std::array<std::string_view, 14> kUnsupported = {
+    "tools",     "tool_choice", "functions",  "function_call",      "parallel_tool_calls",
+    "audio",     "modalities",  "prediction", "web_search_options", "reasoning_effort",
+    "verbosity", "store",       "metadata",   "service_tier"};
 
 std::string at(const std::string& base, size_t i) {
   return base + "[" + std::to_string(i) + "]";
@@ -184,6 +176,110 @@ std::optional<ChatMessage> read_message(FieldReader& r, const json& message, siz
   return out;
 }
 
+bool valid_schema_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
+// response_format: {"type": "text"}, {"type": "json_object"} or {"type": "json_schema",
+// "json_schema": {"name", "schema", "strict", "description"}}. The schema is taken from
+// `ordered`, the body parsed again keeping its key order (properties are generated in it).
+std::optional<ResponseFormat> read_response_format(FieldReader& r, const json& value,
+                                                   std::string_view body_text) {
+  ResponseFormat out;
+  if (value.is_null() || !r.ok()) return out;
+  if (!value.is_object()) {
+    r.fail(detail::invalid_type("response_format", "an object", value));
+    return std::nullopt;
+  }
+  const json null_value;
+  auto member = [&](const json& object, const char* key) -> const json& {
+    const auto it = object.find(key);
+    return it == object.end() ? null_value : *it;
+  };
+  if (member(value, "type").is_null()) {
+    r.fail(detail::missing_parameter("response_format.type"));
+    return std::nullopt;
+  }
+  auto type = r.string(member(value, "type"), std::string("response_format.type"));
+  if (!type) return std::nullopt;
+  const std::set<std::string> keys_of_type = *type == "json_schema"
+                                                 ? std::set<std::string>{"type", "json_schema"}
+                                                 : std::set<std::string>{"type"};
+  for (const auto& [key, unused] : value.items()) {
+    if (!keys_of_type.count(key)) {
+      r.fail(ApiError::bad_request("Unrecognized argument supplied in 'response_format': " + key,
+                                   "response_format." + key, "unknown_parameter"));
+      return std::nullopt;
+    }
+  }
+  if (*type == "text") return out;
+  if (*type == "json_object") {
+    out.type = ResponseFormat::Type::kJsonObject;
+    return out;
+  }
+  if (*type != "json_schema") {
+    r.fail(ApiError::bad_request("Invalid value: '" + *type +
+                                     "'. Supported values are: 'text', 'json_object' and "
+                                     "'json_schema'.",
+                                 "response_format.type", "invalid_value"));
+    return std::nullopt;
+  }
+  out.type = ResponseFormat::Type::kJsonSchema;
+  const auto spec_it = value.find("json_schema");
+  if (spec_it == value.end() || spec_it->is_null()) {
+    r.fail(detail::missing_parameter("response_format.json_schema"));
+    return std::nullopt;
+  }
+  const json& spec = *spec_it;
+  if (!spec.is_object()) {
+    r.fail(detail::invalid_type("response_format.json_schema", "an object", spec));
+    return std::nullopt;
+  }
+  for (const auto& [key, unused] : spec.items()) {
+    if (key != "name" && key != "schema" && key != "strict" && key != "description") {
+      r.fail(ApiError::bad_request(
+          "Unrecognized argument supplied in 'response_format.json_schema': " + key,
+          "response_format.json_schema." + key, "unknown_parameter"));
+      return std::nullopt;
+    }
+  }
+  const auto name_it = spec.find("name");
+  if (name_it == spec.end() || name_it->is_null()) {
+    r.fail(detail::missing_parameter("response_format.json_schema.name"));
+    return std::nullopt;
+  }
+  auto name = r.string(*name_it, std::string("response_format.json_schema.name"));
+  if (!name) return std::nullopt;
+  if (!valid_schema_name(*name)) {
+    r.fail(ApiError::bad_request(
+        "Invalid 'response_format.json_schema.name': '" + *name +
+            "'. Expected a string of 1 to 64 letters, digits, underscores or dashes.",
+        "response_format.json_schema.name", "invalid_value"));
+    return std::nullopt;
+  }
+  out.name = std::move(*name);
+  if (auto strict =
+          r.boolean(member(spec, "strict"), std::string("response_format.json_schema.strict")))
+    out.strict = *strict;
+  (void)r.string(member(spec, "description"),
+                 std::string("response_format.json_schema.description"));
+  const auto schema_it = spec.find("schema");
+  if (schema_it != spec.end() && !schema_it->is_null()) {
+    if (!schema_it->is_object()) {
+      r.fail(detail::invalid_type("response_format.json_schema.schema", "an object", *schema_it));
+      return std::nullopt;
+    }
+    // The same document again, in the body's key order.
+    const auto ordered = nlohmann::ordered_json::parse(body_text, nullptr, false);
+    out.schema = ordered.at("response_format").at("json_schema").at("schema");
+  }
+  if (!r.ok()) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view body_text) {
@@ -226,6 +322,11 @@ ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view 
           "top_logprobs", "invalid_value"));
     }
     o.top_logprobs = static_cast<int>(*v);
+  }
+  const auto format_it = body.find("response_format");
+  if (format_it != body.end()) {
+    auto format = read_response_format(r, *format_it, body_text);
+    if (format) request.response_format = std::move(*format);
   }
   if (!r.ok()) return r.error();
   return request;

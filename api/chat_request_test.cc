@@ -282,9 +282,6 @@ TEST(ChatRequest, UnsupportedParametersAreRejectedByName) {
            R"("functions": [{"name": "f"}])",
            R"("function_call": "auto")",
            R"("parallel_tool_calls": true)",
-           R"("response_format": {"type": "json_object"})",
-           R"("response_format": {"type": "json_schema", "json_schema": {"name": "x"}})",
-           R"("response_format": "text")",
            R"("audio": {"voice": "alloy", "format": "mp3"})",
            R"("modalities": ["text", "audio"])",
            R"("prediction": {"type": "content", "content": "x"})",
@@ -324,9 +321,56 @@ TEST(ChatRequest, NeutralValuesOfUnsupportedParametersAreAccepted) {
   }
 }
 
-TEST(ChatRequest, ResponseFormatErrorExplainsWhatIsAccepted) {
-  const ApiError e = parse_error(chat(R"("response_format": {"type": "json_object"})"));
-  EXPECT_TRUE(contains(e.message, "Only {\"type\": \"text\"} is accepted")) << e.message;
+TEST(ChatRequest, ResponseFormatTypes) {
+  EXPECT_EQ(parse_ok(chat(R"("response_format": {"type": "text"})")).response_format.type,
+            ResponseFormat::Type::kText);
+  EXPECT_EQ(parse_ok(chat(R"("response_format": {"type": "json_object"})")).response_format.type,
+            ResponseFormat::Type::kJsonObject);
+  const ChatCompletionRequest r = parse_ok(chat(
+      R"("response_format": {"type": "json_schema", "json_schema": {"name": "person-1",
+         "strict": true, "schema": {"type": "object", "properties": {"zeta": {"type": "string"},
+         "alpha": {"type": "integer"}}, "required": ["zeta", "alpha"]}}})"));
+  EXPECT_EQ(r.response_format.type, ResponseFormat::Type::kJsonSchema);
+  EXPECT_EQ(r.response_format.name, "person-1");
+  EXPECT_TRUE(r.response_format.strict);
+  // The schema keeps the body's key order: properties are generated in it.
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : r.response_format.schema["properties"].items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"zeta", "alpha"}));
+}
+
+TEST(ChatRequest, ResponseFormatErrorsNameTheField) {
+  struct Case {
+    const char* extra;
+    const char* param;
+    const char* text;
+  };
+  for (const Case& c : {
+           Case{R"("response_format": "text")", "response_format", "expected an object"},
+           Case{R"("response_format": {})", "response_format.type", "Missing required"},
+           Case{R"("response_format": {"type": "xml"})", "response_format.type",
+                "Supported values are: 'text', 'json_object' and 'json_schema'"},
+           Case{R"("response_format": {"type": "json_schema"})", "response_format.json_schema",
+                "Missing required"},
+           Case{R"("response_format": {"type": "json_schema", "json_schema": {"schema": {}}})",
+                "response_format.json_schema.name", "Missing required"},
+           Case{R"("response_format": {"type": "json_schema", "json_schema": {"name": "a b"}})",
+                "response_format.json_schema.name", "letters, digits"},
+           Case{R"("response_format": {"type": "json_schema",
+                   "json_schema": {"name": "x", "schema": []}})",
+                "response_format.json_schema.schema", "expected an object"},
+           Case{R"("response_format": {"type": "json_schema",
+                   "json_schema": {"name": "x", "strict": "yes"}})",
+                "response_format.json_schema.strict", "a boolean"},
+           Case{R"("response_format": {"type": "json_object", "schema": {}})",
+                "response_format.schema", "Unrecognized argument"},
+       }) {
+    SCOPED_TRACE(c.extra);
+    const ApiError e = parse_error(chat(c.extra));
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, c.param);
+    EXPECT_TRUE(contains(e.message, c.text)) << e.message;
+  }
 }
 
 TEST(ChatRequest, UnknownKeysAreRejectedLikeOpenAI) {

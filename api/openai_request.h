@@ -8,10 +8,10 @@
 //   - a missing required field, a wrong type, a value out of range -> 400 with `param` naming
 //     the field (e.g. "temperature", "messages[2].content[0].type") and a message in OpenAI's
 //     words ("Invalid type for 'temperature': expected a number, but got a string instead.");
-//   - an OpenAI parameter this server does not implement (tools, response_format json, echo,
+//   - an OpenAI parameter this server does not implement (tools, echo,
 //     audio, ...) -> 400 "Unsupported parameter: 'tools' ..." (code "unsupported_parameter"),
 //     unless its value is null or the neutral value (tools [], tool_choice "none",
-//     response_format {"type": "text"}, best_of equal to n, echo false, ...);
+//     best_of equal to n, echo false, ...);
 //   - any other key -> 400 "Unrecognized request argument supplied: <key>" (as OpenAI).
 // A field sent as JSON null means "not set" (its default), as in OpenAI's API.
 //
@@ -84,10 +84,21 @@ struct ChatMessage {
   std::string name;  // "" when absent
 };
 
+// response_format: plain text, any JSON object, or JSON that validates against a schema
+// (compiled to a grammar by api/json_schema_grammar.h; the output always parses and validates).
+struct ResponseFormat {
+  enum class Type { kText, kJsonObject, kJsonSchema };
+  Type type = Type::kText;
+  std::string name;               // json_schema.name: [a-zA-Z0-9_-], 1..64 characters
+  nlohmann::ordered_json schema;  // json_schema.schema in the body's key order (null: any object)
+  bool strict = false;            // json_schema.strict (the grammar enforces either way)
+};
+
 struct ChatCompletionRequest {
   std::string model;
   std::vector<ChatMessage> messages;  // at least one
   GenerationOptions options;
+  ResponseFormat response_format;
 };
 
 // One completions prompt: text to tokenize, or token ids (>= 0, not yet checked against the

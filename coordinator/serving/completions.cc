@@ -15,6 +15,7 @@
 #include "api/sse.h"
 #include "coordinator/serving/generation.h"
 #include "coordinator/serving/prompt.h"
+#include "coordinator/serving/structured_output.h"
 
 namespace shardserve {
 namespace {
@@ -72,6 +73,7 @@ struct Prompts {
   const ServedModel* model = nullptr;
   api::GenerationOptions options;
   std::vector<std::vector<TokenId>> tokens;  // one sequence per prompt
+  std::string grammar;                       // GBNF the output must follow; "": free text
 };
 
 // The chat model named `name`: 404 if none is served, 400 if it is an embedding model.
@@ -89,9 +91,11 @@ api::ApiResult<Prompts> parse_chat(const EndpointContext& ctx, std::string_view 
   if (!r.ok()) return r.error();
   auto model = chat_model(ctx, r->model);
   if (!model.ok()) return model.error();
+  auto grammar = response_format_grammar(r->response_format);
+  if (!grammar.ok()) return grammar.error();
   auto tokens = chat_prompt(**model, *r);
   if (!tokens.ok()) return tokens.error();
-  Prompts p{.model = *model, .options = r->options, .tokens = {}};
+  Prompts p{.model = *model, .options = r->options, .tokens = {}, .grammar = *grammar};
   p.tokens.push_back(std::move(tokens.value()));
   return p;
 }
@@ -257,7 +261,8 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
                .include_usage = options.include_usage};
   for (size_t i = 0; i < prompts->tokens.size(); ++i) {
     auto g = Generation::start(ctx.link, model, std::move(prompts->tokens[i]), options,
-                               static_cast<int>(i) * options.n, chat ? "messages" : "prompt");
+                               static_cast<int>(i) * options.n, chat ? "messages" : "prompt",
+                               prompts->grammar);
     if (!g.ok()) {
       job->cancel();
       return Response::error(g.error());

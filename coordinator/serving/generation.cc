@@ -43,7 +43,8 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
 
 api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
-    const api::GenerationOptions& options, int first_index, std::string_view prompt_param) {
+    const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
+    std::string_view grammar) {
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt == 0)
     return api::ApiError::bad_request("the prompt is empty", std::string(prompt_param));
@@ -80,7 +81,10 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     submit.request.prompt = prompt;
     submit.request.sampling = sampling_for(options, seed + static_cast<uint64_t>(i));
     submit.request.max_tokens = max_tokens;
-    if (!options.ignore_eos) submit.request.stop_tokens = model.end_of_generation;
+    // A grammar ends the answer with an end-of-generation token, ignore_eos or not.
+    if (!options.ignore_eos || !grammar.empty())
+      submit.request.stop_tokens = model.end_of_generation;
+    submit.request.grammar = std::string(grammar);
     auto events = link.submit(group->id, std::move(submit));
     if (!events) {
       g->cancel();

@@ -39,9 +39,11 @@ class Generation {
   // `first_index`: the index of this request's first choice in the response (completions
   // with several prompts give each prompt n consecutive indices). `prompt_param` names the
   // request field the prompt came from ("messages" or "prompt") in errors about it.
+  // `grammar`: GBNF every choice's tokens must follow (coordinator/serving/structured_output.h).
   static api::ApiResult<std::unique_ptr<Generation>> start(
       GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
-      const api::GenerationOptions& options, int first_index, std::string_view prompt_param);
+      const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
+      std::string_view grammar = {});
   ~Generation();
 
   // Progress since the last call, waiting up to `timeout` for some. Empty on timeout.
