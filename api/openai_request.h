@@ -76,12 +76,37 @@ struct GenerationOptions {
   std::string user;            // end-user id, for logs only
 };
 
-// One chat message with its text. Roles are "system" (also for "developer"), "user" or
-// "assistant". Content given as an array of text parts is joined with "\n".
+// A call of a function: in an assistant message of the history, or in a response.
+struct ToolCall {
+  std::string id;         // "call_..." (responses: api/request_id.h), as the client sent it
+  std::string name;       // the function's name
+  std::string arguments;  // JSON text of the arguments object
+};
+
+// One chat message with its text. Roles are "system" (also for "developer"), "user",
+// "assistant" or "tool". Content given as an array of text parts is joined with "\n".
 struct ChatMessage {
   std::string role;
-  std::string content;
-  std::string name;  // "" when absent
+  std::string content;               // "" for an assistant message with only tool calls
+  std::string name;                  // "" when absent
+  std::vector<ToolCall> tool_calls;  // assistant: the calls it made
+  std::string tool_call_id;          // tool: the call this message answers
+};
+
+// A function the model may call (tools[i] with type "function").
+struct ToolFunction {
+  std::string name;                   // [a-zA-Z0-9_-], 1..64 characters, unique in `tools`
+  std::string description;            // "" when absent
+  nlohmann::ordered_json parameters;  // JSON schema of the arguments (body key order); null:
+                                      // any object
+  bool strict = false;
+};
+
+// tool_choice: "none", "auto", "required", or {"type": "function", "function": {"name"}}.
+struct ToolChoice {
+  enum class Mode { kNone, kAuto, kRequired, kFunction };
+  Mode mode = Mode::kAuto;  // the default when tools are given (kNone without tools)
+  std::string function;     // kFunction: the name, one of the tools
 };
 
 // response_format: plain text, any JSON object, or JSON that validates against a schema
@@ -99,6 +124,9 @@ struct ChatCompletionRequest {
   std::vector<ChatMessage> messages;  // at least one
   GenerationOptions options;
   ResponseFormat response_format;
+  std::vector<ToolFunction> tools;  // empty: no tools
+  ToolChoice tool_choice;
+  bool parallel_tool_calls = true;  // several calls in one answer
 };
 
 // One completions prompt: text to tokenize, or token ids (>= 0, not yet checked against the
