@@ -78,6 +78,12 @@ void run_offline_and_report(GroupMember& member, const Tokenizer& tokenizer,
                group_name.c_str(), member.tp(), static_cast<long long>(stats.prompt_tokens),
                static_cast<long long>(stats.generated_tokens), static_cast<long long>(stats.steps),
                stats.seconds, stats.generated_tokens / std::max(stats.seconds, 1e-9));
+  std::fprintf(stderr,
+               "group %s (tp %d): sampling %.3f s; %lld tokens under a grammar, %lld of them "
+               "masked\n",
+               group_name.c_str(), member.tp(), stats.sampling_seconds,
+               static_cast<long long>(stats.constrained_samples),
+               static_cast<long long>(stats.masked_samples));
   const GroupMember::ReduceStats reduce = member.reduce_stats();
   std::fprintf(
       stderr, "group %s (tp %d): combining ranks %.3f s in %lld calls (%.1f us per step)\n",

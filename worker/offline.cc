@@ -84,7 +84,11 @@ OfflineStats run_offline(GroupMember& group, const Tokenizer& tokenizer,
     StepPlan plan = scheduler.next_plan();
     group.lead(plan, logits);
     ++stats.steps;
-    for (const TokenEvent& e : scheduler.on_step_done(plan, logits)) {
+    const auto sampling = std::chrono::steady_clock::now();
+    std::vector<TokenEvent> events = scheduler.on_step_done(plan, logits);
+    stats.sampling_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sampling).count();
+    for (const TokenEvent& e : events) {
       if (e.token >= 0) tokens[e.id].push_back(e.token);
       if (e.finish == FinishReason::None) continue;
       const auto& t = tokens[e.id];
@@ -102,6 +106,8 @@ OfflineStats run_offline(GroupMember& group, const Tokenizer& tokenizer,
     }
   }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats.constrained_samples = scheduler.constrained_samples();
+  stats.masked_samples = scheduler.masked_samples();
   StepPlan stop = scheduler.next_plan();
   stop.shutdown = true;
   group.lead(stop, logits);

@@ -24,6 +24,9 @@ struct OfflineStats {
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   double seconds = 0;
+  double sampling_seconds = 0;      // of which sampling (on_step_done)
+  int64_t constrained_samples = 0;  // tokens sampled under a grammar
+  int64_t masked_samples = 0;       // of which needed the grammar's full mask
 };
 
 // Leader only. Runs every request in `in` to completion, then sends the peers a shutdown plan.

@@ -195,8 +195,13 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
     s.computed += static_cast<int64_t>(c.tokens.size());
     if (s.cancelled) continue;  // its finish event comes with the next plan
 
+    const int64_t masked_before = s.sampler->masked_samples();
     const Sample sample =
         s.sampler->sample(row_logits, s.request.prompt, s.generated, s.grammar.get());
+    if (s.grammar) {
+      ++constrained_samples_;
+      masked_samples_ += s.sampler->masked_samples() - masked_before;
+    }
     if (sample.token < 0) {  // the grammar allows nothing: the answer ends here
       events.push_back({.id = c.seq,
                         .token = -1,

@@ -69,6 +69,10 @@ class Scheduler {
   int64_t running() const { return static_cast<int64_t>(running_.size()); }
   int64_t waiting() const { return static_cast<int64_t>(waiting_.size()); }
   int64_t used_blocks() const { return used_blocks_; }
+  // Tokens sampled under a grammar, and how many of them needed its full mask (the model's
+  // own choice was rejected).
+  int64_t constrained_samples() const { return constrained_samples_; }
+  int64_t masked_samples() const { return masked_samples_; }
   const SchedulerLimits& limits() const { return limits_; }
 
   // The next step. Sequences that finished or were cancelled are released in it.
@@ -115,6 +119,7 @@ class Scheduler {
   std::vector<int64_t> running_;           // admitted, in admission order
   std::vector<TokenEvent> pending_;        // finish events to deliver with the next step
   std::vector<int64_t> to_release_;        // finished ids whose blocks go in the next plan
+  int64_t constrained_samples_ = 0, masked_samples_ = 0;
 };
 
 }  // namespace shardserve
