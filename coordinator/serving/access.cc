@@ -20,7 +20,8 @@ Headers cors_preflight_headers() {
 
 std::optional<api::ApiError> check_api_key(const ServerConfig& config, std::string_view path,
                                            std::string_view authorization) {
-  if (!path.starts_with("/v1/") || config.api_keys.empty()) return std::nullopt;
+  const bool guarded = path.starts_with("/v1/") || path == "/tokenize" || path == "/detokenize";
+  if (!guarded || config.api_keys.empty()) return std::nullopt;
   constexpr std::string_view kPrefix = "Bearer ";
   if (authorization.starts_with(kPrefix))
     for (const std::string& key : config.api_keys)

@@ -3,8 +3,8 @@
 //
 // CORS: a request whose Origin is allowed ("*" allows any) gets it echoed back with
 // "Vary: Origin"; a preflight (OPTIONS on any path) is answered 204 with the methods and
-// headers the API accepts. API keys, when any are configured, guard the /v1/ paths only:
-// /health, /ready, /metrics and the chat page stay public. A bad or missing
+// headers the API accepts. API keys, when any are configured, guard the /v1/ paths and
+// /tokenize, /detokenize: /health, /ready, /metrics and the chat page stay public. A bad or missing
 // "Authorization: Bearer KEY" is a 401 that says which of the two it was.
 //
 // Pure functions of the config: thread-safe.

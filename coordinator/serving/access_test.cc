@@ -27,6 +27,8 @@ TEST(ApiKeys, GuardOnlyTheV1PathsWhenConfigured) {
   EXPECT_FALSE(check_api_key(with_keys(), "/health", ""));
   EXPECT_FALSE(check_api_key(with_keys(), "/metrics", "Bearer wrong"));
   EXPECT_FALSE(check_api_key(with_keys(), "/v1/models", "Bearer k2"));
+  EXPECT_TRUE(check_api_key(with_keys(), "/tokenize", ""));
+  EXPECT_TRUE(check_api_key(with_keys(), "/detokenize", "Bearer k3"));
 }
 
 TEST(ApiKeys, AMissingOrWrongKeyIsA401ThatSaysWhich) {

@@ -14,6 +14,7 @@
 #include "coordinator/serving/access.h"
 #include "coordinator/serving/completions.h"
 #include "coordinator/serving/embeddings_endpoint.h"
+#include "coordinator/serving/tokenize_endpoint.h"
 
 namespace shardserve {
 namespace {
@@ -150,16 +151,24 @@ void HttpServer::install_routes() {
   svr.Post("/v1/embeddings", [this](const Req& req, Res& res) {
     answer(res, "/v1/embeddings", post_embeddings(context_, req.body));
   });
+  svr.Post("/tokenize", [this](const Req& req, Res& res) {
+    answer(res, "/tokenize", post_tokenize(context_, req.body));
+  });
+  svr.Post("/detokenize", [this](const Req& req, Res& res) {
+    answer(res, "/detokenize", post_detokenize(context_, req.body));
+  });
 
   // Known routes with the wrong method: 405.
-  for (const char* path : {"/health", "/ready", "/metrics", "/v1/models", R"(/v1/models/.+)",
-                           "/v1/chat/completions", "/v1/completions", "/v1/embeddings"}) {
+  for (const char* path :
+       {"/health", "/ready", "/metrics", "/v1/models", R"(/v1/models/.+)", "/v1/chat/completions",
+        "/v1/completions", "/v1/embeddings", "/tokenize", "/detokenize"}) {
     auto not_allowed = [this](const Req& req, Res& res) {
       answer(res, req.path,
              Response::error(api::ApiError::method_not_allowed(req.method, req.path)));
     };
-    const bool post = std::string_view(path).starts_with("/v1/") &&
-                      !std::string_view(path).starts_with("/v1/models");
+    const std::string_view p = path;
+    const bool post = (p.starts_with("/v1/") && !p.starts_with("/v1/models")) || p == "/tokenize" ||
+                      p == "/detokenize";
     if (post) {
       svr.Get(path, not_allowed);
     } else {
