@@ -1,7 +1,10 @@
 // parse_chat_completion_request: POST /v1/chat/completions bodies.
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <initializer_list>
 #include <limits>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -15,7 +18,7 @@ namespace {
 using detail::FieldReader;
 using detail::json;
 
-constexpr std::array<std::string_view, 24> kSupported = {"model",
+constexpr std::array<std::string_view, 27> kSupported = {"model",
                                                          "messages",
                                                          "max_tokens",
                                                          "max_completion_tokens",
@@ -38,13 +41,19 @@ constexpr std::array<std::string_view, 24> kSupported = {"model",
                                                          "ignore_eos",
                                                          "safety_identifier",
                                                          "prompt_cache_key",
-                                                         "response_format"};
+                                                         "response_format",
+                                                         "tools",
+                                                         "tool_choice",
+                                                         "parallel_tool_calls"};
 
 // Known OpenAI parameters we do not implement: 400 unless null or neutral (see is_neutral).
-constexpr std::array<std::string_view, 14> kUnsupported = {
-    "tools",     "tool_choice", "functions",  "function_call",      "parallel_tool_calls",
-    "audio",     "modalities",  "prediction", "web_search_options", "reasoning_effort",
-    "verbosity", "store",       "metadata",   "service_tier"};
+// The deprecated "functions"/"function_call" are refused with a hint to use tools.
+constexpr std::array<std::string_view, 11> kUnsupported = {
+    "functions",        "function_call", "audio", "modalities", "prediction",  "web_search_options",
+    "reasoning_effort", "verbosity",     "store", "metadata",   "service_tier"};
+
+constexpr size_t kMaxTools = 128;  // OpenAI's limit on `tools`
+constexpr size_t kMaxFunctionNameLength = 64;
 
 std::string at(const std::string& base, size_t i) {
   return base + "[" + std::to_string(i) + "]";
@@ -110,39 +119,152 @@ std::optional<std::string> read_content(FieldReader& r, const json& content,
   return text;
 }
 
+// object[key], or null when absent.
+const json& member(const json& object, const char* key) {
+  static const json null_value;
+  const auto it = object.find(key);
+  return it == object.end() ? null_value : *it;
+}
+
+// object[key] when present and not null, else records "Missing required parameter" for
+// `param`.key and returns nullptr.
+const json* required(FieldReader& r, const json& object, const std::string& param,
+                     const char* key) {
+  const json& value = member(object, key);
+  if (!r.ok()) return nullptr;
+  if (value.is_null()) {
+    r.fail(detail::missing_parameter(param + "." + key));
+    return nullptr;
+  }
+  return &value;
+}
+
+// Records "Unrecognized argument supplied in '<param>': <key>" for the first key of `object`
+// not in `allowed`.
+void only_keys(FieldReader& r, const json& object, const std::string& param,
+               std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, unused] : object.items()) {
+    if (!r.ok()) return;
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      r.fail(ApiError::bad_request("Unrecognized argument supplied in '" + param + "': " + key,
+                                   param + "." + key, "unknown_parameter"));
+    }
+  }
+}
+
+// `object`.type, which must be the string "function" (the only kind of tool served).
+void expect_function_type(FieldReader& r, const json& object, const std::string& param) {
+  const json* type = required(r, object, param, "type");
+  if (!type) return;
+  const auto text = r.string(*type, param + ".type");
+  if (text && *text != "function") {
+    r.fail(ApiError::bad_request("Invalid value: '" + *text +
+                                     "'. Supported values are: 'function'. (Only function tools "
+                                     "are available on this server.)",
+                                 param + ".type", "invalid_value"));
+  }
+}
+
+// A function name: ^[a-zA-Z0-9_-]{1,64}$, in OpenAI's words when it is not.
+void check_function_name(FieldReader& r, const std::string& name, const std::string& param) {
+  if (!r.ok()) return;
+  if (name.empty()) {
+    r.fail(ApiError::bad_request("Invalid '" + param +
+                                     "': empty string. Expected a string with minimum length 1, "
+                                     "but got an empty string instead.",
+                                 param, "empty_string"));
+  } else if (name.size() > kMaxFunctionNameLength) {
+    r.fail(ApiError::bad_request(
+        "Invalid '" + param + "': string too long. Expected a string with maximum length " +
+            std::to_string(kMaxFunctionNameLength) + ", but got a string with length " +
+            std::to_string(name.size()) + " instead.",
+        param, "string_above_max_length"));
+  } else if (!std::all_of(name.begin(), name.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+             })) {
+    r.fail(ApiError::bad_request("Invalid '" + param +
+                                     "': string does not match pattern. Expected a string that "
+                                     "matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+                                 param, "invalid_value"));
+  }
+}
+
+// One entry of an assistant message's tool_calls: {"id", "type": "function", "function":
+// {"name", "arguments"}}, the arguments the JSON text of an object.
+std::optional<ToolCall> read_tool_call(FieldReader& r, const json& value,
+                                       const std::string& param) {
+  if (!r.ok()) return std::nullopt;
+  if (!value.is_object()) {
+    r.fail(detail::invalid_type(param, "an object", value));
+    return std::nullopt;
+  }
+  only_keys(r, value, param, {"id", "type", "function"});
+  expect_function_type(r, value, param);
+  ToolCall call;
+  if (const json* id = required(r, value, param, "id")) {
+    if (auto text = r.string(*id, param + ".id")) call.id = std::move(*text);
+  }
+  const json* function = required(r, value, param, "function");
+  if (!function) return std::nullopt;
+  const std::string fparam = param + ".function";
+  if (!function->is_object()) {
+    r.fail(detail::invalid_type(fparam, "an object", *function));
+    return std::nullopt;
+  }
+  only_keys(r, *function, fparam, {"name", "arguments"});
+  if (const json* name = required(r, *function, fparam, "name")) {
+    if (auto text = r.string(*name, fparam + ".name")) call.name = std::move(*text);
+  }
+  if (const json* arguments = required(r, *function, fparam, "arguments")) {
+    if (auto text = r.string(*arguments, fparam + ".arguments")) call.arguments = std::move(*text);
+  }
+  if (!r.ok()) return std::nullopt;
+  // chat_messages_json hands the arguments to the chat template as an object.
+  const auto parsed = detail::parse_json_text(call.arguments);
+  if (!parsed || !parsed->is_object()) {
+    const std::string got = parsed ? "the JSON text of " + detail::describe_type(json(*parsed))
+                                   : "text that does not parse as JSON";
+    r.fail(ApiError::bad_request("Invalid '" + fparam +
+                                     ".arguments': expected the JSON text of an object (the "
+                                     "function's arguments, e.g. \"{}\"), but got " +
+                                     got + " instead.",
+                                 fparam + ".arguments", "invalid_value"));
+    return std::nullopt;
+  }
+  return call;
+}
+
 std::optional<ChatMessage> read_message(FieldReader& r, const json& message, size_t index) {
   const std::string param = at("messages", index);
   if (!message.is_object()) {
     r.fail(detail::invalid_type(param, "an object", message));
     return std::nullopt;
   }
-  const json null_value;
-  auto get = [&](const char* key) -> const json& {
-    const auto it = message.find(key);
-    return it == message.end() ? null_value : *it;
-  };
-
-  const json& role_value = get("role");
+  const json& role_value = member(message, "role");
   if (role_value.is_null()) {
     r.fail(detail::missing_parameter(param + ".role"));
     return std::nullopt;
   }
   auto role = r.string(role_value, param + ".role");
   if (!role) return std::nullopt;
-  if (*role == "tool" || *role == "function") {
-    r.fail(ApiError::bad_request("Invalid value: '" + *role + "'. Messages with role '" + *role +
-                                     "' need tool calling, which this server does not support.",
-                                 param + ".role", "unsupported_value"));
+  if (*role == "function") {
+    r.fail(
+        ApiError::bad_request("Invalid value: 'function'. Messages with the deprecated role "
+                              "'function' are not supported; answer tool calls with "
+                              "role 'tool' and 'tool_call_id'.",
+                              param + ".role", "unsupported_value"));
     return std::nullopt;
   }
-  if (*role != "system" && *role != "user" && *role != "assistant" && *role != "developer") {
+  if (*role != "system" && *role != "user" && *role != "assistant" && *role != "developer" &&
+      *role != "tool") {
     r.fail(ApiError::bad_request("Invalid value: '" + *role +
-                                     "'. Supported values are: 'system', 'developer', 'user' and "
-                                     "'assistant'.",
+                                     "'. Supported values are: 'system', 'developer', 'user', "
+                                     "'assistant' and 'tool'.",
                                  param + ".role", "invalid_value"));
     return std::nullopt;
   }
   const bool assistant = *role == "assistant";
+  const bool tool = *role == "tool";
 
   for (const auto& [key, value] : message.items()) {
     if (key == "role" || key == "content" || key == "name") continue;
@@ -150,9 +272,19 @@ std::optional<ChatMessage> read_message(FieldReader& r, const json& message, siz
       (void)r.string(value, param + ".refusal");  // earlier answers' refusals: history only
       continue;
     }
-    if (assistant && (key == "tool_calls" || key == "function_call" || key == "audio")) {
+    if (assistant && key == "tool_calls") continue;  // read below
+    if (tool && key == "tool_call_id") continue;     // read below
+    if (assistant && key == "function_call") {
+      if (!value.is_null()) {
+        r.fail(detail::unsupported_parameter(param + ".function_call",
+                                             "The deprecated 'function_call' is not available; "
+                                             "use 'tool_calls'."));
+      }
+      continue;
+    }
+    if (assistant && key == "audio") {
       if (!value.is_null() && !(value.is_array() && value.empty())) {
-        r.fail(detail::unsupported_parameter(param + "." + key));
+        r.fail(detail::unsupported_parameter(param + ".audio"));
       }
       continue;
     }
@@ -163,15 +295,40 @@ std::optional<ChatMessage> read_message(FieldReader& r, const json& message, siz
 
   ChatMessage out;
   out.role = *role == "developer" ? "system" : *role;
-  const json& content = get("content");
-  if (content.is_null()) {
-    r.fail(detail::missing_parameter(param + ".content"));
-    return std::nullopt;
+  if (assistant) {
+    // Calls the assistant made earlier; [] is the same as none.
+    const json& calls = member(message, "tool_calls");
+    const std::string calls_param = param + ".tool_calls";
+    if (!calls.is_null() && !calls.is_array()) {
+      r.fail(detail::invalid_type(calls_param, "an array", calls));
+      return std::nullopt;
+    }
+    for (size_t i = 0; calls.is_array() && i < calls.size(); ++i) {
+      auto call = read_tool_call(r, calls[i], at(calls_param, i));
+      if (!call) return std::nullopt;
+      out.tool_calls.push_back(std::move(*call));
+    }
   }
-  auto text = read_content(r, content, param + ".content");
-  if (!text) return std::nullopt;
-  out.content = std::move(*text);
-  if (auto name = r.string(get("name"), param + ".name")) out.name = std::move(*name);
+  if (tool) {
+    const json* id = required(r, message, param, "tool_call_id");
+    if (!id) return std::nullopt;
+    auto text = r.string(*id, param + ".tool_call_id");
+    if (!text) return std::nullopt;
+    out.tool_call_id = std::move(*text);
+  }
+  const json& content = member(message, "content");
+  if (content.is_null()) {
+    // An assistant message that only calls tools has no text.
+    if (out.tool_calls.empty()) {
+      r.fail(detail::missing_parameter(param + ".content"));
+      return std::nullopt;
+    }
+  } else {
+    auto text = read_content(r, content, param + ".content");
+    if (!text) return std::nullopt;
+    out.content = std::move(*text);
+  }
+  if (auto name = r.string(member(message, "name"), param + ".name")) out.name = std::move(*name);
   if (!r.ok()) return std::nullopt;
   return out;
 }
@@ -194,11 +351,6 @@ std::optional<ResponseFormat> read_response_format(FieldReader& r, const json& v
     r.fail(detail::invalid_type("response_format", "an object", value));
     return std::nullopt;
   }
-  const json null_value;
-  auto member = [&](const json& object, const char* key) -> const json& {
-    const auto it = object.find(key);
-    return it == object.end() ? null_value : *it;
-  };
   if (member(value, "type").is_null()) {
     r.fail(detail::missing_parameter("response_format.type"));
     return std::nullopt;
@@ -280,6 +432,136 @@ std::optional<ResponseFormat> read_response_format(FieldReader& r, const json& v
   return out;
 }
 
+// tools: [{"type": "function", "function": {"name", "description"?, "parameters"?,
+// "strict"?}}, ...], at most kMaxTools, names unique. Each function's parameters schema is
+// taken from the body parsed again keeping its key order (arguments are generated in it).
+std::vector<ToolFunction> read_tools(FieldReader& r, const json& value,
+                                     std::string_view body_text) {
+  std::vector<ToolFunction> tools;
+  if (!r.ok() || value.is_null()) return tools;
+  if (!value.is_array()) {
+    r.fail(detail::invalid_type("tools", "an array", value));
+    return tools;
+  }
+  if (value.size() > kMaxTools) {
+    r.fail(ApiError::bad_request(
+        "Invalid 'tools': array too long. Expected an array with maximum length " +
+            std::to_string(kMaxTools) + ", but got an array with length " +
+            std::to_string(value.size()) + " instead.",
+        "tools", "array_above_max_length"));
+    return tools;
+  }
+  std::optional<nlohmann::ordered_json> ordered;  // the body in key order, parsed on demand
+  std::map<std::string, size_t> seen;             // name -> index in tools
+  for (size_t i = 0; i < value.size() && r.ok(); ++i) {
+    const json& tool = value[i];
+    const std::string param = at("tools", i);
+    if (!tool.is_object()) {
+      r.fail(detail::invalid_type(param, "an object", tool));
+      break;
+    }
+    expect_function_type(r, tool, param);
+    only_keys(r, tool, param, {"type", "function"});
+    const json* function = required(r, tool, param, "function");
+    if (!function) break;
+    const std::string fparam = param + ".function";
+    if (!function->is_object()) {
+      r.fail(detail::invalid_type(fparam, "an object", *function));
+      break;
+    }
+    only_keys(r, *function, fparam, {"name", "description", "parameters", "strict"});
+    ToolFunction out;
+    if (const json* name = required(r, *function, fparam, "name")) {
+      if (auto text = r.string(*name, fparam + ".name")) out.name = std::move(*text);
+    }
+    check_function_name(r, out.name, fparam + ".name");
+    if (auto description = r.string(member(*function, "description"), fparam + ".description"))
+      out.description = std::move(*description);
+    if (auto strict = r.boolean(member(*function, "strict"), fparam + ".strict"))
+      out.strict = *strict;
+    const json& parameters = member(*function, "parameters");
+    if (!parameters.is_null() && !parameters.is_object()) {
+      r.fail(detail::invalid_type(fparam + ".parameters", "an object", parameters));
+    }
+    if (!r.ok()) break;
+    if (!parameters.is_null()) {
+      if (!ordered) ordered = nlohmann::ordered_json::parse(body_text, nullptr, false);
+      out.parameters = ordered->at("tools").at(i).at("function").at("parameters");
+    }
+    const auto [it, inserted] = seen.emplace(out.name, i);
+    if (!inserted) {
+      r.fail(ApiError::bad_request("Invalid '" + fparam + ".name': '" + out.name +
+                                       "' is already the name of " + at("tools", it->second) +
+                                       ". Function names must be unique.",
+                                   fparam + ".name", "invalid_value"));
+      break;
+    }
+    tools.push_back(std::move(out));
+  }
+  if (!r.ok()) tools.clear();
+  return tools;
+}
+
+// tool_choice: "none", "auto", "required" or {"type": "function", "function": {"name"}}
+// naming one of `tools`. Absent or null: "auto" with tools, "none" without.
+ToolChoice read_tool_choice(FieldReader& r, const json& value,
+                            const std::vector<ToolFunction>& tools) {
+  ToolChoice out;
+  out.mode = tools.empty() ? ToolChoice::Mode::kNone : ToolChoice::Mode::kAuto;
+  if (!r.ok() || value.is_null()) return out;
+  const std::string param = "tool_choice";
+  if (value.is_string()) {
+    const std::string mode = value.get<std::string>();
+    if (mode == "none") {
+      out.mode = ToolChoice::Mode::kNone;
+    } else if (mode == "auto") {
+      out.mode = ToolChoice::Mode::kAuto;
+    } else if (mode == "required") {
+      out.mode = ToolChoice::Mode::kRequired;
+    } else {
+      r.fail(ApiError::bad_request(
+          "Invalid value: '" + mode + "'. Supported values are: 'none', 'auto', and 'required'.",
+          param, "invalid_value"));
+      return out;
+    }
+  } else if (value.is_object()) {
+    expect_function_type(r, value, param);
+    only_keys(r, value, param, {"type", "function"});
+    const json* function = required(r, value, param, "function");
+    if (!function) return out;
+    const std::string fparam = param + ".function";
+    if (!function->is_object()) {
+      r.fail(detail::invalid_type(fparam, "an object", *function));
+      return out;
+    }
+    only_keys(r, *function, fparam, {"name"});
+    const json* name = required(r, *function, fparam, "name");
+    if (!name) return out;
+    auto text = r.string(*name, fparam + ".name");
+    if (!text) return out;
+    out.mode = ToolChoice::Mode::kFunction;
+    out.function = std::move(*text);
+  } else {
+    r.fail(detail::invalid_type(param, "a string or an object", value));
+    return out;
+  }
+  if (out.mode != ToolChoice::Mode::kNone && tools.empty()) {
+    r.fail(ApiError::bad_request(
+        "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+        "specified.",
+        param, "invalid_value"));
+    return out;
+  }
+  if (out.mode == ToolChoice::Mode::kFunction &&
+      std::none_of(tools.begin(), tools.end(),
+                   [&](const ToolFunction& t) { return t.name == out.function; })) {
+    r.fail(ApiError::bad_request("Invalid value for 'tool_choice': function '" + out.function +
+                                     "' is not one of the functions in 'tools'.",
+                                 param, "invalid_value"));
+  }
+  return out;
+}
+
 }  // namespace
 
 ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view body_text) {
@@ -328,6 +610,9 @@ ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view 
     auto format = read_response_format(r, *format_it, body_text);
     if (format) request.response_format = std::move(*format);
   }
+  request.tools = read_tools(r, member(body, "tools"), body_text);
+  request.tool_choice = read_tool_choice(r, member(body, "tool_choice"), request.tools);
+  if (auto v = r.boolean(body, "parallel_tool_calls")) request.parallel_tool_calls = *v;
   if (!r.ok()) return r.error();
   return request;
 }
@@ -337,8 +622,34 @@ nlohmann::ordered_json chat_messages_json(const std::vector<ChatMessage>& messag
   for (const ChatMessage& m : messages) {
     nlohmann::ordered_json message;
     message["role"] = m.role;
-    message["content"] = m.content;
+    // An assistant turn that only calls tools has no text: null, as OpenAI's API and the
+    // templates written for it have it.
+    if (m.content.empty() && !m.tool_calls.empty()) {
+      message["content"] = nullptr;
+    } else {
+      message["content"] = m.content;
+    }
     if (!m.name.empty()) message["name"] = m.name;
+    if (!m.tool_calls.empty()) {
+      nlohmann::ordered_json calls = nlohmann::ordered_json::array();
+      for (const ToolCall& call : m.tool_calls) {
+        // The arguments as an object (templates write `arguments | tojson` or iterate them);
+        // text that is no JSON object (not from the parser) is passed on as the string.
+        auto arguments = detail::parse_json_text(call.arguments);
+        nlohmann::ordered_json function;
+        function["name"] = call.name;
+        function["arguments"] = arguments && arguments->is_object()
+                                    ? std::move(*arguments)
+                                    : nlohmann::ordered_json(call.arguments);
+        nlohmann::ordered_json entry;
+        entry["id"] = call.id;
+        entry["type"] = "function";
+        entry["function"] = std::move(function);
+        calls.push_back(std::move(entry));
+      }
+      message["tool_calls"] = std::move(calls);
+    }
+    if (m.role == "tool") message["tool_call_id"] = m.tool_call_id;
     out.push_back(std::move(message));
   }
   return out;

@@ -276,12 +276,8 @@ TEST(ChatRequest, StreamOptionsOnlyWithStream) {
 
 TEST(ChatRequest, UnsupportedParametersAreRejectedByName) {
   for (const char* extra : {
-           R"("tools": [{"type": "function", "function": {"name": "f"}}])",
-           R"("tool_choice": "auto")",
-           R"("tool_choice": {"type": "function", "function": {"name": "f"}})",
            R"("functions": [{"name": "f"}])",
            R"("function_call": "auto")",
-           R"("parallel_tool_calls": true)",
            R"("audio": {"voice": "alloy", "format": "mp3"})",
            R"("modalities": ["text", "audio"])",
            R"("prediction": {"type": "content", "content": "x"})",
@@ -300,16 +296,15 @@ TEST(ChatRequest, UnsupportedParametersAreRejectedByName) {
     EXPECT_EQ(e.code, "unsupported_parameter");
     EXPECT_TRUE(contains(e.message, "Unsupported parameter: '" + key + "'")) << e.message;
   }
+  // The deprecated function calling points to its replacement.
+  EXPECT_TRUE(contains(parse_error(chat(R"("functions": [{"name": "f"}])")).message,
+                       "use 'tools' and 'tool_choice'"));
 }
 
 TEST(ChatRequest, NeutralValuesOfUnsupportedParametersAreAccepted) {
   for (const char* extra : {
-           R"("tools": [])",
-           R"("tool_choice": "none")",
            R"("functions": [])",
            R"("function_call": "none")",
-           R"("parallel_tool_calls": false)",
-           R"("response_format": {"type": "text"})",
            R"("modalities": ["text"])",
            R"("store": false)",
            R"("metadata": {})",
@@ -453,10 +448,8 @@ TEST(ChatRequest, BadMessagesNameThePath) {
           {R"([{"role": 1, "content": "x"}])", "messages[0].role", "expected a string"},
           {R"([{"role": "bot", "content": "x"}])", "messages[0].role",
            "Invalid value: 'bot'. Supported values are"},
-          {R"([{"role": "tool", "content": "x", "tool_call_id": "1"}])", "messages[0].role",
-           "tool calling"},
           {R"([{"role": "function", "content": "x", "name": "f"}])", "messages[0].role",
-           "tool calling"},
+           "deprecated role 'function' are not supported; answer tool calls with role 'tool'"},
           {R"([{"role": "user"}])", "messages[0].content", "Missing required parameter"},
           {R"([{"role": "user", "content": null}])", "messages[0].content", "Missing required"},
           {R"([{"role": "assistant", "content": null}])", "messages[0].content",
@@ -489,7 +482,7 @@ TEST(ChatRequest, BadMessagesNameThePath) {
           {R"([{"role": "user", "content": "a", "refusal": "no"}])", "messages[0].refusal",
            "Unrecognized argument"},
           {R"([{"role": "assistant", "content": "a", "tool_calls": [{"id": "1"}]}])",
-           "messages[0].tool_calls", "Unsupported parameter"},
+           "messages[0].tool_calls[0].type", "Missing required parameter"},
           {R"([{"role": "assistant", "content": "a", "refusal": 1}])", "messages[0].refusal",
            "expected a string"},
       }) {
@@ -546,6 +539,465 @@ TEST(ChatRequest, UnicodeTextSurvives) {
 
 TEST(ChatRequest, DuplicateKeysKeepTheLastValue) {
   EXPECT_EQ(parse_ok(chat(R"("n": 2, "n": 3)")).options.n, 3);
+  // Also for the ordered copy tool schemas are taken from.
+  const auto req = parse_ok(chat(
+      R"("tools": [{"type": "function", "function": {"name": "a", "parameters": {"x": 1}}}],
+         "tools": [{"type": "function", "function": {"name": "b", "parameters": {"z": 1},
+                    "parameters": {"q": 1, "p": 2}}}])"));
+  ASSERT_EQ(req.tools.size(), 1u);
+  EXPECT_EQ(req.tools[0].name, "b");
+  EXPECT_EQ(req.tools[0].parameters.dump(), R"({"q":1,"p":2})");
+}
+
+// --- tool calling ---------------------------------------------------------------------------
+
+// A tool named `name` as a JSON fragment.
+std::string tool(const std::string& name) {
+  return R"({"type": "function", "function": {"name": ")" + name + R"("}})";
+}
+
+TEST(ChatTools, ToolsAreReadWithTheirSchemasInBodyKeyOrder) {
+  const auto req = parse_ok(chat(
+      R"("tools": [{"type": "function", "function": {"name": "get_weather",
+          "description": "Weather of a city.", "strict": true,
+          "parameters": {"type": "object", "properties": {"zeta": {"type": "string"},
+                         "alpha": {"type": "integer"}, "mid": {"type": "boolean"}},
+                         "required": ["zeta"], "additionalProperties": false}}},
+         {"type": "function", "function": {"name": "No-Args_2"}}])"));
+  ASSERT_EQ(req.tools.size(), 2u);
+  const ToolFunction& weather = req.tools[0];
+  EXPECT_EQ(weather.name, "get_weather");
+  EXPECT_EQ(weather.description, "Weather of a city.");
+  EXPECT_TRUE(weather.strict);
+  // Key order of the body, not alphabetical: arguments are generated in it.
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : weather.parameters.items()) keys.push_back(k);
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"type", "properties", "required", "additionalProperties"}));
+  keys.clear();
+  for (const auto& [k, v] : weather.parameters["properties"].items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"zeta", "alpha", "mid"}));
+  EXPECT_EQ(weather.parameters.dump(),
+            R"({"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"},)"
+            R"("mid":{"type":"boolean"}},"required":["zeta"],"additionalProperties":false})");
+  const ToolFunction& bare = req.tools[1];
+  EXPECT_EQ(bare.name, "No-Args_2");
+  EXPECT_EQ(bare.description, "");
+  EXPECT_FALSE(bare.strict);
+  EXPECT_TRUE(bare.parameters.is_null());  // any object
+  // Defaults with tools.
+  EXPECT_EQ(req.tool_choice.mode, ToolChoice::Mode::kAuto);
+  EXPECT_TRUE(req.parallel_tool_calls);
+}
+
+TEST(ChatTools, EachToolGetsItsOwnParameters) {
+  const auto req = parse_ok(chat(
+      R"("tools": [{"type": "function", "function": {"name": "a", "parameters": {"b": 1, "a": 2}}},
+                   {"type": "function", "function": {"name": "b", "parameters": null}},
+                   {"function": {"parameters": {"y": 1, "x": 2}, "name": "c"}, "type": "function"}])"));
+  ASSERT_EQ(req.tools.size(), 3u);
+  EXPECT_EQ(req.tools[0].parameters.dump(), R"({"b":1,"a":2})");
+  EXPECT_TRUE(req.tools[1].parameters.is_null());
+  EXPECT_EQ(req.tools[2].parameters.dump(), R"({"y":1,"x":2})");
+}
+
+TEST(ChatTools, DefaultsWithoutTools) {
+  for (const char* extra : {"", R"("tools": null)", R"("tools": [])", R"("tool_choice": "none")",
+                            R"("tools": [], "tool_choice": "none")", R"("tool_choice": null)"}) {
+    SCOPED_TRACE(extra);
+    const auto req = parse_ok(chat(extra));
+    EXPECT_TRUE(req.tools.empty());
+    EXPECT_EQ(req.tool_choice.mode, ToolChoice::Mode::kNone);
+    EXPECT_TRUE(req.parallel_tool_calls);
+  }
+}
+
+TEST(ChatTools, ToolChoiceModes) {
+  const std::string tools = R"("tools": [)" + tool("f") + ", " + tool("g") + "]";
+  EXPECT_EQ(parse_ok(chat(tools)).tool_choice.mode, ToolChoice::Mode::kAuto);
+  EXPECT_EQ(parse_ok(chat(tools + R"(, "tool_choice": null)")).tool_choice.mode,
+            ToolChoice::Mode::kAuto);
+  EXPECT_EQ(parse_ok(chat(tools + R"(, "tool_choice": "none")")).tool_choice.mode,
+            ToolChoice::Mode::kNone);
+  EXPECT_EQ(parse_ok(chat(tools + R"(, "tool_choice": "auto")")).tool_choice.mode,
+            ToolChoice::Mode::kAuto);
+  EXPECT_EQ(parse_ok(chat(tools + R"(, "tool_choice": "required")")).tool_choice.mode,
+            ToolChoice::Mode::kRequired);
+  const auto named =
+      parse_ok(chat(tools + R"(, "tool_choice": {"type": "function", "function": {"name": "g"}})"));
+  EXPECT_EQ(named.tool_choice.mode, ToolChoice::Mode::kFunction);
+  EXPECT_EQ(named.tool_choice.function, "g");
+}
+
+TEST(ChatTools, ParallelToolCalls) {
+  const std::string tools = R"("tools": [)" + tool("f") + "]";
+  EXPECT_FALSE(parse_ok(chat(tools + R"(, "parallel_tool_calls": false)")).parallel_tool_calls);
+  EXPECT_TRUE(parse_ok(chat(tools + R"(, "parallel_tool_calls": true)")).parallel_tool_calls);
+  EXPECT_TRUE(parse_ok(chat(tools + R"(, "parallel_tool_calls": null)")).parallel_tool_calls);
+  // Without tools it changes nothing and is accepted.
+  EXPECT_FALSE(parse_ok(chat(R"("parallel_tool_calls": false)")).parallel_tool_calls);
+}
+
+TEST(ChatTools, AtMost128Tools) {
+  std::string list;
+  for (int i = 0; i < 128; ++i) list += (i ? ", " : "") + tool("t" + std::to_string(i));
+  EXPECT_EQ(parse_ok(chat(R"("tools": [)" + list + "]")).tools.size(), 128u);
+  const ApiError e = parse_error(chat(R"("tools": [)" + list + ", " + tool("x") + "]"));
+  EXPECT_EQ(e.param, "tools");
+  EXPECT_EQ(e.code, "array_above_max_length");
+  EXPECT_EQ(e.message,
+            "Invalid 'tools': array too long. Expected an array with maximum length 128, but got "
+            "an array with length 129 instead.");
+}
+
+TEST(ChatTools, FunctionNames) {
+  for (const char* name : {"a", "A-z_09", "get_current_weather",
+                           "x234567890123456789012345678901234567890123456789012345678901234"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(parse_ok(chat(R"("tools": [)" + tool(name) + "]")).tools[0].name, name);
+  }
+  struct Case {
+    std::string name;
+    const char* code;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"", "empty_string",
+            "Invalid 'tools[0].function.name': empty string. Expected a string with minimum "
+            "length 1, but got an empty string instead."},
+           {std::string(65, 'x'), "string_above_max_length",
+            "Invalid 'tools[0].function.name': string too long. Expected a string with maximum "
+            "length 64, but got a string with length 65 instead."},
+           {"get weather", "invalid_value",
+            "Invalid 'tools[0].function.name': string does not match pattern. Expected a string "
+            "that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'."},
+           {"a.b", "invalid_value", "does not match pattern"},
+           {"caf\xc3\xa9", "invalid_value", "does not match pattern"},
+       }) {
+    SCOPED_TRACE(c.name);
+    const ApiError e = parse_error(chat(R"("tools": [)" + tool(c.name) + "]"));
+    EXPECT_EQ(e.param, "tools[0].function.name");
+    EXPECT_EQ(e.code, c.code);
+    EXPECT_TRUE(contains(e.message, c.message)) << e.message;
+  }
+}
+
+TEST(ChatTools, ToolErrorsNameTheField) {
+  struct Case {
+    std::string extra;
+    const char* param;
+    const char* code;
+    const char* text;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"("tools": {})", "tools", "invalid_type",
+            "Invalid type for 'tools': expected an array, but got an object instead."},
+           {R"("tools": "f")", "tools", "invalid_type", "expected an array"},
+           {R"("tools": ["f"])", "tools[0]", "invalid_type",
+            "Invalid type for 'tools[0]': expected an object, but got a string instead."},
+           {R"("tools": [{}])", "tools[0].type", "missing_required_parameter",
+            "Missing required parameter: 'tools[0].type'."},
+           {R"("tools": [{"type": "custom", "custom": {"name": "f"}}])", "tools[0].type",
+            "invalid_value", "Invalid value: 'custom'. Supported values are: 'function'."},
+           {R"("tools": [{"type": 1, "function": {"name": "f"}}])", "tools[0].type", "invalid_type",
+            "expected a string"},
+           {R"("tools": [{"type": "function"}])", "tools[0].function", "missing_required_parameter",
+            "Missing required parameter: 'tools[0].function'."},
+           {R"("tools": [{"type": "function", "function": null}])", "tools[0].function",
+            "missing_required_parameter", "Missing required parameter"},
+           {R"("tools": [{"type": "function", "function": "f"}])", "tools[0].function",
+            "invalid_type", "expected an object, but got a string"},
+           {R"("tools": [{"type": "function", "function": {"name": "f"}, "x": 1}])", "tools[0].x",
+            "unknown_parameter", "Unrecognized argument supplied in 'tools[0]': x"},
+           {R"("tools": [{"type": "function", "function": {}}])", "tools[0].function.name",
+            "missing_required_parameter", "Missing required parameter: 'tools[0].function.name'."},
+           {R"("tools": [{"type": "function", "function": {"name": 5}}])", "tools[0].function.name",
+            "invalid_type",
+            "Invalid type for 'tools[0].function.name': expected a string, but got an integer "
+            "instead."},
+           {R"("tools": [{"type": "function", "function": {"name": "f", "x": 1}}])",
+            "tools[0].function.x", "unknown_parameter",
+            "Unrecognized argument supplied in 'tools[0].function': x"},
+           {R"("tools": [{"type": "function", "function": {"name": "f", "arguments": {}}}])",
+            "tools[0].function.arguments", "unknown_parameter",
+            "Unrecognized argument supplied in 'tools[0].function': arguments"},
+           {R"("tools": [{"type": "function", "function": {"name": "f", "description": 1}}])",
+            "tools[0].function.description", "invalid_type", "expected a string"},
+           {R"("tools": [{"type": "function", "function": {"name": "f", "strict": "yes"}}])",
+            "tools[0].function.strict", "invalid_type", "expected a boolean"},
+           {R"("tools": [{"type": "function", "function": {"name": "f", "parameters": []}}])",
+            "tools[0].function.parameters", "invalid_type",
+            "Invalid type for 'tools[0].function.parameters': expected an object, but got an "
+            "array instead."},
+           {R"("tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}])",
+            "tools[0].function.parameters", "invalid_type", "expected an object"},
+           {R"("tools": [)" + tool("f") + ", " + tool("g") + ", " + tool("f") + "]",
+            "tools[2].function.name", "invalid_value",
+            "Invalid 'tools[2].function.name': 'f' is already the name of tools[0]. Function "
+            "names must be unique."},
+           {R"("tools": [)" + tool("f") + R"(, {"type": "function", "function": {"name": "g",
+               "parameters": {}, "bad": 1}}])",
+            "tools[1].function.bad", "unknown_parameter",
+            "Unrecognized argument supplied in 'tools[1].function': bad"},
+       }) {
+    SCOPED_TRACE(c.extra);
+    const ApiError e = parse_error(chat(c.extra));
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.type, "invalid_request_error");
+    EXPECT_EQ(e.param, c.param);
+    EXPECT_EQ(e.code, c.code);
+    EXPECT_TRUE(contains(e.message, c.text)) << e.message;
+  }
+}
+
+TEST(ChatTools, ToolChoiceErrorsNameTheField) {
+  const std::string tools = R"("tools": [)" + tool("f") + "], ";
+  struct Case {
+    std::string extra;
+    const char* param;
+    const char* code;
+    const char* text;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"("tool_choice": "auto")", "tool_choice", "invalid_value",
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified."},
+           {R"("tool_choice": "required")", "tool_choice", "invalid_value",
+            "only allowed when 'tools' are specified"},
+           {R"("tools": [], "tool_choice": "auto")", "tool_choice", "invalid_value",
+            "only allowed when 'tools' are specified"},
+           {R"("tool_choice": {"type": "function", "function": {"name": "f"}})", "tool_choice",
+            "invalid_value", "only allowed when 'tools' are specified"},
+           {tools + R"("tool_choice": "any")", "tool_choice", "invalid_value",
+            "Invalid value: 'any'. Supported values are: 'none', 'auto', and 'required'."},
+           {tools + R"("tool_choice": true)", "tool_choice", "invalid_type",
+            "Invalid type for 'tool_choice': expected a string or an object, but got a boolean "
+            "instead."},
+           {tools + R"("tool_choice": ["f"])", "tool_choice", "invalid_type",
+            "expected a string or an object"},
+           {tools + R"("tool_choice": {"type": "function", "function": {"name": "g"}})",
+            "tool_choice", "invalid_value",
+            "Invalid value for 'tool_choice': function 'g' is not one of the functions in "
+            "'tools'."},
+           {tools + R"("tool_choice": {"function": {"name": "f"}})", "tool_choice.type",
+            "missing_required_parameter", "Missing required parameter: 'tool_choice.type'."},
+           {tools + R"("tool_choice": {"type": "allowed_tools", "allowed_tools": {}})",
+            "tool_choice.type", "invalid_value", "Supported values are: 'function'."},
+           {tools + R"("tool_choice": {"type": "function"})", "tool_choice.function",
+            "missing_required_parameter", "Missing required parameter: 'tool_choice.function'."},
+           {tools + R"("tool_choice": {"type": "function", "function": "f"})",
+            "tool_choice.function", "invalid_type", "expected an object"},
+           {tools + R"("tool_choice": {"type": "function", "function": {}})",
+            "tool_choice.function.name", "missing_required_parameter",
+            "Missing required parameter: 'tool_choice.function.name'."},
+           {tools + R"("tool_choice": {"type": "function", "function": {"name": 1}})",
+            "tool_choice.function.name", "invalid_type", "expected a string"},
+           {tools + R"("tool_choice": {"type": "function", "function": {"name": "f"}, "x": 1})",
+            "tool_choice.x", "unknown_parameter",
+            "Unrecognized argument supplied in 'tool_choice': x"},
+           {tools + R"("tool_choice": {"type": "function", "function": {"name": "f", "x": 1}})",
+            "tool_choice.function.x", "unknown_parameter",
+            "Unrecognized argument supplied in 'tool_choice.function': x"},
+           {tools + R"("parallel_tool_calls": "yes")", "parallel_tool_calls", "invalid_type",
+            "Invalid type for 'parallel_tool_calls': expected a boolean, but got a string "
+            "instead."},
+           {R"("parallel_tool_calls": 1)", "parallel_tool_calls", "invalid_type",
+            "expected a boolean"},
+       }) {
+    SCOPED_TRACE(c.extra);
+    const ApiError e = parse_error(chat(c.extra));
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, c.param);
+    EXPECT_EQ(e.code, c.code);
+    EXPECT_TRUE(contains(e.message, c.text)) << e.message;
+  }
+}
+
+// A conversation where the assistant called two tools and got both answers.
+constexpr const char* kToolConversation = R"([
+  {"role": "system", "content": "Use tools."},
+  {"role": "user", "content": "Weather in Paris and Oslo?"},
+  {"role": "assistant", "content": null, "tool_calls": [
+     {"id": "call_1", "type": "function",
+      "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\", \"unit\": \"c\"}"}},
+     {"id": "call_2", "type": "function",
+      "function": {"name": "get_weather", "arguments": "{\"unit\":\"c\",\"city\":\"Oslo\"}"}}]},
+  {"role": "tool", "tool_call_id": "call_1", "content": "18 C"},
+  {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "9 C"}]},
+  {"role": "assistant", "content": "Paris 18 C, Oslo 9 C.", "tool_calls": []},
+  {"role": "assistant", "content": "Checking.", "tool_calls": [
+     {"id": "call_3", "type": "function", "function": {"name": "now", "arguments": "{}"}}]},
+  {"role": "tool", "tool_call_id": "call_3", "content": "noon", "name": "now"}
+])";
+
+TEST(ChatTools, MessagesWithToolCallsAndToolAnswers) {
+  const auto req = messages_ok(kToolConversation);
+  ASSERT_EQ(req.messages.size(), 8u);
+  const ChatMessage& call = req.messages[2];
+  EXPECT_EQ(call.role, "assistant");
+  EXPECT_EQ(call.content, "");
+  ASSERT_EQ(call.tool_calls.size(), 2u);
+  EXPECT_EQ(call.tool_calls[0].id, "call_1");
+  EXPECT_EQ(call.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(call.tool_calls[0].arguments, R"({"city": "Paris", "unit": "c"})");  // as sent
+  EXPECT_EQ(call.tool_calls[1].id, "call_2");
+  EXPECT_EQ(req.messages[3].role, "tool");
+  EXPECT_EQ(req.messages[3].tool_call_id, "call_1");
+  EXPECT_EQ(req.messages[3].content, "18 C");
+  EXPECT_EQ(req.messages[4].content, "9 C");
+  EXPECT_TRUE(req.messages[5].tool_calls.empty());
+  EXPECT_EQ(req.messages[6].content, "Checking.");
+  EXPECT_EQ(req.messages[7].name, "now");
+  // "content" may be absent when there are tool calls.
+  const auto absent = messages_ok(
+      R"([{"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+           "function": {"name": "f", "arguments": "{\"a\": [1, {\"b\": null}]}"}}]}])");
+  EXPECT_EQ(absent.messages[0].content, "");
+  EXPECT_EQ(absent.messages[0].tool_calls.size(), 1u);
+}
+
+TEST(ChatTools, MessagesForTheChatTemplateCarryToolCallsAsObjects) {
+  const auto req = messages_ok(kToolConversation);
+  const nlohmann::ordered_json messages = chat_messages_json(req.messages);
+  EXPECT_EQ(messages.dump(),
+            R"([{"role":"system","content":"Use tools."},)"
+            R"({"role":"user","content":"Weather in Paris and Oslo?"},)"
+            R"({"role":"assistant","content":null,"tool_calls":[)"
+            R"({"id":"call_1","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":{"city":"Paris","unit":"c"}}},)"
+            R"({"id":"call_2","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":{"unit":"c","city":"Oslo"}}}]},)"
+            R"({"role":"tool","content":"18 C","tool_call_id":"call_1"},)"
+            R"({"role":"tool","content":"9 C","tool_call_id":"call_2"},)"
+            R"({"role":"assistant","content":"Paris 18 C, Oslo 9 C."},)"
+            R"({"role":"assistant","content":"Checking.","tool_calls":[)"
+            R"({"id":"call_3","type":"function","function":{"name":"now","arguments":{}}}]},)"
+            R"({"role":"tool","content":"noon","name":"now","tool_call_id":"call_3"}])");
+  // The arguments are an object a template can iterate, in the text's key order.
+  const auto& arguments = messages[2]["tool_calls"][1]["function"]["arguments"];
+  ASSERT_TRUE(arguments.is_object());
+  EXPECT_EQ(arguments.begin().key(), "unit");
+}
+
+TEST(ChatTools, ArgumentsThatAreNoObjectStayText) {
+  // Not possible through the parser; a message built by hand keeps its text.
+  ChatMessage m;
+  m.role = "assistant";
+  m.tool_calls = {{"call_9", "f", "not json"}, {"call_10", "g", "[1]"}};
+  EXPECT_EQ(chat_messages_json({m}).dump(),
+            R"([{"role":"assistant","content":null,"tool_calls":[)"
+            R"({"id":"call_9","type":"function","function":{"name":"f","arguments":"not json"}},)"
+            R"({"id":"call_10","type":"function","function":{"name":"g","arguments":"[1]"}}]}])");
+}
+
+TEST(ChatTools, BadToolMessagesNameThePath) {
+  auto call = [](const std::string& fields) {
+    return R"([{"role": "assistant", "tool_calls": [)" + fields + "]}]";
+  };
+  const std::string ok_function = R"("function": {"name": "f", "arguments": "{}"})";
+  struct Case {
+    std::string messages;
+    const char* param;
+    const char* code;
+    const char* text;
+  };
+  const std::string deep = std::string(70, '[') + std::string(70, ']');
+  for (
+      const Case& c : std::vector<Case>{
+          {R"([{"role": "assistant", "tool_calls": {}}])", "messages[0].tool_calls", "invalid_type",
+           "expected an array, but got an object"},
+          {R"([{"role": "assistant", "tool_calls": []}])", "messages[0].content",
+           "missing_required_parameter", "Missing required parameter: 'messages[0].content'."},
+          {R"([{"role": "assistant", "content": null, "tool_calls": null}])", "messages[0].content",
+           "missing_required_parameter", "Missing required parameter"},
+          {call(R"("x")"), "messages[0].tool_calls[0]", "invalid_type", "expected an object"},
+          {call(R"({"type": "function", )" + ok_function + "}"), "messages[0].tool_calls[0].id",
+           "missing_required_parameter",
+           "Missing required parameter: 'messages[0].tool_calls[0].id'."},
+          {call(R"({"id": 1, "type": "function", )" + ok_function + "}"),
+           "messages[0].tool_calls[0].id", "invalid_type", "expected a string"},
+          {call(R"({"id": "c", )" + ok_function + "}"), "messages[0].tool_calls[0].type",
+           "missing_required_parameter", "Missing required parameter"},
+          {call(R"({"id": "c", "type": "custom", )" + ok_function + "}"),
+           "messages[0].tool_calls[0].type", "invalid_value", "Supported values are: 'function'"},
+          {call(R"({"id": "c", "type": "function"})"), "messages[0].tool_calls[0].function",
+           "missing_required_parameter", "Missing required parameter"},
+          {call(R"({"id": "c", "type": "function", "function": []})"),
+           "messages[0].tool_calls[0].function", "invalid_type", "expected an object"},
+          {call(R"({"id": "c", "type": "function", "x": 1, )" + ok_function + "}"),
+           "messages[0].tool_calls[0].x", "unknown_parameter",
+           "Unrecognized argument supplied in 'messages[0].tool_calls[0]': x"},
+          {call(R"({"id": "c", "type": "function", "function": {"arguments": "{}"}})"),
+           "messages[0].tool_calls[0].function.name", "missing_required_parameter",
+           "Missing required parameter"},
+          {call(R"({"id": "c", "type": "function", "function": {"name": "f"}})"),
+           "messages[0].tool_calls[0].function.arguments", "missing_required_parameter",
+           "Missing required parameter: 'messages[0].tool_calls[0].function.arguments'."},
+          {call(R"({"id": "c", "type": "function", "function": {"name": "f", "arguments": {}}})"),
+           "messages[0].tool_calls[0].function.arguments", "invalid_type",
+           "expected a string, but got an object"},
+          {call(R"({"id": "c", "type": "function", "function": {"name": "f", "arguments": "{"}})"),
+           "messages[0].tool_calls[0].function.arguments", "invalid_value",
+           "Invalid 'messages[0].tool_calls[0].function.arguments': expected the JSON text of an "
+           "object (the function's arguments, e.g. \"{}\"), but got text that does not parse "
+           "as JSON instead."},
+          {call(R"({"id": "c", "type": "function", "function": {"name": "f", "arguments": ""}})"),
+           "messages[0].tool_calls[0].function.arguments", "invalid_value",
+           "does not parse as JSON"},
+          {call(
+               R"({"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}})"),
+           "messages[0].tool_calls[0].function.arguments", "invalid_value",
+           "but got the JSON text of an array instead."},
+          {call(
+               R"({"id": "c", "type": "function", "function": {"name": "f", "arguments": "\"{}\""}})"),
+           "messages[0].tool_calls[0].function.arguments", "invalid_value",
+           "but got the JSON text of a string instead."},
+          {call(R"({"id": "c", "type": "function", "function": {"name": "f", "arguments": ")" +
+                deep + R"("}})"),
+           "messages[0].tool_calls[0].function.arguments", "invalid_value",
+           "does not parse as JSON"},
+          {call(
+               R"({"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}", "x": 1}})"),
+           "messages[0].tool_calls[0].function.x", "unknown_parameter",
+           "Unrecognized argument supplied in 'messages[0].tool_calls[0].function': x"},
+          {R"([{"role": "tool", "content": "x"}])", "messages[0].tool_call_id",
+           "missing_required_parameter", "Missing required parameter: 'messages[0].tool_call_id'."},
+          {R"([{"role": "tool", "content": "x", "tool_call_id": null}])",
+           "messages[0].tool_call_id", "missing_required_parameter", "Missing required"},
+          {R"([{"role": "tool", "content": "x", "tool_call_id": 7}])", "messages[0].tool_call_id",
+           "invalid_type", "expected a string, but got an integer"},
+          {R"([{"role": "tool", "tool_call_id": "c"}])", "messages[0].content",
+           "missing_required_parameter", "Missing required parameter: 'messages[0].content'."},
+          {R"([{"role": "tool", "tool_call_id": "c", "content": null}])", "messages[0].content",
+           "missing_required_parameter", "Missing required parameter"},
+          {R"([{"role": "tool", "tool_call_id": "c", "content": []}])", "messages[0].content",
+           "empty_array", "empty array"},
+          {R"([{"role": "tool", "tool_call_id": "c", "content": "x", "tool_calls": []}])",
+           "messages[0].tool_calls", "unknown_parameter",
+           "Unrecognized argument supplied in 'messages[0]': tool_calls"},
+          {R"([{"role": "user", "content": "x", "tool_call_id": "c"}])", "messages[0].tool_call_id",
+           "unknown_parameter", "Unrecognized argument supplied in 'messages[0]': tool_call_id"},
+          {R"([{"role": "user", "content": "x", "tool_calls": []}])", "messages[0].tool_calls",
+           "unknown_parameter", "Unrecognized argument supplied in 'messages[0]': tool_calls"},
+          {R"([{"role": "assistant", "content": "x", "function_call": {"name": "f", "arguments": "{}"}}])",
+           "messages[0].function_call", "unsupported_parameter", "use 'tool_calls'"},
+          {R"([{"role": "assistant", "content": "x", "tool_call_id": "c"}])",
+           "messages[0].tool_call_id", "unknown_parameter", "Unrecognized argument"},
+      }) {
+    SCOPED_TRACE(c.messages);
+    const ApiError e = message_error(c.messages);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, c.param);
+    EXPECT_EQ(e.code, c.code);
+    EXPECT_TRUE(contains(e.message, c.text)) << e.message;
+  }
+  // The second call of a message is named by its index.
+  const ApiError e = message_error(
+      call(R"({"id": "a", "type": "function", )" + ok_function +
+           R"(}, {"id": "b", "type": "function", "function": {"name": "g", "arguments": "1"}})"));
+  EXPECT_EQ(e.param, "messages[0].tool_calls[1].function.arguments");
+  // function_call: null on an assistant message changes nothing.
+  messages_ok(R"([{"role": "assistant", "content": "x", "function_call": null}])");
 }
 
 }  // namespace

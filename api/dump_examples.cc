@@ -73,6 +73,47 @@ void chat_examples() {
   emit("CreateChatCompletionStreamResponse", "chat chunk usage", chat_chunk_usage(meta, usage));
 }
 
+void chat_tool_call_examples() {
+  ResponseMeta meta{new_chat_completion_id(), 1700000000, "qwen2.5-0.5b-instruct"};
+  const Usage usage{40, 25};
+  std::vector<ChatChoice> calls(2);
+  calls[0].finish = FinishReason::ToolCalls;
+  calls[0].tool_calls = {{new_tool_call_id(), "get_weather", R"({"city":"Paris","unit":"c"})"},
+                         {new_tool_call_id(), "get_time", "{}"}};
+  calls[1].index = 1;
+  calls[1].content = "Let me look that up.";
+  calls[1].finish = FinishReason::ToolCalls;
+  calls[1].tool_calls = {{new_tool_call_id(), "get_weather", R"({"city":"Oslo"})"}};
+  emit("CreateChatCompletionResponse", "chat tool calls", chat_completion(meta, calls, usage));
+  std::vector<ChatChoice> with_logprobs(1);
+  with_logprobs[0].finish = FinishReason::ToolCalls;
+  with_logprobs[0].logprobs = std::vector<TokenLogprobs>{};
+  with_logprobs[0].tool_calls = {{new_tool_call_id(), "get_time", "{}"}};
+  emit("CreateChatCompletionResponse", "chat tool calls logprobs",
+       chat_completion(meta, with_logprobs, usage));
+
+  // A streamed choice that calls two tools: role, the calls' starts and argument pieces,
+  // finish "tool_calls".
+  for (bool include_usage : {false, true}) {
+    meta.include_usage = include_usage;
+    const std::string tag = include_usage ? " (include_usage)" : "";
+    const std::string schema = "CreateChatCompletionStreamResponse";
+    emit(schema, "chat tool chunk role" + tag, chat_chunk_role(meta, 0));
+    emit(schema, "chat tool chunk start" + tag,
+         chat_chunk_tool_call(meta, 0, 0, new_tool_call_id(), "get_weather"));
+    emit(schema, "chat tool chunk arguments" + tag,
+         chat_chunk_tool_arguments(meta, 0, 0, R"({"city": ")"));
+    emit(schema, "chat tool chunk arguments end" + tag,
+         chat_chunk_tool_arguments(meta, 0, 0, R"(Paris"})"));
+    emit(schema, "chat tool chunk second start" + tag,
+         chat_chunk_tool_call(meta, 0, 1, new_tool_call_id(), "get_time"));
+    emit(schema, "chat tool chunk second arguments" + tag,
+         chat_chunk_tool_arguments(meta, 0, 1, "{}"));
+    emit(schema, "chat tool chunk finish tool_calls" + tag,
+         chat_chunk_finish(meta, 0, FinishReason::ToolCalls));
+  }
+}
+
 void completion_examples() {
   ResponseMeta meta{new_completion_id(), 1700000000, "smollm2-135m-instruct"};
   const Usage usage{5, 9};
@@ -147,7 +188,18 @@ void error_examples() {
       {"wrong type",
        R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"})"},
       {"unsupported",
+       R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "functions": [{}]})"},
+      {"bad tool",
        R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{}]})"},
+      {"bad tool name",
+       R"({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+           "tools": [{"type": "function", "function": {"name": "a b"}}]})"},
+      {"tool_choice without tools",
+       R"({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+           "tool_choice": "required"})"},
+      {"bad tool call arguments",
+       R"({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c",
+           "type": "function", "function": {"name": "f", "arguments": "{"}}]}]})"},
       {"unknown key",
        R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "foo": 1})"},
   };
@@ -177,6 +229,7 @@ void error_examples() {
 
 int main() {
   chat_examples();
+  chat_tool_call_examples();
   completion_examples();
   model_examples();
   embedding_examples();

@@ -8,12 +8,26 @@
 //   - a missing required field, a wrong type, a value out of range -> 400 with `param` naming
 //     the field (e.g. "temperature", "messages[2].content[0].type") and a message in OpenAI's
 //     words ("Invalid type for 'temperature': expected a number, but got a string instead.");
-//   - an OpenAI parameter this server does not implement (tools, echo,
-//     audio, ...) -> 400 "Unsupported parameter: 'tools' ..." (code "unsupported_parameter"),
-//     unless its value is null or the neutral value (tools [], tool_choice "none",
-//     best_of equal to n, echo false, ...);
+//   - an OpenAI parameter this server does not implement (the deprecated functions and
+//     function_call, audio, echo, ...) -> 400 "Unsupported parameter: 'functions' ..." (code
+//     "unsupported_parameter"), unless its value is null or the neutral value (functions [],
+//     function_call "none", best_of equal to n, echo false, ...);
 //   - any other key -> 400 "Unrecognized request argument supplied: <key>" (as OpenAI).
 // A field sent as JSON null means "not set" (its default), as in OpenAI's API.
+//
+// Tool calling (chat), validated as OpenAI does, each error naming its param:
+//   - tools: up to 128 of {"type": "function", "function": {"name", "description"?,
+//     "parameters"?, "strict"?}}; names match ^[a-zA-Z0-9_-]{1,64}$ and are unique; parameters
+//     is an object (a JSON schema, kept in the body's key order); unknown keys are refused
+//     ("Unrecognized argument supplied in 'tools[0].function': x"). [] is the same as no tools.
+//   - tool_choice: "none" | "auto" | "required" | {"type": "function", "function": {"name"}}
+//     naming one of the tools; anything but "none" needs tools ("'tool_choice' is only allowed
+//     when 'tools' are specified"). Default: "auto" with tools, "none" without.
+//   - parallel_tool_calls: a boolean, default true.
+//   - messages: an assistant message may carry "tool_calls" [{"id", "type": "function",
+//     "function": {"name", "arguments"}}] (arguments: the JSON text of an object, else 400),
+//     and then "content" may be null or absent; a "tool" message needs "tool_call_id" and
+//     "content". The order of calls and answers in the history is not checked.
 //
 // What is left to the caller (it needs the model): whether `model` is served (404
 // ApiError::model_not_found), token ids in `prompt` and `logit_bias` below the vocabulary
@@ -145,7 +159,12 @@ struct CompletionRequest {
 ApiResult<ChatCompletionRequest> parse_chat_completion_request(std::string_view body);
 
 // The messages as a chat template reads them (ChatTemplate::render's `messages`):
-// [{"role", "content"}, ...], with "name" when set.
+// [{"role", "content"}, ...], with "name" when set. Assistant messages with tool calls carry
+// "tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}] in OpenAI's
+// shape, except that "arguments" is the parsed JSON OBJECT, not its text (templates such as
+// Qwen's and Llama's write `arguments | tojson` or iterate its items; the object keeps the
+// text's key order); "content" is null when such a message has no text. Tool messages carry
+// "tool_call_id".
 nlohmann::ordered_json chat_messages_json(const std::vector<ChatMessage>& messages);
 
 // Parses and validates a /v1/completions body.

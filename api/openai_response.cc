@@ -56,6 +56,8 @@ std::string_view to_string(FinishReason reason) {
       return "stop";
     case FinishReason::Length:
       return "length";
+    case FinishReason::ToolCalls:
+      return "tool_calls";
   }
   return "stop";
 }
@@ -101,7 +103,25 @@ ordered_json chat_completion(const ResponseMeta& meta, std::span<const ChatChoic
   for (const ChatChoice& c : choices) {
     ordered_json message;
     message["role"] = "assistant";
-    message["content"] = c.content;
+    if (c.content.empty() && !c.tool_calls.empty()) {
+      message["content"] = nullptr;
+    } else {
+      message["content"] = c.content;
+    }
+    if (!c.tool_calls.empty()) {
+      ordered_json calls = ordered_json::array();
+      for (const ToolCall& call : c.tool_calls) {
+        ordered_json function;
+        function["name"] = call.name;
+        function["arguments"] = call.arguments;
+        ordered_json entry;
+        entry["id"] = call.id;
+        entry["type"] = "function";
+        entry["function"] = std::move(function);
+        calls.push_back(std::move(entry));
+      }
+      message["tool_calls"] = std::move(calls);
+    }
     message["refusal"] = nullptr;
     ordered_json choice;
     choice["index"] = c.index;
@@ -128,6 +148,33 @@ ordered_json chat_chunk_content(const ResponseMeta& meta, int index, std::string
   delta["content"] = text;
   return chat_chunk(meta, index, std::move(delta),
                     logprobs ? chat_logprobs(*logprobs) : ordered_json(nullptr), nullptr);
+}
+
+ordered_json chat_chunk_tool_call(const ResponseMeta& meta, int index, int call_index,
+                                  std::string_view id, std::string_view name) {
+  ordered_json function;
+  function["name"] = name;
+  function["arguments"] = "";
+  ordered_json call;
+  call["index"] = call_index;
+  call["id"] = id;
+  call["type"] = "function";
+  call["function"] = std::move(function);
+  ordered_json delta;
+  delta["tool_calls"] = ordered_json::array({std::move(call)});
+  return chat_chunk(meta, index, std::move(delta), nullptr, nullptr);
+}
+
+ordered_json chat_chunk_tool_arguments(const ResponseMeta& meta, int index, int call_index,
+                                       std::string_view piece) {
+  ordered_json function;
+  function["arguments"] = piece;
+  ordered_json call;
+  call["index"] = call_index;
+  call["function"] = std::move(function);
+  ordered_json delta;
+  delta["tool_calls"] = ordered_json::array({std::move(call)});
+  return chat_chunk(meta, index, std::move(delta), nullptr, nullptr);
 }
 
 ordered_json chat_chunk_finish(const ResponseMeta& meta, int index, FinishReason finish) {

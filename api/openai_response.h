@@ -3,7 +3,7 @@
 //
 //   chat.completion          {id, object, created, model, system_fingerprint,
 //                             choices: [{index, message: {role: "assistant", content,
-//                             refusal: null}, logprobs, finish_reason}], usage}
+//                             tool_calls?, refusal: null}, logprobs, finish_reason}], usage}
 //   chat.completion.chunk    {id, object, created, model, system_fingerprint,
 //                             choices: [{index, delta, logprobs, finish_reason}], usage?}
 //   text_completion          {id, object, created, model, system_fingerprint,
@@ -13,6 +13,10 @@
 // A chat stream is: chat_chunk_role() for each choice (delta {role: "assistant",
 // content: ""}), chat_chunk_content() per piece of text, chat_chunk_finish() (empty delta,
 // finish_reason set) per choice, then chat_chunk_usage() (choices: []) when include_usage.
+// A choice that calls tools sends, per call i (0, 1, ... within the choice, in order),
+// chat_chunk_tool_call() once (its id and name, arguments "") and then
+// chat_chunk_tool_arguments() per piece of the arguments' JSON text; text content, if any,
+// comes before the first call. It finishes with FinishReason::ToolCalls.
 // When include_usage is set every other chunk carries "usage": null, as OpenAI sends it.
 // A completions stream is completion_chunk() per piece (the last one of a choice carries its
 // finish_reason), then completion_chunk_usage() when include_usage. Frame each with sse_data()
@@ -34,14 +38,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/openai_request.h"
+
 namespace shardserve::api {
 
 using ordered_json = nlohmann::ordered_json;
 
 // Why a choice ended. Stop: end-of-sequence token or a stop string; Length: max_tokens or the
-// context length.
-enum class FinishReason { Stop, Length };
-std::string_view to_string(FinishReason reason);  // "stop", "length"
+// context length; ToolCalls: the model called tools (chat only).
+enum class FinishReason { Stop, Length, ToolCalls };
+std::string_view to_string(FinishReason reason);  // "stop", "length", "tool_calls"
 
 // Fields every response object of one request shares.
 struct ResponseMeta {
@@ -77,12 +83,19 @@ struct TokenLogprobs {
 
 struct ChatChoice {
   int index = 0;
-  std::string content;
-  FinishReason finish = FinishReason::Stop;
+  std::string content;                       // text before or instead of tool calls
+  FinishReason finish = FinishReason::Stop;  // ToolCalls when tool_calls is not empty
   // nullopt: "logprobs": null (not requested); else {"content": [...], "refusal": null}.
   std::optional<std::vector<TokenLogprobs>> logprobs;
+  // The calls the model made, in order: ids from new_tool_call_id() (api/request_id.h),
+  // arguments their JSON text as generated.
+  std::vector<ToolCall> tool_calls;
 };
 
+// The message of a choice is {role: "assistant", content, refusal: null}; with tool calls
+// {role, content, tool_calls: [{id, type: "function", function: {name, arguments}}], refusal},
+// content null when the text is empty (OpenAI's shape). Without tool calls an empty text
+// stays "".
 ordered_json chat_completion(const ResponseMeta& meta, std::span<const ChatChoice> choices,
                              const Usage& usage);
 
@@ -91,7 +104,15 @@ ordered_json chat_chunk_role(const ResponseMeta& meta, int index);
 // A piece of text; `logprobs` for the tokens in it when requested (nullptr: null).
 ordered_json chat_chunk_content(const ResponseMeta& meta, int index, std::string_view text,
                                 const std::vector<TokenLogprobs>* logprobs = nullptr);
-// Last chunk of a choice: empty delta and its finish_reason.
+// Start of tool call `call_index` of choice `index`: delta {tool_calls: [{index: call_index,
+// id, type: "function", function: {name, arguments: ""}}]}.
+ordered_json chat_chunk_tool_call(const ResponseMeta& meta, int index, int call_index,
+                                  std::string_view id, std::string_view name);
+// A piece of the arguments' JSON text of tool call `call_index`: delta {tool_calls: [{index:
+// call_index, function: {arguments: piece}}]}.
+ordered_json chat_chunk_tool_arguments(const ResponseMeta& meta, int index, int call_index,
+                                       std::string_view piece);
+// Last chunk of a choice: empty delta and its finish_reason (ToolCalls after tool calls).
 ordered_json chat_chunk_finish(const ResponseMeta& meta, int index, FinishReason finish);
 // After every choice finished, when include_usage: choices [] and the usage.
 ordered_json chat_chunk_usage(const ResponseMeta& meta, const Usage& usage);

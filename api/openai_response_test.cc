@@ -141,6 +141,74 @@ TEST(ChatChunks, UsageIsNullOnEveryOtherChunkWhenIncluded) {
   }
 }
 
+TEST(ChatResponse, ToolCallsInOpenAIShape) {
+  std::vector<ChatChoice> choices(2);
+  choices[0].finish = FinishReason::ToolCalls;
+  choices[0].tool_calls = {{"call_a", "get_weather", R"({"city":"Paris"})"},
+                           {"call_b", "now", "{}"}};
+  choices[1].index = 1;
+  choices[1].content = "Let me check.";
+  choices[1].finish = FinishReason::ToolCalls;
+  choices[1].tool_calls = {{"call_c", "now", "{}"}};
+  const ordered_json j = chat_completion(meta(), choices, {10, 4});
+  const auto& m0 = j["choices"][0]["message"];
+  EXPECT_EQ(keys(m0), (Keys{"role", "content", "tool_calls", "refusal"}));
+  EXPECT_TRUE(m0["content"].is_null());  // no text: null, as OpenAI sends it
+  EXPECT_EQ(dump_json(m0["tool_calls"]),
+            R"([{"id":"call_a","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":"{\"city\":\"Paris\"}"}},)"
+            R"({"id":"call_b","type":"function","function":{"name":"now","arguments":"{}"}}])");
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "tool_calls");
+  const auto& m1 = j["choices"][1]["message"];
+  EXPECT_EQ(m1["content"], "Let me check.");
+  EXPECT_EQ(m1["tool_calls"][0]["id"], "call_c");
+  // Without tool calls an empty text stays "".
+  const std::vector<ChatChoice> empty = {{0, "", FinishReason::Length, std::nullopt}};
+  const ordered_json e = chat_completion(meta(), empty, {1, 0});
+  EXPECT_EQ(keys(e["choices"][0]["message"]), (Keys{"role", "content", "refusal"}));
+  EXPECT_EQ(e["choices"][0]["message"]["content"], "");
+}
+
+TEST(ChatChunks, ToolCallStartArgumentsAndFinish) {
+  const ordered_json start = chat_chunk_tool_call(meta(), 1, 2, "call_x", "get_weather");
+  EXPECT_EQ(keys(start),
+            (Keys{"id", "object", "created", "model", "system_fingerprint", "choices"}));
+  EXPECT_EQ(start["choices"][0]["index"], 1);
+  EXPECT_EQ(dump_json(start["choices"][0]["delta"]),
+            R"({"tool_calls":[{"index":2,"id":"call_x","type":"function",)"
+            R"("function":{"name":"get_weather","arguments":""}}]})");
+  EXPECT_TRUE(start["choices"][0]["logprobs"].is_null());
+  EXPECT_TRUE(start["choices"][0]["finish_reason"].is_null());
+
+  const ordered_json piece = chat_chunk_tool_arguments(meta(), 1, 2, R"({"city": ")");
+  EXPECT_EQ(dump_json(piece["choices"][0]["delta"]),
+            R"({"tool_calls":[{"index":2,"function":{"arguments":"{\"city\": \""}}]})");
+  EXPECT_TRUE(piece["choices"][0]["finish_reason"].is_null());
+
+  const ordered_json finish = chat_chunk_finish(meta(), 1, FinishReason::ToolCalls);
+  EXPECT_EQ(dump_json(finish["choices"][0]["delta"]), "{}");
+  EXPECT_EQ(finish["choices"][0]["finish_reason"], "tool_calls");
+
+  // With include_usage, "usage": null as on every other chunk.
+  for (const ordered_json& chunk : {chat_chunk_tool_call(meta(true), 0, 0, "call_y", "f"),
+                                    chat_chunk_tool_arguments(meta(true), 0, 0, "{}")}) {
+    ASSERT_TRUE(chunk.contains("usage"));
+    EXPECT_TRUE(chunk["usage"].is_null());
+  }
+}
+
+TEST(ChatChunks, ArgumentPiecesWithPartialUtf8Serialise) {
+  // A piece may end inside a UTF-8 sequence; dump_json replaces the bytes instead of throwing.
+  const ordered_json piece = chat_chunk_tool_arguments(meta(), 0, 0, "{\"c\": \"\xe2\x82");
+  EXPECT_TRUE(json::accept(dump_json(piece)));
+}
+
+TEST(FinishReasons, Names) {
+  EXPECT_EQ(to_string(FinishReason::Stop), "stop");
+  EXPECT_EQ(to_string(FinishReason::Length), "length");
+  EXPECT_EQ(to_string(FinishReason::ToolCalls), "tool_calls");
+}
+
 TEST(CompletionResponse, ShapeAndKeyOrder) {
   ResponseMeta m = meta();
   m.id = "cmpl-xyz";

@@ -93,6 +93,19 @@ ApiResult<json> parse_body(std::string_view body) {
   return parsed;
 }
 
+std::optional<nlohmann::ordered_json> parse_json_text(std::string_view text) {
+  try {
+    const nlohmann::ordered_json::parser_callback_t limit_depth =
+        [](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
+          if (depth > kMaxJsonDepth) throw TooDeep{};
+          return true;
+        };
+    return nlohmann::ordered_json::parse(text.begin(), text.end(), limit_depth);
+  } catch (...) {  // TooDeep, json::exception (not JSON), std::bad_alloc: not a value we take
+    return std::nullopt;
+  }
+}
+
 ApiResult<RequestHead> read_request_head(std::string_view body_text,
                                          std::span<const std::string_view> supported,
                                          std::span<const std::string_view> unsupported) {
@@ -156,12 +169,9 @@ ApiError unsupported_parameter(const std::string& param, std::string_view why) {
 }
 
 std::string_view unsupported_hint(std::string_view key) {
-  if (key == "tools" || key == "tool_choice" || key == "functions" || key == "function_call" ||
-      key == "parallel_tool_calls") {
-    return "Tool calling is not available.";
-  }
-  if (key == "response_format") {
-    return "Only {\"type\": \"text\"} is accepted (no JSON mode or structured outputs).";
+  if (key == "functions" || key == "function_call") {
+    return "The deprecated 'functions' and 'function_call' are not available; use 'tools' and "
+           "'tool_choice'.";
   }
   if (key == "audio" || key == "modalities") return "Only text output is available.";
   if (key == "store" || key == "metadata") return "Completions are not stored.";
@@ -174,12 +184,8 @@ std::string_view unsupported_hint(std::string_view key) {
 
 bool is_neutral(std::string_view key, const json& value) {
   if (value.is_null()) return true;
-  if (key == "tools" || key == "functions") return value.is_array() && value.empty();
-  if (key == "tool_choice" || key == "function_call") return value == "none";
-  if (key == "parallel_tool_calls") return value == false;
-  if (key == "response_format") {
-    return value.is_object() && value.size() == 1 && field(value, "type") == "text";
-  }
+  if (key == "functions") return value.is_array() && value.empty();
+  if (key == "function_call") return value == "none";
   if (key == "modalities") return value == json::array({"text"});
   if (key == "store" || key == "echo") return value == false;
   if (key == "metadata") return value.is_object() && value.empty();

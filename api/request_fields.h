@@ -25,6 +25,11 @@ using json = nlohmann::json;
 // Parses a request body: a JSON object nested at most kMaxJsonDepth deep, valid UTF-8.
 ApiResult<json> parse_body(std::string_view body);
 
+// `text` parsed as one JSON value (any type) nested at most kMaxJsonDepth deep, keys in their
+// order of appearance; nullopt when it is not such a value. For JSON carried inside strings
+// (tool call arguments).
+std::optional<nlohmann::ordered_json> parse_json_text(std::string_view text);
+
 // What every request parser starts with: the body parsed (parse_body), its keys checked
 // against the endpoint's lists (FieldReader::check_keys) and the required string `model`.
 struct RequestHead {
@@ -97,7 +102,7 @@ ApiError missing_parameter(const std::string& param);
 ApiError unsupported_parameter(const std::string& param, std::string_view why = {});
 
 // The value an unsupported parameter may carry without changing anything (null, [], "none",
-// {"type": "text"}, false, ...).
+// false, ...).
 bool is_neutral(std::string_view key, const json& value);
 // Why an unsupported parameter is refused, one sentence for its error message ("" when
 // nothing to add).

@@ -1,4 +1,5 @@
-// Response ids: "chatcmpl-" / "cmpl-" followed by 24 random letters and digits, as OpenAI's.
+// Response ids: "chatcmpl-" / "cmpl-" followed by 24 random letters and digits, as OpenAI's;
+// tool call ids: "call_" and 24 random letters and digits.
 //
 // Thread-safe: each thread draws from its own generator, seeded from std::random_device and a
 // process-wide counter, so ids from concurrent threads do not collide. Not cryptographic:
@@ -19,6 +20,10 @@ inline std::string new_chat_completion_id() {
 }
 inline std::string new_completion_id() {
   return make_request_id("cmpl-");
+}
+// The id of a tool call in a response (ToolCall::id), unique across requests.
+inline std::string new_tool_call_id() {
+  return make_request_id("call_");
 }
 
 }  // namespace shardserve::api

@@ -30,6 +30,14 @@ TEST(RequestId, PrefixAndTwentyFourAlphanumerics) {
   EXPECT_TRUE(alnum(cmpl.substr(5))) << cmpl;
 }
 
+TEST(RequestId, ToolCallIds) {
+  const std::string id = new_tool_call_id();
+  ASSERT_EQ(id.size(), 5u + 24u);
+  EXPECT_EQ(id.substr(0, 5), "call_");
+  EXPECT_TRUE(alnum(id.substr(5))) << id;
+  EXPECT_NE(new_tool_call_id(), new_tool_call_id());
+}
+
 TEST(RequestId, UniqueAcrossThreads) {
   constexpr int kThreads = 4, kPerThread = 2000;
   std::mutex mu;

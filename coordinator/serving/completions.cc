@@ -91,6 +91,10 @@ api::ApiResult<Prompts> parse_chat(const EndpointContext& ctx, std::string_view 
   if (!r.ok()) return r.error();
   auto model = chat_model(ctx, r->model);
   if (!model.ok()) return model.error();
+  if (!r->tools.empty() && r->tool_choice.mode != api::ToolChoice::Mode::kNone)
+    return api::ApiError::bad_request(
+        "Tool calling is not served yet: send tool_choice \"none\" or leave 'tools' out.",
+        "tools", "unsupported_parameter");
   auto grammar = response_format_grammar(r->response_format);
   if (!grammar.ok()) return grammar.error();
   auto tokens = chat_prompt(**model, *r);

@@ -113,7 +113,7 @@ def test_errors_are_openai_error_objects(cluster, schemas):
         ("POST", "/v1/chat/completions", {"model": "nope", "messages": [{"role": "user", "content": "x"}]}, 404),
         ("POST", "/v1/chat/completions", {"model": MODEL_NAME, "messages": []}, 400),
         ("POST", "/v1/chat/completions", {"model": MODEL_NAME, "messages": [{"role": "user", "content": "x"}],
-                                          "tools": [{"type": "function", "function": {"name": "f"}}]}, 400),
+                                          "tools": [{"type": "function", "function": {"name": "f g"}}]}, 400),
         ("POST", "/v1/chat/completions", {"model": MODEL_NAME, "messages": [{"role": "user", "content": "x"}],
                                           "temperature": "hot"}, 400),
         ("POST", "/v1/chat/completions", b"{not json", 400),
@@ -130,7 +130,8 @@ def test_sdk_raises_typed_errors(client):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError) as e:
-        chat(client, "x", response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
+        chat(client, "x", response_format={"type": "json_schema", "json_schema": {
+            "name": "x", "schema": {"type": "integer", "multipleOf": 2}}})
     assert "response_format" in str(e.value)
 
 
