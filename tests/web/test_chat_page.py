@@ -10,8 +10,12 @@ By hand (after scripts/install-deps, scripts/install-python-deps, a build):
 
 The server must serve a chat model whose name does not look like an embedding model's
 (configs/local.yaml: smollm2-135m-instruct, plus all-minilm-l6-v2 which the picker must not
-choose by default). Screenshots (desktop, phone, dark) go to SHARDSERVE_WEB_SHOTS; their paths
-are printed at the end.
+choose by default). Screenshots (desktop, stopped, json-answer, tool-calls, phone, dark) go to
+SHARDSERVE_WEB_SHOTS; their paths are printed at the end.
+
+Tool calls: the server does not stream them yet, so those tests feed the page a recorded stream
+(TOOL_STREAM) through a stand-in for window.fetch (fake_chat_fetch) and check what it draws,
+saves and sends back.
 """
 import json
 import re
@@ -63,6 +67,75 @@ def ask(driver, text):
 
 def last_answer(driver):
     return driver.find_elements(By.CSS_SELECTOR, ".message.assistant")[-1]
+
+
+def choose_setting(driver, element_id, value):
+    """Picks `value` in the settings panel's <select> with the keyboard, as a person would."""
+    if not driver.find_element(By.ID, "settings").is_displayed():
+        driver.find_element(By.ID, "settings-toggle").click()
+    select = driver.find_element(By.ID, element_id)
+    options = [o.get_attribute("value") for o in select.find_elements(By.TAG_NAME, "option")]
+    steps = options.index(value) - options.index(select.get_attribute("value"))
+    for _ in range(abs(steps)):
+        select.send_keys(Keys.ARROW_DOWN if steps > 0 else Keys.ARROW_UP)
+    assert select.get_attribute("value") == value
+    driver.find_element(By.ID, "settings-close").click()
+
+
+def fake_chat_fetch(driver, chunks=None):
+    """Records every POST /v1/chat/completions body in window.sentBodies; answers it with the
+    SSE stream of `chunks` (then [DONE]) when given, else lets the real server answer. Other
+    requests (the model list) go to the server. A reload undoes it."""
+    driver.execute_script(r"""
+        const chunks = arguments[0];
+        window.sentBodies = [];
+        const realFetch = window.realFetch || (window.realFetch = window.fetch);
+        window.fetch = async (input, init = {}) => {
+          const url = String((input && input.url) || input);
+          if (!url.endsWith('/v1/chat/completions')) return realFetch(input, init);
+          window.sentBodies.push(JSON.parse(init.body));
+          if (!chunks) return realFetch(input, init);
+          const enc = new TextEncoder();
+          const events = [...chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`), 'data: [DONE]\n\n'];
+          const body = new ReadableStream({
+            async pull(controller) {
+              const next = events.shift();
+              if (next === undefined) return controller.close();
+              await new Promise((r) => setTimeout(r, 5)); // arrives in pieces, as a stream does
+              controller.enqueue(enc.encode(next));
+            },
+          });
+          return new Response(body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
+        };
+    """, chunks)
+
+
+def sent_bodies(driver):
+    return driver.execute_script("return window.sentBodies")
+
+
+def chunk(delta, finish=None):
+    return {"id": "chatcmpl-recorded", "object": "chat.completion.chunk", "created": 1,
+            "model": CHAT_MODEL, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+# An answer that calls two tools, as OpenAI streams it: a call's id and name first, then its
+# arguments in pieces (split mid-token), the calls told apart by index; finish_reason last.
+TOOL_STREAM = [
+    chunk({"role": "assistant", "content": None}),
+    chunk({"tool_calls": [{"index": 0, "id": "call_paris", "type": "function",
+                           "function": {"name": "get_weather", "arguments": ""}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Par'}}]}),
+    chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'is", "unit": "celsius"}'}}]}),
+    chunk({"tool_calls": [{"index": 1, "id": "call_tokyo", "type": "function",
+                           "function": {"name": "get_time", "arguments": '{"timezone":'}}]}),
+    chunk({"tool_calls": [{"index": 1, "function": {"arguments": ' "Asia/Tokyo", "hours": 12345678901234567890}'}}]}),
+    chunk({}, "tool_calls"),
+    {"id": "chatcmpl-recorded", "object": "chat.completion.chunk", "created": 1, "model": CHAT_MODEL,
+     "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 31, "total_tokens": 51}},
+]
+PARIS_ARGS = '{"city": "Paris", "unit": "celsius"}'
+TOKYO_ARGS = '{"timezone": "Asia/Tokyo", "hours": 12345678901234567890}'
 
 
 def running_sequences(server):
@@ -140,6 +213,104 @@ def test_copy_button_copies_the_code_block(page):
     copied = page.execute_async_script(
         "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0]('error: ' + e))")
     assert copied == 'echo "hi"'
+
+
+def test_json_answers_are_pretty_printed_as_text_and_only_when_whole(page):
+    result = page.execute_async_script(r"""
+        const done = arguments[arguments.length - 1];
+        Promise.all([import('./js/json.js'), import('./js/view.js')]).then(([json, view]) => {
+          const answer = (content, extra = {}) => view.messageElement(
+            { id: 'm', role: 'assistant', content, state: 'done', ...extra });
+          const blockText = (el) => el.querySelector('.content .json-answer code')?.textContent ?? null;
+          const evil = answer('{"html": "<img src=x onerror=\\"window.pwned=1\\">"}');
+          done({
+            pretty: json.prettyJson(' {"a":[1, 2.50,{}],"b" :{"c":"x,y:{z}\\"","big":12345678901234567890},"e":[]} '),
+            scalar: json.prettyJson('"just a string"'),
+            invalid: json.prettyJson('{"a": 1,'),
+            asked: json.jsonAnswer('42', true),
+            proseArray: json.jsonAnswer('[1] is a footnote', false),
+            proseNumber: json.jsonAnswer('42', false),
+            whole: blockText(answer('\n[1, {"k": true}]\n')),
+            prose: blockText(answer('Here it is: {"a": 1}')),
+            streaming: blockText(answer('{"a": 1}', { state: 'streaming' })),
+            cut: [blockText(answer('{"a": "unfin', { format: 'json', finish: 'length' })),
+                  answer('{"a": "unfin', { format: 'json', finish: 'length' }).querySelector('.note')?.textContent],
+            label: answer('{}').querySelector('.json-answer .code-lang').textContent,
+            copy: answer('{}').querySelectorAll('.json-answer .copy').length,
+            evilImg: evil.querySelectorAll('img').length,
+            evilText: blockText(evil),
+          });
+        }).catch((e) => done({ error: String(e) }));
+    """)
+    assert result == {
+        # re-indented, not re-serialised: 2.50 and every digit of the big integer stay
+        "pretty": '{\n  "a": [\n    1,\n    2.50,\n    {}\n  ],\n  "b": {\n    "c": "x,y:{z}\\"",\n'
+                  '    "big": 12345678901234567890\n  },\n  "e": []\n}',
+        "scalar": '"just a string"', "invalid": None, "asked": "42",
+        "proseArray": None, "proseNumber": None,
+        "whole": '[\n  1,\n  {\n    "k": true\n  }\n]', "prose": None, "streaming": None,
+        "cut": [None, "The JSON was cut at max_tokens, so it is shown as text."],
+        "label": "json", "copy": 1,
+        "evilImg": 0, "evilText": '{\n  "html": "<img src=x onerror=\\"window.pwned=1\\">"\n}',
+    }
+
+
+def test_tool_call_deltas_are_gathered_per_index_and_drawn_readably(page):
+    broken = [chunk({"tool_calls": [{"index": 2, "id": "call_cut", "type": "function",
+                                     "function": {"name": "search"}}]}),
+              chunk({"tool_calls": [{"index": 2, "function": {"arguments": '{"q": "<script>x</script>'}}]})]
+    stream = TOOL_STREAM[:-2] + broken + TOOL_STREAM[-2:]
+    result = page.execute_async_script("""
+        const [stream, done] = arguments;
+        Promise.all([import('./js/toolcalls.js'), import('./js/view.js')]).then(([tc, view]) => {
+          const gathered = tc.collectStream(stream);
+          const before = JSON.stringify(gathered.tool_calls);
+          tc.mergeToolCallDeltas(gathered.tool_calls, [{ index: 0, function: { arguments: 'more' } }]);
+          const draw = (state) => view.messageElement({ id: 'm', role: 'assistant', state,
+            content: gathered.content, tool_calls: gathered.tool_calls, finish: gathered.finish,
+            metrics: { ttft_s: 0.1, tokens: 31, tok_s: 50, counted: 'usage' } });
+          const el = draw('done');
+          const live = draw('streaming');
+          done({
+            gathered, untouched: before === JSON.stringify(gathered.tool_calls),
+            sendable: tc.sendableToolCalls(gathered.tool_calls, 'call_x'),
+            noId: tc.sendableToolCalls([{ index: 3, function: { name: 'f', arguments: '{}' } },
+                                        { index: 4, function: { name: 'g', arguments: '[1]' } }], 'call_x'),
+            labels: [...el.querySelectorAll('.tool-call')].map((b) => b.getAttribute('aria-label')),
+            heads: [...el.querySelectorAll('.tool-call .code-lang')].map((n) => n.textContent),
+            names: [...el.querySelectorAll('.tool-call .tool-name')].map((n) => n.textContent),
+            args: [...el.querySelectorAll('.tool-call code')].map((n) => n.textContent),
+            liveArgs: [...live.querySelectorAll('.tool-call code')].map((n) => n.textContent),
+            copies: el.querySelectorAll('.tool-call .copy').length,
+            scripts: el.querySelectorAll('script').length,
+            errors: el.querySelectorAll('.error').length,
+            metrics: el.querySelector('.metrics').textContent,
+            state: el.dataset.state,
+          });
+        }).catch((e) => arguments[arguments.length - 1]({ error: String(e) }));
+    """, stream)
+    def call(index, call_id, name, args):
+        return {"index": index, "id": call_id, "type": "function",
+                "function": {"name": name, "arguments": args}}
+    cut_args = '{"q": "<script>x</script>'
+    assert result["gathered"] == {"content": "", "finish": "tool_calls", "tool_calls": [
+        call(0, "call_paris", "get_weather", PARIS_ARGS), call(1, "call_tokyo", "get_time", TOKYO_ARGS),
+        call(2, "call_cut", "search", cut_args)]}
+    assert result["untouched"]
+    # The cut call would be refused by the server (its arguments are not a JSON object).
+    assert result["sendable"] == [{k: v for k, v in c.items() if k != "index"} for c in (
+        call(0, "call_paris", "get_weather", PARIS_ARGS), call(1, "call_tokyo", "get_time", TOKYO_ARGS))]
+    assert result["noId"] == [{"id": "call_x_3", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    assert result["labels"] == ["Tool call: get_weather", "Tool call: get_time", "Tool call: search"]
+    assert result["heads"] == result["labels"]
+    assert result["names"] == ["get_weather", "get_time", "search"]
+    assert result["args"] == ['{\n  "city": "Paris",\n  "unit": "celsius"\n}',
+                              '{\n  "timezone": "Asia/Tokyo",\n  "hours": 12345678901234567890\n}',
+                              cut_args]  # not JSON: the raw text, as text
+    assert json.loads(result["args"][0]) == json.loads(PARIS_ARGS)
+    assert result["liveArgs"] == [PARIS_ARGS, TOKYO_ARGS, cut_args]  # raw while streaming
+    assert result["copies"] == 3 and result["scripts"] == 0 and result["errors"] == 0
+    assert result["state"] == "done" and result["metrics"].endswith("ended with 3 tool calls")
 
 
 def test_default_model_is_not_an_embedding_model(page, server):
@@ -246,6 +417,82 @@ def test_history_survives_a_reload_and_chats_can_be_switched_and_deleted(page):
     items[0].find_element(By.CSS_SELECTOR, ".delete-chat").click()
     page.switch_to.alert.accept()
     assert len(page.find_elements(By.CSS_SELECTOR, "#history .history-item")) == 1
+
+
+def test_answer_format_json_is_saved_sent_and_shown_formatted(page, screenshot):
+    label = page.find_element(By.CSS_SELECTOR, "label[for=answer-format]")
+    assert label.get_attribute("textContent") == "Answer format"
+    assert page.find_element(By.ID, "answer-format").get_attribute("value") == "text"  # the default
+    choose_setting(page, "answer-format", "json")
+    page.refresh()
+    wait(page, lambda d: d.find_element(By.ID, "model").get_attribute("value"))
+    assert page.find_element(By.ID, "answer-format").get_attribute("value") == "json"  # kept
+
+    Select(page.find_element(By.ID, "model")).select_by_value(CHAT_MODEL)
+    set_setting(page, "temperature", "0")
+    set_setting(page, "max-tokens", "200")
+    fake_chat_fetch(page)  # records the request; the real server answers
+    ask(page, "Give a short JSON object for a cat with a name and an age.")
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") != "streaming", timeout=120)
+    answer = last_answer(page)
+    assert answer.get_attribute("data-state") == "done"
+    assert sent_bodies(page)[0]["response_format"] == {"type": "json_object"}
+    code = answer.find_element(By.CSS_SELECTOR, ".content .code-block.json-answer code")
+    text = code.get_attribute("textContent")
+    value = json.loads(text)
+    assert isinstance(value, dict), text
+    if value:
+        assert text.startswith('{\n  "') and text.endswith("\n}"), text  # pretty-printed
+    assert answer.find_element(By.CSS_SELECTOR, ".json-answer .code-lang").text == "json"
+    assert answer.find_elements(By.CSS_SELECTOR, ".json-answer .copy")
+    screenshot(page, "json-answer")
+
+    page.refresh()  # the answer remembers it was JSON
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.assistant .json-answer"))
+    assert last_answer(page).find_element(By.CSS_SELECTOR, ".json-answer code").get_attribute("textContent") == text
+
+    choose_setting(page, "answer-format", "text")
+    page.refresh()
+    wait(page, lambda d: d.find_element(By.ID, "model").get_attribute("value"))
+    assert page.find_element(By.ID, "answer-format").get_attribute("value") == "text"
+
+
+def test_a_streamed_tool_call_answer_is_shown_saved_and_sent_back(page, screenshot):
+    fake_chat_fetch(page, TOOL_STREAM)
+    ask(page, "What is the weather in Paris, and the time in Tokyo?")
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") != "streaming", timeout=30)
+    answer = last_answer(page)
+    assert answer.get_attribute("data-state") == "done"  # finish_reason tool_calls is no error
+    assert not answer.find_elements(By.CSS_SELECTOR, ".error")
+
+    def calls():
+        blocks = last_answer(page).find_elements(By.CSS_SELECTOR, ".tool-calls .tool-call")
+        return [(b.find_element(By.CSS_SELECTOR, ".code-lang").text,
+                 json.loads(b.find_element(By.CSS_SELECTOR, "code").get_attribute("textContent")))
+                for b in blocks]
+    shown = [("Tool call: get_weather", json.loads(PARIS_ARGS)), ("Tool call: get_time", json.loads(TOKYO_ARGS))]
+    assert calls() == shown
+    metrics = answer.find_element(By.CSS_SELECTOR, ".metrics").text
+    assert "31 tokens" in metrics and "ended with 2 tool calls" in metrics, metrics
+    assert page.find_element(By.ID, "announcer").get_attribute("textContent") == \
+        "Answer complete: it calls get_weather, get_time."
+    screenshot(page, "tool-calls")
+
+    page.refresh()  # saved with its calls (and no text)
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".message.assistant .tool-call"))
+    assert calls() == shown
+
+    # The next request sends the calls back as OpenAI's assistant message (content null).
+    fake_chat_fetch(page, [chunk({"role": "assistant", "content": "Sunny, and noon."}), chunk({}, "stop")])
+    ask(page, "Thanks!")
+    wait(page, lambda d: last_answer(d).get_attribute("data-state") == "done", timeout=30)
+    messages = sent_bodies(page)[0]["messages"]
+    assert messages[1:] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_paris", "type": "function", "function": {"name": "get_weather", "arguments": PARIS_ARGS}},
+            {"id": "call_tokyo", "type": "function", "function": {"name": "get_time", "arguments": TOKYO_ARGS}}]},
+        {"role": "user", "content": "Thanks!"}]
+    assert last_answer(page).find_element(By.CSS_SELECTOR, ".content").text == "Sunny, and noon."
 
 
 # --- errors in plain words ----------------------------------------------------------------------

@@ -8,6 +8,11 @@
 //   - every answer ends as data-state="done", "stopped" or "error" with .metrics under it:
 //     time to first token, tokens/s and tokens (usage from stream_options.include_usage when
 //     the server sent it, else one token per content chunk);
+//   - with Answer format JSON (settings.js) the request carries response_format json_object
+//     and the answer remembers it (msg.format = 'json'), so view.js shows it as formatted JSON;
+//   - tool calls streamed in delta.tool_calls are gathered per index (toolcalls.js) into
+//     msg.tool_calls and drawn as they grow; finish_reason "tool_calls" ends an answer as
+//     "done" like "stop" (the metrics line says so);
 //   - failures are shown in plain words (api.js) next to the answer or in #notice;
 //   - chats are saved after each message and every second while an answer streams.
 // One answer streams at a time; it keeps writing into its own chat if another one is opened.
@@ -15,8 +20,11 @@
 import { listModels, streamChat } from './api.js';
 import { installCopyHandler } from './markdown.js';
 import { pickDefaultModel } from './models.js';
-import { bindSettings, closeSettings, connection, isOpen, openSettings, samplingFields } from './settings.js';
+import {
+  answerFormat, answerFormatFields, bindSettings, closeSettings, connection, isOpen, openSettings, samplingFields,
+} from './settings.js';
 import * as store from './storage.js';
+import { mergeToolCallDeltas, sendableToolCalls } from './toolcalls.js';
 import { messageElement, renderHistory, renderMessages, updateMessage } from './view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -127,7 +135,11 @@ function send() {
 // Streams a new assistant message at the end of chat `c`.
 async function answer(c) {
   const msg = { id: store.newId(), role: 'assistant', content: '', model: ui.model.value, state: 'streaming' };
-  const body = { model: msg.model, messages: history(c), stream_options: { include_usage: true }, ...samplingFields(settings) };
+  if (answerFormat(settings) === 'json') msg.format = 'json';
+  const body = {
+    model: msg.model, messages: history(c), stream_options: { include_usage: true },
+    ...samplingFields(settings), ...answerFormatFields(settings),
+  };
   c.messages.push(msg);
   persist(c);
   if (c === chat) {
@@ -145,12 +157,15 @@ async function answer(c) {
       const choice = (chunk.choices || [])[0];
       if (!choice) continue;
       if (choice.finish_reason) msg.finish = choice.finish_reason;
-      const delta = choice.delta && choice.delta.content;
-      if (!delta) continue;
+      const delta = choice.delta || {};
+      const text = typeof delta.content === 'string' ? delta.content : '';
+      const calls = Array.isArray(delta.tool_calls) && delta.tool_calls.length ? delta.tool_calls : null;
+      if (!text && !calls) continue;
       tLast = performance.now();
       tFirst ||= tLast;
       chunks++;
-      msg.content += delta;
+      msg.content += text;
+      if (calls) msg.tool_calls = mergeToolCallDeltas(msg.tool_calls, calls);
       redraw(msg);
       if (tLast - lastSave > 1000 && !c.deleted) {
         lastSave = tLast;
@@ -168,15 +183,28 @@ async function answer(c) {
   setBusy(false);
   if (!c.deleted) persist(c);
   redraw(msg, true);
-  announce(msg.state === 'error' ? msg.error.message : msg.state === 'stopped' ? 'Stopped.' : 'Answer complete.');
+  announce(msg.state === 'error' ? msg.error.message : msg.state === 'stopped' ? 'Stopped.' : completeText(msg));
+}
+
+function completeText(msg) {
+  const names = (msg.tool_calls || []).map((call) => call.function.name).filter(Boolean);
+  return names.length ? `Answer complete: it calls ${names.join(', ')}.` : 'Answer complete.';
 }
 
 // The request's messages: the system prompt, then the chat so far (answers that failed before
-// saying anything are left out).
+// saying anything are left out). An answer that called tools goes back as OpenAI's assistant
+// message {role, content: its text or null, tool_calls}, so the model sees what it called;
+// only whole calls are sent (toolcalls.js: sendableToolCalls; one cut by Stop would be refused
+// as arguments that are not a JSON object). This page runs no tools, so no "tool" result
+// message follows: shardserve does not check that order ("The order of calls and answers in
+// the history is not checked", api/openai_request.h); OpenAI's own API would ask for results.
 function history(c) {
   const messages = settings.system.trim() ? [{ role: 'system', content: settings.system }] : [];
-  for (const m of c.messages)
-    if (m.role === 'user' || m.content) messages.push({ role: m.role, content: m.content });
+  for (const m of c.messages) {
+    const calls = m.role === 'assistant' ? sendableToolCalls(m.tool_calls, `call_${m.id}`) : [];
+    if (calls.length) messages.push({ role: 'assistant', content: m.content || null, tool_calls: calls });
+    else if (m.role === 'user' || m.content) messages.push({ role: m.role, content: m.content });
+  }
   return messages;
 }
 

@@ -11,6 +11,8 @@
 //     - / * / + and 1. lists (nested by indentation), ``` and ~~~ fenced code blocks with a
 //     language label and a Copy button, and inline **bold**, *italic*, ***both***, `code`,
 //     backslash escapes. An unclosed fence (mid-stream) renders as code up to the end.
+//   - codeBlock(code, lang, {label, copyLabel}) is one such block on its own (view.js shows
+//     JSON answers and tool calls with it);
 //   - installCopyHandler(root) makes every Copy button under root copy its block's text.
 // It is deliberately small; anything it does not know is shown as plain text.
 
@@ -112,19 +114,21 @@ function inlineBlock(tag, lines) {
   return el;
 }
 
-function codeBlock(code, lang) {
+// A code block (.code-block: .code-head with .code-lang and a .copy button, then pre > code).
+// `label` (text or a node) replaces the language in the head; `copyLabel` names the button.
+export function codeBlock(code, lang, { label: labelContent, copyLabel } = {}) {
   const block = document.createElement('div');
   block.className = 'code-block';
   const head = document.createElement('div');
   head.className = 'code-head';
   const label = document.createElement('span');
   label.className = 'code-lang';
-  label.textContent = lang || 'text';
+  label.append(labelContent ?? (lang || 'text'));
   const copy = document.createElement('button');
   copy.type = 'button';
   copy.className = 'copy';
   copy.textContent = 'Copy';
-  copy.setAttribute('aria-label', `Copy ${lang || 'code'} code`);
+  copy.setAttribute('aria-label', copyLabel || `Copy ${lang || 'code'} code`);
   head.append(label, copy);
   const pre = document.createElement('pre');
   const codeEl = document.createElement('code');

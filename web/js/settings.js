@@ -7,7 +7,11 @@
 //   - #settings-toggle opens and closes the panel (aria-expanded follows); openSettings(id)
 //     opens it and focuses the field with that id;
 //   - connection(s) is the {base, key} api.js wants; samplingFields(s) holds only the sampling
-//     fields the person filled in (an empty field leaves the server's default).
+//     fields the person filled in (an empty field leaves the server's default);
+//   - answerFormat(s) is 'json' when "Answer format" (#answer-format) is JSON, else 'text';
+//     answerFormatFields(s) is what that adds to a request: {response_format: {type:
+//     "json_object"}} for JSON (the server then answers with one valid JSON object), nothing
+//     for Text.
 
 import { saveSettings } from './storage.js';
 
@@ -18,6 +22,7 @@ const FIELDS = {
   temperature: 'temperature',
   top_p: 'top-p',
   max_tokens: 'max-tokens',
+  answer_format: 'answer-format',
 };
 
 export function bindSettings(settings, onConnectionChange) {
@@ -75,4 +80,12 @@ export function samplingFields(settings) {
   if (topP !== undefined) fields.top_p = topP;
   if (maxTokens !== undefined) fields.max_tokens = maxTokens;
   return fields;
+}
+
+export function answerFormat(settings) {
+  return settings.answer_format === 'json' ? 'json' : 'text';
+}
+
+export function answerFormatFields(settings) {
+  return answerFormat(settings) === 'json' ? { response_format: { type: 'json_object' } } : {};
 }

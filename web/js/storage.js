@@ -3,11 +3,14 @@
 // Promises:
 //   - loadChats() returns every saved chat, most recently updated first; a chat is
 //     {id, title, created, updated, messages: [{id, role, content, ...}]} (app.js adds the
-//     assistant's state, error and metrics to its messages);
+//     assistant's state, error, metrics, finish, format ('json' when the request asked for
+//     JSON) and tool_calls (toolcalls.js's shape) to its messages); content is always a string,
+//     '' for an answer that only called tools; tool_calls, when kept, is always an array;
 //   - saveChat(chat) stores or replaces it by id and returns false (storing nothing) when the
 //     browser refuses (quota full, storage disabled); deleteChat(id) removes it;
 //   - an answer still marked 'streaming' when the page was closed comes back as 'stopped';
-//   - loadSettings()/saveSettings(s) keep the settings panel's values (DEFAULT_SETTINGS shape);
+//   - loadSettings()/saveSettings(s) keep the settings panel's values (DEFAULT_SETTINGS shape;
+//     a setting with fixed choices that holds anything else reads as its default);
 //   - corrupt or missing data reads as empty, never as an exception.
 // The API key is stored here in clear text, like any browser-side client's: readable by
 // scripts of this origin only, and this page loads no script from anywhere else (see the CSP
@@ -25,7 +28,11 @@ export const DEFAULT_SETTINGS = Object.freeze({
   temperature: '', // '' = the server's default
   top_p: '',
   max_tokens: '',
+  answer_format: 'text', // 'text' | 'json' (response_format json_object)
 });
+
+// Settings whose value must be one of a list (a <select> in the panel).
+const CHOICES = { answer_format: ['text', 'json'] };
 
 export function newId() {
   if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts only
@@ -44,9 +51,16 @@ export function loadChats() {
     .filter((c) => c && typeof c.id === 'string' && Array.isArray(c.messages))
     .map((c) => ({
       ...c,
-      messages: c.messages.map((m) => (m.state === 'streaming' ? { ...m, state: 'stopped' } : m)),
+      messages: c.messages.filter((m) => m && typeof m === 'object').map(loadMessage),
     }))
     .sort((a, b) => (b.updated || 0) - (a.updated || 0));
+}
+
+function loadMessage(m) {
+  const out = { ...m, content: typeof m.content === 'string' ? m.content : '' };
+  if (out.state === 'streaming') out.state = 'stopped';
+  if ('tool_calls' in out && !Array.isArray(out.tool_calls)) delete out.tool_calls;
+  return out;
 }
 
 export function saveChat(chat) {
@@ -72,7 +86,8 @@ export function loadSettings() {
   const saved = read(SETTINGS, {});
   const settings = { ...DEFAULT_SETTINGS };
   for (const key of Object.keys(DEFAULT_SETTINGS))
-    if (saved && typeof saved[key] === 'string') settings[key] = saved[key];
+    if (saved && typeof saved[key] === 'string' && (!CHOICES[key] || CHOICES[key].includes(saved[key])))
+      settings[key] = saved[key];
   return settings;
 }
 
