@@ -254,6 +254,7 @@ ordered_json model_object(const ModelInfo& model) {
   j["object"] = "model";
   j["created"] = model.created;
   j["owned_by"] = model.owned_by;
+  if (model.max_model_len > 0) j["max_model_len"] = model.max_model_len;
   return j;
 }
 

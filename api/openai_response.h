@@ -155,6 +155,7 @@ struct ModelInfo {
   std::string id;
   int64_t created = 0;  // Unix seconds
   std::string owned_by = "shardserve";
+  int64_t max_model_len = 0;  // the context length (vLLM's field); 0: omitted
 };
 
 ordered_json model_object(const ModelInfo& model);

@@ -269,6 +269,9 @@ TEST(Models, ListAndSingle) {
   const std::vector<ModelInfo> models = {{"a", 1, "shardserve"}, {"b", 2, "me"}};
   const ordered_json one = model_object(models[1]);
   EXPECT_EQ(dump_json(one), R"({"id":"b","object":"model","created":2,"owned_by":"me"})");
+  EXPECT_EQ(dump_json(model_object({"c", 3, "shardserve", 8192})),
+            R"({"id":"c","object":"model","created":3,"owned_by":"shardserve",)"
+            R"("max_model_len":8192})");
   const ordered_json list = model_list(models);
   EXPECT_EQ(keys(list), (Keys{"object", "data"}));
   EXPECT_EQ(list["object"], "list");

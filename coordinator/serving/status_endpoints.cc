@@ -20,15 +20,17 @@ Response get_ready(const std::vector<std::unique_ptr<ServedModel>>& models, cons
 
 Response get_models(const std::vector<std::unique_ptr<ServedModel>>& models) {
   std::vector<api::ModelInfo> list;
-  for (const auto& m : models) list.push_back({m->name, m->created, "shardserve"});
+  for (const auto& m : models)
+    list.push_back({m->name, m->created, "shardserve", m->context_length});
   return Response::json(200, api::dump_json(api::model_list(list)));
 }
 
 Response get_model(const std::vector<std::unique_ptr<ServedModel>>& models, std::string_view id) {
   const ServedModel* m = find_model(models, id);
   if (!m) return Response::error(api::ApiError::model_not_found(id));
-  return Response::json(200,
-                        api::dump_json(api::model_object({m->name, m->created, "shardserve"})));
+  return Response::json(
+      200,
+      api::dump_json(api::model_object({m->name, m->created, "shardserve", m->context_length})));
 }
 
 MetricsPage::MetricsPage(const metrics::Registry& registry, metrics::ServerMetrics& metrics,

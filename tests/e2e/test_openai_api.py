@@ -50,6 +50,8 @@ def test_models(client, schemas):
     raw = client.models.with_raw_response.list()
     check(schemas, "ListModelsResponse", raw_json(raw))
     assert [m.id for m in raw.parse().data] == [MODEL_NAME, "all-minilm-l6-v2"]  # config order
+    # vLLM's max_model_len: each model's context length.
+    assert all(m["max_model_len"] > 0 for m in raw_json(raw)["data"]), raw_json(raw)
     check(schemas, "Model", raw_json(client.models.with_raw_response.retrieve(MODEL_NAME)))
 
 
