@@ -272,8 +272,9 @@ std::optional<ChatMessage> read_message(FieldReader& r, const json& message, siz
       (void)r.string(value, param + ".refusal");  // earlier answers' refusals: history only
       continue;
     }
-    if (assistant && key == "tool_calls") continue;  // read below
-    if (tool && key == "tool_call_id") continue;     // read below
+    if (assistant && key == "tool_calls") continue;         // read below
+    if (assistant && key == "reasoning_content") continue;  // read below
+    if (tool && key == "tool_call_id") continue;            // read below
     if (assistant && key == "function_call") {
       if (!value.is_null()) {
         r.fail(detail::unsupported_parameter(param + ".function_call",
@@ -329,6 +330,11 @@ std::optional<ChatMessage> read_message(FieldReader& r, const json& message, siz
     out.content = std::move(*text);
   }
   if (auto name = r.string(member(message, "name"), param + ".name")) out.name = std::move(*name);
+  if (assistant) {
+    if (auto thinking =
+            r.string(member(message, "reasoning_content"), param + ".reasoning_content"))
+      out.reasoning_content = std::move(*thinking);
+  }
   if (!r.ok()) return std::nullopt;
   return out;
 }
@@ -650,6 +656,8 @@ nlohmann::ordered_json chat_messages_json(const std::vector<ChatMessage>& messag
       message["tool_calls"] = std::move(calls);
     }
     if (m.role == "tool") message["tool_call_id"] = m.tool_call_id;
+    // Reasoning templates (Qwen3) read it to render an earlier turn's thinking.
+    if (!m.reasoning_content.empty()) message["reasoning_content"] = m.reasoning_content;
     out.push_back(std::move(message));
   }
   return out;

@@ -1002,3 +1002,22 @@ TEST(ChatTools, BadToolMessagesNameThePath) {
 
 }  // namespace
 }  // namespace shardserve::api
+
+namespace shardserve::api {
+namespace {
+
+TEST(ChatRequestReasoning, AnEarlierTurnsThinkingIsAcceptedAndRendered) {
+  const ChatCompletionRequest r = parse_ok(
+      R"({"model": "m", "messages": [{"role": "user", "content": "2+2?"},
+          {"role": "assistant", "content": "4", "reasoning_content": "two pairs"},
+          {"role": "user", "content": "and 3+3?"}]})");
+  EXPECT_EQ(r.messages[1].reasoning_content, "two pairs");
+  EXPECT_EQ(chat_messages_json(r.messages)[1]["reasoning_content"], "two pairs");
+  EXPECT_FALSE(chat_messages_json(r.messages)[0].contains("reasoning_content"));
+  const ApiError e = parse_error(
+      R"({"model": "m", "messages": [{"role": "user", "content": "x", "reasoning_content": "y"}]})");
+  EXPECT_EQ(e.param, "messages[0].reasoning_content");
+}
+
+}  // namespace
+}  // namespace shardserve::api

@@ -91,6 +91,13 @@ void chat_tool_call_examples() {
   with_logprobs[0].tool_calls = {{new_tool_call_id(), "get_time", "{}"}};
   emit("CreateChatCompletionResponse", "chat tool calls logprobs",
        chat_completion(meta, with_logprobs, usage));
+  std::vector<ChatChoice> thinking(1);
+  thinking[0].content = "It is 4.";
+  thinking[0].reasoning_content = "2 + 2: two pairs make four.";
+  emit("CreateChatCompletionResponse#reasoning", "chat reasoning_content",
+       chat_completion(meta, thinking, usage));
+  emit("CreateChatCompletionStreamResponse#reasoning", "chat chunk reasoning_content",
+       chat_chunk_reasoning(meta, 0, "two pairs"));
 
   // A streamed choice that calls two tools: role, the calls' starts and argument pieces,
   // finish "tool_calls".

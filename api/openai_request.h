@@ -105,6 +105,7 @@ struct ChatMessage {
   std::string name;                  // "" when absent
   std::vector<ToolCall> tool_calls;  // assistant: the calls it made
   std::string tool_call_id;          // tool: the call this message answers
+  std::string reasoning_content;     // assistant: its thinking (reasoning models), if sent back
 };
 
 // A function the model may call (tools[i] with type "function").

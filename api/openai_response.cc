@@ -122,6 +122,7 @@ ordered_json chat_completion(const ResponseMeta& meta, std::span<const ChatChoic
       }
       message["tool_calls"] = std::move(calls);
     }
+    if (!c.reasoning_content.empty()) message["reasoning_content"] = c.reasoning_content;
     message["refusal"] = nullptr;
     ordered_json choice;
     choice["index"] = c.index;
@@ -139,6 +140,12 @@ ordered_json chat_chunk_role(const ResponseMeta& meta, int index) {
   ordered_json delta;
   delta["role"] = "assistant";
   delta["content"] = "";
+  return chat_chunk(meta, index, std::move(delta), nullptr, nullptr);
+}
+
+ordered_json chat_chunk_reasoning(const ResponseMeta& meta, int index, std::string_view text) {
+  ordered_json delta;
+  delta["reasoning_content"] = text;
   return chat_chunk(meta, index, std::move(delta), nullptr, nullptr);
 }
 

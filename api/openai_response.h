@@ -90,6 +90,9 @@ struct ChatChoice {
   // The calls the model made, in order: ids from new_tool_call_id() (api/request_id.h),
   // arguments their JSON text as generated.
   std::vector<ToolCall> tool_calls;
+  // A reasoning model's thinking, apart from the content (message.reasoning_content, as vLLM
+  // and DeepSeek's API return it); omitted when empty.
+  std::string reasoning_content;
 };
 
 // The message of a choice is {role: "assistant", content, refusal: null}; with tool calls
@@ -101,6 +104,8 @@ ordered_json chat_completion(const ResponseMeta& meta, std::span<const ChatChoic
 
 // First chunk of a choice: delta {role: "assistant", content: ""}.
 ordered_json chat_chunk_role(const ResponseMeta& meta, int index);
+// A piece of a reasoning model's thinking: delta {reasoning_content: text}.
+ordered_json chat_chunk_reasoning(const ResponseMeta& meta, int index, std::string_view text);
 // A piece of text; `logprobs` for the tokens in it when requested (nullptr: null).
 ordered_json chat_chunk_content(const ResponseMeta& meta, int index, std::string_view text,
                                 const std::vector<TokenLogprobs>* logprobs = nullptr);

@@ -169,6 +169,20 @@ TEST(ChatResponse, ToolCallsInOpenAIShape) {
   EXPECT_EQ(e["choices"][0]["message"]["content"], "");
 }
 
+TEST(ChatResponse, ReasoningContentApartFromTheContent) {
+  ChatChoice c;
+  c.content = "4";
+  c.reasoning_content = "2 + 2";
+  const ordered_json r = chat_completion(meta(false), std::vector<ChatChoice>{c}, {1, 2});
+  EXPECT_EQ(r["choices"][0]["message"]["content"], "4");
+  EXPECT_EQ(r["choices"][0]["message"]["reasoning_content"], "2 + 2");
+  c.reasoning_content.clear();
+  const ordered_json plain = chat_completion(meta(false), std::vector<ChatChoice>{c}, {1, 2});
+  EXPECT_FALSE(plain["choices"][0]["message"].contains("reasoning_content"));
+  const ordered_json chunk = chat_chunk_reasoning(meta(false), 0, "hmm");
+  EXPECT_EQ(dump_json(chunk["choices"][0]["delta"]), R"({"reasoning_content":"hmm"})");
+}
+
 TEST(ChatChunks, ToolCallStartArgumentsAndFinish) {
   const ordered_json start = chat_chunk_tool_call(meta(), 1, 2, "call_x", "get_weather");
   EXPECT_EQ(keys(start),

@@ -70,6 +70,17 @@ def base64_variant(schema):
     return schema
 
 
+def reasoning_variant(schema):
+    """Chat answers of reasoning models, an extension OpenAI's API does not have: vLLM's and
+    DeepSeek's "reasoning_content" (a string) on the message and on a chunk's delta, beside
+    the content. Only examples marked #reasoning may carry it."""
+    schema = copy.deepcopy(schema)
+    choice = schema["properties"]["choices"]["items"]["properties"]
+    key = "message" if "message" in choice else "delta"
+    choice[key]["properties"]["reasoning_content"] = {"type": "string"}
+    return schema
+
+
 def float32_bits(values):
     return struct.pack(f"<{len(values)}f", *values)
 
@@ -127,6 +138,8 @@ def main():
             schema = stream_variant(schema)
         if schema_name.endswith("#base64"):
             schema = base64_variant(schema)
+        if schema_name.endswith("#reasoning"):
+            schema = reasoning_variant(schema)
         validator_class = jsonschema.validators.validator_for(schema)
         errors = sorted(validator_class(strict(schema)).iter_errors(body), key=str)
         if not errors and schema_name.endswith("#base64"):
