@@ -13,9 +13,11 @@
 #include "api/openai_response.h"
 #include "api/request_id.h"
 #include "api/sse.h"
+#include "coordinator/serving/answer_shaper.h"
 #include "coordinator/serving/generation.h"
 #include "coordinator/serving/prompt.h"
 #include "coordinator/serving/structured_output.h"
+#include "model/tokenizer/chat_prompt.h"
 
 namespace shardserve {
 namespace {
@@ -28,11 +30,21 @@ int64_t unix_now() {
 }
 
 // One request's generations (one per prompt) and what the response needs to know.
+// How a chat choice's text is shaped into reasoning, content and tool calls (answer_shaper.h).
+struct Shaping {
+  std::optional<ReasoningTags> reasoning;
+  bool opens_reasoning = false;
+  std::optional<ToolFormat> tools;
+
+  AnswerShaper make() const { return AnswerShaper(reasoning, opens_reasoning, tools); }
+};
+
 struct Job {
   std::vector<std::unique_ptr<Generation>> generations;
   api::ResponseMeta meta;
   bool chat = true;
   bool logprobs = false;
+  Shaping shaping;  // chat only
   Clock::time_point arrived;
   Clock::time_point deadline;
 
@@ -74,6 +86,7 @@ struct Prompts {
   api::GenerationOptions options;
   std::vector<std::vector<TokenId>> tokens;  // one sequence per prompt
   std::string grammar;                       // GBNF the output must follow; "": free text
+  Shaping shaping;
 };
 
 // The chat model named `name`: 404 if none is served, 400 if it is an embedding model.
@@ -91,16 +104,29 @@ api::ApiResult<Prompts> parse_chat(const EndpointContext& ctx, std::string_view 
   if (!r.ok()) return r.error();
   auto model = chat_model(ctx, r->model);
   if (!model.ok()) return model.error();
-  if (!r->tools.empty() && r->tool_choice.mode != api::ToolChoice::Mode::kNone)
-    return api::ApiError::bad_request(
-        "Tool calling is not served yet: send tool_choice \"none\" or leave 'tools' out.",
-        "tools", "unsupported_parameter");
-  auto grammar = response_format_grammar(r->response_format);
-  if (!grammar.ok()) return grammar.error();
-  auto tokens = chat_prompt(**model, *r);
-  if (!tokens.ok()) return tokens.error();
-  Prompts p{.model = *model, .options = r->options, .tokens = {}, .grammar = *grammar};
-  p.tokens.push_back(std::move(tokens.value()));
+  const ServedModel& m = **model;
+  const bool tools = !r->tools.empty() && r->tool_choice.mode != api::ToolChoice::Mode::kNone;
+  std::string grammar;
+  if (tools) {
+    if (r->response_format.type != api::ResponseFormat::Type::kText)
+      return api::ApiError::bad_request(
+          "response_format cannot be combined with tools unless tool_choice is \"none\"",
+          "response_format");
+    auto g = tool_call_grammar(m.tool_format, r->tools, r->tool_choice, r->parallel_tool_calls);
+    if (!g) return api::ApiError::bad_request(g.error().message, "tools", "unsupported_schema");
+    grammar = std::move(*g);
+  } else {
+    auto g = response_format_grammar(r->response_format);
+    if (!g.ok()) return g.error();
+    grammar = std::move(*g);
+  }
+  auto text = chat_prompt_text(m, *r);
+  if (!text.ok()) return text.error();
+  Prompts p{.model = &m, .options = r->options, .tokens = {}, .grammar = std::move(grammar)};
+  p.tokens.push_back(encode_chat_prompt(*m.tokenizer, *text));
+  p.shaping = {.reasoning = m.reasoning,
+               .opens_reasoning = m.reasoning && prompt_opens_reasoning(*text, *m.reasoning),
+               .tools = tools ? std::optional(m.tool_format) : std::nullopt};
   return p;
 }
 
@@ -158,12 +184,41 @@ Response complete(const EndpointContext& ctx, Job& job) {
   };
   if (job.chat) {
     std::vector<api::ChatChoice> choices;
-    for (auto& [i, t] : text) choices.push_back({i, t, finish[i], choice_logprobs(i)});
+    for (auto& [i, t] : text) {
+      AnswerShaper shaper = job.shaping.make();
+      ShapedAnswer a = shape_answer(shaper, t);
+      // Text that only separates calls is no content.
+      if (!a.tool_calls.empty() && a.content.find_first_not_of(" \t\r\n") == std::string::npos)
+        a.content.clear();
+      api::FinishReason f = finish[i];
+      if (!a.tool_calls.empty() && f == api::FinishReason::Stop) f = api::FinishReason::ToolCalls;
+      choices.push_back({.index = i,
+                         .content = std::move(a.content),
+                         .finish = f,
+                         .logprobs = choice_logprobs(i),
+                         .tool_calls = std::move(a.tool_calls),
+                         .reasoning_content = std::move(a.reasoning)});
+    }
     return Response::json(200, api::dump_json(api::chat_completion(job.meta, choices, usage)));
   }
   std::vector<api::CompletionChoice> choices;
   for (auto& [i, t] : text) choices.push_back({i, t, finish[i], choice_logprobs(i)});
   return Response::json(200, api::dump_json(api::completion(job.meta, choices, usage)));
+}
+
+// One shaped piece of a chat choice as its chunk; a call's start gets its id here.
+api::ordered_json chunk_of(const api::ResponseMeta& meta, int index, const AnswerEvent& e) {
+  switch (e.kind) {
+    case AnswerEvent::Kind::kReasoning:
+      return api::chat_chunk_reasoning(meta, index, e.text);
+    case AnswerEvent::Kind::kCallStart:
+      return api::chat_chunk_tool_call(meta, index, e.call, api::new_tool_call_id(), e.text);
+    case AnswerEvent::Kind::kArguments:
+      return api::chat_chunk_tool_arguments(meta, index, e.call, e.text);
+    case AnswerEvent::Kind::kContent:
+      break;
+  }
+  return api::chat_chunk_content(meta, index, e.text);
 }
 
 // Streaming: Server-Sent Events as the text arrives; keep-alive comments while waiting. The
@@ -178,6 +233,8 @@ Response stream(const EndpointContext& ctx, std::shared_ptr<Job> job, Admission:
     const api::ResponseMeta& meta = job->meta;
     std::map<int, bool> started;
     std::map<int, Clock::time_point> last_text;  // per choice: when its text last came
+    std::map<int, AnswerShaper> shapers;         // per chat choice
+    std::map<int, int> calls;                    // per chat choice: tool calls started
     bool first = true;
     auto last_write = Clock::now();
     while (!job->done()) {
@@ -211,10 +268,28 @@ Response stream(const EndpointContext& ctx, std::shared_ptr<Job> job, Admission:
           if (!started[u.index]) {
             write(api::sse_data(api::chat_chunk_role(meta, u.index)));
             started[u.index] = true;
+            shapers.emplace(u.index, job->shaping.make());
           }
-          if (!u.text.empty() || (lp && !lp->empty()))
-            write(api::sse_data(api::chat_chunk_content(meta, u.index, u.text, lp)));
-          if (u.finish) write(api::sse_data(api::chat_chunk_finish(meta, u.index, *u.finish)));
+          AnswerShaper& shaper = shapers.at(u.index);
+          if (!shaper.shapes()) {
+            if (!u.text.empty() || (lp && !lp->empty()))
+              write(api::sse_data(api::chat_chunk_content(meta, u.index, u.text, lp)));
+          } else {
+            std::vector<AnswerEvent> events = shaper.push(u.text);
+            if (u.finish)
+              for (AnswerEvent& e : shaper.finish()) events.push_back(std::move(e));
+            for (const AnswerEvent& e : events) write(api::sse_data(chunk_of(meta, u.index, e)));
+            for (const AnswerEvent& e : events)
+              if (e.kind == AnswerEvent::Kind::kCallStart) ++calls[u.index];
+            if (lp && !lp->empty())  // the tokens' log-probabilities, apart from the shaping
+              write(api::sse_data(api::chat_chunk_content(meta, u.index, "", lp)));
+          }
+          if (u.finish) {
+            api::FinishReason f = *u.finish;
+            if (calls[u.index] > 0 && f == api::FinishReason::Stop)
+              f = api::FinishReason::ToolCalls;
+            write(api::sse_data(api::chat_chunk_finish(meta, u.index, f)));
+          }
         } else if (!u.text.empty() || u.finish) {
           write(api::sse_data(
               api::completion_chunk(meta, u.index, u.text, u.finish, lp, u.text_offset)));
@@ -259,6 +334,7 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
   job->deadline = arrived + std::chrono::seconds(ctx.config.request_timeout_s);
   job->chat = chat;
   job->logprobs = options.logprobs;
+  job->shaping = prompts->shaping;
   job->meta = {.id = chat ? api::new_chat_completion_id() : api::new_completion_id(),
                .created = unix_now(),
                .model = model.name,

@@ -26,6 +26,13 @@ namespace shardserve {
 api::ApiResult<std::vector<TokenId>> chat_prompt(const ServedModel& model,
                                                  const api::ChatCompletionRequest& request);
 
+// The rendered text chat_prompt tokenizes. With tools (tool_choice other than none) a template
+// that knows tools gets them as its `tools` variable (OpenAI's objects); a template that does
+// not (ToolFormat::kGeneric) gets them described in the system message instead
+// (generic_tools_system_prompt), and earlier calls and tool results as text it can render.
+api::ApiResult<std::string> chat_prompt_text(const ServedModel& model,
+                                             const api::ChatCompletionRequest& request);
+
 api::ApiResult<std::vector<std::vector<TokenId>>> completion_prompts(
     const ServedModel& model, const api::CompletionRequest& request);
 

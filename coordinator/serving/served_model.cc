@@ -59,6 +59,8 @@ Result<std::unique_ptr<ServedModel>> load_one(const ModelConfig& config) {
     auto parsed = ChatTemplate::parse(source);
     if (!parsed) return Error{"model " + config.name + ": " + parsed.error().message};
     m->chat_template = std::move(*parsed);
+    m->tool_format = detect_tool_format(source);
+    m->reasoning = detect_reasoning_tags(source);
   }
   m->context_length =
       config.context_length > 0 ? config.context_length : config.facts.trained_context;

@@ -13,6 +13,8 @@
 
 #include "base/status.h"
 #include "config/cluster_config.h"
+#include "coordinator/serving/reasoning.h"
+#include "coordinator/serving/tool_calls.h"
 #include "model/chat_template/chat_template.h"
 #include "model/gguf/gguf.h"
 #include "model/tokenizer/tokenizer.h"
@@ -29,6 +31,9 @@ struct ServedModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;  // none: chat requests are refused
   std::vector<TokenId> end_of_generation;     // ids that end a sequence (unless ignore_eos)
+  // Read from the chat template: how its model writes tool calls, and its thinking tags.
+  ToolFormat tool_format = ToolFormat::kGeneric;
+  std::optional<ReasoningTags> reasoning;
 
   // Embedding models only.
   std::unique_ptr<WordPieceTokenizer> wordpiece;
