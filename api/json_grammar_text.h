@@ -32,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/utf8.h"
+
 namespace shardserve::api::json_grammar {
 
 inline constexpr char32_t kMaxCodePoint = 0x10FFFF;
@@ -65,7 +67,7 @@ class CharSet {
 
 // UTF-8 <-> code points. decode_utf8 returns nullopt on malformed input.
 std::optional<std::u32string> decode_utf8(std::string_view text);
-void append_utf8(std::string& out, char32_t c);
+using shardserve::append_utf8;  // base/utf8.h
 
 // GBNF text. `set` must not be empty.
 std::string char_class(const CharSet& set);

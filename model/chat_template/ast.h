@@ -78,6 +78,10 @@ struct Node {
   // macro (params with optional defaults) / with (params are the assignments)
   std::string name;
   std::vector<std::pair<std::string, ExprPtr>> params;  // default may be nullptr
+  // macro: its body reads `varargs` / `kwargs`, so extra arguments land there (as in Jinja)
+  // instead of being an error.
+  bool catch_varargs = false;
+  bool catch_kwargs = false;
 };
 
 struct Template {

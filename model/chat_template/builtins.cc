@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "model/chat_template/errors.h"
+#include "model/chat_template/format.h"
 #include "model/chat_template/ops.h"
 #include "model/chat_template/text_util.h"
 
@@ -198,11 +199,56 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& a) 
     const int64_t maxsplit = arg(a, 1, "maxsplit", Value(-1)).as_int();
     const std::string* sep_s = opt_string(sep, "split");
     if (sep_s != nullptr && sep_s->empty()) throw_error("empty separator");
-    if (name == "rsplit" && maxsplit >= 0)
-      throw_error("unsupported construct: rsplit with maxsplit");
     ValueList out;
-    for (std::string& part : py_split(s, sep_s, maxsplit)) out.emplace_back(std::move(part));
+    for (std::string& part :
+         name == "rsplit" ? py_rsplit(s, sep_s, maxsplit) : py_split(s, sep_s, maxsplit)) {
+      out.emplace_back(std::move(part));
+    }
     return Value::list(std::move(out));
+  }
+  if (name == "format") return Value(str_format(s, a));
+  if (name == "removeprefix" || name == "removesuffix") {
+    const Value affix = arg(a, 0, name == "removeprefix" ? "prefix" : "suffix");
+    if (!affix.is_string()) throw_error(name + "() argument must be str, not " + affix.type_name());
+    const std::string& x = affix.as_string();
+    if (x.empty() || !affix_match(s, affix, name == "removeprefix")) return Value(s);
+    return Value(name == "removeprefix" ? s.substr(x.size()) : s.substr(0, s.size() - x.size()));
+  }
+  if (name == "partition" || name == "rpartition") {
+    const Value sep = arg(a, 0, "sep");
+    if (!sep.is_string()) throw_error("must be str, not " + sep.type_name());
+    if (sep.as_string().empty()) throw_error("empty separator");
+    const size_t p = name == "partition" ? s.find(sep.as_string()) : s.rfind(sep.as_string());
+    if (p == std::string::npos) {
+      return name == "partition" ? Value::list({Value(s), Value(""), Value("")}, true)
+                                 : Value::list({Value(""), Value(""), Value(s)}, true);
+    }
+    return Value::list({Value(s.substr(0, p)), sep, Value(s.substr(p + sep.as_string().size()))},
+                       true);
+  }
+  if (name == "center" || name == "ljust" || name == "rjust" || name == "zfill") {
+    const Value width = arg(a, 0, "width");
+    if (!width.is_int() && !width.is_bool()) throw_error(name + "() expects an integer width");
+    const Value fill = name == "zfill" ? Value("0") : arg(a, 1, "fillchar", Value(" "));
+    if (!fill.is_string() || code_point_count(fill.as_string()) != 1) {
+      throw_error("The fill character must be exactly one character long");
+    }
+    const int64_t len = static_cast<int64_t>(code_point_count(s));
+    const int64_t w = std::min<int64_t>(width.as_int(), static_cast<int64_t>(kMaxValueBytes));
+    if (w <= len) return Value(s);
+    const int64_t margin = w - len;
+    const int64_t left = name == "ljust"    ? 0
+                         : name == "center" ? margin / 2 + (margin & w & 1)
+                                            : margin;
+    std::string out, body = s;
+    if (name == "zfill" && !s.empty() && (s[0] == '+' || s[0] == '-')) {
+      out += s[0];  // the sign stays in front of the zeros
+      body = s.substr(1);
+    }
+    for (int64_t k = 0; k < left; ++k) out += fill.as_string();
+    out += body;
+    for (int64_t k = left; k < margin; ++k) out += fill.as_string();
+    return Value(std::move(out));
   }
   if (name == "splitlines") {
     ValueList out;
@@ -267,6 +313,11 @@ Value string_method(const std::string& s, const std::string& name, CallArgs& a) 
     return all_of([](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); });
   }
   if (name == "isspace") return all_of([](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); });
+  if (name == "isalnum") {
+    return all_of([](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    });
+  }
   if (name == "islower") return Value(py_lower(s) == s && py_upper(s) != s);
   if (name == "isupper") return Value(py_upper(s) == s && py_lower(s) != s);
   throw_error("unknown str method '" + name + "'");
@@ -280,16 +331,33 @@ Value dict_method(const Value& d, const std::string& name, CallArgs& a) {
     }
     return Value::list(std::move(out));
   }
+  if (name == "copy") return Value::dict(d.as_dict());
   // get
   const Value* v = d.find(arg(a, 0, "key"));
   return v != nullptr ? *v : arg(a, 1, "default", Value::none());
 }
 
+Value list_method(const Value& l, const std::string& name, CallArgs& a) {
+  if (name == "copy") return Value::list(l.as_list());
+  const Value x = arg(a, 0, "value");
+  const ValueList& items = l.as_list();
+  int64_t n = 0;
+  for (size_t k = 0; k < items.size(); ++k) {
+    if (!items[k].equals(x)) continue;
+    if (name == "index") return Value(static_cast<int64_t>(k));
+    ++n;
+  }
+  if (name == "index") throw_error(x.repr() + " is not in list");
+  return Value(n);
+}
+
 bool is_string_method(const std::string& n) {
   static const char* kNames[] = {
-      "strip", "lstrip", "rstrip",  "split",      "rsplit",  "splitlines", "startswith", "endswith",
-      "upper", "lower",  "title",   "capitalize", "replace", "find",       "rfind",      "count",
-      "index", "join",   "isdigit", "isalpha",    "isspace", "islower",    "isupper"};
+      "strip",      "lstrip",  "rstrip",  "split",  "rsplit",       "splitlines",   "startswith",
+      "endswith",   "upper",   "lower",   "title",  "capitalize",   "replace",      "find",
+      "rfind",      "count",   "index",   "join",   "isdigit",      "isalpha",      "isspace",
+      "islower",    "isupper", "isalnum", "format", "removeprefix", "removesuffix", "partition",
+      "rpartition", "center",  "ljust",   "rjust",  "zfill"};
   for (const char* k : kNames) {
     if (n == k) return true;
   }
@@ -349,7 +417,9 @@ bool has_test(std::string_view name) {
 }
 
 bool apply_test(const std::string& name, const Value& input, CallArgs& args) {
-  return tests().at(name)(input, args);
+  const auto it = tests().find(name);
+  if (it == tests().end()) throw_error("unsupported construct: no test named '" + name + "'");
+  return it->second(input, args);
 }
 
 Value get_method(const Value& obj, const std::string& name) {
@@ -359,11 +429,30 @@ Value get_method(const Value& obj, const std::string& name) {
                            [s, name](CallArgs& a) { return string_method(s, name, a); });
   }
   if (obj.is_dict() && !obj.is_namespace() &&
-      (name == "items" || name == "keys" || name == "values" || name == "get")) {
+      (name == "items" || name == "keys" || name == "values" || name == "get" || name == "copy")) {
     return Value::function("dict." + name,
                            [obj, name](CallArgs& a) { return dict_method(obj, name, a); });
   }
+  if (obj.is_list() &&
+      (name == "count" || name == "index" || (name == "copy" && !obj.is_tuple()))) {
+    return Value::function((obj.is_tuple() ? "tuple." : "list.") + name,
+                           [obj, name](CallArgs& a) { return list_method(obj, name, a); });
+  }
   return Value();
+}
+
+std::string unsafe_attribute(const Value& obj, const std::string& name) {
+  static const char* kDict[] = {"clear", "pop", "popitem", "setdefault", "update"};
+  static const char* kList[] = {"append", "clear",  "extend",  "insert",
+                                "pop",    "remove", "reverse", "sort"};
+  bool unsafe = false;
+  if (obj.is_dict() && !obj.is_namespace()) {
+    for (const char* k : kDict) unsafe = unsafe || name == k;
+  } else if (obj.is_list() && !obj.is_tuple()) {
+    for (const char* k : kList) unsafe = unsafe || name == k;
+  }
+  if (!unsafe) return "";
+  return "access to attribute '" + name + "' of '" + obj.type_name() + "' object is unsafe.";
 }
 
 std::unordered_map<std::string, Value> make_globals() {

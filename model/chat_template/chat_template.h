@@ -7,8 +7,10 @@
 // `raise_exception(msg)` and `strftime_now(fmt)` as globals, in an immutable sandbox (lists and
 // dicts cannot be mutated; namespace() objects can). Supported: text, {{ }}, comments, raw,
 // whitespace control, if/elif/else, for (loop.*, else, filters, tuple unpacking), set
-// (names, tuples, ns.attr, block set), macros, break/continue, Python-like expressions, and the
-// filters/tests/methods listed in builtins.h.
+// (names, tuples, ns.attr, block set), macros (with varargs/kwargs), break/continue, Python-like
+// expressions including printf-style `str % args` and `str.format(...)` (format.h), and the
+// filters/tests/methods listed in builtins.h. As in Jinja2, an unknown filter or test inside an
+// `if` or a conditional expression is an error only when it runs.
 //
 // Errors: parse() and render() return an Error (never crash, never hang) whose message starts
 // with "chat template <line>:<col>: " followed by what went wrong: a syntax error, an

@@ -390,6 +390,88 @@ TEST(ChatTemplateFeatures, GenerationBlockIsPassThrough) {
 // ---------------------------------------------------------------------------------------------
 // Errors: never a crash or a hang; a message with line:col.
 
+TEST(ChatTemplateFeatures, PercentFormatting) {
+  const char* src =
+      R"JINJA({{ '%s=%d' % ('n', 3) }}|{{ '%5.2f|%-4s|%+03d|%#x|%e' % (3.14159, 'ab', 7, 255, 12345.678) }}|{{ '%(name)s: %(n)r' % {'name': 'x', 'n': 'é'} }}|{{ '%s' % [1, 'a'] }}|{{ '%d' % 2.9 }}|{{ '100%%' % () }})JINJA";
+  EXPECT_EQ(render(src), "n=3| 3.14|ab  |+07|0xff|1.234568e+04|x: 'é'|[1, 'a']|2|100%");
+}
+
+TEST(ChatTemplateFeatures, FormatFilter) {
+  const char* src =
+      R"JINJA({%- for param in args %}{{ param }}={{ "%s" | format(args[param]) }}{% if not loop.last %}, {% endif %}{% endfor %}|{{ '%s-%s' | format('a', 1) }}|{{ '%(x)s' | format(x=true) }})JINJA";
+  EXPECT_EQ(
+      render(
+          src,
+          ordered_json::parse(
+              R"JSON({"args": {"city": "Paris", "days": 3, "hourly": true, "tags": ["a", "b"], "opts": {"u": null}}})JSON")),
+      "city=Paris, days=3, hourly=True, tags=['a', 'b'], opts={'u': None}|a-1|True");
+}
+
+TEST(ChatTemplateFeatures, StrFormat) {
+  const char* src =
+      R"JINJA({{ '{} {}'.format('a', 1) }}|{{ '{1}{0}{1}'.format('x', 'y') }}|{{ '{name}!'.format(name='n') }}|{{ '{0[city]} {0.days}'.format(args) }}|{{ '{:>6}|{:<4}|{:^7}|{:*^5}'.format('r', 'l', 'c', 1) }}|{{ '{:.2f} {:,} {:08.3f} {:+d} {:x} {:#b} {:.1%} {:e}'.format(3.14159, 1234567, -3.14159, 5, 255, 5, 0.256, 1500.0) }}|{{ '{!r} {{literal}}'.format('q') }}|{{ '{:.3} {}'.format(1.0, 2.5) }})JINJA";
+  EXPECT_EQ(render(src, ordered_json::parse(R"JSON({"args": {"city": "Paris", "days": 3}})JSON")),
+            "a 1|yxy|n!|Paris 3|     r|l   |   c   |**1**|3.14 1,234,567 -003.142 +5 ff 0b101 "
+            "25.6% 1.500000e+03|'q' {literal}|1.0 2.5");
+}
+
+TEST(ChatTemplateFeatures, StringMethodsMore) {
+  const char* src =
+      R"JINJA({{ 'a b  c'.rsplit(' ', 1) }}{{ '  a b  c '.rsplit(None, 1) }}{{ ' a b '.split(None, 1) }}{{ 'k=v=w'.rsplit('=', 1) }}|{{ 'get_weather'.removeprefix('get_') }}|{{ 'x.json'.removesuffix('.json') }}|{{ 'a:b:c'.partition(':') }}{{ 'a:b:c'.rpartition(':') }}|{{ 'ab'.center(6, '*') }}|{{ 'ab'.ljust(4, '.') }}|{{ 'ab'.rjust(4) }}|{{ '-7'.zfill(4) }}|{{ 'a1'.isalnum() }}|{{ [3, 1, 3].count(3) }}{{ [3, 1, 3].index(1) }})JINJA";
+  EXPECT_EQ(render(src),
+            "['a b ', 'c']['  a b', 'c']['a', 'b ']['k=v', 'w']|weather|x|('a', ':', 'b:c')('a:b', "
+            "':', 'c')|**ab**|ab..|  ab|-007|True|21");
+}
+
+TEST(ChatTemplateFeatures, ToJsonArguments) {
+  const char* src =
+      R"JINJA({{ d | tojson(ensure_ascii=true) }}|{{ d | tojson(true) }}|{{ d | tojson(false, 1) }}|{{ d | tojson(indent='\t', sort_keys=true) }}|{{ 'x\u007f\u2028' | tojson }})JINJA";
+  EXPECT_EQ(
+      render(src, ordered_json::parse(R"JSON({"d": {"z": "Zürich 🌤", "a": [1, null]}})JSON")),
+      "{\"z\": \"Z\\u00fcrich \\ud83c\\udf24\", \"a\": [1, null]}|{\"z\": \"Z\\u00fcrich "
+      "\\ud83c\\udf24\", \"a\": [1, null]}|{\n \"z\": \"Zürich 🌤\",\n \"a\": [\n  1,\n  null\n "
+      "]\n}|{\n\t\"a\": [\n\t\t1,\n\t\tnull\n\t],\n\t\"z\": \"Zürich 🌤\"\n}|\"x\177 \"");
+}
+
+TEST(ChatTemplateFeatures, RoundLikePython) {
+  const char* src =
+      R"JINJA({{ 2.675 | round(2) }} {{ 0.125 | round(2) }} {{ 2.5 | round }} {{ 3.5 | round }} {{ 3 | round }} {{ 1234.5 | round(-2) }} {{ 2.21 | round(1, 'ceil') }} {{ 2.29 | round(1, 'floor') }})JINJA";
+  EXPECT_EQ(render(src), "2.67 0.12 2.0 4.0 3 1200.0 2.3 2.2");
+}
+
+TEST(ChatTemplateFeatures, MacroVarargsAndKwargs) {
+  const char* src =
+      R"JINJA({% macro m(a, b=2) %}{{ a }},{{ b }},{{ varargs }},{{ kwargs }}{% endmacro %}{{ m(1, 3, 4, c=5) }}|{% macro plain(a) %}{{ a }}{% endmacro %}{{ plain(a=7) }})JINJA";
+  EXPECT_EQ(render(src), "1,3,(4,),{'c': 5}|7");
+}
+
+TEST(ChatTemplateFeatures, SandboxRefusesMutatingMethods) {
+  const char* src =
+      R"JINJA({{ d.update is defined }}{{ d.pop is defined }}{{ d['update'] }}{{ d.items is defined }}{{ d['items'] }}{{ d.copy() == d }}|{{ d.update }}|)JINJA";
+  EXPECT_EQ(
+      render(src, ordered_json::parse(R"JSON({"d": {"update": 1, "pop": 2, "items": 3}})JSON")),
+      "FalseFalse1True3True||");
+}
+
+TEST(ChatTemplateFeatures, UnknownFilterInsideIfFailsOnlyWhenRun) {
+  const char* src =
+      R"JINJA({% if false %}{{ x | no_such_filter }}{% elif false and x is no_such_test %}{% endif %}{{ 1 if true else (2 | no_such_filter) }}{% if false %}{{ [] | groupby('a') }}{% endif %})JINJA";
+  EXPECT_EQ(render(src), "1");
+}
+
+TEST(ChatTemplateFeatures, MoreJinjaFilters) {
+  const char* src =
+      R"JINJA({{ 'ab' | center(6) }}|{{ '<b>' | forceescape }}|{{ [1, 2, 3, 4, 5] | batch(2, 0) | list }}|{{ [1, 2, 3, 4, 5] | slice(2) | list }}|{{ 'Hello brave new world' | truncate(12) }}|{{ 'Hello brave new world' | truncate(12, true, '~') }})JINJA";
+  EXPECT_EQ(render(src),
+            "  ab  |&lt;b&gt;|[[1, 2], [3, 4], [5, 0]]|[[1, 2, 3], [4, 5]]|Hello...|Hello brave~");
+}
+
+TEST(ChatTemplateFeatures, SplitWithMaxsplitKeepsTheRemainderAsIs) {
+  // Regression: the remainder of str.split(None, n) lost its trailing whitespace.
+  EXPECT_EQ(render("{{ ' a b  '.split(None, 1) }}{{ '  a b '.rsplit(None, 1) }}"),
+            "['a', 'b  ']['  a', 'b']");
+}
+
 TEST(ChatTemplateErrors, SyntaxErrorsNameLineAndColumn) {
   EXPECT_EQ(render("{{ 1 + }}"), "ERROR: chat template 1:8: unexpected '}}'");
   EXPECT_EQ(render("ok\n{% if x %}\nno end"),
@@ -435,6 +517,24 @@ TEST(ChatTemplateErrors, RaiseExceptionMessageSurfaces) {
       "{% endif %}";
   ordered_json ctx = {{"messages", {{{"role", "system"}, {"content", "x"}}}}};
   EXPECT_EQ(render(src, ctx), "ERROR: chat template 2:21: System role not supported");
+}
+
+TEST(ChatTemplateErrors, FormattingAndCallErrorsAreReported) {
+  EXPECT_EQ(render("{{ '%s %s' % ('one',) }}"),
+            "ERROR: chat template 1:12: not enough arguments for format string");
+  EXPECT_EQ(render("{{ '%s' % (1, 2) }}"),
+            "ERROR: chat template 1:9: not all arguments converted during string formatting");
+  EXPECT_EQ(render("{{ '%d' % 'x' }}"),
+            "ERROR: chat template 1:9: %d format: a real number is required, not str");
+  EXPECT_EQ(
+      render("{{ '{} {}'.format(1) }}"),
+      "ERROR: chat template 1:18: Replacement index 1 out of range for positional args tuple");
+  EXPECT_EQ(render("{% macro m(a) %}{{ a }}{% endmacro %}{{ m(b=2) }}"),
+            "ERROR: chat template 1:42: macro 'm' takes no keyword argument 'b'");
+  EXPECT_EQ(render("{{ [] | groupby('a') }}"),
+            "ERROR: chat template 1:9: unsupported construct: filter 'groupby'");
+  EXPECT_EQ(render("{% set d = {} %}{{ d.update({'a': 1}) }}"),
+            "ERROR: chat template 1:28: access to attribute 'update' of 'dict' object is unsafe.");
 }
 
 TEST(ChatTemplateErrors, EndlessLoopIsStopped) {

@@ -1,12 +1,14 @@
 // Jinja2's builtin filters, as chat templates use them (jinja2/filters.py semantics), plus HF's
-// `tojson` (json.dumps with ensure_ascii=False and optional indent/separators/sort_keys).
+// `tojson` (json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <unordered_map>
 
 #include "model/chat_template/builtins.h"
 #include "model/chat_template/errors.h"
+#include "model/chat_template/format.h"
 #include "model/chat_template/ops.h"
 #include "model/chat_template/text_util.h"
 
@@ -160,33 +162,68 @@ Value f_abs(const Value& in, CallArgs&) {
 Value f_round(const Value& in, CallArgs& a) {
   const int64_t precision = arg(a, 0, "precision", Value(0)).as_int();
   const std::string method = as_str(arg(a, 1, "method", Value("common")));
+  if (method != "common" && method != "ceil" && method != "floor") {
+    throw_error("method must be common, ceil or floor");
+  }
   if (!in.is_number() && !in.is_bool()) throw_error("round filter: expected a number");
+  if (method == "common") {
+    // Python's round(): an int stays an int; a float rounds its exact binary value half to
+    // even, which is what printf's correctly rounded "%.*f" does.
+    if (!in.is_float()) return Value(in.as_int());
+    const double d = in.as_double();
+    if (precision >= 0 && std::isfinite(d)) {
+      char buf[512];
+      const int n = std::snprintf(buf, sizeof(buf), "%.*f",
+                                  static_cast<int>(std::min<int64_t>(precision, 340)), d);
+      if (n > 0 && static_cast<size_t>(n) < sizeof(buf)) return Value(std::strtod(buf, nullptr));
+      return Value(d);
+    }
+    const double scale = std::pow(10.0, static_cast<double>(-precision));
+    return std::isfinite(d) ? Value(std::nearbyint(d / scale) * scale) : Value(d);
+  }
   const double scale = std::pow(10.0, static_cast<double>(precision));
-  double x = in.as_double() * scale;
-  // Python's round() (method "common") rounds half to even, like nearbyint.
-  x = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::nearbyint(x);
-  return Value(x / scale);
+  const double x = in.as_double() * scale;
+  return Value((method == "ceil" ? std::ceil(x) : std::floor(x)) / scale);
 }
 
+// HF's override: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False).
 Value f_tojson(const Value& in, CallArgs& a) {
   JsonFormat f;
-  const Value indent = arg(a, 0, "indent", Value::none());
+  f.ensure_ascii = arg(a, 0, "ensure_ascii", Value(false)).truthy();
+  const Value indent = arg(a, 1, "indent", Value::none());
   if (indent.is_string()) {
     f.indent_is_string = true;
     f.indent_str = indent.as_string();
-  } else if (indent.is_int()) {
+  } else if (indent.is_int() || indent.is_bool()) {
     f.indent = static_cast<int>(std::clamp<int64_t>(indent.as_int(), 0, 64));
+  } else if (!indent.is_none()) {
+    throw_error("tojson: indent must be an int or a str, not " + indent.type_name());
   }
   const Value separators = arg(a, 2, "separators", Value::none());
   if (separators.is_list() && separators.as_list().size() == 2) {
     f.has_separators = true;
     f.item_separator = as_str(separators.as_list()[0]);
     f.key_separator = as_str(separators.as_list()[1]);
+  } else if (!separators.is_none()) {
+    throw_error("tojson: separators must be a pair of strings");
   }
   f.sort_keys = arg(a, 3, "sort_keys", Value(false)).truthy();
   std::string out, bad;
   if (!to_python_json(in, f, &out, &bad)) throw_error("tojson: " + bad);
   return Value(std::move(out));
+}
+
+// Jinja's format filter: `value % args`, or `value % kwargs` (a dict for "%(name)s").
+Value f_format(const Value& in, CallArgs& a) {
+  if (!a.positional.empty() && !a.keyword.empty()) {
+    throw_error("can't handle positional and keyword arguments at the same time");
+  }
+  if (!a.keyword.empty()) {
+    ValueDict kwargs;
+    for (const auto& [k, v] : a.keyword) kwargs.emplace_back(Value(k), v);
+    return Value(percent_format(as_str(in), Value::dict(std::move(kwargs))));
+  }
+  return Value(percent_format(as_str(in), Value::list(a.positional, /*is_tuple=*/true)));
 }
 
 Value f_indent(const Value& in, CallArgs& a) {
@@ -359,6 +396,73 @@ Value f_escape(const Value& in, CallArgs&) {
   return Value(std::move(out));
 }
 
+Value f_center(const Value& in, CallArgs& a) {
+  CallArgs c;
+  c.positional.push_back(arg(a, 0, "width", Value(80)));
+  return get_method(Value(as_str(in)), "center").call(c);
+}
+
+// truncate(s, length=255, killwords=False, end='...', leeway=5), in code points.
+Value f_truncate(const Value& in, CallArgs& a) {
+  const std::string s = as_str(in);
+  const int64_t length = arg(a, 0, "length", Value(255)).as_int();
+  const bool killwords = arg(a, 1, "killwords", Value(false)).truthy();
+  const std::string end = as_str(arg(a, 2, "end", Value("...")));
+  const Value leeway_v = arg(a, 3, "leeway", Value::none());
+  const int64_t leeway = leeway_v.is_none() ? 5 : leeway_v.as_int();
+  const auto end_len = static_cast<int64_t>(code_point_count(end));
+  if (length < end_len) throw_error("expected length >= " + std::to_string(end_len));
+  if (leeway < 0) throw_error("expected leeway >= 0");
+  if (static_cast<int64_t>(code_point_count(s)) <= length + leeway) return Value(s);
+  const std::string head = get_slice(Value(s), Value(), Value(length - end_len), Value()).str();
+  if (killwords) return Value(head + end);
+  static const std::string kSpace = " ";
+  return Value(py_rsplit(head, &kSpace, 1).front() + end);
+}
+
+// batch(value, linecount, fill_with=None): lists of `linecount` items, the last one padded.
+Value f_batch(const Value& in, CallArgs& a) {
+  const int64_t n = arg(a, 0, "linecount").as_int();
+  const Value fill = arg(a, 1, "fill_with", Value::none());
+  if (n <= 0) throw_error("batch: linecount must be positive");
+  ValueList out, cur;
+  for (const Value& item : iterate(in)) {
+    cur.push_back(item);
+    if (static_cast<int64_t>(cur.size()) == n) {
+      out.push_back(Value::list(std::move(cur)));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) {
+    if (!fill.is_none()) {
+      while (static_cast<int64_t>(cur.size()) < n) cur.push_back(fill);
+    }
+    out.push_back(Value::list(std::move(cur)));
+  }
+  return Value::list(std::move(out));
+}
+
+// slice(value, slices, fill_with=None): `slices` columns, as jinja2's do_slice cuts them.
+Value f_slice(const Value& in, CallArgs& a) {
+  const int64_t slices = arg(a, 0, "slices").as_int();
+  const Value fill = arg(a, 1, "fill_with", Value::none());
+  if (slices <= 0 || slices > kMaxRangeLength) throw_error("slice: bad number of slices");
+  const ValueList seq = iterate(in);
+  const auto length = static_cast<int64_t>(seq.size());
+  const int64_t per = length / slices, with_extra = length % slices;
+  int64_t offset = 0;
+  ValueList out;
+  for (int64_t k = 0; k < slices; ++k) {
+    const int64_t start = offset + k * per;
+    if (k < with_extra) ++offset;
+    const int64_t end = offset + (k + 1) * per;
+    ValueList part(seq.begin() + start, seq.begin() + end);
+    if (!fill.is_none() && k >= with_extra) part.push_back(fill);
+    out.push_back(Value::list(std::move(part)));
+  }
+  return Value::list(std::move(out));
+}
+
 Value f_wordcount(const Value& in, CallArgs&) {
   return Value(static_cast<int64_t>(py_split(as_str(in), nullptr, -1).size()));
 }
@@ -383,19 +487,51 @@ Value f_dictsort(const Value& in, CallArgs& a) {
 
 const std::unordered_map<std::string_view, FilterFn>& filters() {
   static const std::unordered_map<std::string_view, FilterFn> table = {
-      {"abs", f_abs},           {"attr", f_attr},       {"capitalize", f_capitalize},
-      {"count", f_length},      {"d", f_default},       {"default", f_default},
-      {"dictsort", f_dictsort}, {"e", f_escape},        {"escape", f_escape},
-      {"first", f_first},       {"float", f_float},     {"indent", f_indent},
-      {"int", f_int},           {"items", f_items},     {"join", f_join},
-      {"last", f_last},         {"length", f_length},   {"list", f_list},
-      {"lower", f_lower},       {"map", f_map},         {"max", f_max},
-      {"min", f_min},           {"reject", f_reject},   {"rejectattr", f_rejectattr},
-      {"replace", f_replace},   {"reverse", f_reverse}, {"round", f_round},
-      {"safe", f_safe},         {"select", f_select},   {"selectattr", f_selectattr},
-      {"sort", f_sort},         {"string", f_string},   {"sum", f_sum},
-      {"title", f_title},       {"tojson", f_tojson},   {"trim", f_trim},
-      {"unique", f_unique},     {"upper", f_upper},     {"wordcount", f_wordcount},
+      {"abs", f_abs},
+      {"attr", f_attr},
+      {"batch", f_batch},
+      {"capitalize", f_capitalize},
+      {"center", f_center},
+      {"count", f_length},
+      {"d", f_default},
+      {"default", f_default},
+      {"dictsort", f_dictsort},
+      {"e", f_escape},
+      {"escape", f_escape},
+      {"forceescape", f_escape},
+      {"first", f_first},
+      {"float", f_float},
+      {"format", f_format},
+      {"indent", f_indent},
+      {"int", f_int},
+      {"items", f_items},
+      {"join", f_join},
+      {"last", f_last},
+      {"length", f_length},
+      {"list", f_list},
+      {"lower", f_lower},
+      {"map", f_map},
+      {"max", f_max},
+      {"min", f_min},
+      {"reject", f_reject},
+      {"rejectattr", f_rejectattr},
+      {"replace", f_replace},
+      {"reverse", f_reverse},
+      {"round", f_round},
+      {"safe", f_safe},
+      {"select", f_select},
+      {"selectattr", f_selectattr},
+      {"slice", f_slice},
+      {"sort", f_sort},
+      {"string", f_string},
+      {"sum", f_sum},
+      {"title", f_title},
+      {"tojson", f_tojson},
+      {"trim", f_trim},
+      {"truncate", f_truncate},
+      {"unique", f_unique},
+      {"upper", f_upper},
+      {"wordcount", f_wordcount},
   };
   return table;
 }
@@ -410,12 +546,27 @@ Value arg(const CallArgs& args, size_t index, const char* name, Value fallback) 
   return fallback;
 }
 
+bool is_unimplemented_jinja_filter(std::string_view name) {
+  static const char* kNames[] = {"filesizeformat", "groupby", "pprint",   "random", "striptags",
+                                 "urlencode",      "urlize",  "wordwrap", "xmlattr"};
+  for (const char* k : kNames) {
+    if (name == k) return true;
+  }
+  return false;
+}
+
 bool has_filter(std::string_view name) {
   return filters().count(name) > 0;
 }
 
 Value apply_filter(const std::string& name, const Value& input, CallArgs& args) {
-  return filters().at(name)(input, args);
+  const auto it = filters().find(name);
+  if (it == filters().end()) {
+    throw_error(is_unimplemented_jinja_filter(name)
+                    ? "unsupported construct: filter '" + name + "'"
+                    : "unsupported construct: no filter named '" + name + "'");
+  }
+  return it->second(input, args);
 }
 
 }  // namespace shardserve::chat_template

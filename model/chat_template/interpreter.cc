@@ -246,9 +246,24 @@ class Interpreter {
                                      std::to_string(limits_.max_call_depth) +
                                      " (endless recursion?)"};
     }
-    if (a.positional.size() > n.params.size()) {
+    // Jinja's checks: keywords that name no parameter still unfilled, then surplus positionals.
+    ValueDict extra_kwargs;
+    for (const auto& [key, kv] : a.keyword) {
+      bool is_param = false;
+      for (size_t k = a.positional.size(); k < n.params.size(); ++k) {
+        is_param = is_param || n.params[k].first == key;
+      }
+      if (is_param) continue;
+      if (!n.catch_kwargs) {
+        --call_depth_;
+        throw_error("macro '" + n.name + "' takes no keyword argument '" + key + "'");
+      }
+      extra_kwargs.emplace_back(Value(key), kv);
+    }
+    if (a.positional.size() > n.params.size() && !n.catch_varargs) {
       --call_depth_;
-      throw_error("macro '" + n.name + "' takes " + std::to_string(n.params.size()) + " arguments");
+      throw_error("macro '" + n.name + "' takes not more than " + std::to_string(n.params.size()) +
+                  " argument(s)");
     }
     // The macro sees the globals and the template's top level, plus its own arguments.
     std::vector<Scope> saved(std::make_move_iterator(scopes_.begin() + 2),
@@ -263,13 +278,21 @@ class Interpreter {
         const auto& [pname, def] = n.params[k];
         Value v = k < a.positional.size() ? a.positional[k] : Value();
         for (const auto& [key, kv] : a.keyword) {
-          if (key == pname) v = kv;
+          if (key == pname && k >= a.positional.size()) v = kv;
         }
         if (k >= a.positional.size() && v.is_undefined() && def) v = eval(*def);
         if (v.is_undefined() && !def)
           v = Value::undefined("parameter '" + pname + "' was not provided");
         assign(pname, v);
       }
+      if (n.catch_varargs) {
+        ValueList rest;
+        for (size_t k = n.params.size(); k < a.positional.size(); ++k) {
+          rest.push_back(a.positional[k]);
+        }
+        assign("varargs", Value::list(std::move(rest), /*is_tuple=*/true));
+      }
+      if (n.catch_kwargs) assign("kwargs", Value::dict(std::move(extra_kwargs)));
       exec_body(n.body);
       result = std::move(out_);
     } catch (...) {

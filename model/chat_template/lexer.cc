@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "base/utf8.h"
+
 namespace shardserve::chat_template {
 
 std::string format_pos(Pos pos) {
@@ -23,24 +25,6 @@ bool is_name_start(char c) {
 }
 bool is_name_char(char c) {
   return is_name_start(c) || is_digit(c);
-}
-
-void append_utf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    *out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    *out += static_cast<char>(0xC0 | (cp >> 6));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    *out += static_cast<char>(0xE0 | (cp >> 12));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    *out += static_cast<char>(0xF0 | (cp >> 18));
-    *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 class Lexer {
@@ -376,7 +360,7 @@ class Lexer {
         const int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
         uint32_t cp = 0;
         if (hex(i + 2, n, &cp) && cp <= 0x10FFFF) {
-          append_utf8(cp, out);
+          append_utf8(*out, cp);
           return i + 2 + n;
         }
         break;
@@ -388,7 +372,7 @@ class Lexer {
           for (int k = 0; k < 3 && j < src_.size() && src_[j] >= '0' && src_[j] <= '7'; ++k, ++j) {
             cp = cp * 8 + (src_[j] - '0');
           }
-          append_utf8(cp, out);
+          append_utf8(*out, cp);
           return j;
         }
     }

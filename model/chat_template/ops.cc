@@ -5,6 +5,7 @@
 
 #include "model/chat_template/builtins.h"
 #include "model/chat_template/errors.h"
+#include "model/chat_template/format.h"
 #include "model/chat_template/text_util.h"
 
 namespace shardserve::chat_template {
@@ -77,6 +78,10 @@ Value get_attr(const Value& obj, const std::string& name) {
     const Value* v = obj.find(name);
     return v != nullptr ? *v : missing_attr(obj, name);
   }
+  // Python looks up attributes before keys, so `d.update` is dict.update (refused by the
+  // sandbox) even when d has an "update" key.
+  const std::string unsafe = unsafe_attribute(obj, name);
+  if (!unsafe.empty()) return Value::undefined(unsafe);
   Value method = get_method(obj, name);
   if (!method.is_undefined()) return method;
   if (obj.is_dict()) {
@@ -163,6 +168,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     return Value(std::move(s));
   }
   check_defined(a);
+  // str % anything is Python's printf-style formatting (an undefined argument prints as "").
+  if (op == "%" && a.is_string()) return Value(percent_format(a.as_string(), b));
   check_defined(b);
   const bool nums = (a.is_number() || a.is_bool()) && (b.is_number() || b.is_bool());
   const bool ints = is_intlike(a) && is_intlike(b);

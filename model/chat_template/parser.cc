@@ -7,6 +7,92 @@
 
 namespace shardserve::chat_template {
 namespace parser_internal {
+namespace {
+
+// Whether an expression or body reads the variable `name`; nested macro bodies are their own
+// scope and do not count. Jinja asks this of a macro body to decide whether the macro takes
+// extra positional (`varargs`) or keyword (`kwargs`) arguments.
+bool reads_name(const Expr* e, const std::string& name) {
+  if (e == nullptr) return false;
+  if (e->kind == Expr::Kind::kName && e->name == name) return true;
+  for (const ExprPtr& c : e->children) {
+    if (reads_name(c.get(), name)) return true;
+  }
+  for (const auto& [key, v] : e->kwargs) {
+    if (reads_name(v.get(), name)) return true;
+  }
+  return false;
+}
+
+bool reads_name(const Body& body, const std::string& name) {
+  for (const NodePtr& n : body) {
+    if (n->kind == Node::Kind::kMacro) continue;
+    if (reads_name(n->expr.get(), name) || reads_name(n->filter.get(), name)) return true;
+    for (const auto& [cond, branch] : n->branches) {
+      if (reads_name(cond.get(), name) || reads_name(branch, name)) return true;
+    }
+    if (reads_name(n->body, name) || reads_name(n->else_body, name)) return true;
+    for (const auto& [param, def] : n->params) {
+      if (reads_name(def.get(), name)) return true;
+    }
+  }
+  return false;
+}
+
+// Jinja2 (3.x) rejects an unknown filter or test when it compiles the template, except inside
+// an `if` statement (its conditions and branches, not loops or macros nested in them) or a
+// conditional expression, where the error waits until the filter runs. `soft` is that state.
+void check_names(const Expr* e, bool soft) {
+  if (e == nullptr) return;
+  if (e->kind == Expr::Kind::kCondExpr) soft = true;
+  if (!soft && e->kind == Expr::Kind::kFilter && !has_filter(e->name) &&
+      !is_unimplemented_jinja_filter(e->name)) {
+    throw ParseError{e->pos, "unsupported construct: no filter named '" + e->name + "'"};
+  }
+  if (!soft && e->kind == Expr::Kind::kTest && !has_test(e->name)) {
+    throw ParseError{e->pos, "unsupported construct: no test named '" + e->name + "'"};
+  }
+  for (const ExprPtr& c : e->children) check_names(c.get(), soft);
+  for (const auto& [key, v] : e->kwargs) check_names(v.get(), soft);
+}
+
+void check_names(const Body& body, bool soft) {
+  for (const NodePtr& n : body) {
+    switch (n->kind) {
+      case Node::Kind::kIf:
+        for (const auto& [cond, branch] : n->branches) {
+          check_names(cond.get(), true);
+          check_names(branch, true);
+        }
+        check_names(n->else_body, true);
+        break;
+      case Node::Kind::kFor:  // the iterable belongs to the enclosing frame
+        check_names(n->expr.get(), soft);
+        check_names(n->filter.get(), false);
+        check_names(n->body, false);
+        check_names(n->else_body, false);
+        break;
+      case Node::Kind::kWith:  // the values too
+        for (const auto& [name, value] : n->params) check_names(value.get(), soft);
+        check_names(n->body, false);
+        break;
+      case Node::Kind::kMacro:
+        for (const auto& [name, def] : n->params) check_names(def.get(), false);
+        check_names(n->body, false);
+        break;
+      default:  // output, set (value or block), filter block, pass-through block
+        check_names(n->expr.get(), n->kind == Node::Kind::kFilterBlock ? false : soft);
+        check_names(n->body, false);
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+void check_filter_and_test_names(const Body& body) {
+  check_names(body, false);
+}
 
 // Parses nodes until a block tag whose name is in `end_names` (left unconsumed, name stored
 // in *stopped_at) or the end of the template (an error when end_names is not empty).
@@ -140,6 +226,8 @@ NodePtr Parser::parse_statement() {
     loop_depth_ = 0;
     n->body = parse_body({"endmacro"}, &stop);
     loop_depth_ = saved_loop_depth;
+    n->catch_varargs = reads_name(n->body, "varargs");
+    n->catch_kwargs = reads_name(n->body, "kwargs");
     advance();
     expect_block_end();
   } else if (s == "break" || s == "continue") {
@@ -170,9 +258,6 @@ NodePtr Parser::parse_statement() {
     n->kind = Node::Kind::kFilterBlock;
     auto f = make(Expr::Kind::kFilter, cur().pos);
     f->name = expect_name();
-    if (!has_filter(f->name)) {
-      throw ParseError{f->pos, "unsupported construct: no filter named '" + f->name + "'"};
-    }
     f->children.push_back(nullptr);  // the body's output, supplied when rendering
     if (is_op("(")) parse_call_args(f.get());
     if (is_op("|")) fail("unsupported construct: chained filters in a filter block");

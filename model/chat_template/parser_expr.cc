@@ -348,9 +348,7 @@ ExprPtr Parser::parse_call(ExprPtr callee) {
 ExprPtr Parser::parse_filter(ExprPtr obj) {
   advance();  // '|'
   auto e = make(Expr::Kind::kFilter, cur().pos);
-  e->name = expect_name();
-  if (!has_filter(e->name))
-    throw ParseError{e->pos, "unsupported construct: no filter named '" + e->name + "'"};
+  e->name = expect_name();  // an unknown name is checked after parsing (check_names)
   e->children.push_back(std::move(obj));
   if (is_op("(")) parse_call_args(e.get());
   return e;
@@ -360,10 +358,8 @@ ExprPtr Parser::parse_test(ExprPtr obj) {
   advance();  // 'is'
   auto e = make(Expr::Kind::kTest, cur().pos);
   e->negated = skip_name("not");
-  const Pos name_pos = cur().pos;
-  e->name = expect_name();
-  if (!has_test(e->name))
-    throw ParseError{name_pos, "unsupported construct: no test named '" + e->name + "'"};
+  e->pos = cur().pos;
+  e->name = expect_name();  // an unknown name is checked after parsing (check_names)
   e->children.push_back(std::move(obj));
   const Token& t = cur();
   if (is_op("(")) {

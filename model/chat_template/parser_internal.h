@@ -22,6 +22,9 @@ struct ParseError {
 
 using T = Token::Type;
 
+// Throws ParseError for a filter or test name that Jinja2 would reject when compiling `body`.
+void check_filter_and_test_names(const Body& body);
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : toks_(std::move(tokens)) {}
@@ -30,6 +33,7 @@ class Parser {
     auto tmpl = std::make_shared<Template>();
     std::string stopped_at;
     tmpl->body = parse_body({}, &stopped_at);
+    check_filter_and_test_names(tmpl->body);
     return tmpl;
   }
 

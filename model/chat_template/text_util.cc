@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/utf8.h"
+
 namespace shardserve::chat_template {
 
 uint32_t decode_code_point(std::string_view s, size_t i, size_t* len) {
@@ -112,8 +114,8 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, in
   skip_space();
   while (i < s.size()) {
     if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) {
-      // Python keeps the remainder as is, minus trailing whitespace.
-      out.push_back(py_strip(s.substr(i), nullptr, false, true));
+      // Python keeps the remainder as is, trailing whitespace included.
+      out.emplace_back(s.substr(i));
       return out;
     }
     const size_t start = i;
@@ -128,25 +130,44 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, in
   return out;
 }
 
-namespace {
-
-void append_utf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    *out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    *out += static_cast<char>(0xC0 | (cp >> 6));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    *out += static_cast<char>(0xE0 | (cp >> 12));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    *out += static_cast<char>(0xF0 | (cp >> 18));
-    *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    *out += static_cast<char>(0x80 | (cp & 0x3F));
+std::vector<std::string> py_rsplit(std::string_view s, const std::string* sep, int64_t maxsplit) {
+  if (maxsplit < 0) return py_split(s, sep, maxsplit);
+  std::vector<std::string> out;  // collected right to left
+  if (sep != nullptr) {
+    size_t end = s.size();
+    while (static_cast<int64_t>(out.size()) < maxsplit && end >= sep->size()) {
+      const size_t hit = s.substr(0, end).rfind(*sep);
+      if (hit == std::string_view::npos) break;
+      out.emplace_back(s.substr(hit + sep->size(), end - hit - sep->size()));
+      end = hit;
+    }
+    out.emplace_back(s.substr(0, end));
+    std::reverse(out.begin(), out.end());
+    return out;
   }
+  const std::vector<size_t> offs = code_point_offsets(s);
+  size_t k = offs.size() - 1;  // code points [0, k) remain
+  auto space_before = [&](size_t at) {
+    size_t len = 0;
+    return is_py_space(decode_code_point(s, offs[at - 1], &len));
+  };
+  while (k > 0 && space_before(k)) --k;
+  while (k > 0) {
+    if (static_cast<int64_t>(out.size()) >= maxsplit) {
+      // Python keeps the remainder as is, leading whitespace included.
+      out.emplace_back(s.substr(0, offs[k]));
+      break;
+    }
+    const size_t end = k;
+    while (k > 0 && !space_before(k)) --k;
+    out.emplace_back(s.substr(offs[k], offs[end] - offs[k]));
+    while (k > 0 && space_before(k)) --k;
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
 }
+
+namespace {
 
 // Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (the scripts
 // chat templates meet in practice); other code points have no case here.
@@ -187,7 +208,7 @@ void append_upper(uint32_t c, std::string* out) {
     *out += "SS";
     return;
   }
-  append_utf8(upper_cp(c), out);
+  append_utf8(*out, upper_cp(c));
 }
 
 // Applies `f(code_point, index, previous_code_point_was_cased, out)` over s.
@@ -220,13 +241,13 @@ std::string py_upper(std::string_view s) {
 
 std::string py_lower(std::string_view s) {
   return map_code_points(
-      s, [](uint32_t c, size_t, bool, std::string* out) { append_utf8(lower_cp(c), out); });
+      s, [](uint32_t c, size_t, bool, std::string* out) { append_utf8(*out, lower_cp(c)); });
 }
 
 std::string py_title(std::string_view s) {
   return map_code_points(s, [](uint32_t c, size_t, bool prev_cased, std::string* out) {
     if (prev_cased) {
-      append_utf8(lower_cp(c), out);
+      append_utf8(*out, lower_cp(c));
     } else {
       append_upper(c, out);
     }
@@ -239,13 +260,13 @@ std::string jinja_title(std::string_view s) {
   return map_code_points(s, [&](uint32_t c, size_t, bool, std::string* out) {
     const bool sep = c == '-' || is_py_space(c) || c == '(' || c == '{' || c == '[' || c == '<';
     if (sep) {
-      append_utf8(c, out);
+      append_utf8(*out, c);
       at_word_start = true;
     } else if (at_word_start) {
       append_upper(c, out);
       at_word_start = false;
     } else {
-      append_utf8(lower_cp(c), out);
+      append_utf8(*out, lower_cp(c));
     }
   });
 }
@@ -255,7 +276,7 @@ std::string py_capitalize(std::string_view s) {
     if (k == 0) {
       append_upper(c, out);
     } else {
-      append_utf8(lower_cp(c), out);
+      append_utf8(*out, lower_cp(c));
     }
   });
 }

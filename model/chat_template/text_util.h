@@ -24,6 +24,8 @@ uint32_t decode_code_point(std::string_view s, size_t i, size_t* len);
 std::string py_strip(std::string_view s, const std::string* chars, bool left, bool right);
 // Python str.split(sep, maxsplit). sep == nullptr splits on runs of whitespace.
 std::vector<std::string> py_split(std::string_view s, const std::string* sep, int64_t maxsplit);
+// Python str.rsplit(sep, maxsplit): the same, splitting from the right.
+std::vector<std::string> py_rsplit(std::string_view s, const std::string* sep, int64_t maxsplit);
 // Python's str.upper()/lower() for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic
 // (other scripts pass through unchanged; Python would map a few more).
 std::string py_upper(std::string_view s);

@@ -310,10 +310,20 @@ std::string Value::type_name() const {
 
 namespace {
 
-void json_escape(const std::string& s, std::string* out) {
+void append_u_escape(uint32_t unit, std::string* out) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "\\u%04x", unit);
+  *out += buf;
+}
+
+// json.dumps's string encoder; ensure_ascii escapes everything outside ' '..'~' as \uXXXX
+// (UTF-16 surrogate pairs above U+FFFF), as Python does.
+void json_escape(const std::string& s, bool ensure_ascii, std::string* out) {
   *out += '"';
-  for (char c : s) {
+  for (size_t i = 0; i < s.size();) {
+    const char c = s[i];
     const auto u = static_cast<unsigned char>(c);
+    size_t len = 1;
     switch (c) {
       case '"':
         *out += "\\\"";
@@ -337,14 +347,21 @@ void json_escape(const std::string& s, std::string* out) {
         *out += "\\f";
         break;
       default:
-        if (u < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", u);
-          *out += buf;
+        if (u < 0x20 || (ensure_ascii && u == 0x7F)) {
+          append_u_escape(u, out);
+        } else if (ensure_ascii && u >= 0x80) {
+          const uint32_t cp = decode_code_point(s, i, &len);
+          if (cp >= 0x10000) {
+            append_u_escape(0xD800 + ((cp - 0x10000) >> 10), out);
+            append_u_escape(0xDC00 + ((cp - 0x10000) & 0x3FF), out);
+          } else {
+            append_u_escape(cp, out);
+          }
         } else {
           *out += c;
         }
     }
+    i += len;
   }
   *out += '"';
 }
@@ -391,7 +408,7 @@ struct JsonWriter {
         return true;
       }
       case Value::Type::kString:
-        json_escape(v.as_string(), out);
+        json_escape(v.as_string(), f.ensure_ascii, out);
         return true;
       case Value::Type::kList: {
         const ValueList& items = v.as_list();
@@ -428,13 +445,13 @@ struct JsonWriter {
           first = false;
           if (indented()) newline(depth);
           if (k.is_string()) {
-            json_escape(k.as_string(), out);
+            json_escape(k.as_string(), f.ensure_ascii, out);
           } else if (k.is_none() || k.is_bool() || k.is_number()) {
             // Python converts these keys to strings: null, true, 1, 1.5.
             std::string key;
             JsonWriter kw{f, &key, bad_type, item_sep, key_sep};
             kw.write_inner(k);
-            json_escape(key, out);
+            json_escape(key, f.ensure_ascii, out);
           } else {
             *bad_type = "keys must be str, int, float, bool or None, not " + k.type_name();
             return false;

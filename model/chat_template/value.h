@@ -110,9 +110,9 @@ class Value {
 // Python float repr (shortest round-trip: "1.0", "0.1", "1e+100").
 std::string python_float_repr(double d);
 
-// json.dumps(x, ensure_ascii=False, indent=..., separators=..., sort_keys=...) as HF's `tojson`
-// defines it. indent < 0 means None. Returns false (and sets *bad_type) for values JSON cannot
-// hold (undefined, functions).
+// json.dumps(x, ensure_ascii=..., indent=..., separators=..., sort_keys=...) as HF's `tojson`
+// defines it (ensure_ascii defaults to False there). indent < 0 means None. Returns false (and sets
+// *bad_type) for values JSON cannot hold (undefined, functions).
 struct JsonFormat {
   int indent = -1;
   std::string indent_str;  // used when indent_is_string
@@ -121,6 +121,7 @@ struct JsonFormat {
   std::string key_separator;
   bool has_separators = false;
   bool sort_keys = false;
+  bool ensure_ascii = false;  // escape non-ASCII as \uXXXX
 };
 bool to_python_json(const Value& v, const JsonFormat& format, std::string* out,
                     std::string* bad_type);

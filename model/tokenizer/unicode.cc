@@ -92,26 +92,6 @@ std::vector<uint32_t> decode_utf8_lenient(std::string_view text) {
   return out;
 }
 
-void append_utf8(std::string& out, uint32_t cpt) {
-  if (cpt <= 0x7F) {
-    out.push_back(static_cast<char>(cpt));
-  } else if (cpt <= 0x7FF) {
-    out.push_back(static_cast<char>(0xC0 | ((cpt >> 6) & 0x1F)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  } else if (cpt <= 0xFFFF) {
-    out.push_back(static_cast<char>(0xE0 | ((cpt >> 12) & 0x0F)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  } else if (cpt <= 0x10FFFF) {
-    out.push_back(static_cast<char>(0xF0 | ((cpt >> 18) & 0x07)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cpt >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cpt & 0x3F)));
-  } else {
-    append_utf8(out, kReplacementChar);
-  }
-}
-
 const std::string& byte_to_unicode(uint8_t byte) {
   return byte_maps().to_unicode[byte];
 }

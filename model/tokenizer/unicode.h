@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/utf8.h"
+
 namespace shardserve::tok {
 
 inline constexpr uint32_t kReplacementChar = 0xFFFD;
@@ -23,8 +25,9 @@ size_t utf8_len(char lead);
 // skips one byte. Overlong forms and surrogates are accepted as llama.cpp accepts them.
 std::vector<uint32_t> decode_utf8_lenient(std::string_view text);
 
-// Appends the UTF-8 encoding of `cpt`; values above U+10FFFF append U+FFFD.
-void append_utf8(std::string& out, uint32_t cpt);
+// Appends the UTF-8 encoding of a code point (base/utf8.h); values above U+10FFFF append
+// U+FFFD.
+using shardserve::append_utf8;
 
 // GPT-2 byte-level BPE alphabet: each byte maps to one printable code point (UTF-8 encoded).
 const std::string& byte_to_unicode(uint8_t byte);

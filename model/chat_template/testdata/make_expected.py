@@ -127,6 +127,100 @@ TOOL_CONVERSATION_NULL_CONTENT[2]["content"] = None
 
 TOOL_TEMPLATES = {"llama3.2", "qwen2.5", "qwen3", "mistral_nemo"}
 
+# The shapes shardserve's coordinator passes (OpenAI tools; tool-call arguments as an OBJECT;
+# content null beside tool_calls). A second tool with a richer schema: nested objects, arrays,
+# ints, floats, booleans, null, escapes in a description, and the "return" key that HF's
+# get_json_schema() emits (Mistral's template skips it).
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Local time in an IANA zone.\nReturns \"HH:MM\" \u2014 24h\tclock \\ 🕑",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "timezone": {"type": "string", "description": "e.g. Asia/Tokyo or Europe/Zürich"},
+                "precision": {"type": "integer", "minimum": 0, "maximum": 6, "default": 0},
+                "offset_hours": {"type": "number", "minimum": -12.5, "default": 0.25,
+                                 "multipleOf": 1e-07, "maximum": 1e+16},
+                "formats": {"type": "array", "items": {"type": "string"}, "default": []},
+                "options": {"type": "object", "properties": {"dst": {"type": "boolean",
+                                                                     "default": True}},
+                            "additionalProperties": False},
+                "note": {"type": ["string", "null"], "default": None},
+            },
+            "required": ["timezone"],
+        },
+        "return": {"type": "string", "description": "The time as HH:MM."},
+    },
+}
+TWO_TOOLS = [WEATHER_TOOL, TIME_TOOL]
+
+
+def tool_call(call_id, name, arguments):
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def round_trip(arguments=None, call_id="call_1"):
+    if arguments is None:
+        arguments = {"city": "Paris"}
+    return [
+        {"role": "system", "content": "You can call tools."},
+        {"role": "user", "content": "What's the weather in Paris?"},
+        {"role": "assistant", "content": None,
+         "tool_calls": [tool_call(call_id, "get_weather", arguments)]},
+        {"role": "tool", "tool_call_id": call_id, "content": "{\"temp\": 21}"},
+    ]
+
+
+def parallel(ids=("call_1", "call_2")):
+    return [
+        {"role": "user", "content": "Weather in Paris and the time in Tokyo?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            tool_call(ids[0], "get_weather", {"city": "Paris", "unit": "celsius"}),
+            tool_call(ids[1], "get_time", {"timezone": "Asia/Tokyo", "precision": 0,
+                                           "offset_hours": 0.5, "options": {"dst": False},
+                                           "formats": ["24h", "ISO"], "note": None}),
+        ]},
+        {"role": "tool", "tool_call_id": ids[0], "content": "{\"temp\": 21}"},
+        {"role": "tool", "tool_call_id": ids[1], "content": "\"14:05\""},
+    ]
+
+
+FINAL_TURNS = [
+    {"role": "assistant", "content": "It is 21 °C in Paris."},
+    {"role": "user", "content": "Thanks! Anything else?"},
+]
+
+QWEN3_THINKING_TOOL_CALLS = [
+    {"role": "user", "content": "What's the weather in Paris?"},
+    {"role": "assistant", "content": "<think>\nI should call get_weather.\n</think>\n\nLet me check.",
+     "tool_calls": [tool_call("call_1", "get_weather", {"city": "Paris"})]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 21}"},
+    {"role": "assistant", "content": "", "reasoning_content": "The tool says 21.",
+     "tool_calls": [tool_call("call_2", "get_time", {"timezone": "Europe/Paris"})]},
+    {"role": "tool", "tool_call_id": "call_2", "content": "\"09:30\""},
+]
+
+
+def tool_cases():
+    """Tool-calling cases rendered for every template (those that ignore tools fail or not as
+    jinja2 does)."""
+    yield "tool_round_trip/agp=1", {"messages": round_trip()}
+    yield "tool_round_trip_final_user/agp=1", {"messages": round_trip() + FINAL_TURNS}
+    yield "parallel_tool_calls/agp=1", {"messages": parallel()}
+    yield "parallel_tool_calls_final_user/agp=1", {"messages": parallel() + FINAL_TURNS}
+    # Mistral's template insists on 9-character alphanumeric ids.
+    yield "parallel_tool_calls_id9/agp=1", {"messages": parallel(("abcDEF123", "Xyz987654"))
+                                            + FINAL_TURNS}
+    yield "tool_round_trip_id9/agp=1", {"messages": round_trip(call_id="abcDEF123") + FINAL_TURNS}
+    # Arguments as the JSON text of the OpenAI wire format.
+    yield "tool_call_string_arguments/agp=1", {
+        "messages": round_trip(arguments="{\"city\": \"Paris\"}") + FINAL_TURNS}
+    with_content = round_trip()
+    with_content[2] = dict(with_content[2], content="Let me check.")
+    yield "tool_call_with_content/agp=1", {"messages": with_content + FINAL_TURNS}
+
 
 def cases_for(name):
     for conv_name, messages in CONVERSATIONS.items():
@@ -149,6 +243,15 @@ def cases_for(name):
     if name == "qwen3":
         yield "no_thinking/agp=1", {"messages": CONVERSATIONS["system_user"],
                                     "add_generation_prompt": True, "enable_thinking": False}
+    for case_name, ctx in tool_cases():
+        yield case_name, dict(ctx, add_generation_prompt=True, tools=TWO_TOOLS)
+    if name == "llama3.2":
+        yield "tools_in_system_round_trip/agp=1", {
+            "messages": round_trip() + FINAL_TURNS, "add_generation_prompt": True,
+            "tools": TWO_TOOLS, "tools_in_user_message": False}
+    if name == "qwen3":
+        yield "thinking_tool_calls/agp=1", {"messages": QWEN3_THINKING_TOOL_CALLS,
+                                            "add_generation_prompt": True, "tools": TWO_TOOLS}
 
 
 def main():
