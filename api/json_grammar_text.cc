@@ -82,17 +82,6 @@ std::string class_body(const std::vector<CharSet::Range>& ranges) {
   return out;
 }
 
-// Joins non-empty GBNF sequence parts with spaces.
-std::string seq(std::initializer_list<std::string> parts) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (p.empty()) continue;
-    if (!out.empty()) out += ' ';
-    out += p;
-  }
-  return out;
-}
-
 // ---- integers as digit strings ----
 
 std::string digit_class(char lo, char hi) {
@@ -588,6 +577,17 @@ std::optional<std::string> format_body(std::string_view format) {
   if (format == "email") return email_body();
   if (format == "uri") return uri_body();
   return std::nullopt;
+}
+
+// Joins non-empty GBNF sequence parts with spaces.
+std::string seq(std::initializer_list<std::string> parts) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (p.empty()) continue;
+    if (!out.empty()) out += ' ';
+    out += p;
+  }
+  return out;
 }
 
 }  // namespace shardserve::api::json_grammar

@@ -108,4 +108,7 @@ std::optional<std::string> number_range(std::optional<NumberBound> lo,
 // each accepts.
 std::optional<std::string> format_body(std::string_view format);
 
+// Joins the non-empty GBNF sequence parts with spaces.
+std::string seq(std::initializer_list<std::string> parts);
+
 }  // namespace shardserve::api::json_grammar

@@ -100,17 +100,6 @@ bool is_rule_name(std::string_view text) {
   });
 }
 
-// Joins non-empty GBNF sequence parts with spaces.
-std::string seq(std::initializer_list<std::string> parts) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (p.empty()) continue;
-    if (!out.empty()) out += ' ';
-    out += p;
-  }
-  return out;
-}
-
 template <typename List>
 bool has(const List& list, std::string_view key) {
   return std::find(std::begin(list), std::end(list), key) != std::end(list);

@@ -16,16 +16,8 @@
 namespace shardserve {
 namespace {
 
-Grammar compile(std::string_view text) {
-  Result<Grammar> g = Grammar::parse(text);
-  EXPECT_TRUE(g.ok()) << g.error().message;
-  return std::move(g).value();
-}
-
-const Grammar& json() {
-  static const Grammar g = compile(testing::kJsonGbnf);
-  return g;
-}
+using testing::compile;
+using testing::json;
 
 const std::vector<std::string> kValidJson = {
     R"({})",
