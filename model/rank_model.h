@@ -11,7 +11,8 @@
 // outputs. What a chunk means is the model's:
 // - a decoder (kv_shape() has a value) extends sequence `seq` in the KV cache: its tokens are
 //   written at positions [start_pos, start_pos + n) and attend causally to everything before
-//   them; one output row is the n_vocab logits of the chunk's last token.
+//   them; one output row is the n_vocab logits of the chunk's last token (of each of its tokens
+//   with all_logits).
 // - an encoder (kv_shape() is empty) keeps no state between steps: a chunk is one whole input
 //   (start_pos 0, 1 to the model's maximum of tokens), and its output row is the input's
 //   embedding. A chunk without need_logits asks for nothing and is skipped.
@@ -38,7 +39,16 @@ struct SeqChunk {
   int64_t start_pos = 0;  // position of tokens[0]
   std::span<const TokenId> tokens;
   bool need_logits = false;  // an output row for this chunk (decoders: its last token's)
+  // Decoders: a row for every token of the chunk, in order, instead of the last one's (the
+  // prompt's scores: row i predicts the token at start_pos + i + 1). Implies need_logits.
+  bool all_logits = false;
 };
+
+// The output rows forward() gives a chunk.
+inline int64_t output_rows(const SeqChunk& chunk) {
+  if (chunk.all_logits) return static_cast<int64_t>(chunk.tokens.size());
+  return chunk.need_logits ? 1 : 0;
+}
 
 // What a CPU model computes one step with. A CUDA model computes on its device and combines
 // through the Collectives it was loaded with: it ignores both.
@@ -66,9 +76,9 @@ class RankModel {
   virtual Status reserve_kv(const KvCacheShape& /*shape*/) { return {}; }
 
   // Runs one step. `kv`: the cache of kv_shape() (decoders, with blocks reserved for every
-  // chunk up to start_pos + n); null for an encoder. If `outputs` is non-null it receives one
-  // row of output_width() floats per chunk with need_logits, in chunk order (empty when none
-  // has it). Every token id must be in [0, the vocabulary size).
+  // chunk up to start_pos + n); null for an encoder. If `outputs` is non-null it receives
+  // output_rows(chunk) rows of output_width() floats per chunk, in chunk order (empty when no
+  // chunk asks for any). Every token id must be in [0, the vocabulary size).
   // An Error (nothing computed, no state changed) when a chunk is not one this model can run:
   // an encoder's chunk that is not a whole input. Violated preconditions abort.
   virtual Status forward(std::span<const SeqChunk> chunks, KvCache* kv,

@@ -32,7 +32,7 @@ constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxText = 4096;        // names, reasons
 constexpr size_t kMaxGrammar = 1 << 20;  // a request's GBNF grammar
-constexpr int kMaxDepth = 8;             // the deepest message (TokenEvents) nests 5 arrays
+constexpr int kMaxDepth = 8;             // the deepest message (TokenEvents) nests 7 arrays
 
 // ---- encoding ---------------------------------------------------------------------------
 
@@ -59,12 +59,20 @@ json sampling_json(const SamplingParams& s) {
                       s.seed, s.logprobs, s.top_logprobs});
 }
 
+json top_json(const std::vector<TokenLogprob>& top) {
+  json::array_t a;
+  a.reserve(top.size());
+  for (const TokenLogprob& t : top) a.push_back(json::array({t.token, t.logprob}));
+  return a;
+}
+
 json event_json(const TokenEvent& e) {
-  json::array_t top;
-  top.reserve(e.top.size());
-  for (const TokenLogprob& t : e.top) top.push_back(json::array({t.token, t.logprob}));
-  return json::array({e.id, e.token, e.logprob, std::move(top), static_cast<uint8_t>(e.finish),
-                      e.prompt_tokens, e.generated_tokens});
+  json::array_t scores;
+  scores.reserve(e.prompt_scores.size());
+  for (const ScoredToken& s : e.prompt_scores)
+    scores.push_back(json::array({s.token, s.logprob, top_json(s.top)}));
+  return json::array({e.id, e.token, e.logprob, top_json(e.top), static_cast<uint8_t>(e.finish),
+                      e.prompt_tokens, e.generated_tokens, std::move(scores)});
 }
 
 // float32 values as a MessagePack bin of their little-endian bytes.
@@ -345,6 +353,24 @@ GroupHeartbeat read_group_heartbeat(Reader& r, const json& m) {
   return h;
 }
 
+// [[token, logprob]...], at most 20 pairs.
+// `field`, `token_field` and `logprob_field` name the list and a pair's two values in errors.
+std::vector<TokenLogprob> read_top(Reader& r, const json& j, const char* field,
+                                   const char* token_field, const char* logprob_field) {
+  std::vector<TokenLogprob> out;
+  const json& top = r.array(j, field, 0, 20);
+  out.reserve(top.size());
+  for (size_t k = 0; k < top.size() && r.ok(); ++k) {
+    const json& pair = r.array(top[k], field, 2, 2);
+    if (!r.ok()) break;
+    TokenLogprob t;
+    t.token = static_cast<TokenId>(r.integer(pair[0], token_field, 0, kInt32Max));
+    t.logprob = r.real(pair[1], logprob_field, false);
+    out.push_back(t);
+  }
+  return out;
+}
+
 TokenEvents read_token_events(Reader& r, const json& m) {
   TokenEvents out;
   out.step = r.unsigned64(m[2], "step", 0);
@@ -352,26 +378,29 @@ TokenEvents read_token_events(Reader& r, const json& m) {
   out.events.reserve(events.size());
   for (size_t i = 0; i < events.size() && r.ok(); ++i) {
     r.enter("events", i);
-    const json& e = r.array(events[i], "event", 7, 7);
+    const json& e = r.array(events[i], "event", 8, 8);
     if (!r.ok()) break;
     TokenEvent ev;
     ev.id = r.integer(e[0], "id", 0, kInt64Max);
     ev.token = static_cast<TokenId>(r.integer(e[1], "token", -1, kInt32Max));
     ev.logprob = r.real(e[2], "logprob", false);
-    const json& top = r.array(e[3], "top", 0, 20);
-    ev.top.reserve(top.size());
-    for (size_t k = 0; k < top.size() && r.ok(); ++k) {
-      const json& pair = r.array(top[k], "top", 2, 2);
-      if (!r.ok()) break;
-      TokenLogprob t;
-      t.token = static_cast<TokenId>(r.integer(pair[0], "top.token", 0, kInt32Max));
-      t.logprob = r.real(pair[1], "top.logprob", false);
-      ev.top.push_back(t);
-    }
+    ev.top = read_top(r, e[3], "top", "top.token", "top.logprob");
     ev.finish = static_cast<FinishReason>(
         r.integer(e[4], "finish", 0, static_cast<int64_t>(FinishReason::Cancelled)));
     ev.prompt_tokens = r.integer(e[5], "prompt_tokens", 0, kInt64Max);
     ev.generated_tokens = r.integer(e[6], "generated_tokens", 0, kInt64Max);
+    const json& scores = r.array(e[7], "prompt_scores", 0, SIZE_MAX);
+    ev.prompt_scores.reserve(scores.size());
+    for (size_t k = 0; k < scores.size() && r.ok(); ++k) {
+      const json& s = r.array(scores[k], "prompt_scores", 3, 3);
+      if (!r.ok()) break;
+      ScoredToken scored;
+      scored.token = static_cast<TokenId>(r.integer(s[0], "prompt_scores.token", 0, kInt32Max));
+      scored.logprob = r.real(s[1], "prompt_scores.logprob", false);
+      scored.top = read_top(r, s[2], "prompt_scores.top", "prompt_scores.top.token",
+                            "prompt_scores.top.logprob");
+      ev.prompt_scores.push_back(std::move(scored));
+    }
     out.events.push_back(std::move(ev));
   }
   r.leave();
@@ -442,9 +471,10 @@ Submit read_submit(Reader& r, const json& m) {
   q.id = r.integer(m[2], "id", 0, kInt64Max);
   q.prompt = r.tokens(m[3], "prompt", true);
   q.sampling = read_sampling(r, m[4]);
-  q.max_tokens = r.integer(m[5], "max_tokens", 1, kInt64Max);
+  q.max_tokens = r.integer(m[5], "max_tokens", 0, kInt64Max);
   q.stop_tokens = r.tokens(m[6], "stop_tokens", false);
   q.grammar = r.text(m[7], "grammar", false, kMaxGrammar);
+  q.score_prompt = r.boolean(m[8], "score_prompt");
   return out;
 }
 
@@ -464,7 +494,7 @@ constexpr Layout kLayouts[] = {
     {kGoodbye, "Goodbye", 0, true},
     {kEmbeddings, "Embeddings", 3, true},
     {kWelcome, "Welcome", 1, false},
-    {kSubmit, "Submit", 6, false},
+    {kSubmit, "Submit", 7, false},
     {kCancel, "Cancel", 1, false},
     {kCoordinatorHeartbeat, "CoordinatorHeartbeat", 1, false},
     {kShutdown, "Shutdown", 0, false},
@@ -583,6 +613,7 @@ std::string encode(const DownMessage& message) {
           j.push_back(q.max_tokens);
           j.push_back(token_array(q.stop_tokens));
           j.push_back(q.grammar);
+          j.push_back(q.score_prompt);
         } else if constexpr (std::is_same_v<T, Cancel>) {
           j = header(kCancel);
           j.push_back(m.request_id);

@@ -33,7 +33,7 @@
 
 namespace shardserve::wire {
 
-inline constexpr uint32_t kProtocolVersion = 4;
+inline constexpr uint32_t kProtocolVersion = 5;
 
 // Upper bound on one encoded message; links refuse larger frames (ZMQ_MAXMSGSIZE), and the
 // decoder refuses messages with more values than kMaxValues (bounds its memory).
@@ -69,8 +69,9 @@ struct GroupHeartbeat {
 
 // Everything one step produced.
 // [v, 3, step, [[id, token, logprob, [[token, logprob]...], finish, prompt_tokens,
-//                generated_tokens], ...]]
-// token is -1 for an event that only reports a finish, else >= 0; finish is a FinishReason.
+//                generated_tokens, [[token, logprob, [[token, logprob]...]]...]], ...]]
+// token is -1 for an event that reports only a finish or prompt scores, else >= 0; finish is a
+// FinishReason; the last list is the event's prompt_scores.
 struct TokenEvents {
   uint64_t step = 0;
   std::vector<TokenEvent> events;
@@ -118,11 +119,11 @@ struct Welcome {
   bool operator==(const Welcome&) const = default;
 };
 
-// Start a sequence. prompt is non-empty, token ids >= 0, max_tokens >= 1,
+// Start a sequence. prompt is non-empty, token ids >= 0, max_tokens >= 0,
 // top_logprobs in [0, 20], top_k >= 0, penalty_last_n >= -1.
 // [v, 17, id, [prompt...], [temperature, top_k, top_p, min_p, repetition_penalty,
 //   presence_penalty, frequency_penalty, penalty_last_n, [[token, bias]...], seed,
-//   logprobs, top_logprobs], max_tokens, [stop_tokens...]]
+//   logprobs, top_logprobs], max_tokens, [stop_tokens...], grammar, score_prompt]
 struct Submit {
   SequenceRequest request;
 };

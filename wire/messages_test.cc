@@ -36,6 +36,7 @@ SequenceRequest sample_request() {
   q.max_tokens = 300;
   q.stop_tokens = {2, 49152 - 1};
   q.grammar = "root ::= \"{\" [a-z]* \"}\"\n" + std::string(8000, ' ');  // past kMaxText
+  q.score_prompt = true;
   return q;
 }
 
@@ -56,6 +57,8 @@ TokenEvents sample_events() {
   b.finish = FinishReason::Cancelled;
   b.prompt_tokens = 3;
   b.generated_tokens = 12;
+  b.prompt_scores = {{.token = 5, .logprob = -3.5f, .top = {{9, -0.5f}, {5, -3.5f}}},
+                     {.token = 0, .logprob = -0.0f, .top = {}}};
   TokenEvent c;
   c.id = 3;
   c.token = 49151;
@@ -73,6 +76,7 @@ void expect_same(const SequenceRequest& a, const SequenceRequest& b) {
   EXPECT_EQ(a.max_tokens, b.max_tokens);
   EXPECT_EQ(a.stop_tokens, b.stop_tokens);
   EXPECT_EQ(a.grammar, b.grammar);
+  EXPECT_EQ(a.score_prompt, b.score_prompt);
   const SamplingParams& x = a.sampling;
   const SamplingParams& y = b.sampling;
   EXPECT_EQ(x.temperature, y.temperature);
@@ -106,6 +110,7 @@ void expect_same(const TokenEvents& a, const TokenEvents& b) {
     EXPECT_EQ(x.finish, y.finish);
     EXPECT_EQ(x.prompt_tokens, y.prompt_tokens);
     EXPECT_EQ(x.generated_tokens, y.generated_tokens);
+    EXPECT_EQ(x.prompt_scores, y.prompt_scores);
   }
 }
 
@@ -368,7 +373,8 @@ TEST(Wire, SubmitFieldsAreValidated) {
   expect_error(submit_with(3, json::array({1, -2})), "Submit.prompt: expected an integer in [0,");
   expect_error(submit_with(3, json::array({1, int64_t{1} << 40})), "Submit.prompt");
   expect_error(submit_with(3, "text"), "Submit.prompt: expected an array, got string");
-  expect_error(submit_with(5, 0), "Submit.max_tokens");
+  expect_error(submit_with(5, -1), "Submit.max_tokens");
+  expect_error(submit_with(8, 1), "Submit.score_prompt: expected true or false");
   expect_error(submit_with(6, json::array({"x"})), "Submit.stop_tokens: expected an integer");
   expect_error(submit_with(7, 5), "Submit.grammar: expected a string, got number");
   expect_error(submit_with(7, std::string((1 << 20) + 1, 'x')), "Submit.grammar: string of");

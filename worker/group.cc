@@ -154,8 +154,11 @@ void GroupMember::run(const StepPlan& plan, std::vector<float>* outputs) {
       if (Status s = kv_->reserve(c.seq, end); !s)
         die(plan, s.message() + " (the leader's plan overcommits)");
     }
-    chunks_.push_back(
-        {.seq = c.seq, .start_pos = c.start_pos, .tokens = c.tokens, .need_logits = c.need_logits});
+    chunks_.push_back({.seq = c.seq,
+                       .start_pos = c.start_pos,
+                       .tokens = c.tokens,
+                       .need_logits = c.need_logits,
+                       .all_logits = c.all_logits});
   }
   const StepResources resources{.pool = pool_.get(), .combiner = combiner_.get()};
   if (Status s = model_->forward(chunks_, kv_.get(), resources, outputs); !s)

@@ -108,11 +108,14 @@ StepPlan Scheduler::next_plan() {
   }
 
   int64_t budget = limits_.max_batch_tokens;
+  int64_t scored_rows = kMaxScoredRowsPerStep;
   auto schedule = [&](int64_t id, int64_t n) {
     Sequence& s = sequences_.at(id);
     PlannedChunk c{.seq = id, .start_pos = s.computed, .tokens = {}, .need_logits = false};
     for (int64_t p = s.computed; p < s.computed + n; ++p) c.tokens.push_back(s.token_at(p));
     c.need_logits = s.computed + n == s.context();
+    c.all_logits = s.scores_in(s.computed, n);
+    if (c.all_logits) scored_rows -= n;
     plan.chunks.push_back(std::move(c));
     budget -= n;
   };
@@ -146,6 +149,8 @@ StepPlan Scheduler::next_plan() {
     // Only as many positions as free blocks allow (no preemption for prefill).
     const int64_t room = (s.blocks + free_blocks()) * limits_.block_size - s.computed;
     n = std::min(n, room);
+    // A chunk that scores the prompt returns a row of logits per token: bound their memory.
+    if (s.scores_in(s.computed, n)) n = std::min(n, scored_rows);
     if (n <= 0 || !grow(s, s.computed + n)) return;
     schedule(id, n);
   };
@@ -185,15 +190,31 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
   size_t row = 0;
   for (const PlannedChunk& c : plan.chunks) {
     auto it = sequences_.find(c.seq);
-    if (!c.need_logits) {
-      if (it != sequences_.end()) it->second.computed += static_cast<int64_t>(c.tokens.size());
-      continue;
-    }
-    const std::span<const float> row_logits = logits.subspan(row++ * n_vocab, n_vocab);
+    const auto n = static_cast<int64_t>(c.tokens.size());
+    const int64_t rows = c.all_logits ? n : c.need_logits ? 1 : 0;
+    const std::span<const float> chunk_logits = logits.subspan(row * n_vocab, rows * n_vocab);
+    row += static_cast<size_t>(rows);
     if (it == sequences_.end()) continue;  // cancelled and gone
     Sequence& s = it->second;
-    s.computed += static_cast<int64_t>(c.tokens.size());
+    s.computed += n;
     if (s.cancelled) continue;  // its finish event comes with the next plan
+    std::vector<ScoredToken> scores;
+    if (c.all_logits) scores = score_prompt(s, c.start_pos, chunk_logits);
+    const auto prompt_tokens = static_cast<int64_t>(s.request.prompt.size());
+    if (!c.need_logits || s.request.max_tokens == 0) {
+      // Still reading the prompt, or only scoring it.
+      const bool done = c.need_logits;
+      if (!scores.empty() || done)
+        events.push_back({.id = c.seq,
+                          .token = -1,
+                          .finish = done ? FinishReason::Length : FinishReason::None,
+                          .prompt_tokens = prompt_tokens,
+                          .generated_tokens = 0,
+                          .prompt_scores = std::move(scores)});
+      if (done) finish(c.seq);
+      continue;
+    }
+    const std::span<const float> row_logits = chunk_logits.last(n_vocab);
 
     const int64_t masked_before = s.sampler->masked_samples();
     const Sample sample =
@@ -206,11 +227,10 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
       events.push_back({.id = c.seq,
                         .token = -1,
                         .finish = FinishReason::Stop,
-                        .prompt_tokens = static_cast<int64_t>(s.request.prompt.size()),
-                        .generated_tokens = static_cast<int64_t>(s.generated.size())});
-      release(c.seq, to_release_);
-      running_.erase(std::remove(running_.begin(), running_.end(), c.seq), running_.end());
-      sequences_.erase(it);
+                        .prompt_tokens = prompt_tokens,
+                        .generated_tokens = static_cast<int64_t>(s.generated.size()),
+                        .prompt_scores = std::move(scores)});
+      finish(c.seq);
       continue;
     }
     if (s.grammar) {
@@ -223,8 +243,9 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
                  .logprob = sample.logprob,
                  .top = sample.top,
                  .finish = FinishReason::None,
-                 .prompt_tokens = static_cast<int64_t>(s.request.prompt.size()),
-                 .generated_tokens = static_cast<int64_t>(s.generated.size())};
+                 .prompt_tokens = prompt_tokens,
+                 .generated_tokens = static_cast<int64_t>(s.generated.size()),
+                 .prompt_scores = std::move(scores)};
     const auto& stops = s.request.stop_tokens;
     if (std::find(stops.begin(), stops.end(), sample.token) != stops.end()) {
       e.finish = FinishReason::Stop;
@@ -232,14 +253,32 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
                s.context() >= limits_.context_length) {
       e.finish = FinishReason::Length;
     }
-    if (e.finish != FinishReason::None) {
-      release(c.seq, to_release_);
-      running_.erase(std::remove(running_.begin(), running_.end(), c.seq), running_.end());
-      sequences_.erase(it);
-    }
+    if (e.finish != FinishReason::None) finish(c.seq);
     events.push_back(std::move(e));
   }
   return events;
+}
+
+std::vector<ScoredToken> Scheduler::score_prompt(Sequence& s, int64_t start_pos,
+                                                 std::span<const float> chunk_logits) {
+  const int64_t n_vocab = limits_.n_vocab;
+  const auto n_prompt = static_cast<int64_t>(s.request.prompt.size());
+  const auto rows = static_cast<int64_t>(chunk_logits.size()) / n_vocab;
+  std::vector<ScoredToken> scores;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t predicted = start_pos + i + 1;  // the position row i predicts
+    if (predicted < s.scored || predicted >= n_prompt) continue;
+    scores.push_back(score_token(chunk_logits.subspan(i * n_vocab, n_vocab),
+                                 s.request.prompt[predicted], s.request.sampling.top_logprobs));
+    s.scored = predicted + 1;
+  }
+  return scores;
+}
+
+void Scheduler::finish(int64_t id) {
+  release(id, to_release_);
+  running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
+  sequences_.erase(id);
 }
 
 }  // namespace shardserve

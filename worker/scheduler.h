@@ -51,6 +51,10 @@ struct SchedulerLimits {
 
 class Scheduler {
  public:
+  // Rows of logits a step returns for prompt scoring at most (each n_vocab floats): a chunk
+  // that scores a prompt is cut to what is left of it.
+  static constexpr int64_t kMaxScoredRowsPerStep = 256;
+
   // `grammars`: the vocabulary's grammar support (outlives the scheduler); without it, requests
   // with a grammar are refused.
   explicit Scheduler(const SchedulerLimits& limits, GrammarConstraints* grammars = nullptr);
@@ -90,6 +94,13 @@ class Scheduler {
     int64_t computed = 0;  // positions whose K/V are in the cache
     int64_t blocks = 0;    // blocks held
     bool cancelled = false;
+    int64_t scored = 1;  // score_prompt: the next prompt position to report
+    // Whether a chunk of n tokens from `start` predicts a prompt position still to be scored
+    // (its logits rows are wanted, not only its last).
+    bool scores_in(int64_t start, int64_t n) const {
+      return request.score_prompt && scored < static_cast<int64_t>(request.prompt.size()) &&
+             start + n >= scored;
+    }
     // Tokens that must be run through the model before sampling resumes: the prompt, then
     // (after a preemption) the tokens generated so far.
     int64_t context() const {
@@ -109,6 +120,12 @@ class Scheduler {
   // Releases the sequence's blocks (in `released`, the plan being built) and requeues it.
   void preempt(int64_t id, std::vector<int64_t>& released);
   void release(int64_t id, std::vector<int64_t>& released);
+  // The sequence is over: its blocks go in the next plan and it is forgotten.
+  void finish(int64_t id);
+  // The scores of the prompt positions that `chunk_logits` (a row per token of a chunk from
+  // `start_pos`) predicts and that were not reported yet; advances s.scored.
+  std::vector<ScoredToken> score_prompt(Sequence& s, int64_t start_pos,
+                                        std::span<const float> chunk_logits);
 
   SchedulerLimits limits_;
   GrammarConstraints* grammars_;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 
 #include "model/kv_cache/kv_cache.h"
@@ -37,15 +38,20 @@ struct Harness {
     for (const PlannedChunk& c : plan.chunks) {
       EXPECT_TRUE(kv.reserve(c.seq, c.start_pos + static_cast<int64_t>(c.tokens.size())).ok())
           << "step " << plan.step_id << " seq " << c.seq;
-      tokens_in_plans += static_cast<int64_t>(c.tokens.size());
-      if (!c.need_logits) continue;
-      std::vector<float> row(kVocab, 0.0f);
-      const int64_t last_pos = c.start_pos + static_cast<int64_t>(c.tokens.size()) - 1;
-      row[fake_next(c.tokens.back(), last_pos)] = 10.0f;
-      logits.insert(logits.end(), row.begin(), row.end());
+      const auto n = static_cast<int64_t>(c.tokens.size());
+      tokens_in_plans += n;
+      if (c.all_logits) scored_rows[plan.step_id] += n;
+      const int64_t rows = c.all_logits ? n : c.need_logits ? 1 : 0;
+      for (int64_t i = n - rows; i < n; ++i) {
+        std::vector<float> row(kVocab, 0.0f);
+        row[fake_next(c.tokens[i], c.start_pos + i)] = 10.0f;
+        logits.insert(logits.end(), row.begin(), row.end());
+      }
     }
     auto events = scheduler.on_step_done(plan, logits);
     for (const auto& e : events) {
+      EXPECT_TRUE(e.prompt_scores.empty() || !outputs.count(e.id)) << "scores after a token";
+      for (const ScoredToken& t : e.prompt_scores) scores[e.id].push_back(t);
       if (e.token >= 0) outputs[e.id].push_back(e.token);
       if (e.finish != FinishReason::None) finish[e.id] = e.finish;
     }
@@ -61,6 +67,8 @@ struct Harness {
   std::vector<StepPlan> plans;
   std::map<int64_t, std::vector<TokenId>> outputs;
   std::map<int64_t, FinishReason> finish;
+  std::map<int64_t, std::vector<ScoredToken>> scores;  // prompt scores, in arrival order
+  std::map<uint64_t, int64_t> scored_rows;             // all_logits rows per step
   int64_t tokens_in_plans = 0;
 };
 
@@ -183,6 +191,78 @@ TEST(Scheduler, PreemptedSequencesRecomputeToTheSameOutput) {
   }
   // Recomputation happened: more tokens went through the model than 3 x (5 + 19).
   EXPECT_GT(h.tokens_in_plans, 3 * (5 + 19));
+}
+
+// Every prompt position after the first scored once, in order, against the fake model's row
+// (its peak is at fake_next of the token before), whatever the chunking.
+void expect_prompt_scores(const std::vector<ScoredToken>& got, const SequenceRequest& r) {
+  ASSERT_EQ(got.size(), r.prompt.size() - 1);
+  const double peak = -std::log1p((kVocab - 1) * std::exp(-10.0));
+  const double other = -10.0 + peak;
+  for (size_t p = 1; p < r.prompt.size(); ++p) {
+    const ScoredToken& t = got[p - 1];
+    const TokenId predicted = fake_next(r.prompt[p - 1], static_cast<int64_t>(p) - 1);
+    EXPECT_EQ(t.token, r.prompt[p]) << "position " << p;
+    EXPECT_NEAR(t.logprob, t.token == predicted ? peak : other, 1e-4) << "position " << p;
+    ASSERT_EQ(t.top.size(), static_cast<size_t>(r.sampling.top_logprobs));
+    if (!t.top.empty()) {
+      EXPECT_EQ(t.top[0].token, predicted);
+    }
+  }
+}
+
+TEST(Scheduler, ScoresEveryPromptTokenOnceThenGenerates) {
+  SchedulerLimits limits = roomy();
+  limits.max_batch_tokens = 512;
+  limits.kv_blocks = 256;
+  limits.context_length = 1024;
+  Harness h(limits);
+  SequenceRequest a = request(1, 700, 3);  // more than one step's share of scored rows
+  a.score_prompt = true;
+  a.sampling.top_logprobs = 2;
+  SequenceRequest b = request(2, 40, 3);  // an unscored neighbour
+  ASSERT_TRUE(h.scheduler.submit(a).ok());
+  ASSERT_TRUE(h.scheduler.submit(b).ok());
+  h.run();
+  expect_prompt_scores(h.scores[1], a);
+  EXPECT_TRUE(h.scores[2].empty());
+  EXPECT_EQ(h.outputs[1], expected_output(a, 3));
+  EXPECT_EQ(h.outputs[2], expected_output(b, 3));
+  for (auto [step, rows] : h.scored_rows) EXPECT_LE(rows, Scheduler::kMaxScoredRowsPerStep);
+}
+
+TEST(Scheduler, MaxTokensZeroOnlyScoresThePrompt) {
+  Harness h(roomy());
+  SequenceRequest r = request(1, 9, 0);
+  r.score_prompt = true;
+  ASSERT_TRUE(h.scheduler.submit(r).ok());
+  h.run();
+  expect_prompt_scores(h.scores[1], r);
+  EXPECT_TRUE(h.outputs[1].empty());
+  EXPECT_EQ(h.finish[1], FinishReason::Length);
+}
+
+TEST(Scheduler, PreemptionDoesNotRepeatPromptScores) {
+  SchedulerLimits limits{.max_batch = 8,
+                         .max_batch_tokens = 32,
+                         .kv_blocks = 10,
+                         .block_size = 4,
+                         .context_length = 64,
+                         .n_vocab = kVocab};
+  Harness h(limits);
+  std::vector<SequenceRequest> requests;
+  for (int id = 1; id <= 3; ++id) {
+    requests.push_back(request(id, 9, 16));
+    requests.back().score_prompt = true;
+    requests.back().sampling.top_logprobs = 1;
+    ASSERT_TRUE(h.scheduler.submit(requests.back()).ok());
+  }
+  h.run();
+  EXPECT_GT(h.tokens_in_plans, 3 * (9 + 15));  // recomputation happened
+  for (const SequenceRequest& r : requests) {
+    expect_prompt_scores(h.scores[r.id], r);
+    EXPECT_EQ(h.outputs[r.id], expected_output(r, 16));
+  }
 }
 
 TEST(Scheduler, StopTokenFinishesWithStop) {

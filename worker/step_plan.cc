@@ -7,7 +7,8 @@ namespace shardserve {
 namespace {
 
 constexpr uint32_t kMagic = 0x50545353;  // "SSTP"
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;
+constexpr uint8_t kChunkNeedLogits = 1, kChunkAllLogits = 2;
 constexpr uint16_t kFlagShutdown = 1;
 
 class Writer {
@@ -52,7 +53,8 @@ std::vector<uint8_t> encode_step_plan(const StepPlan& plan) {
     w.put(c.seq);
     w.put(c.start_pos);
     w.put(static_cast<uint32_t>(c.tokens.size()));
-    w.put(static_cast<uint8_t>(c.need_logits));
+    w.put(static_cast<uint8_t>((c.need_logits ? kChunkNeedLogits : 0) |
+                               (c.all_logits ? kChunkAllLogits : 0)));
     for (int32_t t : c.tokens) w.put(t);
   }
   for (int64_t s : plan.released) w.put(s);
@@ -77,12 +79,14 @@ Result<StepPlan> decode_step_plan(std::span<const uint8_t> bytes) {
   plan.chunks.resize(n_chunks);
   for (PlannedChunk& c : plan.chunks) {
     uint32_t n_tokens = 0;
-    uint8_t need_logits = 0;
-    if (!r.get(c.seq) || !r.get(c.start_pos) || !r.get(n_tokens) || !r.get(need_logits))
+    uint8_t outputs = 0;
+    if (!r.get(c.seq) || !r.get(c.start_pos) || !r.get(n_tokens) || !r.get(outputs))
       return Error{"step plan: truncated chunk"};
-    if (n_tokens == 0 || n_tokens > r.remaining() / 4 || c.start_pos < 0)
+    if (n_tokens == 0 || n_tokens > r.remaining() / 4 || c.start_pos < 0 ||
+        (outputs & ~(kChunkNeedLogits | kChunkAllLogits)) != 0)
       return Error{"step plan: bad chunk"};
-    c.need_logits = need_logits != 0;
+    c.need_logits = (outputs & kChunkNeedLogits) != 0;
+    c.all_logits = (outputs & kChunkAllLogits) != 0;
     c.tokens.resize(n_tokens);
     for (int32_t& t : c.tokens) r.get(t);
   }

@@ -7,7 +7,8 @@
 //
 // Wire format (little-endian, versioned): header {magic "SSTP", u16 version, u16 flags,
 // u64 step_id, u32 n_chunks, u32 n_released}, then per chunk {i64 seq, i64 start_pos,
-// u32 n_tokens, u8 need_logits, i32 tokens[n_tokens]}, then i64 released[n_released].
+// u32 n_tokens, u8 outputs (1: need_logits, 2: all_logits), i32 tokens[n_tokens]}, then
+// i64 released[n_released].
 // decode() validates everything against the buffer size and returns an Error on mismatch.
 #pragma once
 
@@ -25,6 +26,7 @@ struct PlannedChunk {
   int64_t start_pos = 0;
   std::vector<TokenId> tokens;
   bool need_logits = false;
+  bool all_logits = false;  // a logits row for every token (SeqChunk::all_logits)
   bool operator==(const PlannedChunk&) const = default;
 };
 

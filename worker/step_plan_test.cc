@@ -12,6 +12,8 @@ StepPlan sample_plan() {
   p.chunks.push_back({.seq = 1, .start_pos = 0, .tokens = {5, 6, 7}, .need_logits = true});
   p.chunks.push_back({.seq = 2, .start_pos = 17, .tokens = {3}, .need_logits = true});
   p.chunks.push_back({.seq = 3, .start_pos = 64, .tokens = {1, 2}, .need_logits = false});
+  p.chunks.push_back(
+      {.seq = 4, .start_pos = 0, .tokens = {9, 8, 7}, .need_logits = true, .all_logits = true});
   return p;
 }
 

@@ -386,7 +386,7 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
   int64_t n = 0, n_out = 0;
   for (const SeqChunk& ch : chunks) {
     n += static_cast<int64_t>(ch.tokens.size());
-    n_out += ch.need_logits && !ch.tokens.empty();
+    if (!ch.tokens.empty()) n_out += output_rows(ch);
   }
   if (logits) logits->clear();
   if (greedy) greedy->clear();
@@ -410,7 +410,8 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
       h[n + t] = static_cast<int32_t>(ch.start_pos + i);
       h[2 * n + t] = begin;
     }
-    if (ch.need_logits && len > 0) h[3 * n + o++] = static_cast<int32_t>(t - 1);
+    if (len > 0)
+      for (int64_t r = t - output_rows(ch); r < t; ++r) h[3 * n + o++] = static_cast<int32_t>(r);
   }
   const cudaStream_t st = s.stream.get();
   s.ids.ensure(h.size());

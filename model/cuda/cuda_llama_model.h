@@ -72,7 +72,7 @@ class CudaLlamaModel final : public RankModel {
                  std::vector<float>* logits) override;
   // Runs one step. Preconditions: reserve_kv(kv.shape()), blocks reserved in kv for every chunk
   // up to start_pos + n, token ids in [0, n_vocab), positions below the trained context length.
-  // `logits` (if non-null) receives one row of n_vocab floats per chunk with need_logits, in
+  // `logits` (if non-null) receives output_rows(chunk) rows of n_vocab floats per chunk, in
   // chunk order; `greedy` (if non-null) receives the argmax of each such row, computed on the
   // device (a benchmark or test then copies no logits back).
   void forward_greedy(std::span<const SeqChunk> chunks, KvCache& kv, std::vector<float>* logits,

@@ -366,7 +366,7 @@ void LlamaModel::ffn_block(int64_t l, ShardCombiner* combiner, ThreadPool& pool)
 }
 
 // Final norm and this rank's rows of the LM head, for the last token of chunks that asked
-// for logits (soft-capped where the family caps them); then the group joins the rows.
+// for logits (every token of those that asked for all) (soft-capped where the family caps them); then the group joins the rows.
 Status LlamaModel::lm_head(std::span<const SeqChunk> chunks, ShardCombiner* combiner,
                            std::vector<float>* logits, ThreadPool& pool) {
   const LlamaConfig& c = config_;
@@ -375,10 +375,9 @@ Status LlamaModel::lm_head(std::span<const SeqChunk> chunks, ShardCombiner* comb
   int64_t n_out = 0, t = 0;
   for (const SeqChunk& ch : chunks) {
     t += static_cast<int64_t>(ch.tokens.size());
-    if (!ch.need_logits) continue;
-    kernels::rms_norm(&s.x[(t - 1) * dim], weights_.output_norm, &s.xn[n_out * dim], dim,
-                      c.rms_eps);
-    ++n_out;
+    const int64_t rows = output_rows(ch);
+    for (int64_t i = t - rows; i < t; ++i, ++n_out)
+      kernels::rms_norm(&s.x[i * dim], weights_.output_norm, &s.xn[n_out * dim], dim, c.rms_eps);
   }
   if (n_out == 0) {
     if (logits) logits->clear();

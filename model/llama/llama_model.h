@@ -73,8 +73,9 @@ class LlamaModel final : public RankModel {
   std::optional<KvCacheShape> kv_shape(int64_t n_blocks, int64_t block_size) const override;
 
   // Runs one step (RankModel::forward; `kv` is required). For the last token of every chunk
-  // with need_logits, each rank computes the logits of its vocabulary rows, which the combiner
-  // gathers; `logits` (if non-null) receives one row of n_vocab floats per such chunk. Without
+  // with need_logits (every token with all_logits), each rank computes the logits of its
+  // vocabulary rows, which the combiner gathers; `logits` (if non-null) receives those rows of
+  // n_vocab floats, in order. Without
   // a combiner the model is whole, and kLlamaCpp sums in llama.cpp's order. Never an Error.
   Status forward(std::span<const SeqChunk> chunks, KvCache* kv, const StepResources& resources,
                  std::vector<float>* logits) override;

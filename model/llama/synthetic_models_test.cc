@@ -210,6 +210,26 @@ TEST_P(SyntheticModel, LogitsMatchLlamaCpp) {
   }
 }
 
+// A prompt scored in one chunk with all_logits, next to another sequence's prompt: its rows
+// at the compared positions against llama.cpp's one batch with logits at those positions.
+TEST_P(SyntheticModel, AllLogitsRowsMatchLlamaCppsBatch) {
+  const auto& g = golden();
+  KvCache kv(*model_->kv_shape(64, 16));
+  SeqChunk c[2] = {
+      {.seq = 3, .start_pos = 0, .tokens = g.other_tokens, .need_logits = true},
+      {.seq = 1, .start_pos = 0, .tokens = g.tokens, .need_logits = true, .all_logits = true}};
+  const std::vector<float> logits = step(kv, c);
+  const auto n = static_cast<int64_t>(g.tokens.size());
+  ASSERT_EQ(static_cast<int64_t>(logits.size()), (1 + n) * n_vocab_);
+  const float limit = tolerance(GetParam()).batch;
+  for (int p : g.positions) {
+    auto want = want_["batch_logits"][std::to_string(p)].get<std::vector<float>>();
+    const float* row = &logits[(1 + p) * n_vocab_];
+    for (int64_t v = 0; v < n_vocab_; ++v)
+      ASSERT_LE(std::fabs(row[v] - want[v]), limit) << "position " << p << ", token " << v;
+  }
+}
+
 TEST_P(SyntheticModel, GreedyMatchesLlamaCpp) {
   const auto& g = golden();
   const int n_gen = static_cast<int>(want_["greedy"].size());
@@ -326,6 +346,36 @@ TEST_P(SyntheticModelPacked, LogitsStayCloseToLlamaCpp) {
               sum_spread / (rows.size() * n_vocab_));
   EXPECT_LE(sum_diff, 0.05 * sum_spread);
   EXPECT_LE(max_diff, 1.5f);
+}
+
+// In the packed arithmetic a token's logits do not depend on the chunking, so the rows of a
+// chunk with all_logits (here the prompt's second half, after a first chunk) are the logits of
+// every prefix fed one token per step.
+TEST_P(SyntheticModelPacked, AllLogitsRowsAreEachPrefixsLogits) {
+  const auto& g = golden();
+  std::vector<int64_t> every;
+  for (size_t p = 0; p < g.tokens.size(); ++p) every.push_back(static_cast<int64_t>(p) + 1);
+  std::vector<std::vector<float>> one_each;
+  run(g.tokens, every, 0, &one_each);
+
+  KvCache kv(*model_->kv_shape(64, 16));
+  const std::span prompt(g.tokens);
+  const int64_t half = static_cast<int64_t>(prompt.size()) / 2;
+  SeqChunk first{.seq = 1, .start_pos = 0, .tokens = prompt.first(half)};
+  step(kv, {&first, 1});
+  SeqChunk c[2] = {{.seq = 1,
+                    .start_pos = half,
+                    .tokens = prompt.subspan(half),
+                    .need_logits = true,
+                    .all_logits = true},
+                   {.seq = 3, .start_pos = 0, .tokens = g.other_tokens, .need_logits = true}};
+  const std::vector<float> logits = step(kv, c);
+  const auto rows = static_cast<int64_t>(prompt.size()) - half;
+  ASSERT_EQ(static_cast<int64_t>(logits.size()), (rows + 1) * n_vocab_);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t v = 0; v < n_vocab_; ++v)
+      ASSERT_NEAR(logits[i * n_vocab_ + v], one_each[half + i][v], kSelfTol)
+          << "position " << half + i << ", token " << v;
 }
 
 TEST_P(SyntheticModelPacked, ChunkedPrefillMatchesOneChunk) {

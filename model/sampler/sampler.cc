@@ -23,6 +23,28 @@ double log_sum_exp(std::span<const float> x) {
 
 }  // namespace
 
+ScoredToken score_token(std::span<const float> logits, TokenId token, int top_n) {
+  const int64_t n_vocab = static_cast<int64_t>(logits.size());
+  const double lse = log_sum_exp(logits);
+  ScoredToken out{.token = token, .logprob = static_cast<float>(logits[token] - lse), .top = {}};
+  if (top_n <= 0) return out;
+  // The best k by one pass with a small sorted list: k <= 20, so far cheaper than sorting ids.
+  const int64_t k = std::min<int64_t>(top_n, n_vocab);
+  auto better = [&](TokenId a, TokenId b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  };
+  std::vector<TokenId> best;
+  best.reserve(k + 1);
+  for (int64_t i = 0; i < n_vocab; ++i) {
+    const auto t = static_cast<TokenId>(i);
+    if (static_cast<int64_t>(best.size()) == k && !better(t, best.back())) continue;
+    best.insert(std::upper_bound(best.begin(), best.end(), t, better), t);
+    if (static_cast<int64_t>(best.size()) > k) best.pop_back();
+  }
+  for (TokenId t : best) out.top.push_back({t, static_cast<float>(logits[t] - lse)});
+  return out;
+}
+
 Sampler::Sampler(SamplingParams params) : params_(std::move(params)), rng_(params_.seed) {}
 
 void Sampler::apply_penalties(std::span<const TokenId> prompt, std::span<const TokenId> generated) {
@@ -102,19 +124,9 @@ Sample Sampler::sample(std::span<const float> logits, std::span<const TokenId> p
   }
 
   if (!params_.logprobs && params_.top_logprobs <= 0) return out;
-  // Log-probabilities of the model's own distribution.
-  const double lse = log_sum_exp(logits);
-  out.logprob = static_cast<float>(logits[out.token] - lse);
-  if (params_.top_logprobs > 0) {
-    const int64_t k = std::min<int64_t>(params_.top_logprobs, n_vocab);
-    std::vector<TokenId> ids(n_vocab);
-    for (int64_t i = 0; i < n_vocab; ++i) ids[i] = static_cast<TokenId>(i);
-    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](TokenId a, TokenId b) {
-      return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
-    });
-    for (int64_t i = 0; i < k; ++i)
-      out.top.push_back({ids[i], static_cast<float>(logits[ids[i]] - lse)});
-  }
+  ScoredToken scored = score_token(logits, out.token, params_.top_logprobs);
+  out.logprob = scored.logprob;
+  out.top = std::move(scored.top);
   return out;
 }
 

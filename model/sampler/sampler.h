@@ -46,6 +46,11 @@ struct Sample {
   std::vector<TokenLogprob> top;  // the top_logprobs most likely tokens, best first
 };
 
+// `token`'s log-probability in the distribution of `logits` (their log-softmax) and the
+// `top_n` most likely tokens (ties to the lower id), best first: how a sampled token and a
+// scored prompt token are both reported. Linear in the vocabulary.
+ScoredToken score_token(std::span<const float> logits, TokenId token, int top_n);
+
 class Sampler {
  public:
   explicit Sampler(SamplingParams params);

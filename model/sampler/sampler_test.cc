@@ -102,6 +102,27 @@ TEST(Sampler, LogprobsAreTheModelsDistribution) {
   EXPECT_NEAR(s.top[0].logprob, kLogits[1] - std::log(z), 1e-5);
 }
 
+TEST(ScoreToken, MatchesAFullSortWithTiesToTheLowerId) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> level(-40, 40);  // few distinct values: many ties
+  std::vector<float> logits(5000);
+  for (float& l : logits) l = static_cast<float>(level(rng)) / 8.0f;
+  for (int top_n : {0, 1, 5, 20}) {
+    const ScoredToken got = score_token(logits, 1234, top_n);
+    double z = 0;
+    for (float l : logits) z += std::exp(static_cast<double>(l));
+    EXPECT_NEAR(got.logprob, logits[1234] - std::log(z), 1e-4);
+    std::vector<TokenId> ids(logits.size());
+    std::iota(ids.begin(), ids.end(), 0);
+    std::stable_sort(ids.begin(), ids.end(), [&](TokenId a, TokenId b) { return logits[a] > logits[b]; });
+    ASSERT_EQ(got.top.size(), static_cast<size_t>(top_n));
+    for (int k = 0; k < top_n; ++k) {
+      EXPECT_EQ(got.top[k].token, ids[k]) << "rank " << k;
+      EXPECT_NEAR(got.top[k].logprob, logits[ids[k]] - std::log(z), 1e-4);
+    }
+  }
+}
+
 TEST(Sampler, LogprobIsComputedOnlyWhenAskedFor) {
   EXPECT_EQ(sample_once({.temperature = 0}).logprob, 0.0f);
   auto s = sample_once({.temperature = 0, .logprobs = true});
