@@ -142,15 +142,14 @@ ApiResult<CompletionRequest> parse_completion_request(std::string_view body_text
   request.prompts = std::move(*prompts);
 
   GenerationOptions& o = request.options;
-  o.max_tokens = r.integer(body, "max_tokens", 1, std::numeric_limits<int64_t>::max());
+  // 0 is allowed here (as OpenAI's legacy endpoint): with echo it scores the prompt alone.
+  o.max_tokens = r.integer(body, "max_tokens", 0, std::numeric_limits<int64_t>::max());
   r.common_options(body, o);
   if (auto k = r.integer(body, "logprobs", 0, kMaxCompletionLogprobs)) {
     o.logprobs = true;
     o.top_logprobs = static_cast<int>(*k);
   }
-  if (auto echo = r.boolean(body, "echo"); echo && *echo) {
-    r.fail(detail::unsupported_parameter("echo", detail::unsupported_hint("echo")));
-  }
+  if (auto echo = r.boolean(body, "echo")) o.echo = *echo;
   if (auto suffix = r.string(body, "suffix"); suffix && !suffix->empty()) {
     r.fail(detail::unsupported_parameter("suffix", detail::unsupported_hint("suffix")));
   }

@@ -186,7 +186,7 @@ TEST(CompletionRequest, WrongTypesAndRanges) {
   };
   for (const Case& c : std::vector<Case>{
            {R"("max_tokens": "16")", "max_tokens", "expected an integer, but got a string"},
-           {R"("max_tokens": 0)", "max_tokens", "Expected a value >= 1"},
+           {R"("max_tokens": -1)", "max_tokens", "Expected a value >= 0"},
            {R"("temperature": 3)", "temperature", "Expected a value <= 2"},
            {R"("top_p": "1")", "top_p", "expected a number"},
            {R"("n": 0)", "n", "Expected a value >= 1"},
@@ -207,13 +207,24 @@ TEST(CompletionRequest, WrongTypesAndRanges) {
   }
 }
 
+// How evaluation harnesses score a continuation: echo the prompt with its logprobs, generate
+// nothing.
+TEST(CompletionRequest, EchoWithLogprobsAndNoTokens) {
+  const CompletionRequest req =
+      parse_ok(completion(R"("echo": true, "max_tokens": 0, "logprobs": 1)"));
+  EXPECT_TRUE(req.options.echo);
+  EXPECT_EQ(req.options.max_tokens, 0);
+  EXPECT_TRUE(req.options.logprobs);
+  EXPECT_EQ(req.options.top_logprobs, 1);
+  EXPECT_FALSE(parse_ok(completion(R"("echo": false)")).options.echo);
+}
+
 TEST(CompletionRequest, UnsupportedParameters) {
   struct Case {
     const char* extra;
     const char* param;
   };
   for (const Case& c : std::vector<Case>{
-           {R"("echo": true)", "echo"},
            {R"("suffix": "end")", "suffix"},
            {R"("best_of": 3)", "best_of"},
            {R"("n": 2, "best_of": 3)", "best_of"},
@@ -225,8 +236,8 @@ TEST(CompletionRequest, UnsupportedParameters) {
     EXPECT_TRUE(contains(e.message, "Unsupported parameter: '" + std::string(c.param) + "'"))
         << e.message;
   }
-  for (const char* extra : {R"("echo": false)", R"("suffix": "")", R"("suffix": null)",
-                            R"("best_of": 1)", R"("n": 3, "best_of": 3)", R"("best_of": null)"}) {
+  for (const char* extra : {R"("suffix": "")", R"("suffix": null)", R"("best_of": 1)",
+                            R"("n": 3, "best_of": 3)", R"("best_of": null)"}) {
     SCOPED_TRACE(extra);
     parse_ok(completion(extra));
   }

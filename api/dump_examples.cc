@@ -131,6 +131,10 @@ void completion_examples() {
   const std::vector<CompletionChoice> with_logprobs = {
       {0, "Hello world", FinishReason::Stop, example_logprobs()}};
   emit("CreateCompletionResponse", "completion logprobs", completion(meta, with_logprobs, usage));
+  std::vector<TokenLogprobs> echoed = {{"Hello", 0, {}}, {" world", -1.5, {{" world", -1.5}}}};
+  echoed[0].unscored = true;
+  const std::vector<CompletionChoice> echo = {{0, "Hello world", FinishReason::Length, echoed}};
+  emit("CreateCompletionResponse#echo", "completion echo logprobs", completion(meta, echo, usage));
 
   for (bool include_usage : {false, true}) {
     meta.include_usage = include_usage;

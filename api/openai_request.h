@@ -9,9 +9,9 @@
 //     the field (e.g. "temperature", "messages[2].content[0].type") and a message in OpenAI's
 //     words ("Invalid type for 'temperature': expected a number, but got a string instead.");
 //   - an OpenAI parameter this server does not implement (the deprecated functions and
-//     function_call, audio, echo, ...) -> 400 "Unsupported parameter: 'functions' ..." (code
+//     function_call, audio, suffix, ...) -> 400 "Unsupported parameter: 'functions' ..." (code
 //     "unsupported_parameter"), unless its value is null or the neutral value (functions [],
-//     function_call "none", best_of equal to n, echo false, ...);
+//     function_call "none", best_of equal to n, suffix "", ...);
 //   - any other key -> 400 "Unrecognized request argument supplied: <key>" (as OpenAI).
 // A field sent as JSON null means "not set" (its default), as in OpenAI's API.
 //
@@ -62,8 +62,8 @@ inline constexpr int kMaxChoicesPerRequest = 64;  // completions: prompts x n
 // SamplingParams + SequenceRequest. The defaults are what an absent (or null) field means.
 struct GenerationOptions {
   // Tokens to generate at most per choice. nullopt: until end-of-sequence or the context is
-  // full. Chat: max_completion_tokens, else max_tokens. (OpenAI's legacy completions endpoint
-  // defaults to 16; we default to "until done" for both.)
+  // full. Chat: max_completion_tokens, else max_tokens (>= 1). Completions: max_tokens (>= 0).
+  // (OpenAI's legacy completions endpoint defaults to 16; we default to "until done" for both.)
   std::optional<int64_t> max_tokens;
   double temperature = 1.0;         // [0, 2]; 0 means greedy
   double top_p = 1.0;               // (0, 1]; 1 means off
@@ -84,6 +84,9 @@ struct GenerationOptions {
   // logprobs = k (0..5) sets logprobs = true and top_logprobs = k.
   bool logprobs = false;
   int top_logprobs = 0;
+  // Completions: each choice's text starts with its prompt's text, and with logprobs its
+  // logprobs start with the prompt's tokens (the first one's logprob null).
+  bool echo = false;
 
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage; only set when stream is true

@@ -201,10 +201,15 @@ ordered_json completion_logprobs(std::span<const TokenLogprobs> tokens, int64_t 
   ordered_json offsets = ordered_json::array();
   for (const TokenLogprobs& t : tokens) {
     token_texts.push_back(t.token);
-    token_logprobs.push_back(finite_logprob(t.logprob));
-    ordered_json top = ordered_json::object();
-    for (const TopLogprob& alt : t.top) top[alt.token] = finite_logprob(alt.logprob);
-    top_logprobs.push_back(std::move(top));
+    if (t.unscored) {
+      token_logprobs.push_back(nullptr);
+      top_logprobs.push_back(nullptr);
+    } else {
+      token_logprobs.push_back(finite_logprob(t.logprob));
+      ordered_json top = ordered_json::object();
+      for (const TopLogprob& alt : t.top) top[alt.token] = finite_logprob(alt.logprob);
+      top_logprobs.push_back(std::move(top));
+    }
     if (t.text_offset >= 0) text_offset = t.text_offset;
     offsets.push_back(text_offset);
     text_offset += static_cast<int64_t>(t.token.size());

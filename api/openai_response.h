@@ -77,6 +77,9 @@ struct TokenLogprobs {
   // Completions only: byte offset of the token's text in the choice's text (TextStream's
   // TokenPiece::text_offset). -1: the previous token's offset plus its size.
   int64_t text_offset = -1;
+  // Completions with echo: the prompt's first token, which nothing predicts; its logprob and
+  // top_logprobs are null.
+  bool unscored = false;
 };
 
 // --- chat ---------------------------------------------------------------------------------

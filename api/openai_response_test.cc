@@ -250,6 +250,15 @@ TEST(CompletionResponse, Logprobs) {
   EXPECT_EQ(lp["text_offset"], ordered_json::parse("[10, 13]"));
 }
 
+TEST(CompletionResponse, AnEchoedFirstTokenHasNullLogprobs) {
+  std::vector<TokenLogprobs> tokens = {{"Once", 0, {}}, {" upon", -3.5, {{" upon", -3.5}}}};
+  tokens[0].unscored = true;
+  const ordered_json lp = completion_logprobs(tokens);
+  EXPECT_EQ(lp["token_logprobs"], ordered_json::parse("[null, -3.5]"));
+  EXPECT_EQ(lp["top_logprobs"], ordered_json::parse(R"([null, {" upon": -3.5}])"));
+  EXPECT_EQ(lp["text_offset"], ordered_json::parse("[0, 4]"));
+}
+
 TEST(CompletionResponse, TokenOffsetsWinOverCounting) {
   std::vector<TokenLogprobs> tokens = {{"a", -1, {}}, {"<eos>", -1, {}}, {"b", -1, {}}};
   tokens[1].text_offset = 1;  // a special token: no text

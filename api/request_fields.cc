@@ -176,7 +176,6 @@ std::string_view unsupported_hint(std::string_view key) {
   if (key == "audio" || key == "modalities") return "Only text output is available.";
   if (key == "store" || key == "metadata") return "Completions are not stored.";
   if (key == "service_tier") return "Only 'auto' and 'default' are accepted.";
-  if (key == "echo") return "The prompt cannot be echoed back; send 'echo': false.";
   if (key == "suffix") return "Insertion (text after the completion) is not available.";
   if (key == "best_of") return "best_of must equal n (choices are not ranked on the server).";
   return {};
@@ -187,7 +186,7 @@ bool is_neutral(std::string_view key, const json& value) {
   if (key == "functions") return value.is_array() && value.empty();
   if (key == "function_call") return value == "none";
   if (key == "modalities") return value == json::array({"text"});
-  if (key == "store" || key == "echo") return value == false;
+  if (key == "store") return value == false;
   if (key == "metadata") return value.is_object() && value.empty();
   if (key == "service_tier") return value == "auto" || value == "default";
   if (key == "suffix") return value == "";

@@ -14,6 +14,7 @@
 #include "api/request_id.h"
 #include "api/sse.h"
 #include "coordinator/serving/answer_shaper.h"
+#include "coordinator/serving/echo.h"
 #include "coordinator/serving/generation.h"
 #include "coordinator/serving/prompt.h"
 #include "coordinator/serving/structured_output.h"
@@ -87,6 +88,7 @@ struct Prompts {
   std::vector<std::vector<TokenId>> tokens;  // one sequence per prompt
   std::string grammar;                       // GBNF the output must follow; "": free text
   Shaping shaping;
+  std::vector<std::string> echo;  // completions with echo: each prompt's text
 };
 
 // The chat model named `name`: 404 if none is served, 400 if it is an embedding model.
@@ -137,7 +139,11 @@ api::ApiResult<Prompts> parse_completion(const EndpointContext& ctx, std::string
   if (!model.ok()) return model.error();
   auto tokens = completion_prompts(**model, *r);
   if (!tokens.ok()) return tokens.error();
-  return Prompts{.model = *model, .options = r->options, .tokens = std::move(tokens.value())};
+  Prompts p{.model = *model, .options = r->options, .tokens = std::move(tokens.value())};
+  if (p.options.echo)
+    for (size_t i = 0; i < p.tokens.size(); ++i)
+      p.echo.push_back(echo_text(*p.model->tokenizer, r->prompts[i], p.tokens[i]));
+  return p;
 }
 
 // The metrics of a request that has ended well.
@@ -342,7 +348,8 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
   for (size_t i = 0; i < prompts->tokens.size(); ++i) {
     auto g = Generation::start(ctx.link, model, std::move(prompts->tokens[i]), options,
                                static_cast<int>(i) * options.n, chat ? "messages" : "prompt",
-                               prompts->grammar);
+                               prompts->grammar,
+                               i < prompts->echo.size() ? std::move(prompts->echo[i]) : "");
     if (!g.ok()) {
       job->cancel();
       return Response::error(g.error());

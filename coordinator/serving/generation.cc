@@ -2,13 +2,18 @@
 
 #include <random>
 
+#include "coordinator/serving/echo.h"
+
 namespace shardserve {
 
 struct Generation::Choice {
   int index = 0;
   std::shared_ptr<RequestEvents> events;
   TextStream text;
-  std::vector<TokenEvent> tokens;  // every token event received, by stream index
+  std::vector<TokenEvent> tokens;          // every token event received, by stream index
+  std::vector<ScoredToken> prompt_scores;  // echo with logprobs: the group's, so far
+  bool echo_pending = false;               // echo: the prompt's text is still to be sent
+  int64_t text_base = 0;                   // bytes echoed before the generated text
   int64_t emitted_bytes = 0;
   int64_t generated = 0;  // tokens counted as completion tokens
   bool finished = false;
@@ -44,7 +49,7 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
 api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
     const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
-    std::string_view grammar) {
+    std::string_view grammar, std::string echo_text) {
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt == 0)
     return api::ApiError::bad_request("the prompt is empty", std::string(prompt_param));
@@ -69,6 +74,11 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
   g->link_ = &link;
   g->model_ = &model;
   g->logprobs_ = options.logprobs;
+  g->echo_ = options.echo;
+  if (g->echo_) {
+    g->echo_text_ = std::move(echo_text);
+    if (g->logprobs_) g->prompt_ = prompt;
+  }
   g->prompt_tokens_ = n_prompt;
   g->group_name_ = group->hello.group_name;
   const int64_t room = model.context_length - n_prompt;
@@ -85,6 +95,7 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     if (!options.ignore_eos || !grammar.empty())
       submit.request.stop_tokens = model.end_of_generation;
     submit.request.grammar = std::string(grammar);
+    submit.request.score_prompt = options.echo && options.logprobs;
     auto events = link.submit(group->id, std::move(submit));
     if (!events) {
       g->cancel();
@@ -92,6 +103,7 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     }
     auto choice = std::make_unique<Choice>(*model.tokenizer, options.stop);
     choice->index = first_index + i;
+    choice->echo_pending = options.echo;
     choice->events = std::move(*events);
     g->choices_.push_back(std::move(choice));
   }
@@ -132,27 +144,42 @@ api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::millisec
                         .logprobs = {},
                         .text_offset = c->emitted_bytes,
                         .finish = std::nullopt};
+    // The echo goes first, once every prompt score it needs is in (they all come before the
+    // first token).
+    auto echo = [&] {
+      if (!c->echo_pending) return;
+      if (logprobs_ && c->prompt_scores.size() + 1 < prompt_.size()) return;
+      c->echo_pending = false;
+      update.text += echo_text_;
+      c->text_base = static_cast<int64_t>(echo_text_.size());
+      if (logprobs_)
+        update.logprobs = echo_logprobs(*model_->tokenizer, prompt_, c->prompt_scores, echo_text_);
+    };
     auto take = [&](Delta delta) {
       update.text += delta.text;
       if (!logprobs_) return;
       for (const TokenPiece& piece : delta.tokens) {
         if (piece.special) continue;
         const TokenEvent& e = c->tokens[piece.index];
-        api::TokenLogprobs lp{.token = piece.bytes,
-                              .logprob = e.logprob,
-                              .top = {},
-                              .text_offset = static_cast<int64_t>(piece.text_offset)};
+        api::TokenLogprobs lp{
+            .token = piece.bytes,
+            .logprob = e.logprob,
+            .top = {},
+            .text_offset = c->text_base + static_cast<int64_t>(piece.text_offset)};
         for (const TokenLogprob& t : e.top)
           lp.top.push_back({model_->tokenizer->token_to_piece(t.token), t.logprob});
         update.logprobs.push_back(std::move(lp));
       }
     };
+    echo();
     for (RequestEvent& e : events) {
       if (c->finished) break;
       if (e.kind == RequestEvent::Kind::Rejected)
         return api::ApiError::from(e.code, "the worker group refused the request: " + e.error);
       if (e.kind == RequestEvent::Kind::Failed)
         return api::ApiError::server_error("the request failed: " + e.error);
+      for (ScoredToken& score : e.token.prompt_scores) c->prompt_scores.push_back(std::move(score));
+      echo();
       if (e.token.token >= 0) {
         c->tokens.push_back(e.token);
         ++c->generated;

@@ -40,10 +40,13 @@ class Generation {
   // with several prompts give each prompt n consecutive indices). `prompt_param` names the
   // request field the prompt came from ("messages" or "prompt") in errors about it.
   // `grammar`: GBNF every choice's tokens must follow (coordinator/serving/structured_output.h).
+  // With options.echo, each choice's first update is `echo_text` (coordinator/serving/echo.h)
+  // and, with logprobs, the prompt tokens' logprobs, scored by the group; text offsets of the
+  // generated tokens then count from the start of the echo.
   static api::ApiResult<std::unique_ptr<Generation>> start(
       GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
       const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
-      std::string_view grammar = {});
+      std::string_view grammar = {}, std::string echo_text = {});
   ~Generation();
 
   // Progress since the last call, waiting up to `timeout` for some. Empty on timeout.
@@ -61,6 +64,9 @@ class Generation {
   GroupLink* link_ = nullptr;
   const ServedModel* model_ = nullptr;
   bool logprobs_ = false;
+  bool echo_ = false;
+  std::vector<TokenId> prompt_;  // kept for echo with logprobs
+  std::string echo_text_;
   int64_t prompt_tokens_ = 0;
   std::string group_name_;
   std::vector<std::unique_ptr<Choice>> choices_;

@@ -81,6 +81,20 @@ def reasoning_variant(schema):
     return schema
 
 
+def echo_variant(schema):
+    """Completions with echo and logprobs: the prompt's first token has no logprob, so its
+    token_logprobs and top_logprobs entries are null (as OpenAI's API and vLLM answer; the
+    schema only lists numbers and objects). Only examples marked #echo may carry them."""
+    schema = copy.deepcopy(schema)
+    logprobs = schema["properties"]["choices"]["items"]["properties"]["logprobs"]
+    for option in logprobs["anyOf"]:
+        for key in ("token_logprobs", "top_logprobs"):
+            if key in option.get("properties", {}):
+                items = option["properties"][key]["items"]
+                option["properties"][key]["items"] = {"anyOf": [items, {"type": "null"}]}
+    return schema
+
+
 def float32_bits(values):
     return struct.pack(f"<{len(values)}f", *values)
 
@@ -140,6 +154,8 @@ def main():
             schema = base64_variant(schema)
         if schema_name.endswith("#reasoning"):
             schema = reasoning_variant(schema)
+        if schema_name.endswith("#echo"):
+            schema = echo_variant(schema)
         validator_class = jsonschema.validators.validator_for(schema)
         errors = sorted(validator_class(strict(schema)).iter_errors(body), key=str)
         if not errors and schema_name.endswith("#base64"):
