@@ -12,11 +12,8 @@ TokenFilter filter_for(const Tokenizer& tokenizer) {
   std::vector<TokenId> eog;
   for (TokenId t = 0; t < n_vocab; ++t) {
     if (tokenizer.is_end_of_generation(t)) eog.push_back(t);
-    if (tokenizer.is_special(t)) {
-      special[t] = 1;
-    } else {
-      pieces[t] = tokenizer.token_to_piece(t);
-    }
+    if (tokenizer.is_special(t)) special[t] = 1;
+    pieces[t] = tokenizer.token_to_piece(t);
   }
   return TokenFilter(pieces, eog, special);
 }
@@ -43,6 +40,12 @@ Result<std::unique_ptr<SequenceGrammar>> GrammarConstraints::start(const std::st
   auto parsed = Grammar::parse(gbnf);
   if (!parsed) return Error::invalid_input("the request's grammar: " + parsed.error().message);
   ++compiled_;
+  for (const std::string& token : parsed->tokens()) {
+    if (filter_.control_token(token) < 0) {
+      return Error::invalid_input("the request's grammar names the token \"" + token +
+                                  "\", which is not a control token of the model's vocabulary");
+    }
+  }
   auto grammar = std::make_shared<const Grammar>(std::move(*parsed));
   if (cache_.size() >= kCachedGrammars) {
     cache_.erase(order_.front());

@@ -46,12 +46,12 @@ class GrammarConstraints {
  public:
   static constexpr size_t kCachedGrammars = 64;
 
-  // The filter over `tokenizer`'s vocabulary: text tokens by their bytes, control tokens
-  // never, end-of-generation tokens where the grammar may end.
+  // The filter over `tokenizer`'s vocabulary: text tokens by their bytes, control tokens only
+  // where a grammar names them (@"TEXT"), end-of-generation tokens where the grammar may end.
   explicit GrammarConstraints(const Tokenizer& tokenizer);
 
   // A constraint following `gbnf`; an Error (kInvalidInput) naming the line and column of a
-  // grammar that does not parse.
+  // grammar that does not parse, or a token it names that is not a control token here.
   Result<std::unique_ptr<SequenceGrammar>> start(const std::string& gbnf);
 
   size_t cached() const { return cache_.size(); }

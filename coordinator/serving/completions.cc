@@ -88,7 +88,8 @@ struct Prompts {
   std::vector<std::vector<TokenId>> tokens;  // one sequence per prompt
   std::string grammar;                       // GBNF the output must follow; "": free text
   Shaping shaping;
-  std::vector<std::string> echo;  // completions with echo: each prompt's text
+  std::vector<std::string> echo;      // completions with echo: each prompt's text
+  std::vector<TokenId> shown_tokens;  // control tokens the answer shows (tool call openers)
 };
 
 // The chat model named `name`: 404 if none is served, 400 if it is an embedding model.
@@ -108,26 +109,31 @@ api::ApiResult<Prompts> parse_chat(const EndpointContext& ctx, std::string_view 
   if (!model.ok()) return model.error();
   const ServedModel& m = **model;
   const bool tools = !r->tools.empty() && r->tool_choice.mode != api::ToolChoice::Mode::kNone;
-  std::string grammar;
+  if (tools && r->response_format.type != api::ResponseFormat::Type::kText)
+    return api::ApiError::bad_request(
+        "response_format cannot be combined with tools unless tool_choice is \"none\"",
+        "response_format");
+  auto text = chat_prompt_text(m, *r);
+  if (!text.ok()) return text.error();
+  const bool opens_reasoning = m.reasoning && prompt_opens_reasoning(*text, *m.reasoning);
+  Prompts p{.model = &m, .options = r->options};
   if (tools) {
-    if (r->response_format.type != api::ResponseFormat::Type::kText)
-      return api::ApiError::bad_request(
-          "response_format cannot be combined with tools unless tool_choice is \"none\"",
-          "response_format");
-    auto g = tool_call_grammar(m.tool_format, r->tools, r->tool_choice, r->parallel_tool_calls);
+    const ToolAnswerContext context{.control_opener = !m.tool_control_tokens.empty(),
+                                    .reasoning = m.reasoning.has_value(),
+                                    .opens_reasoning = opens_reasoning};
+    auto g =
+        tool_call_grammar(m.tool_format, r->tools, r->tool_choice, r->parallel_tool_calls, context);
     if (!g) return api::ApiError::bad_request(g.error().message, "tools", "unsupported_schema");
-    grammar = std::move(*g);
+    p.grammar = std::move(*g);
+    p.shown_tokens = m.tool_control_tokens;
   } else {
     auto g = response_format_grammar(r->response_format);
     if (!g.ok()) return g.error();
-    grammar = std::move(*g);
+    p.grammar = std::move(*g);
   }
-  auto text = chat_prompt_text(m, *r);
-  if (!text.ok()) return text.error();
-  Prompts p{.model = &m, .options = r->options, .tokens = {}, .grammar = std::move(grammar)};
   p.tokens.push_back(encode_chat_prompt(*m.tokenizer, *text));
   p.shaping = {.reasoning = m.reasoning,
-               .opens_reasoning = m.reasoning && prompt_opens_reasoning(*text, *m.reasoning),
+               .opens_reasoning = opens_reasoning,
                .tools = tools ? std::optional(m.tool_format) : std::nullopt};
   return p;
 }
@@ -346,10 +352,13 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
                .model = model.name,
                .include_usage = options.include_usage};
   for (size_t i = 0; i < prompts->tokens.size(); ++i) {
-    auto g = Generation::start(ctx.link, model, std::move(prompts->tokens[i]), options,
-                               static_cast<int>(i) * options.n, chat ? "messages" : "prompt",
-                               prompts->grammar,
-                               i < prompts->echo.size() ? std::move(prompts->echo[i]) : "");
+    auto g = Generation::start(
+        ctx.link, model, std::move(prompts->tokens[i]), options, static_cast<int>(i) * options.n,
+        chat ? "messages" : "prompt",
+        ChoiceShape{
+            .grammar = prompts->grammar,
+            .echo_text = i < prompts->echo.size() ? std::move(prompts->echo[i]) : std::string(),
+            .shown_tokens = prompts->shown_tokens});
     if (!g.ok()) {
       job->cancel();
       return Response::error(g.error());

@@ -17,8 +17,8 @@ struct Generation::Choice {
   int64_t emitted_bytes = 0;
   int64_t generated = 0;  // tokens counted as completion tokens
   bool finished = false;
-  Choice(const Tokenizer& tokenizer, std::vector<std::string> stop)
-      : text(tokenizer, std::move(stop)) {}
+  Choice(const Tokenizer& tokenizer, std::vector<std::string> stop, std::vector<TokenId> shown)
+      : text(tokenizer, std::move(stop), std::move(shown)) {}
 };
 
 namespace {
@@ -49,7 +49,7 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
 api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
     const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
-    std::string_view grammar, std::string echo_text) {
+    ChoiceShape shape) {
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt == 0)
     return api::ApiError::bad_request("the prompt is empty", std::string(prompt_param));
@@ -76,7 +76,7 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
   g->logprobs_ = options.logprobs;
   g->echo_ = options.echo;
   if (g->echo_) {
-    g->echo_text_ = std::move(echo_text);
+    g->echo_text_ = std::move(shape.echo_text);
     if (g->logprobs_) g->prompt_ = prompt;
   }
   g->prompt_tokens_ = n_prompt;
@@ -92,16 +92,16 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     submit.request.sampling = sampling_for(options, seed + static_cast<uint64_t>(i));
     submit.request.max_tokens = max_tokens;
     // A grammar ends the answer with an end-of-generation token, ignore_eos or not.
-    if (!options.ignore_eos || !grammar.empty())
+    if (!options.ignore_eos || !shape.grammar.empty())
       submit.request.stop_tokens = model.end_of_generation;
-    submit.request.grammar = std::string(grammar);
+    submit.request.grammar = shape.grammar;
     submit.request.score_prompt = options.echo && options.logprobs;
     auto events = link.submit(group->id, std::move(submit));
     if (!events) {
       g->cancel();
       return api::ApiError::from(events.error().code, events.error().message);
     }
-    auto choice = std::make_unique<Choice>(*model.tokenizer, options.stop);
+    auto choice = std::make_unique<Choice>(*model.tokenizer, options.stop, shape.shown_tokens);
     choice->index = first_index + i;
     choice->echo_pending = options.echo;
     choice->events = std::move(*events);

@@ -34,19 +34,27 @@ struct ChoiceUpdate {
   std::optional<api::FinishReason> finish;   // set on the choice's last update
 };
 
+// What shapes a request's choices besides its options.
+struct ChoiceShape {
+  // GBNF every choice's tokens must follow (structured_output.h, tool_calls.h); "": none.
+  std::string grammar;
+  // With options.echo, each choice's first update is this text (echo.h) and, with logprobs,
+  // the prompt tokens' logprobs, scored by the group; text offsets of the generated tokens
+  // then count from the start of the echo.
+  std::string echo_text;
+  // Control tokens whose text the choices show (a tool format's opener, for its parser).
+  std::vector<TokenId> shown_tokens;
+};
+
 class Generation {
  public:
   // `first_index`: the index of this request's first choice in the response (completions
   // with several prompts give each prompt n consecutive indices). `prompt_param` names the
   // request field the prompt came from ("messages" or "prompt") in errors about it.
-  // `grammar`: GBNF every choice's tokens must follow (coordinator/serving/structured_output.h).
-  // With options.echo, each choice's first update is `echo_text` (coordinator/serving/echo.h)
-  // and, with logprobs, the prompt tokens' logprobs, scored by the group; text offsets of the
-  // generated tokens then count from the start of the echo.
   static api::ApiResult<std::unique_ptr<Generation>> start(
       GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
       const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
-      std::string_view grammar = {}, std::string echo_text = {});
+      ChoiceShape shape = {});
   ~Generation();
 
   // Progress since the last call, waiting up to `timeout` for some. Empty on timeout.

@@ -61,6 +61,10 @@ Result<std::unique_ptr<ServedModel>> load_one(const ModelConfig& config) {
     m->chat_template = std::move(*parsed);
     m->tool_format = detect_tool_format(source);
     m->reasoning = detect_reasoning_tags(source);
+    for (const std::string& text : tool_format_control_tokens(m->tool_format)) {
+      const std::optional<TokenId> id = m->tokenizer->find(text);
+      if (id && m->tokenizer->is_special(*id)) m->tool_control_tokens.push_back(*id);
+    }
   }
   m->context_length =
       config.context_length > 0 ? config.context_length : config.facts.trained_context;

@@ -34,6 +34,9 @@ struct ServedModel {
   // Read from the chat template: how its model writes tool calls, and its thinking tags.
   ToolFormat tool_format = ToolFormat::kGeneric;
   std::optional<ReasoningTags> reasoning;
+  // The format's call openers that are control tokens of the vocabulary
+  // (tool_format_control_tokens): tool grammars name them and answers show them as text.
+  std::vector<TokenId> tool_control_tokens;
 
   // Embedding models only.
   std::unique_ptr<WordPieceTokenizer> wordpiece;

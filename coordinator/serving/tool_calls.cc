@@ -157,8 +157,8 @@ const char* arguments_key(ToolFormat format) {
 }
 
 Result<std::string> grammar_for(ToolFormat format, const std::vector<ToolFunction>& tools,
-                                const std::vector<size_t>& allowed, bool auto_choice,
-                                bool several) {
+                                const std::vector<size_t>& allowed, bool auto_choice, bool several,
+                                const ToolAnswerContext& context) {
   JsonGrammarBuilder builder;
   CallRules rules;
   std::string objects;
@@ -182,9 +182,14 @@ Result<std::string> grammar_for(ToolFormat format, const std::vector<ToolFunctio
     objects += (objects.empty() ? "" : " | ") + object;
   }
   const std::string object = rules.add("tool_object", objects);
-  const std::string think = rules.add(
-      "tool_think", "\"<think>\" " + add_text_without(rules, "tool_reasoning", {"</think>"}) +
-                        " \"</think>\" [ \\n]{0,4}");
+  // The reasoning block: none for a model that does not think, optional for one that does, or
+  // already opened by the prompt and to be closed first.
+  const std::string reasoning_rest =
+      add_text_without(rules, "tool_reasoning", {"</think>"}) + " \"</think>\" [ \\n]{0,4}";
+  const std::string think = context.opens_reasoning ? rules.add("tool_think", reasoning_rest)
+                            : context.reasoning
+                                ? rules.add("tool_think", "( \"<think>\" " + reasoning_rest + " )?")
+                                : rules.add("tool_think", "\"\"");
   auto list = [&](const std::string& open, const std::string& separator, const std::string& close) {
     std::string body = JsonGrammarBuilder::literal(open) + " " + object;
     if (several) body += " ( " + JsonGrammarBuilder::literal(separator) + " " + object + " )*";
@@ -199,32 +204,37 @@ Result<std::string> grammar_for(ToolFormat format, const std::vector<ToolFunctio
                                      JsonGrammarBuilder::literal("\n</tool_call>"));
       calls = rules.add("tool_calls", several ? call + " ( \"\\n\" " + call + " )*" : call);
       if (auto_choice) {
-        root = think + "? " + add_text_without(rules, "tool_text", {"<tool_call>"}) + " " + calls +
-               "?";
+        root =
+            think + " " + add_text_without(rules, "tool_text", {"<tool_call>"}) + " " + calls + "?";
       }
       break;
     }
     case ToolFormat::kMistral:
-      calls = rules.add("tool_calls", list("[TOOL_CALLS][", ", ", "]"));
+      // [TOOL_CALLS] is a control token in Mistral vocabularies: the model writes the token.
+      calls = rules.add("tool_calls", context.control_opener
+                                          ? "@\"[TOOL_CALLS]\" " + list("[", ", ", "]")
+                                          : list("[TOOL_CALLS][", ", ", "]"));
       if (auto_choice) {
-        root = think + "? " + add_text_without(rules, "tool_text", {"[TOOL_CALLS]"}) + " " + calls +
+        root = think + " " + add_text_without(rules, "tool_text", {"[TOOL_CALLS]"}) + " " + calls +
                "?";
       }
       break;
     case ToolFormat::kLlama3Json:
     case ToolFormat::kGeneric: {
-      calls = format == ToolFormat::kLlama3Json
-                  ? object
-                  : rules.add("tool_calls", list("{\"tool_calls\": [", ", ", "]}"));
+      // Llama 3.1+ may open a call with its <|python_tag|> control token.
+      calls = format == ToolFormat::kGeneric
+                  ? rules.add("tool_calls", list("{\"tool_calls\": [", ", ", "]}"))
+              : context.control_opener ? rules.add("tool_calls", "@\"<|python_tag|>\"? " + object)
+                                       : object;
       if (auto_choice) {
         const std::string any = rules.add("tool_any", ".*");
-        root = think + "? ( " + calls + " | " +
+        root = think + " ( " + calls + " | " +
                add_text_not_starting(rules, "tool_text", {"{", "<think>"}, any) + " )";
       }
       break;
     }
   }
-  if (!auto_choice) root = think + "? " + calls;
+  if (!auto_choice) root = think + " " + calls;
   rules.add("tool_root", root);
   return builder.gbnf("tool_root") + rules.text();
 }
@@ -255,8 +265,22 @@ ToolFormat detect_tool_format(std::string_view source) {
   return ToolFormat::kGeneric;
 }
 
+std::vector<std::string> tool_format_control_tokens(ToolFormat format) {
+  switch (format) {
+    case ToolFormat::kMistral:
+      return {"[TOOL_CALLS]"};
+    case ToolFormat::kLlama3Json:
+      return {"<|python_tag|>"};
+    case ToolFormat::kHermes:
+    case ToolFormat::kGeneric:
+      break;
+  }
+  return {};
+}
+
 Result<std::string> tool_call_grammar(ToolFormat format, const std::vector<ToolFunction>& tools,
-                                      const ToolChoice& choice, bool parallel_tool_calls) {
+                                      const ToolChoice& choice, bool parallel_tool_calls,
+                                      const ToolAnswerContext& context) {
   using Mode = ToolChoice::Mode;
   std::vector<size_t> allowed;
   switch (choice.mode) {
@@ -283,7 +307,7 @@ Result<std::string> tool_call_grammar(ToolFormat format, const std::vector<ToolF
   // Llama 3 templates render one call per assistant message: never several.
   const bool several =
       parallel_tool_calls && choice.mode != Mode::kFunction && format != ToolFormat::kLlama3Json;
-  return grammar_for(format, tools, allowed, choice.mode == Mode::kAuto, several);
+  return grammar_for(format, tools, allowed, choice.mode == Mode::kAuto, several, context);
 }
 
 std::string generic_tools_system_prompt(const std::vector<ToolFunction>& tools,

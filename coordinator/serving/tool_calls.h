@@ -13,14 +13,16 @@
 //   kMistral (Mistral Nemo, [TOOL_CALLS] + JSON array, the v3 tokenizer's form): text, then
 //       [TOOL_CALLS][{"name": "NAME", "arguments": ARGS}, {...}]
 //     (one block). The text may not contain "[TOOL_CALLS]". The newer form
-//     `[TOOL_CALLS]NAME[ARGS]{...}` (Mistral Small 3.2, Devstral) is NOT handled. Note that
-//     [TOOL_CALLS] is a control token in Mistral vocabularies, which the worker's token filter
-//     never allows: under the grammar the model must spell it with text tokens.
+//     `[TOOL_CALLS]NAME[ARGS]{...}` (Mistral Small 3.2, Devstral) is NOT handled. [TOOL_CALLS]
+//     is a control token in Mistral vocabularies: with ToolAnswerContext::control_opener the
+//     grammar names the token (@"[TOOL_CALLS]"), and the caller renders it as text for the
+//     parser (TextStream's `shown`).
 //   kLlama3Json (Llama 3.1/3.2/3.3): plain text, or exactly one call (the templates cannot render
 //     more than one call back, so parallel_tool_calls is treated as false)
 //       {"name": "NAME", "parameters": ARGS}
-//     Plain text may not begin (after whitespace) with "{". <|python_tag|> is a control token the
-//     grammar cannot write; the parser skips it when it reaches the text.
+//     Plain text may not begin (after whitespace) with "{". With control_opener, a call may
+//     open with the <|python_tag|> control token (Llama 3.1+ writes it before a call); the
+//     parser skips it when it is rendered into the text.
 //   kGeneric (templates without tool support, e.g. SmolLM2, Gemma 3, Phi-3.5, and templates with
 //     a tool syntax not known here): our format, explained to the model by
 //     generic_tools_system_prompt: plain text, or only
@@ -28,8 +30,10 @@
 //     Plain text may not begin (after whitespace) with "{". The caller does not pass `tools`
 //     to such a template (its own description would contradict the grammar) and merges the
 //     system prompt into the first system message instead.
-// In every format the grammar also allows one leading reasoning block,
-// "<think>...</think>" and up to 4 spaces/newlines, for reasoning models (Qwen3); Llama and
+// For reasoning models (ToolAnswerContext::reasoning, Qwen3) the grammar also allows one leading
+// block, "<think>...</think>" and up to 4 spaces/newlines; when the prompt already opened the
+// block (opens_reasoning, DeepSeek-R1's templates), the answer starts inside it and must close
+// it ("...</think>") before anything else. A model that does not think gets no block. Llama and
 // Generic plain text may not begin with "<think>" otherwise. Separators, spaces and key order
 // are fixed as above (the spelling of the models' own templates); inside ARGS the JSON grammar
 // of api/json_schema_grammar.h applies (compact or pretty whitespace).
@@ -86,13 +90,26 @@ const char* tool_format_name(ToolFormat format);
 // kGeneric otherwise.
 ToolFormat detect_tool_format(std::string_view template_source);
 
+// The control tokens a format's calls open with (kMistral "[TOOL_CALLS]", kLlama3Json
+// "<|python_tag|>"): when the model's vocabulary has them as control tokens, the caller sets
+// ToolAnswerContext::control_opener and shows them as text in the answer.
+std::vector<std::string> tool_format_control_tokens(ToolFormat format);
+
+// What the grammar needs to know of the model and the prompt besides the request.
+struct ToolAnswerContext {
+  bool control_opener = false;   // the format's opener is a control token of the vocabulary
+  bool reasoning = false;        // the template writes "<think>" blocks (the model thinks)
+  bool opens_reasoning = false;  // the prompt ends inside a "<think>" block
+};
+
 // The GBNF grammar the answer must follow (see above), "" for tool_choice none or when
 // `tools` is empty with auto. Errors (invalid_input): a tool's parameters schema the grammar
 // cannot enforce (the message starts with "tools[i].function.parameters"), a named function not
 // among the tools, required with no tools. Only the tools tool_choice allows are compiled.
 Result<std::string> tool_call_grammar(ToolFormat format,
                                       const std::vector<api::ToolFunction>& tools,
-                                      const api::ToolChoice& choice, bool parallel_tool_calls);
+                                      const api::ToolChoice& choice, bool parallel_tool_calls,
+                                      const ToolAnswerContext& context = {});
 
 // For kGeneric templates: a system prompt describing the tools (name, description, parameters
 // schema as JSON, one per line) and the exact answer format for `choice`. Empty for none.

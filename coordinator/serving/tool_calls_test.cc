@@ -56,8 +56,9 @@ ToolChoice choice(ToolChoice::Mode mode, std::string function = {}) {
 const ToolChoice kAuto = choice(ToolChoice::Mode::kAuto);
 const ToolChoice kRequired = choice(ToolChoice::Mode::kRequired);
 
+// A reasoning model's grammar (an optional leading <think> block).
 std::string grammar_for(ToolFormat format, const ToolChoice& c, bool parallel = true) {
-  auto g = tool_call_grammar(format, weather_tools(), c, parallel);
+  auto g = tool_call_grammar(format, weather_tools(), c, parallel, {.reasoning = true});
   EXPECT_TRUE(g.ok()) << g.error().message;
   return g.ok() ? *g : std::string();
 }
@@ -238,6 +239,78 @@ TEST(ToolCallGrammar, Llama3Json) {
   const std::string required = grammar_for(ToolFormat::kLlama3Json, kRequired);
   EXPECT_TRUE(accepts(required, call));
   EXPECT_FALSE(accepts(required, "Rome is sunny."));
+}
+
+// Whether the grammar matches `before`, then the control token `token`, then `after`.
+bool accepts_around_token(const std::string& gbnf, std::string_view before, std::string_view token,
+                          std::string_view after) {
+  auto grammar = Grammar::parse(gbnf);
+  EXPECT_TRUE(grammar.ok()) << (grammar.ok() ? "" : grammar.error().message) << "\n" << gbnf;
+  if (!grammar.ok()) return false;
+  const int32_t k = grammar->token_index(token);
+  if (k < 0) return false;
+  GrammarMatcher matcher(*grammar);
+  return matcher.accept(before) && matcher.accept_token(static_cast<uint32_t>(k)) &&
+         matcher.accept(after) && matcher.can_end();
+}
+
+TEST(ToolCallGrammar, ControlTokenOpeners) {
+  EXPECT_EQ(tool_format_control_tokens(ToolFormat::kMistral),
+            std::vector<std::string>{"[TOOL_CALLS]"});
+  EXPECT_EQ(tool_format_control_tokens(ToolFormat::kLlama3Json),
+            std::vector<std::string>{"<|python_tag|>"});
+  EXPECT_TRUE(tool_format_control_tokens(ToolFormat::kHermes).empty());
+  EXPECT_TRUE(tool_format_control_tokens(ToolFormat::kGeneric).empty());
+  const ToolAnswerContext native{.control_opener = true};
+
+  // Mistral: the calls open with the [TOOL_CALLS] token, never with its text.
+  const std::string calls = "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}]";
+  for (const ToolChoice& c : {kAuto, kRequired}) {
+    auto g = tool_call_grammar(ToolFormat::kMistral, weather_tools(), c, true, native);
+    ASSERT_TRUE(g.ok()) << g.error().message;
+    EXPECT_TRUE(accepts_around_token(*g, "", "[TOOL_CALLS]", calls));
+    EXPECT_FALSE(accepts(*g, "[TOOL_CALLS]" + calls));
+    EXPECT_EQ(accepts_around_token(*g, "Checking. ", "[TOOL_CALLS]", calls),
+              c.mode == ToolChoice::Mode::kAuto);
+    EXPECT_EQ(accepts(*g, "Just text."), c.mode == ToolChoice::Mode::kAuto);
+  }
+
+  // Llama 3: a call may open with <|python_tag|>, or not; text may not.
+  const std::string call = "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\"}}";
+  auto llama = tool_call_grammar(ToolFormat::kLlama3Json, weather_tools(), kAuto, true, native);
+  ASSERT_TRUE(llama.ok()) << llama.error().message;
+  EXPECT_TRUE(accepts_around_token(*llama, "", "<|python_tag|>", call));
+  EXPECT_TRUE(accepts(*llama, call));
+  EXPECT_TRUE(accepts(*llama, "It is sunny."));
+  EXPECT_FALSE(accepts_around_token(*llama, "", "<|python_tag|>", "It is sunny."));
+  EXPECT_FALSE(accepts_around_token(*llama, "Well ", "<|python_tag|>", call));
+}
+
+TEST(ToolCallGrammar, APromptThatOpensReasoningIsClosedFirst) {
+  const ToolAnswerContext inside{.reasoning = true, .opens_reasoning = true};
+  const std::string call =
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n"
+      "</tool_call>";
+  auto g = tool_call_grammar(ToolFormat::kHermes, weather_tools(), kAuto, true, inside);
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_TRUE(accepts(*g, "The user wants Oslo.\n</think>\n\n" + call));
+  EXPECT_TRUE(accepts(*g, "</think>\n\nIt is cold."));
+  EXPECT_FALSE(accepts(*g, call));  // the block must be closed first
+  EXPECT_FALSE(accepts(*g, "<think>x</think>" + call + "</think>"));  // no second block
+  auto required = tool_call_grammar(ToolFormat::kHermes, weather_tools(), kRequired, true, inside);
+  ASSERT_TRUE(required.ok()) << required.error().message;
+  EXPECT_TRUE(accepts(*required, "Oslo.</think>\n" + call));
+  EXPECT_FALSE(accepts(*required, "Oslo.</think>\nIt is cold."));
+  // Without it, the block stays optional and opens with its tag.
+  const std::string plain = grammar_for(ToolFormat::kHermes, kRequired);
+  EXPECT_TRUE(accepts(plain, call));
+  EXPECT_TRUE(accepts(plain, "<think>Oslo.</think>\n" + call));
+  EXPECT_FALSE(accepts(plain, "Oslo.</think>\n" + call));
+  // A model that does not think gets no block.
+  auto no_thinking = tool_call_grammar(ToolFormat::kHermes, weather_tools(), kRequired, true, {});
+  ASSERT_TRUE(no_thinking.ok()) << no_thinking.error().message;
+  EXPECT_TRUE(accepts(*no_thinking, call));
+  EXPECT_FALSE(accepts(*no_thinking, "<think>Oslo.</think>\n" + call));
 }
 
 TEST(ToolCallGrammar, Generic) {

@@ -48,8 +48,9 @@ std::vector<uint32_t> failure_function(std::string_view p) {
 
 }  // namespace
 
-TextStream::TextStream(const Tokenizer& tokenizer, std::vector<std::string> stop)
-    : tokenizer_(&tokenizer) {
+TextStream::TextStream(const Tokenizer& tokenizer, std::vector<std::string> stop,
+                       std::vector<TokenId> shown)
+    : tokenizer_(&tokenizer), shown_(std::move(shown)) {
   for (size_t i = 0; i < stop.size(); ++i) {
     std::string text = sanitize_utf8(stop[i]);
     if (text.empty()) continue;
@@ -64,7 +65,8 @@ TextStream::TextStream(const Tokenizer& tokenizer, std::vector<std::string> stop
 
 Delta TextStream::push(TokenId id) {
   if (done_) return {};
-  const bool special = tokenizer_->is_special(id) || tokenizer_->is_end_of_generation(id);
+  const bool special = (tokenizer_->is_special(id) || tokenizer_->is_end_of_generation(id)) &&
+                       std::find(shown_.begin(), shown_.end(), id) == shown_.end();
   PendingToken t;
   t.piece.index = n_pushed_++;
   t.piece.id = id;

@@ -4,7 +4,9 @@
 //  - Every `Delta::text` is valid UTF-8 and ends on a character boundary: bytes of a character
 //    that is not complete yet are held until a later token completes it. Bytes that can never
 //    form a character become U+FFFD (the same rules as IncrementalDecoder).
-//  - Special tokens (eos, <|im_end|>, other control tokens) add no text.
+//  - Special tokens (eos, <|im_end|>, other control tokens) add no text, except the control
+//    tokens the caller asks to see (`shown`: a tool format's opener such as [TOOL_CALLS], which
+//    the answer's parser reads), whose text counts like any token's.
 //  - Stop strings: text is held back while a suffix of it could still be the start of a stop
 //    string, and released as soon as it cannot. When the text first contains a stop string,
 //    the stream ends: the text is cut right before that stop, `Delta::stopped` is set, and
@@ -67,8 +69,9 @@ class TextStream {
  public:
   // `stop`: the request's stop strings. Empty strings are ignored (they would match before
   // any text); bytes that are not valid UTF-8 are replaced by U+FFFD first, so a stop can
-  // never cut a character in two.
-  TextStream(const Tokenizer& tokenizer, std::vector<std::string> stop);
+  // never cut a character in two. `shown`: control tokens rendered as text.
+  TextStream(const Tokenizer& tokenizer, std::vector<std::string> stop,
+             std::vector<TokenId> shown = {});
   TextStream(const TextStream&) = delete;
   TextStream& operator=(const TextStream&) = delete;
   TextStream(TextStream&&) = default;
@@ -120,6 +123,7 @@ class TextStream {
 
   const Tokenizer* tokenizer_;
   std::vector<Stop> stops_;
+  std::vector<TokenId> shown_;
 
   std::string raw_;           // raw bytes not yet decoded: the start of an incomplete character
   uint64_t raw_decoded_ = 0;  // raw bytes consumed by the decoder so far

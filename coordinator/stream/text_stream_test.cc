@@ -500,3 +500,43 @@ TEST(TextStreamSmolLM, EndOfTurnIsNotRendered) {
 
 }  // namespace
 }  // namespace shardserve
+
+namespace shardserve {
+namespace {
+
+TEST(TextStreamSmolLM, ShownControlTokensRenderTheirText) {
+  const Loaded l = load_smollm();
+  if (!l.tok) GTEST_SKIP() << kSmolLM << " not found";
+  const Tokenizer& tk = *l.tok;
+  const std::optional<TokenId> im_start = tk.find("<|im_start|>");
+  ASSERT_TRUE(im_start.has_value());
+  ASSERT_TRUE(tk.is_special(*im_start));
+  std::vector<TokenId> ids = tk.encode("Hi", false, false);
+  ids.push_back(*im_start);
+  const std::vector<TokenId> tail = tk.encode("x", false, false);
+  ids.insert(ids.end(), tail.begin(), tail.end());
+  EXPECT_EQ(stream(tk, {}, ids).text, "Hix");
+
+  TextStream shown(tk, {}, {*im_start});
+  std::string text;
+  std::vector<TokenPiece> pieces;
+  for (TokenId id : ids) {
+    Delta d = shown.push(id);
+    text += d.text;
+    for (auto& p : d.tokens) pieces.push_back(std::move(p));
+  }
+  text += shown.finish().text;
+  EXPECT_EQ(text, "Hi<|im_start|>x");
+  ASSERT_EQ(pieces.size(), ids.size());
+  EXPECT_FALSE(pieces[ids.size() - 2].special);
+  EXPECT_EQ(pieces[ids.size() - 2].text_offset, 2u);
+  // Its text counts for stop strings like any text.
+  TextStream stopped(tk, {"<|im_start"}, {*im_start});
+  std::string cut;
+  for (TokenId id : ids) cut += stopped.push(id).text;
+  EXPECT_TRUE(stopped.stopped());
+  EXPECT_EQ(cut, "Hi");
+}
+
+}  // namespace
+}  // namespace shardserve

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "model/grammar/grammar_parser.h"
+#include "model/grammar/utf8.h"
 
 namespace shardserve {
 
@@ -170,6 +171,7 @@ class GrammarBuilder {
     std::sort(starts.begin(), starts.end());
     starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
     g.interval_starts_ = std::move(starts);
+    g.tokens_ = p_.tokens;
 
     for (uint32_t r = 0; r < p_.rules.size(); ++r) {
       g.rule_names_.push_back(p_.rules[r].name);
@@ -199,6 +201,13 @@ bool Grammar::ranges_intersect(const CharClass& c, uint32_t lo, uint32_t hi) con
   const CharRange* it =
       std::lower_bound(begin, end, lo, [](const CharRange& r, uint32_t v) { return r.hi < v; });
   return it != end && it->lo <= hi;
+}
+
+int32_t Grammar::token_index(std::string_view text) const {
+  for (size_t k = 0; k < tokens_.size(); ++k) {
+    if (tokens_[k] == text) return static_cast<int32_t>(k);
+  }
+  return -1;
 }
 
 uint32_t Grammar::interval_of(uint32_t cp) const {
@@ -245,7 +254,8 @@ std::string Grammar::to_string() const {
         const Element& e = elements_[pos];
         const auto ranges =
             e.kind == ElementKind::kChars ? class_ranges(e.value) : std::span<const CharRange>();
-        const bool single = ranges.size() == 1 && ranges[0].lo == ranges[0].hi;
+        const bool token = ranges.size() == 1 && ranges[0].lo >= grammar::kTokenBase;
+        const bool single = !token && ranges.size() == 1 && ranges[0].lo == ranges[0].hi;
         if (in_literal && !single) {
           out += '"';
           in_literal = false;
@@ -254,6 +264,16 @@ std::string Grammar::to_string() const {
         first = false;
         if (e.kind == ElementKind::kRule) {
           out += rule_names_[e.value];
+        } else if (token) {
+          out += "@\"";
+          grammar::Utf8State utf8;
+          for (char ch : tokens_[ranges[0].lo - grammar::kTokenBase]) {
+            uint32_t cp = 0;
+            if (grammar::utf8_feed(utf8, static_cast<uint8_t>(ch), cp) ==
+                grammar::Utf8Step::kComplete)
+              append_char(out, cp, false);
+          }
+          out += '"';
         } else if (single) {
           if (!in_literal) out += '"';
           in_literal = true;

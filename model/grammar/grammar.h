@@ -11,6 +11,9 @@
 //   [a-z0-9_] [^"\\]           a character class (ranges, the same escapes); ^ negates it
 //                              over all code points.
 //   .                          any one code point.
+//   @"TEXT"                    the control token whose text is TEXT (e.g. @"[TOOL_CALLS]"):
+//                              matched by that token of the vocabulary only, never by text
+//                              (GrammarMatcher::accept_token; TokenFilter resolves the name).
 //   ( ... )                    grouping.
 //   x* x+ x? x{m} x{m,} x{m,n} repetition (counts up to kMaxRepeat).
 //   # ...                      a comment to the end of the line.
@@ -64,6 +67,9 @@ struct CharRange {
 };
 
 inline constexpr uint32_t kMaxCodePoint = 0x10FFFF;
+// Control token k of a grammar (Grammar::tokens()[k]) is the symbol kTokenBase + k: past every
+// code point, so no text and no character class ('.', [^...]) can match it.
+inline constexpr uint32_t kTokenBase = 0x110000;
 inline constexpr uint32_t kMaxRepeat = 100000;  // largest count in x{m,n}
 
 }  // namespace grammar
@@ -97,6 +103,12 @@ class Grammar {
     return {ranges_.data() + classes_[cls].begin, ranges_.data() + classes_[cls].end};
   }
 
+  // The control tokens the grammar names (@"TEXT"), by text; token k is the symbol
+  // grammar::kTokenBase + k.
+  std::span<const std::string> tokens() const { return tokens_; }
+  // The index of the token named `text`, or -1.
+  int32_t token_index(std::string_view text) const;
+
   // Code points in the same interval belong to exactly the same classes, so the matcher
   // treats them alike. Intervals partition [0, kMaxCodePoint].
   uint32_t interval_of(uint32_t cp) const;
@@ -123,6 +135,7 @@ class Grammar {
   std::vector<CharClass> classes_;
   std::vector<grammar::CharRange> ranges_;
   std::vector<uint32_t> interval_starts_;  // sorted; interval k is [start_k, start_k+1 - 1]
+  std::vector<std::string> tokens_;
   uint32_t root_ = 0;
 };
 

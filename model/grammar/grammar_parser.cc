@@ -5,6 +5,7 @@
 #include <map>
 #include <utility>
 
+#include "base/utf8.h"
 #include "model/grammar/utf8.h"
 
 namespace shardserve::grammar {
@@ -194,6 +195,7 @@ class Parser {
     const char c = peek();
     if (c == '"') return parse_literal(out);
     if (c == '[') return parse_class(out);
+    if (c == '@') return parse_token(out);
     if (c == '.') {
       advance();
       out = {{Symbol{ElementKind::kChars, class_id({{0, kMaxCodePoint}})}}};
@@ -235,6 +237,29 @@ class Parser {
     }
     advance();
     out = {std::move(seq)};
+    return true;
+  }
+
+  // @"TEXT": a control token, by its text (escapes as in literals).
+  bool parse_token(Fragment& out) {
+    const Location at = here();
+    advance();  // '@'
+    if (peek() != '"') return fail(at, "expected a quoted token text after '@'");
+    advance();
+    std::string text;
+    while (true) {
+      if (at_end() || peek() == '\n') return fail(at, "unterminated token text");
+      if (peek() == '"') break;
+      uint32_t cp = 0;
+      if (!parse_char(cp)) return false;
+      append_utf8(text, cp);
+    }
+    advance();
+    if (text.empty()) return fail(at, "empty token text");
+    auto it = std::find(out_.tokens.begin(), out_.tokens.end(), text);
+    const auto k = static_cast<uint32_t>(it - out_.tokens.begin());
+    if (it == out_.tokens.end()) out_.tokens.push_back(std::move(text));
+    out = {{Symbol{ElementKind::kChars, class_id({{kTokenBase + k, kTokenBase + k}})}}};
     return true;
   }
 

@@ -50,6 +50,7 @@ struct ParsedRule {
 struct ParsedGrammar {
   std::vector<ParsedRule> rules;
   std::vector<std::vector<CharRange>> classes;  // sorted, merged, positive
+  std::vector<std::string> tokens;              // named control tokens (@"TEXT"), distinct
 };
 
 Result<ParsedGrammar> parse_gbnf(std::string_view text);

@@ -45,6 +45,44 @@ TEST(GrammarTest, LiteralsAndEscapes) {
   EXPECT_TRUE(matches(parse_ok(R"(root ::= "")"), ""));
 }
 
+TEST(GrammarTest, ControlTokensByTheirText) {
+  const Grammar g = parse_ok(
+      R"(root ::= @"[TOOL_CALLS]" "[" | @"<|python_tag|>" x
+x ::= @"[TOOL_CALLS]" .)");
+  ASSERT_EQ(g.tokens().size(), 2u);
+  EXPECT_EQ(g.tokens()[0], "[TOOL_CALLS]");
+  EXPECT_EQ(g.tokens()[1], "<|python_tag|>");
+  EXPECT_EQ(g.token_index("<|python_tag|>"), 1);
+  EXPECT_EQ(g.token_index("[TOOL_CALLS"), -1);
+  EXPECT_EQ(g.to_string(),
+            "root ::= @\"[TOOL_CALLS]\" \"[\" | @\"<|python_tag|>\" x\n"
+            "x ::= @\"[TOOL_CALLS]\" [\\x00-\\U0010FFFF]\n");
+  // The text of a token is not the token, and '.' never matches one.
+  EXPECT_FALSE(matches(g, "[TOOL_CALLS]["));
+  GrammarMatcher m(g);
+  EXPECT_TRUE(m.can_accept_token(0));
+  EXPECT_FALSE(m.accept_token(2));  // not a token of this grammar
+  ASSERT_TRUE(m.accept_token(1));
+  ASSERT_TRUE(m.accept_token(0));
+  EXPECT_FALSE(m.can_accept_token(0));
+  EXPECT_TRUE(m.accept("\xC3"));
+  EXPECT_FALSE(m.can_end());
+  EXPECT_TRUE(m.accept("\xA9"));
+  EXPECT_TRUE(m.is_finished());
+  // No token while a character is pending.
+  const Grammar t = parse_ok(R"(root ::= [^a]* @"<x>")");
+  GrammarMatcher p(t);
+  ASSERT_TRUE(p.accept("\xC3"));
+  EXPECT_FALSE(p.accept_token(0));
+  ASSERT_TRUE(p.accept("\xA9"));
+  EXPECT_TRUE(p.accept_token(0));
+  EXPECT_TRUE(p.is_finished());
+  // Escapes and UTF-8 in token texts; one index per distinct text.
+  const Grammar u = parse_ok("root ::= @\"<\\u00e9>\" @\"<\xC3\xA9>\"");
+  ASSERT_EQ(u.tokens().size(), 1u);
+  EXPECT_EQ(u.tokens()[0], "<\xC3\xA9>");
+}
+
 TEST(GrammarTest, CharacterClasses) {
   const Grammar g = parse_ok("root ::= [a-z0-9_]");
   EXPECT_EQ(g.to_string(), "root ::= [0-9_a-z]\n");
@@ -172,7 +210,10 @@ TEST(GrammarTest, SyntaxErrors) {
   EXPECT_EQ(parse_error("root ::= ( \"a\" \n"),
             "line 2:1: expected ')' to close the '(' at line 1:10");
   EXPECT_EQ(parse_error("root ::= \"a\" )"), "line 1:14: unmatched ')'");
-  EXPECT_EQ(parse_error("root ::= \"a\"\n  @"), "line 2:3: unexpected '@'");
+  EXPECT_EQ(parse_error("root ::= \"a\"\n  @"), "line 2:3: expected a quoted token text after '@'");
+  EXPECT_EQ(parse_error("root ::= \"a\"\n  $"), "line 2:3: unexpected '$'");
+  EXPECT_EQ(parse_error(R"(root ::= @"")"), "line 1:10: empty token text");
+  EXPECT_EQ(parse_error("root ::= @\"[T"), "line 1:10: unterminated token text");
   EXPECT_EQ(parse_error("root ::= \"a\"{4,2}"), "line 1:13: repetition {m,n} with n < m");
   EXPECT_EQ(parse_error("root ::= \"a\"{x}"), "line 1:14: expected a repetition count");
   EXPECT_EQ(parse_error("root ::= \"a\"{2"),

@@ -49,6 +49,28 @@ bool GrammarMatcher::can_accept(std::string_view bytes) const {
   return run(bytes, pool, tops, utf8, result);
 }
 
+bool GrammarMatcher::accept_token(uint32_t k) {
+  FramePool pool;
+  std::vector<uint32_t> tops;
+  if (!step_token(k, pool, tops)) return false;
+  store(pool, tops);
+  return true;
+}
+
+bool GrammarMatcher::can_accept_token(uint32_t k) const {
+  FramePool pool;
+  std::vector<uint32_t> tops;
+  return step_token(k, pool, tops);
+}
+
+bool GrammarMatcher::step_token(uint32_t k, FramePool& pool, std::vector<uint32_t>& tops) const {
+  if (k >= grammar_->tokens().size() || utf8_.pending()) return false;
+  load(pool);
+  Stepper stepper(*grammar_, pool, max_stacks_);
+  const StepResult result = stepper.advance(tops_, grammar::kTokenBase + k, tops);
+  return result == StepResult::kOk;
+}
+
 bool GrammarMatcher::run(std::string_view bytes, FramePool& pool, std::vector<uint32_t>& tops,
                          grammar::Utf8State& utf8, StepResult& result) const {
   load(pool);

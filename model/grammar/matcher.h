@@ -44,6 +44,11 @@ class GrammarMatcher {
   // Whether accept(bytes) would succeed; changes nothing.
   bool can_accept(std::string_view bytes) const;
 
+  // Advances over the grammar's control token k (Grammar::tokens()[k]) if it can come next (no
+  // character pending); otherwise returns false and changes nothing.
+  bool accept_token(uint32_t k);
+  bool can_accept_token(uint32_t k) const;
+
   // The input so far is a complete sentence of the start rule (no character pending).
   bool can_end() const;
   // can_end() and nothing more can be accepted.
@@ -66,6 +71,7 @@ class GrammarMatcher {
   void load(grammar::FramePool& pool) const;
   // Keeps the frames reachable from `tops` (ids in `pool`), renumbered densely.
   void store(const grammar::FramePool& pool, const std::vector<uint32_t>& tops);
+  bool step_token(uint32_t k, grammar::FramePool& pool, std::vector<uint32_t>& tops) const;
   bool run(std::string_view bytes, grammar::FramePool& pool, std::vector<uint32_t>& tops,
            grammar::Utf8State& utf8, grammar::StepResult& result) const;
 

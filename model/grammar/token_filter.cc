@@ -152,6 +152,11 @@ TokenFilter::TokenFilter(const std::vector<std::string>& pieces,
     if (never) kind_[id] = Kind::kSpecial;
   }
   offsets_.push_back(static_cast<uint32_t>(bytes_.size()));
+  for (size_t id = 0; id < n; ++id) {
+    const std::string_view text = token_bytes(static_cast<TokenId>(id));
+    if (kind_[id] == Kind::kSpecial && !text.empty())
+      control_.emplace(text, static_cast<TokenId>(id));  // keeps the lowest id
+  }
   for (TokenId t : eog_tokens) {
     if (!in_vocab(t) || kind_[t] == Kind::kEog) continue;
     kind_[t] = Kind::kEog;
@@ -197,11 +202,19 @@ std::string_view TokenFilter::token_bytes(TokenId token) const {
   return std::string_view(bytes_).substr(offsets_[token], offsets_[token + 1] - offsets_[token]);
 }
 
+TokenId TokenFilter::control_token(std::string_view text) const {
+  auto it = control_.find(text);
+  return it == control_.end() ? -1 : it->second;
+}
+
 bool TokenFilter::allows(const GrammarMatcher& m, TokenId token) const {
   if (!in_vocab(token)) return false;
   switch (kind_[token]) {
-    case Kind::kSpecial:
-      return false;
+    case Kind::kSpecial: {
+      const int32_t k = grammar_token(m, token_bytes(token));
+      return k >= 0 && control_token(token_bytes(token)) == token &&
+             m.can_accept_token(static_cast<uint32_t>(k));
+    }
     case Kind::kEog:
       return m.can_end();
     case Kind::kText:
@@ -213,8 +226,11 @@ bool TokenFilter::allows(const GrammarMatcher& m, TokenId token) const {
 bool TokenFilter::accept_token(GrammarMatcher& m, TokenId token) const {
   if (!in_vocab(token)) return false;
   switch (kind_[token]) {
-    case Kind::kSpecial:
-      return false;
+    case Kind::kSpecial: {
+      const int32_t k = grammar_token(m, token_bytes(token));
+      return k >= 0 && control_token(token_bytes(token)) == token &&
+             m.accept_token(static_cast<uint32_t>(k));
+    }
     case Kind::kEog:
       return m.can_end();
     case Kind::kText:
@@ -229,6 +245,11 @@ void TokenFilter::allowed_mask(const GrammarMatcher& m, std::vector<uint8_t>& al
     for (TokenId t : eog_) allowed[t] = 1;
   }
   if (m.tops_.empty() || m.is_finished()) return;
+  const auto tokens = m.grammar().tokens();
+  for (size_t k = 0; k < tokens.size(); ++k) {
+    const TokenId id = control_token(tokens[k]);
+    if (id >= 0 && m.can_accept_token(static_cast<uint32_t>(k))) allowed[id] = 1;
+  }
   MaskWalk walk(m.grammar(), m.max_stacks());
   m.load(walk.pool());
   std::vector<int32_t> at_depth(max_depth_ + 1);  // the state of each prefix of the current path

@@ -2,9 +2,10 @@
 // grammar-constrained decoding.
 //
 // Built once per model from each token's raw bytes (index = token id). Special / control
-// tokens, given as "" or flagged in `special`, are never allowed (nor are tokens longer
-// than kMaxTokenBytes). End-of-generation tokens are allowed exactly when the matcher can_end(),
-// whatever their bytes; accepting one leaves the matcher as it is.
+// tokens (flagged in `special`, or given as "") are never text: one is allowed only where the
+// grammar names it by its text (@"TEXT", grammar.h) and the matcher can take it. Tokens longer
+// than kMaxTokenBytes are never allowed. End-of-generation tokens are allowed exactly when the
+// matcher can_end(), whatever their bytes; accepting one leaves the matcher as it is.
 //
 // A token is allowed when the matcher can accept all of its bytes (a token may end in the
 // middle of a UTF-8 character; the matcher carries the partial character). The sampler's
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/token_id.h"
@@ -31,15 +33,17 @@ namespace shardserve {
 
 class TokenFilter {
  public:
-  // pieces[id]: the bytes token id stands for ("" for a token that is never text).
-  // special: empty, or one flag per token (non-zero: never allowed). eog_tokens: ids of
-  // end-of-generation tokens (ids outside the vocabulary, e.g. -1, are ignored).
+  // pieces[id]: the bytes token id stands for; for a control token, its text ("" for a token
+  // that is never allowed). special: empty, or one flag per token (non-zero: a control token).
+  // eog_tokens: ids of end-of-generation tokens (ids outside the vocabulary, e.g. -1, are ignored).
   TokenFilter(const std::vector<std::string>& pieces, const std::vector<TokenId>& eog_tokens,
               const std::vector<uint8_t>& special = {});
 
   int32_t n_vocab() const { return static_cast<int32_t>(kind_.size()); }
   bool is_eog(TokenId token) const { return in_vocab(token) && kind_[token] == Kind::kEog; }
   std::string_view token_bytes(TokenId token) const;
+  // The control token whose text is `text` (the lowest id if several), or -1.
+  TokenId control_token(std::string_view text) const;
 
   // Whether `m` allows `token` next (false for ids outside the vocabulary).
   bool allows(const GrammarMatcher& m, TokenId token) const;
@@ -63,12 +67,17 @@ class TokenFilter {
   static constexpr size_t kMaxTokenBytes = UINT16_MAX;  // longer tokens are never allowed
 
   bool in_vocab(TokenId token) const { return token >= 0 && token < n_vocab(); }
+  // The index of control token `token` in m's grammar (Grammar::tokens()), or -1.
+  static int32_t grammar_token(const GrammarMatcher& m, std::string_view text) {
+    return m.grammar().tokens().empty() ? -1 : m.grammar().token_index(text);
+  }
 
   std::vector<Kind> kind_;         // per token
   std::vector<uint32_t> offsets_;  // per token + 1: its bytes are bytes_[off, next off)
   std::string bytes_;              // all tokens' bytes, concatenated
   std::vector<TokenId> eog_;
-  std::vector<Node> nodes_;  // trie nodes + the sentinel
+  std::unordered_map<std::string_view, TokenId> control_;  // text -> control token; views of bytes_
+  std::vector<Node> nodes_;                                // trie nodes + the sentinel
   std::vector<TokenId> node_tokens_;
   uint32_t max_depth_ = 0;
 };

@@ -152,6 +152,12 @@ std::vector<uint8_t> brute_force_mask(const TokenFilter& f, const GrammarMatcher
     } else if (!v.special[id] && !v.pieces[id].empty()) {
       GrammarMatcher trial = m;
       allowed[id] = trial.accept(v.pieces[id]);
+    } else if (v.special[id] && !v.pieces[id].empty()) {
+      // A control token: only where the grammar names it.
+      const int32_t k = m.grammar().token_index(v.pieces[id]);
+      GrammarMatcher trial = m;
+      allowed[id] = k >= 0 && f.control_token(v.pieces[id]) == static_cast<TokenId>(id) &&
+                    trial.accept_token(static_cast<uint32_t>(k));
     }
     EXPECT_EQ(f.allows(m, static_cast<TokenId>(id)), allowed[id] != 0) << "token " << id;
   }
@@ -255,6 +261,32 @@ TEST(TokenFilterTest, EndOfGenerationAndSpecialTokens) {
   GrammarMatcher t(text);
   EXPECT_FALSE(f.allows(t, kEot));
   EXPECT_FALSE(f.allows(t, kControl));
+}
+
+TEST(TokenFilterTest, ControlTokensAreAllowedWhereTheGrammarNamesThem) {
+  const Vocab v = synthetic_vocab(100);
+  const TokenFilter f(v.pieces, v.eog, v.special);
+  EXPECT_EQ(f.control_token("<|control|>"), kControl);
+  EXPECT_EQ(f.control_token("<|eot|>"), -1);  // end of generation, not a control token
+  EXPECT_EQ(f.control_token("{"), -1);        // text
+
+  const Grammar g = compile(R"(root ::= "a" @"<|control|>" "b" | "c")");
+  GrammarMatcher m(g);
+  expect_mask_matches(f, m, v, "start");
+  EXPECT_FALSE(f.allows(m, kControl));
+  const TokenId byte_a = 4 + 'a';  // the single-byte tokens follow the four specials
+  ASSERT_EQ(v.pieces[byte_a], "a");
+  ASSERT_TRUE(f.accept_token(m, byte_a));
+  expect_mask_matches(f, m, v, "after a");
+  std::vector<uint8_t> mask;
+  f.allowed_mask(m, mask);
+  // Only the token: its text spelled out in text tokens is not it.
+  for (size_t id = 0; id < mask.size(); ++id) EXPECT_EQ(mask[id] != 0, id == kControl) << id;
+  EXPECT_FALSE(m.can_accept("<|control|>"));
+  EXPECT_TRUE(f.accept_token(m, kControl));
+  EXPECT_FALSE(f.allows(m, kControl));
+  EXPECT_TRUE(m.accept("b"));
+  EXPECT_TRUE(m.is_finished());
 }
 
 TEST(TokenFilterTest, AcceptTokenAdvancesThroughSplitCharacters) {

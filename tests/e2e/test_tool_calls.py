@@ -3,7 +3,8 @@
 system message and constrains the answer to text or {"tool_calls": [...]} (the generic format),
 so whatever the model writes, a call is well-formed, names a given tool and its arguments
 validate against the tool's schema. Native formats (Hermes, Llama 3, Mistral) are covered by
-coordinator/serving/tool_calls_test.cc on the real templates."""
+coordinator/serving/tool_calls_test.cc on the real templates, and Mistral's [TOOL_CALLS] control
+token end to end by test_native_tool_tokens.py."""
 import json
 
 import jsonschema
