@@ -18,7 +18,7 @@ namespace {
 using detail::FieldReader;
 using detail::json;
 
-constexpr std::array<std::string_view, 27> kSupported = {"model",
+constexpr std::array<std::string_view, 28> kSupported = {"model",
                                                          "messages",
                                                          "max_tokens",
                                                          "max_completion_tokens",
@@ -41,6 +41,7 @@ constexpr std::array<std::string_view, 27> kSupported = {"model",
                                                          "ignore_eos",
                                                          "safety_identifier",
                                                          "prompt_cache_key",
+                                                         "cache_salt",
                                                          "response_format",
                                                          "tools",
                                                          "tool_choice",

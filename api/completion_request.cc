@@ -13,7 +13,7 @@ namespace {
 using detail::FieldReader;
 using detail::json;
 
-constexpr std::array<std::string_view, 24> kSupported = {"model",
+constexpr std::array<std::string_view, 25> kSupported = {"model",
                                                          "prompt",
                                                          "max_tokens",
                                                          "temperature",
@@ -34,6 +34,7 @@ constexpr std::array<std::string_view, 24> kSupported = {"model",
                                                          "ignore_eos",
                                                          "safety_identifier",
                                                          "prompt_cache_key",
+                                                         "cache_salt",
                                                          "echo",
                                                          "suffix",
                                                          "best_of"};

@@ -91,6 +91,12 @@ struct GenerationOptions {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage; only set when stream is true
   std::string user;            // end-user id, for logs only
+
+  // Prefix caching. cache_salt (extension, as vLLM's): requests share cached prompt prefixes
+  // only with requests of the same salt (""). prompt_cache_key (OpenAI's): requests with the
+  // same key are routed to the same replica where possible.
+  std::string cache_salt;
+  std::string prompt_cache_key;
 };
 
 // A call of a function: in an assistant message of the history, or in a response.

@@ -67,6 +67,7 @@ ordered_json usage_object(const Usage& usage) {
   j["prompt_tokens"] = usage.prompt_tokens;
   j["completion_tokens"] = usage.completion_tokens;
   j["total_tokens"] = usage.prompt_tokens + usage.completion_tokens;
+  j["prompt_tokens_details"] = {{"cached_tokens", usage.cached_tokens}};
   return j;
 }
 

@@ -61,6 +61,7 @@ struct ResponseMeta {
 struct Usage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;  // over all choices
+  int64_t cached_tokens = 0;      // prompt tokens whose K/V came from the prefix cache
 };
 
 // One alternative token and its log-probability.

@@ -51,9 +51,9 @@ TEST(ChatResponse, ShapeAndKeyOrder) {
   EXPECT_TRUE(c0["logprobs"].is_null());
   EXPECT_EQ(c0["finish_reason"], "stop");
   EXPECT_EQ(j["choices"][1]["finish_reason"], "length");
-  EXPECT_EQ(
-      j["usage"],
-      ordered_json::parse(R"({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14})"));
+  EXPECT_EQ(j["usage"],
+            ordered_json::parse(R"({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+                              "prompt_tokens_details": {"cached_tokens": 0}})"));
 }
 
 TEST(ChatResponse, NoFingerprintWhenEmpty) {

@@ -438,9 +438,10 @@ void FieldReader::common_options(const json& body, GenerationOptions& o) {
   if (auto v = boolean(body, "stream")) o.stream = *v;
   stream_options(body, o.stream, o);
   if (auto v = string(body, "user")) o.user = std::move(*v);
+  if (auto v = string(body, "cache_salt")) o.cache_salt = std::move(*v);
+  if (auto v = string(body, "prompt_cache_key")) o.prompt_cache_key = std::move(*v);
   // Hints without effect here, type-checked only.
   (void)string(body, "safety_identifier");
-  (void)string(body, "prompt_cache_key");
   if (auto v = boolean(body, "ignore_eos")) o.ignore_eos = *v;
 }
 

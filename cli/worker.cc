@@ -197,7 +197,8 @@ SchedulerLimits scheduler_limits(const GroupMember& member, const GroupConfig& g
           .kv_blocks = member.kv_blocks(),
           .block_size = member.block_size(),
           .context_length = model.effective_context_length(),
-          .n_vocab = n_vocab};
+          .n_vocab = n_vocab,
+          .prefix_caching = group.prefix_caching};
 }
 
 int run_worker(int argc, char** argv, const WorkerOptions& o) {

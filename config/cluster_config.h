@@ -54,6 +54,8 @@
 //       max_prefill_tokens_while_decoding: 32
 //                                    prompt tokens in a step that also decodes, 1..
 //                                    max_batch_tokens (default: max_batch_tokens)
+//       prefix_caching: true         reuse cached KV blocks of earlier prompts with the same
+//                                    tokens: true | false (default true)
 //
 // Relative paths in the file (models[].file, models[].chat_template, server.web_root) resolve
 // against the directory of the YAML file, so a config works from any working directory.
@@ -140,6 +142,7 @@ struct GroupConfig {
   int max_batch_tokens = 512;
   int max_prefill_tokens_while_decoding = 0;  // 0: not set, max_batch_tokens applies
   MoeSplit moe_split = MoeSplit::kExperts;    // mixture-of-experts models only
+  bool prefix_caching = true;                 // reuse the KV blocks of cached prompt prefixes
 };
 
 struct ClusterConfig {

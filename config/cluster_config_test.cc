@@ -302,9 +302,10 @@ TEST_F(ClusterConfigTest, UnknownKeysListTheAllowedOnes) {
                "unknown key (did you mean \"models\"?); allowed keys: server, models, groups");
   expect_error(std::string("server:\n  prot: 1\n") + kMinimal, 2, "server.prot",
                "did you mean \"port\"?");
-  expect_error(std::string(kMinimal) + "    gpus: [0, 1]\n", 8, "groups[0].gpus",
-               "allowed keys: name, model, tp, backend, threads_per_rank, devices, kv_cache_mb, "
-               "max_batch, max_batch_tokens, max_prefill_tokens_while_decoding, moe_split");
+  expect_error(
+      std::string(kMinimal) + "    gpus: [0, 1]\n", 8, "groups[0].gpus",
+      "allowed keys: name, model, tp, backend, threads_per_rank, devices, kv_cache_mb, "
+      "max_batch, max_batch_tokens, max_prefill_tokens_while_decoding, prefix_caching, moe_split");
   expect_error(
       "models:\n  - name: tiny\n    file: tiny.gguf\n    quantization: q4\n"
       "groups:\n  - {name: g, model: tiny}\n",
@@ -506,6 +507,17 @@ TEST_F(ClusterConfigTest, MoeSplitIsCheckedAgainstTheModel) {
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->groups[0].moe_split, MoeSplit::kSlices);
   EXPECT_EQ(c->models[0].facts.n_expert, 2);
+}
+
+TEST_F(ClusterConfigTest, PrefixCachingIsABoolean) {
+  auto on = parse(kMinimal);
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  EXPECT_TRUE(on->groups[0].prefix_caching);
+  auto off = parse(std::string(kMinimal) + "    prefix_caching: false\n");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE(off->groups[0].prefix_caching);
+  expect_error(std::string(kMinimal) + "    prefix_caching: sometimes\n", 8,
+               "groups[0].prefix_caching", "expected one of true | false, got \"sometimes\"");
 }
 
 TEST_F(ClusterConfigTest, TopologyNeedsTheModel) {

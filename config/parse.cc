@@ -358,6 +358,10 @@ const std::vector<Field<GroupConfig>>& group_fields() {
        [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
          read_int(n, c, 1, int64_t{1} << 20, g.max_prefill_tokens_while_decoding);
        }},
+      {"prefix_caching", false, true,
+       [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
+         read_enum(n, c, {{"true", true}, {"false", false}}, g.prefix_caching);
+       }},
       {"moe_split", false, true,
        [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
          read_enum(n, c, {{"experts", MoeSplit::kExperts}, {"slices", MoeSplit::kSlices}},

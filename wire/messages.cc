@@ -72,7 +72,7 @@ json event_json(const TokenEvent& e) {
   for (const ScoredToken& s : e.prompt_scores)
     scores.push_back(json::array({s.token, s.logprob, top_json(s.top)}));
   return json::array({e.id, e.token, e.logprob, top_json(e.top), static_cast<uint8_t>(e.finish),
-                      e.prompt_tokens, e.generated_tokens, std::move(scores)});
+                      e.prompt_tokens, e.generated_tokens, std::move(scores), e.cached_tokens});
 }
 
 // float32 values as a MessagePack bin of their little-endian bytes.
@@ -350,6 +350,11 @@ GroupHeartbeat read_group_heartbeat(Reader& r, const json& m) {
   h.kv_used_blocks = r.integer(m[4], "kv_used_blocks", 0, kInt64Max);
   h.kv_total_blocks = r.integer(m[5], "kv_total_blocks", 0, kInt64Max);
   h.steps = r.integer(m[6], "steps", 0, kInt64Max);
+  h.prefix_prompt_tokens = r.integer(m[7], "prefix_prompt_tokens", 0, kInt64Max);
+  h.prefix_hit_tokens = r.integer(m[8], "prefix_hit_tokens", 0, kInt64Max);
+  h.kv_cached_blocks = r.integer(m[9], "kv_cached_blocks", 0, kInt64Max);
+  h.spec_proposed_tokens = r.integer(m[10], "spec_proposed_tokens", 0, kInt64Max);
+  h.spec_accepted_tokens = r.integer(m[11], "spec_accepted_tokens", 0, kInt64Max);
   return h;
 }
 
@@ -378,7 +383,7 @@ TokenEvents read_token_events(Reader& r, const json& m) {
   out.events.reserve(events.size());
   for (size_t i = 0; i < events.size() && r.ok(); ++i) {
     r.enter("events", i);
-    const json& e = r.array(events[i], "event", 8, 8);
+    const json& e = r.array(events[i], "event", 9, 9);
     if (!r.ok()) break;
     TokenEvent ev;
     ev.id = r.integer(e[0], "id", 0, kInt64Max);
@@ -401,6 +406,7 @@ TokenEvents read_token_events(Reader& r, const json& m) {
                             "prompt_scores.top.logprob");
       ev.prompt_scores.push_back(std::move(scored));
     }
+    ev.cached_tokens = r.integer(e[8], "cached_tokens", 0, kInt64Max);
     out.events.push_back(std::move(ev));
   }
   r.leave();
@@ -475,6 +481,7 @@ Submit read_submit(Reader& r, const json& m) {
   q.stop_tokens = r.tokens(m[6], "stop_tokens", false);
   q.grammar = r.text(m[7], "grammar", false, kMaxGrammar);
   q.score_prompt = r.boolean(m[8], "score_prompt");
+  q.cache_salt = r.unsigned64(m[9], "cache_salt", 0);
   return out;
 }
 
@@ -488,13 +495,13 @@ struct Layout {
 
 constexpr Layout kLayouts[] = {
     {kHello, "Hello", 8, true},
-    {kGroupHeartbeat, "GroupHeartbeat", 5, true},
+    {kGroupHeartbeat, "GroupHeartbeat", 10, true},
     {kTokenEvents, "TokenEvents", 2, true},
     {kRejected, "Rejected", 3, true},
     {kGoodbye, "Goodbye", 0, true},
     {kEmbeddings, "Embeddings", 3, true},
     {kWelcome, "Welcome", 1, false},
-    {kSubmit, "Submit", 7, false},
+    {kSubmit, "Submit", 8, false},
     {kCancel, "Cancel", 1, false},
     {kCoordinatorHeartbeat, "CoordinatorHeartbeat", 1, false},
     {kShutdown, "Shutdown", 0, false},
@@ -564,7 +571,9 @@ std::string encode(const UpMessage& message) {
             j.push_back(std::move(f));
         } else if constexpr (std::is_same_v<T, GroupHeartbeat>) {
           j = header(kGroupHeartbeat);
-          for (int64_t v : {m.running, m.waiting, m.kv_used_blocks, m.kv_total_blocks, m.steps})
+          for (int64_t v : {m.running, m.waiting, m.kv_used_blocks, m.kv_total_blocks, m.steps,
+                            m.prefix_prompt_tokens, m.prefix_hit_tokens, m.kv_cached_blocks,
+                            m.spec_proposed_tokens, m.spec_accepted_tokens})
             j.push_back(v);
         } else if constexpr (std::is_same_v<T, TokenEvents>) {
           j = header(kTokenEvents);
@@ -614,6 +623,7 @@ std::string encode(const DownMessage& message) {
           j.push_back(token_array(q.stop_tokens));
           j.push_back(q.grammar);
           j.push_back(q.score_prompt);
+          j.push_back(q.cache_salt);
         } else if constexpr (std::is_same_v<T, Cancel>) {
           j = header(kCancel);
           j.push_back(m.request_id);

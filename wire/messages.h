@@ -33,7 +33,7 @@
 
 namespace shardserve::wire {
 
-inline constexpr uint32_t kProtocolVersion = 5;
+inline constexpr uint32_t kProtocolVersion = 6;
 
 // Upper bound on one encoded message; links refuse larger frames (ZMQ_MAXMSGSIZE), and the
 // decoder refuses messages with more values than kMaxValues (bounds its memory).
@@ -56,22 +56,30 @@ struct Hello {
   bool operator==(const Hello&) const = default;
 };
 
-// Load report, every heartbeat interval (1 s by default). All counts >= 0.
-// [v, 2, running, waiting, kv_used_blocks, kv_total_blocks, steps]
+// Load report, every heartbeat interval (1 s by default). All counts >= 0; the prefix and
+// speculation counts are totals since the group started.
+// [v, 2, running, waiting, kv_used_blocks, kv_total_blocks, steps, prefix_prompt_tokens,
+//  prefix_hit_tokens, kv_cached_blocks, spec_proposed_tokens, spec_accepted_tokens]
 struct GroupHeartbeat {
   int64_t running = 0;  // sequences in the batch
   int64_t waiting = 0;  // sequences queued for admission
   int64_t kv_used_blocks = 0;
   int64_t kv_total_blocks = 0;
-  int64_t steps = 0;  // steps run since the group started
+  int64_t steps = 0;                 // steps run since the group started
+  int64_t prefix_prompt_tokens = 0;  // prompt tokens of admitted sequences
+  int64_t prefix_hit_tokens = 0;     // of them, found in the prefix cache
+  int64_t kv_cached_blocks = 0;      // blocks holding a cached prefix now
+  int64_t spec_proposed_tokens = 0;  // draft tokens proposed by speculative decoding
+  int64_t spec_accepted_tokens = 0;  // of them, accepted
   bool operator==(const GroupHeartbeat&) const = default;
 };
 
 // Everything one step produced.
 // [v, 3, step, [[id, token, logprob, [[token, logprob]...], finish, prompt_tokens,
-//                generated_tokens, [[token, logprob, [[token, logprob]...]]...]], ...]]
+//                generated_tokens, [[token, logprob, [[token, logprob]...]]...],
+//                cached_tokens], ...]]
 // token is -1 for an event that reports only a finish or prompt scores, else >= 0; finish is a
-// FinishReason; the last list is the event's prompt_scores.
+// FinishReason; the list is the event's prompt_scores.
 struct TokenEvents {
   uint64_t step = 0;
   std::vector<TokenEvent> events;
@@ -123,7 +131,7 @@ struct Welcome {
 // top_logprobs in [0, 20], top_k >= 0, penalty_last_n >= -1.
 // [v, 17, id, [prompt...], [temperature, top_k, top_p, min_p, repetition_penalty,
 //   presence_penalty, frequency_penalty, penalty_last_n, [[token, bias]...], seed,
-//   logprobs, top_logprobs], max_tokens, [stop_tokens...], grammar, score_prompt]
+//   logprobs, top_logprobs], max_tokens, [stop_tokens...], grammar, score_prompt, cache_salt]
 struct Submit {
   SequenceRequest request;
 };

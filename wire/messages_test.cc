@@ -37,6 +37,7 @@ SequenceRequest sample_request() {
   q.stop_tokens = {2, 49152 - 1};
   q.grammar = "root ::= \"{\" [a-z]* \"}\"\n" + std::string(8000, ' ');  // past kMaxText
   q.score_prompt = true;
+  q.cache_salt = 0xFEDCBA9876543210ull;
   return q;
 }
 
@@ -66,6 +67,7 @@ TokenEvents sample_events() {
   c.finish = FinishReason::Length;
   c.prompt_tokens = 100000;
   c.generated_tokens = 4096;
+  c.cached_tokens = 99968;
   m.events = {a, b, c};
   return m;
 }
@@ -125,7 +127,7 @@ Embeddings sample_embeddings() {
 
 std::vector<std::string> every_encoding() {
   return {encode(UpMessage(sample_hello())),
-          encode(UpMessage(GroupHeartbeat{3, 4, 100, 1024, 99999})),
+          encode(UpMessage(GroupHeartbeat{3, 4, 100, 1024, 99999, 5000, 4096, 60, 70, 35})),
           encode(UpMessage(sample_events())),
           encode(UpMessage(Rejected{5, "the prompt is too long"})),
           encode(UpMessage(Goodbye{})),

@@ -65,6 +65,9 @@ struct SequenceRequest {
   // it, with sampling.top_logprobs alternatives (TokenEvent::prompt_scores): the completions
   // API's `echo` with `logprobs`, as evaluation harnesses use it.
   bool score_prompt = false;
+  // Mixed into the hash of the prompt's first KV block: requests share cached prefixes only
+  // with requests of the same salt (0 unless the request names one).
+  uint64_t cache_salt = 0;
 };
 
 // One token produced by one sequence in one step.
@@ -80,6 +83,9 @@ struct TokenEvent {
   // (position 1 first; the first token has none). An event may carry only these (token -1,
   // finish None) while the prompt is being read; all of them come before the first token.
   std::vector<ScoredToken> prompt_scores;
+  // Prompt tokens whose K/V came from the group's prefix cache (OpenAI's
+  // usage.prompt_tokens_details.cached_tokens).
+  int64_t cached_tokens = 0;
 };
 
 }  // namespace shardserve

@@ -151,8 +151,11 @@ void GroupMember::run(const StepPlan& plan, std::vector<float>* outputs) {
   for (const PlannedChunk& c : plan.chunks) {
     const int64_t end = c.start_pos + static_cast<int64_t>(c.tokens.size());
     if (kv_) {
-      if (Status s = kv_->reserve(c.seq, end); !s)
-        die(plan, s.message() + " (the leader's plan overcommits)");
+      if (Status s = kv_->attach(c.seq, c.blocks); !s) die(plan, s.message());
+      if (kv_->capacity(c.seq) < end)
+        die(plan, "sequence " + std::to_string(c.seq) + " has blocks for " +
+                      std::to_string(kv_->capacity(c.seq)) + " positions, the plan writes up to " +
+                      std::to_string(end) + " (ranks out of step)");
     }
     chunks_.push_back({.seq = c.seq,
                        .start_pos = c.start_pos,

@@ -8,7 +8,9 @@
 namespace shardserve {
 
 Scheduler::Scheduler(const SchedulerLimits& limits, GrammarConstraints* grammars)
-    : limits_(limits), grammars_(grammars) {
+    : limits_(limits),
+      grammars_(grammars),
+      blocks_(limits.kv_blocks, limits.block_size, limits.prefix_caching) {
   SS_CHECK(limits.max_batch > 0 && limits.max_batch_tokens > 0 && limits.block_size > 0 &&
            limits.n_vocab > 0);
 }
@@ -62,19 +64,71 @@ void Scheduler::cancel(int64_t id) {
 }
 
 bool Scheduler::grow(Sequence& s, int64_t positions) {
-  const int64_t needed = blocks_for(positions) - s.blocks;
+  const int64_t needed = blocks_for(positions) - blocks_held(s);
   if (needed <= 0) return true;
-  if (needed > free_blocks()) return false;
-  s.blocks += needed;
-  used_blocks_ += needed;
+  auto fresh = blocks_.allocate(needed);
+  if (!fresh) return false;
+  s.table.insert(s.table.end(), fresh->begin(), fresh->end());
+  s.unsent.insert(s.unsent.end(), fresh->begin(), fresh->end());
   return true;
+}
+
+bool Scheduler::admit(Sequence& s, int64_t outstanding) {
+  BlockManager::PrefixMatch match;
+  // A sequence that scores its prompt needs every position's logits: it computes them all.
+  if (blocks_.prefix_caching() && !s.request.score_prompt) {
+    std::vector<TokenId> context(s.request.prompt);
+    context.insert(context.end(), s.generated.begin(), s.generated.end());
+    // At least the last token is computed: its logits are the next token's.
+    const int64_t max_blocks = (s.context() - 1) / limits_.block_size;
+    match = blocks_.find_prefix(context, s.request.cache_salt, max_blocks);
+  }
+  const auto n_cached = static_cast<int64_t>(match.blocks.size());
+  const int64_t need = blocks_for(s.context() + 1) - n_cached + match.unreferenced;
+  if (need > free_blocks() - outstanding) return false;
+  blocks_.acquire(match);
+  s.table = match.blocks;
+  s.unsent = std::move(match.blocks);
+  s.hashes = std::move(match.hashes);
+  s.computed = n_cached * limits_.block_size;
+  if (!s.admitted) {
+    const auto n_prompt = static_cast<int64_t>(s.request.prompt.size());
+    s.cached_tokens = std::min(s.computed, n_prompt);
+    s.admitted = true;
+    prefix_prompt_tokens_ += n_prompt;
+    prefix_hit_tokens_ += s.cached_tokens;
+  }
+  return true;
+}
+
+void Scheduler::publish_computed(Sequence& s) {
+  if (!blocks_.prefix_caching()) return;
+  const int64_t bs = limits_.block_size;
+  std::vector<TokenId> tokens(static_cast<size_t>(bs));
+  while (static_cast<int64_t>(s.hashes.size()) < std::min(s.computed / bs, blocks_held(s))) {
+    const auto b = static_cast<int64_t>(s.hashes.size());
+    for (int64_t i = 0; i < bs; ++i) tokens[i] = s.token_at(b * bs + i);
+    const uint64_t parent = b == 0 ? s.request.cache_salt : s.hashes.back();
+    s.hashes.push_back(blocks_.publish(s.table[b], parent, tokens));
+  }
+}
+
+PrefixCacheStats Scheduler::prefix_cache_stats() const {
+  return {.prompt_tokens = prefix_prompt_tokens_,
+          .hit_tokens = prefix_hit_tokens_,
+          .cached_blocks = blocks_.cached_blocks(),
+          .evictions = blocks_.evictions()};
 }
 
 void Scheduler::release(int64_t id, std::vector<int64_t>& released) {
   Sequence& s = sequences_.at(id);
-  used_blocks_ -= s.blocks;
-  if (s.blocks > 0) released.push_back(id);
-  s.blocks = 0;
+  if (!s.table.empty()) {
+    blocks_.release(s.table);
+    released.push_back(id);
+  }
+  s.table.clear();
+  s.unsent.clear();
+  s.hashes.clear();
   s.computed = 0;
 }
 
@@ -103,7 +157,9 @@ StepPlan Scheduler::next_plan() {
     pending_.push_back({.id = it->first,
                         .finish = FinishReason::Cancelled,
                         .prompt_tokens = static_cast<int64_t>(s.request.prompt.size()),
-                        .generated_tokens = static_cast<int64_t>(s.generated.size())});
+                        .generated_tokens = static_cast<int64_t>(s.generated.size()),
+                        .prompt_scores = {},
+                        .cached_tokens = s.cached_tokens});
     it = sequences_.erase(it);
   }
 
@@ -112,6 +168,8 @@ StepPlan Scheduler::next_plan() {
   auto schedule = [&](int64_t id, int64_t n) {
     Sequence& s = sequences_.at(id);
     PlannedChunk c{.seq = id, .start_pos = s.computed, .tokens = {}, .need_logits = false};
+    c.blocks = std::move(s.unsent);
+    s.unsent.clear();
     for (int64_t p = s.computed; p < s.computed + n; ++p) c.tokens.push_back(s.token_at(p));
     c.need_logits = s.computed + n == s.context();
     c.all_logits = s.scores_in(s.computed, n);
@@ -147,7 +205,7 @@ StepPlan Scheduler::next_plan() {
     Sequence& s = sequences_.at(id);
     int64_t n = std::min(s.context() - s.computed, budget);
     // Only as many positions as free blocks allow (no preemption for prefill).
-    const int64_t room = (s.blocks + free_blocks()) * limits_.block_size - s.computed;
+    const int64_t room = (blocks_held(s) + free_blocks()) * limits_.block_size - s.computed;
     n = std::min(n, room);
     // A chunk that scores the prompt returns a row of logits per token: bound their memory.
     if (s.scores_in(s.computed, n)) n = std::min(n, scored_rows);
@@ -166,17 +224,16 @@ StepPlan Scheduler::next_plan() {
   int64_t outstanding = 0;
   for (int64_t id : running_) {
     const Sequence& s = sequences_.at(id);
-    outstanding += std::max<int64_t>(0, blocks_for(s.context() + 1) - s.blocks);
+    outstanding += std::max<int64_t>(0, blocks_for(s.context() + 1) - blocks_held(s));
   }
   while (!waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < limits_.max_batch) {
     const int64_t id = waiting_.front();
-    const Sequence& s = sequences_.at(id);
-    const int64_t need = blocks_for(s.context() + 1);
-    if (need > free_blocks() - outstanding) break;  // FCFS: nobody overtakes the head
+    Sequence& s = sequences_.at(id);
+    if (!admit(s, outstanding)) break;  // FCFS: nobody overtakes the head
     waiting_.pop_front();
     running_.push_back(id);
-    outstanding += need;
+    outstanding += std::max<int64_t>(0, blocks_for(s.context() + 1) - blocks_held(s));
     prefill(id);
   }
   return plan;
@@ -197,6 +254,7 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
     if (it == sequences_.end()) continue;  // cancelled and gone
     Sequence& s = it->second;
     s.computed += n;
+    publish_computed(s);
     if (s.cancelled) continue;  // its finish event comes with the next plan
     std::vector<ScoredToken> scores;
     if (c.all_logits) scores = score_prompt(s, c.start_pos, chunk_logits);
@@ -210,7 +268,8 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
                           .finish = done ? FinishReason::Length : FinishReason::None,
                           .prompt_tokens = prompt_tokens,
                           .generated_tokens = 0,
-                          .prompt_scores = std::move(scores)});
+                          .prompt_scores = std::move(scores),
+                          .cached_tokens = s.cached_tokens});
       if (done) finish(c.seq);
       continue;
     }
@@ -229,7 +288,8 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
                         .finish = FinishReason::Stop,
                         .prompt_tokens = prompt_tokens,
                         .generated_tokens = static_cast<int64_t>(s.generated.size()),
-                        .prompt_scores = std::move(scores)});
+                        .prompt_scores = std::move(scores),
+                        .cached_tokens = s.cached_tokens});
       finish(c.seq);
       continue;
     }
@@ -245,7 +305,8 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
                  .finish = FinishReason::None,
                  .prompt_tokens = prompt_tokens,
                  .generated_tokens = static_cast<int64_t>(s.generated.size()),
-                 .prompt_scores = std::move(scores)};
+                 .prompt_scores = std::move(scores),
+                 .cached_tokens = s.cached_tokens};
     const auto& stops = s.request.stop_tokens;
     if (std::find(stops.begin(), stops.end(), sample.token) != stops.end()) {
       e.finish = FinishReason::Stop;

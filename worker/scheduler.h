@@ -12,13 +12,21 @@
 // the tokens it already produced (the forward pass is batch-invariant, so its output does not
 // change). Finished and cancelled sequences leave at the next step.
 //
+// KV blocks are handed out by a BlockManager (worker/block_manager.h), which the plan's chunks
+// report to every rank (PlannedChunk::blocks). With prefix caching on, a sequence is admitted
+// with the longest cached run of full blocks its context starts with (the request's cache
+// salt included), and computes only the rest; every full block it computes is published for
+// later sequences. A sequence that scores its prompt (score_prompt) computes it all. The same
+// admission rule holds with the cached blocks counted: those that are free now count against
+// the free blocks.
+//
 // A request with a grammar (SequenceRequest::grammar) is sampled under it (see
 // worker/grammar_constraints.h): it is compiled at submit, so a grammar that does not parse is
 // refused like any other invalid request; if the grammar allows no token at all (a vocabulary
 // that cannot spell what it requires), the sequence finishes with Stop and no token.
 //
-// The scheduler only counts blocks; the group applies the plan to the real caches (the
-// leader's KvCache and the peers' have the same number of blocks).
+// The group applies the plan to the real caches (the leader's KvCache and the peers' have the
+// same number of blocks, and take their tables from the plan).
 // Not thread-safe: the leader's step loop owns it.
 #pragma once
 
@@ -33,6 +41,7 @@
 #include "base/status.h"
 #include "model/sampler/sampler.h"
 #include "wire/sequence.h"
+#include "worker/block_manager.h"
 #include "worker/grammar_constraints.h"
 #include "worker/step_plan.h"
 
@@ -47,6 +56,15 @@ struct SchedulerLimits {
   int64_t block_size = 16;     // positions per block
   int64_t context_length = 0;  // positions per sequence
   int64_t n_vocab = 0;         // valid token ids are [0, n_vocab) (>= 1)
+  bool prefix_caching = true;  // reuse cached full blocks of earlier sequences
+};
+
+// Counters of the prefix cache since the scheduler started.
+struct PrefixCacheStats {
+  int64_t prompt_tokens = 0;  // prompt tokens of admitted sequences (first admission only)
+  int64_t hit_tokens = 0;     // of them, found in the cache
+  int64_t cached_blocks = 0;  // blocks holding a published prefix now
+  int64_t evictions = 0;      // cached blocks reused for other content
 };
 
 class Scheduler {
@@ -72,7 +90,8 @@ class Scheduler {
   bool has_work() const { return !waiting_.empty() || !running_.empty() || !pending_.empty(); }
   int64_t running() const { return static_cast<int64_t>(running_.size()); }
   int64_t waiting() const { return static_cast<int64_t>(waiting_.size()); }
-  int64_t used_blocks() const { return used_blocks_; }
+  int64_t used_blocks() const { return blocks_.used_blocks(); }
+  PrefixCacheStats prefix_cache_stats() const;
   // Tokens sampled under a grammar, and how many of them needed its full mask (the model's
   // own choice was rejected).
   int64_t constrained_samples() const { return constrained_samples_; }
@@ -91,8 +110,12 @@ class Scheduler {
     std::unique_ptr<Sampler> sampler;
     std::unique_ptr<SequenceGrammar> grammar;  // null: unconstrained
     std::vector<TokenId> generated;
-    int64_t computed = 0;  // positions whose K/V are in the cache
-    int64_t blocks = 0;    // blocks held
+    int64_t computed = 0;          // positions whose K/V are in the cache
+    std::vector<int32_t> table;    // blocks held, in position order
+    std::vector<int32_t> unsent;   // the end of `table` the ranks have not been told of yet
+    std::vector<uint64_t> hashes;  // chain hashes of table's first blocks, once computed
+    int64_t cached_tokens = 0;     // prompt tokens found in the prefix cache at admission
+    bool admitted = false;         // ever (the first admission is the one counted)
     bool cancelled = false;
     int64_t scored = 1;  // score_prompt: the next prompt position to report
     // Whether a chunk of n tokens from `start` predicts a prompt position still to be scored
@@ -115,8 +138,14 @@ class Scheduler {
   int64_t blocks_for(int64_t positions) const {
     return (positions + limits_.block_size - 1) / limits_.block_size;
   }
-  int64_t free_blocks() const { return limits_.kv_blocks - used_blocks_; }
+  int64_t free_blocks() const { return blocks_.free_blocks(); }
+  int64_t blocks_held(const Sequence& s) const { return static_cast<int64_t>(s.table.size()); }
   bool grow(Sequence& s, int64_t positions);
+  // Admits s with the longest cached prefix of its context (if any): false, and nothing
+  // changed, when its blocks do not fit beside `outstanding` blocks promised to others.
+  bool admit(Sequence& s, int64_t outstanding);
+  // Publishes the full blocks s has computed since the last call.
+  void publish_computed(Sequence& s);
   // Releases the sequence's blocks (in `released`, the plan being built) and requeues it.
   void preempt(int64_t id, std::vector<int64_t>& released);
   void release(int64_t id, std::vector<int64_t>& released);
@@ -130,7 +159,8 @@ class Scheduler {
   SchedulerLimits limits_;
   GrammarConstraints* grammars_;
   uint64_t next_step_ = 1;
-  int64_t used_blocks_ = 0;
+  BlockManager blocks_;
+  int64_t prefix_prompt_tokens_ = 0, prefix_hit_tokens_ = 0;
   std::map<int64_t, Sequence> sequences_;  // every live sequence, by id
   std::deque<int64_t> waiting_;            // not admitted (or preempted), in order
   std::vector<int64_t> running_;           // admitted, in admission order

@@ -20,6 +20,11 @@ TokenId fake_next(TokenId last, int64_t pos) {
   return static_cast<TokenId>((last * 31 + pos * 7 + 3) % kVocab);
 }
 
+// The K/V a position holds in the fake model: a hash of the whole context up to it.
+uint64_t context_hash(uint64_t before, TokenId token) {
+  return (before ^ static_cast<uint64_t>(token + 1)) * 0x9E3779B97F4A7C15ull + 1;
+}
+
 struct Harness {
   explicit Harness(SchedulerLimits limits)
       : scheduler(limits),
@@ -27,18 +32,52 @@ struct Harness {
                         .n_kv_heads = 1,
                         .head_dim = 4,
                         .block_size = limits.block_size,
-                        .n_blocks = limits.kv_blocks}) {}
+                        .n_blocks = limits.kv_blocks}),
+        slots(static_cast<size_t>(limits.kv_blocks * limits.block_size), 0) {}
 
-  // Runs one step; returns its events. Checks the plan against the real cache.
+  Status submit(const SequenceRequest& r) {
+    Status s = scheduler.submit(r);
+    if (s) requests[r.id] = r;
+    return s;
+  }
+
+  // The fake model's K/V of the sequence's context at positions [0, n).
+  std::vector<uint64_t> expected_kv(int64_t seq, int64_t n) {
+    std::vector<TokenId> context = requests.at(seq).prompt;
+    if (auto it = outputs.find(seq); it != outputs.end())
+      context.insert(context.end(), it->second.begin(), it->second.end());
+    std::vector<uint64_t> kv_values;
+    uint64_t h = 0;
+    for (int64_t p = 0; p < n && p < static_cast<int64_t>(context.size()); ++p)
+      kv_values.push_back(h = context_hash(h, context[p]));
+    return kv_values;
+  }
+
+  uint64_t& slot(int64_t seq, int64_t pos) {
+    const auto& table = kv.block_table(seq);
+    const int64_t bs = kv.shape().block_size;
+    return slots[static_cast<size_t>(table[pos / bs] * bs + pos % bs)];
+  }
+
+  // Runs one step; returns its events. Applies the plan to a real KvCache as a rank does, and
+  // checks that every position a chunk builds on holds its own context's K/V (written by it, or
+  // by whoever computed a prefix it shares).
   std::vector<TokenEvent> step() {
     StepPlan plan = scheduler.next_plan();
     plans.push_back(plan);
     for (int64_t id : plan.released) kv.release(id);
     std::vector<float> logits;
     for (const PlannedChunk& c : plan.chunks) {
-      EXPECT_TRUE(kv.reserve(c.seq, c.start_pos + static_cast<int64_t>(c.tokens.size())).ok())
-          << "step " << plan.step_id << " seq " << c.seq;
+      EXPECT_TRUE(kv.attach(c.seq, c.blocks).ok());
       const auto n = static_cast<int64_t>(c.tokens.size());
+      EXPECT_GE(kv.capacity(c.seq), c.start_pos + n) << "step " << plan.step_id << " seq " << c.seq;
+      if (kv.capacity(c.seq) < c.start_pos + n) continue;
+      if (requests.count(c.seq)) {
+        const std::vector<uint64_t> want = expected_kv(c.seq, c.start_pos + n);
+        for (int64_t p = 0; p < c.start_pos; ++p)
+          EXPECT_EQ(slot(c.seq, p), want[p]) << "seq " << c.seq << " reads a wrong K/V at " << p;
+        for (int64_t i = 0; i < n; ++i) slot(c.seq, c.start_pos + i) = want[c.start_pos + i];
+      }
       tokens_in_plans += n;
       if (c.all_logits) scored_rows[plan.step_id] += n;
       const int64_t rows = c.all_logits ? n : c.need_logits ? 1 : 0;
@@ -54,6 +93,7 @@ struct Harness {
       for (const ScoredToken& t : e.prompt_scores) scores[e.id].push_back(t);
       if (e.token >= 0) outputs[e.id].push_back(e.token);
       if (e.finish != FinishReason::None) finish[e.id] = e.finish;
+      cached[e.id] = e.cached_tokens;
     }
     return events;
   }
@@ -64,9 +104,12 @@ struct Harness {
 
   Scheduler scheduler;
   KvCache kv;
+  std::vector<uint64_t> slots;  // the fake K/V of every position of every block
+  std::map<int64_t, SequenceRequest> requests;
   std::vector<StepPlan> plans;
   std::map<int64_t, std::vector<TokenId>> outputs;
   std::map<int64_t, FinishReason> finish;
+  std::map<int64_t, int64_t> cached;                   // cached_tokens of the last event
   std::map<int64_t, std::vector<ScoredToken>> scores;  // prompt scores, in arrival order
   std::map<uint64_t, int64_t> scored_rows;             // all_logits rows per step
   int64_t tokens_in_plans = 0;
@@ -100,7 +143,7 @@ std::vector<TokenId> expected_output(const SequenceRequest& r, int64_t n) {
 
 TEST(Scheduler, OneSequencePrefillsThenDecodesThenReleases) {
   Harness h(roomy());
-  ASSERT_TRUE(h.scheduler.submit(request(1, 5, 3)).ok());
+  ASSERT_TRUE(h.submit(request(1, 5, 3)).ok());
   h.run();
   EXPECT_EQ(h.outputs[1], expected_output(request(1, 5, 3), 3));
   EXPECT_EQ(h.finish[1], FinishReason::Length);
@@ -115,9 +158,9 @@ TEST(Scheduler, ChunkedPrefillLetsRunningSequencesDecodeEveryStep) {
   SchedulerLimits limits = roomy();
   limits.max_batch_tokens = 4;
   Harness h(limits);
-  ASSERT_TRUE(h.scheduler.submit(request(1, 2, 20)).ok());
+  ASSERT_TRUE(h.submit(request(1, 2, 20)).ok());
   h.step();  // seq 1 prefilled
-  ASSERT_TRUE(h.scheduler.submit(request(2, 10, 2)).ok());
+  ASSERT_TRUE(h.submit(request(2, 10, 2)).ok());
   for (int i = 0; i < 3; ++i) {
     h.step();
     const StepPlan& p = h.plans.back();
@@ -138,10 +181,10 @@ TEST(Scheduler, StepsThatDecodeCarryFewerPromptTokens) {
   limits.max_batch_tokens = 16;
   limits.max_prefill_tokens_while_decoding = 3;
   Harness h(limits);
-  ASSERT_TRUE(h.scheduler.submit(request(1, 12, 6)).ok());
+  ASSERT_TRUE(h.submit(request(1, 12, 6)).ok());
   h.step();  // nothing decodes yet: the whole 12-token prompt in one step
   EXPECT_EQ(h.plans.back().chunks.at(0).tokens.size(), 12u);
-  ASSERT_TRUE(h.scheduler.submit(request(2, 10, 2)).ok());
+  ASSERT_TRUE(h.submit(request(2, 10, 2)).ok());
   h.step();  // seq 1 decodes, seq 2 gets 3 prompt tokens
   ASSERT_EQ(h.plans.back().chunks.size(), 2u);
   EXPECT_EQ(h.plans.back().chunks[1].seq, 2);
@@ -166,7 +209,7 @@ TEST(Scheduler, MaxBatchMakesLaterRequestsWait) {
   SchedulerLimits limits = roomy();
   limits.max_batch = 2;
   Harness h(limits);
-  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.scheduler.submit(request(id, 3, 4)).ok());
+  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.submit(request(id, 3, 4)).ok());
   h.step();
   EXPECT_EQ(h.scheduler.running(), 2);
   EXPECT_EQ(h.scheduler.waiting(), 1);
@@ -183,7 +226,7 @@ TEST(Scheduler, PreemptedSequencesRecomputeToTheSameOutput) {
                          .context_length = 64,
                          .n_vocab = kVocab};
   Harness h(limits);
-  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.scheduler.submit(request(id, 5, 20)).ok());
+  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.submit(request(id, 5, 20)).ok());
   h.run();
   for (int id = 1; id <= 3; ++id) {
     EXPECT_EQ(h.outputs[id], expected_output(request(id, 5, 20), 20)) << "seq " << id;
@@ -221,8 +264,8 @@ TEST(Scheduler, ScoresEveryPromptTokenOnceThenGenerates) {
   a.score_prompt = true;
   a.sampling.top_logprobs = 2;
   SequenceRequest b = request(2, 40, 3);  // an unscored neighbour
-  ASSERT_TRUE(h.scheduler.submit(a).ok());
-  ASSERT_TRUE(h.scheduler.submit(b).ok());
+  ASSERT_TRUE(h.submit(a).ok());
+  ASSERT_TRUE(h.submit(b).ok());
   h.run();
   expect_prompt_scores(h.scores[1], a);
   EXPECT_TRUE(h.scores[2].empty());
@@ -235,7 +278,7 @@ TEST(Scheduler, MaxTokensZeroOnlyScoresThePrompt) {
   Harness h(roomy());
   SequenceRequest r = request(1, 9, 0);
   r.score_prompt = true;
-  ASSERT_TRUE(h.scheduler.submit(r).ok());
+  ASSERT_TRUE(h.submit(r).ok());
   h.run();
   expect_prompt_scores(h.scores[1], r);
   EXPECT_TRUE(h.outputs[1].empty());
@@ -255,7 +298,7 @@ TEST(Scheduler, PreemptionDoesNotRepeatPromptScores) {
     requests.push_back(request(id, 9, 16));
     requests.back().score_prompt = true;
     requests.back().sampling.top_logprobs = 1;
-    ASSERT_TRUE(h.scheduler.submit(requests.back()).ok());
+    ASSERT_TRUE(h.submit(requests.back()).ok());
   }
   h.run();
   EXPECT_GT(h.tokens_in_plans, 3 * (9 + 15));  // recomputation happened
@@ -270,7 +313,7 @@ TEST(Scheduler, StopTokenFinishesWithStop) {
   SequenceRequest r = request(1, 4, 50);
   const auto chain = expected_output(r, 10);
   r.stop_tokens = {chain[3]};
-  ASSERT_TRUE(h.scheduler.submit(r).ok());
+  ASSERT_TRUE(h.submit(r).ok());
   h.run();
   EXPECT_EQ(h.finish[1], FinishReason::Stop);
   // Stops at the first occurrence of the stop token.
@@ -282,8 +325,8 @@ TEST(Scheduler, CancelWaitingAndRunningSequences) {
   SchedulerLimits limits = roomy();
   limits.max_batch = 1;
   Harness h(limits);
-  ASSERT_TRUE(h.scheduler.submit(request(1, 3, 100)).ok());
-  ASSERT_TRUE(h.scheduler.submit(request(2, 3, 100)).ok());
+  ASSERT_TRUE(h.submit(request(1, 3, 100)).ok());
+  ASSERT_TRUE(h.submit(request(2, 3, 100)).ok());
   h.step();
   h.step();
   h.scheduler.cancel(2);   // waiting
@@ -294,14 +337,15 @@ TEST(Scheduler, CancelWaitingAndRunningSequences) {
   EXPECT_EQ(h.finish[2], FinishReason::Cancelled);
   EXPECT_FALSE(h.scheduler.has_work());
   EXPECT_EQ(h.scheduler.used_blocks(), 0);
-  EXPECT_EQ(h.kv.used_blocks(), 0);
+  EXPECT_FALSE(h.kv.contains(1));
+  EXPECT_FALSE(h.kv.contains(2));
 }
 
 TEST(Scheduler, ContextLimitFinishesWithLength) {
   SchedulerLimits limits = roomy();
   limits.context_length = 12;
   Harness h(limits);
-  ASSERT_TRUE(h.scheduler.submit(request(1, 8, 100)).ok());
+  ASSERT_TRUE(h.submit(request(1, 8, 100)).ok());
   h.run();
   EXPECT_EQ(h.outputs[1].size(), 4u);  // positions 8..11
   EXPECT_EQ(h.finish[1], FinishReason::Length);
@@ -341,6 +385,181 @@ TEST(Scheduler, RejectsTokenIdsOutsideTheVocabulary) {
     EXPECT_EQ(st.code(), ErrorCode::kInvalidInput);
   }
   EXPECT_FALSE(s.has_work());
+}
+
+}  // namespace
+}  // namespace shardserve
+
+namespace shardserve {
+namespace {
+
+// A request whose prompt is `shared` followed by `own` tokens of its id.
+SequenceRequest with_prefix(int64_t id, const std::vector<TokenId>& shared, int n_own,
+                            int64_t max_tokens) {
+  SequenceRequest r = request(id, n_own, max_tokens);
+  r.prompt.insert(r.prompt.begin(), shared.begin(), shared.end());
+  return r;
+}
+
+std::vector<TokenId> tokens(int n, int seed) {
+  std::vector<TokenId> t;
+  for (int i = 0; i < n; ++i) t.push_back(static_cast<TokenId>((seed * 13 + i * 3) % kVocab));
+  return t;
+}
+
+TEST(SchedulerPrefixCache, ALaterSequenceReusesTheFullBlocksItSharesWithAnEarlierOne) {
+  Harness h(roomy());  // blocks of 4 positions
+  const std::vector<TokenId> shared = tokens(10, 1);
+  ASSERT_TRUE(h.submit(with_prefix(1, shared, 3, 4)).ok());
+  h.run();
+  EXPECT_EQ(h.cached[1], 0);
+  ASSERT_TRUE(h.submit(with_prefix(2, shared, 5, 4)).ok());
+  h.step();
+  // Two full blocks (8 positions) of the 10 shared tokens come from the cache.
+  EXPECT_EQ(h.cached[2], 8);
+  const PlannedChunk& first = h.plans.back().chunks.at(0);
+  EXPECT_EQ(first.seq, 2);
+  EXPECT_EQ(first.start_pos, 8);
+  EXPECT_EQ(first.tokens.size(), 15u - 8u);
+  h.run();
+  EXPECT_EQ(h.outputs[2], expected_output(h.requests[2], 4));
+  const PrefixCacheStats stats = h.scheduler.prefix_cache_stats();
+  EXPECT_EQ(stats.prompt_tokens, 13 + 15);
+  EXPECT_EQ(stats.hit_tokens, 8);
+  EXPECT_GE(stats.cached_blocks, 2);
+}
+
+TEST(SchedulerPrefixCache, GeneratedTokensArePublishedForTheNextTurn) {
+  Harness h(roomy());
+  const SequenceRequest first = request(1, 6, 10);
+  ASSERT_TRUE(h.submit(first).ok());
+  h.run();
+  // The next turn: the prompt, the answer, and more.
+  std::vector<TokenId> next = first.prompt;
+  next.insert(next.end(), h.outputs[1].begin(), h.outputs[1].end());
+  ASSERT_TRUE(h.submit(with_prefix(2, next, 3, 2)).ok());
+  h.run();
+  // 6 + 10 positions, of which the last token's K/V was never computed: 3 full blocks.
+  EXPECT_EQ(h.cached[2], 12);
+  EXPECT_EQ(h.outputs[2], expected_output(h.requests[2], 2));
+}
+
+TEST(SchedulerPrefixCache, AFullyCachedPromptStillComputesItsLastToken) {
+  Harness h(roomy());
+  const SequenceRequest r = request(1, 8, 2);  // exactly two blocks
+  ASSERT_TRUE(h.submit(r).ok());
+  h.run();
+  SequenceRequest again = r;
+  again.id = 2;
+  ASSERT_TRUE(h.submit(again).ok());
+  h.step();
+  EXPECT_EQ(h.cached[2], 4);
+  EXPECT_EQ(h.plans.back().chunks.at(0).start_pos, 4);
+  h.run();
+  EXPECT_EQ(h.outputs[2], h.outputs[1]);
+}
+
+TEST(SchedulerPrefixCache, RunningSequencesShareBlocksAndKeepThemWhileOneHoldsThem) {
+  Harness h(roomy());
+  const std::vector<TokenId> shared = tokens(12, 2);
+  ASSERT_TRUE(h.submit(with_prefix(1, shared, 1, 30)).ok());
+  h.step();  // seq 1 prefilled: its 3 full blocks are published
+  ASSERT_TRUE(h.submit(with_prefix(2, shared, 2, 5)).ok());
+  ASSERT_TRUE(h.submit(with_prefix(3, shared, 3, 5)).ok());
+  h.step();
+  EXPECT_EQ(h.cached[2], 12);
+  EXPECT_EQ(h.cached[3], 12);
+  // The three tables start with the same three blocks.
+  const auto& t1 = h.kv.block_table(1);
+  for (int64_t id : {2, 3}) {
+    const auto& t = h.kv.block_table(id);
+    ASSERT_GE(t.size(), 3u);
+    EXPECT_TRUE(std::equal(t1.begin(), t1.begin() + 3, t.begin())) << id;
+  }
+  h.run();  // 2 and 3 finish first; 1 keeps reading the shared blocks (checked every step)
+  for (int64_t id : {1, 2, 3})
+    EXPECT_EQ(h.outputs[id], expected_output(h.requests[id], id == 1 ? 30 : 5));
+}
+
+TEST(SchedulerPrefixCache, SaltsKeepTenantsApart) {
+  Harness h(roomy());
+  SequenceRequest a = request(1, 9, 2);
+  a.cache_salt = 111;
+  ASSERT_TRUE(h.submit(a).ok());
+  h.run();
+  SequenceRequest b = a;
+  b.id = 2;
+  b.cache_salt = 222;
+  ASSERT_TRUE(h.submit(b).ok());
+  SequenceRequest c = a;
+  c.id = 3;  // same salt as a
+  ASSERT_TRUE(h.submit(c).ok());
+  h.run();
+  EXPECT_EQ(h.cached[2], 0);
+  EXPECT_EQ(h.cached[3], 8);
+}
+
+TEST(SchedulerPrefixCache, OffMeansNoReuse) {
+  SchedulerLimits limits = roomy();
+  limits.prefix_caching = false;
+  Harness h(limits);
+  const SequenceRequest r = request(1, 9, 2);
+  ASSERT_TRUE(h.submit(r).ok());
+  h.run();
+  SequenceRequest again = r;
+  again.id = 2;
+  ASSERT_TRUE(h.submit(again).ok());
+  h.run();
+  EXPECT_EQ(h.cached[2], 0);
+  EXPECT_EQ(h.scheduler.prefix_cache_stats().cached_blocks, 0);
+}
+
+TEST(SchedulerPrefixCache, ScoringAPromptComputesAllOfIt) {
+  Harness h(roomy());
+  const SequenceRequest r = request(1, 9, 2);
+  ASSERT_TRUE(h.submit(r).ok());
+  h.run();
+  SequenceRequest scored = r;
+  scored.id = 2;
+  scored.score_prompt = true;
+  ASSERT_TRUE(h.submit(scored).ok());
+  h.run();
+  EXPECT_EQ(h.cached[2], 0);
+  expect_prompt_scores(h.scores[2], scored);
+}
+
+TEST(SchedulerPrefixCache, CachedBlocksAreEvictedWhenTheSpaceIsNeeded) {
+  SchedulerLimits limits = roomy();
+  limits.kv_blocks = 8;  // 32 positions
+  Harness h(limits);
+  const SequenceRequest first = request(1, 9, 2);
+  ASSERT_TRUE(h.submit(first).ok());
+  h.run();
+  EXPECT_EQ(h.scheduler.prefix_cache_stats().cached_blocks, 2);
+  // Others fill the cache: the first prompt's free blocks are reused.
+  for (int id = 2; id <= 4; ++id) ASSERT_TRUE(h.submit(request(id, 20, 4)).ok());
+  h.run();
+  EXPECT_GT(h.scheduler.prefix_cache_stats().evictions, 0);
+  SequenceRequest again = first;
+  again.id = 5;
+  ASSERT_TRUE(h.submit(again).ok());
+  h.run();
+  EXPECT_LT(h.cached[5], 8);
+  EXPECT_EQ(h.outputs[5], h.outputs[1]);
+}
+
+TEST(SchedulerPrefixCache, PreemptedSequencesComeBackThroughTheirOwnCachedBlocks) {
+  SchedulerLimits limits{.max_batch = 8,
+                         .max_batch_tokens = 32,
+                         .kv_blocks = 10,
+                         .block_size = 4,
+                         .context_length = 64,
+                         .n_vocab = kVocab};
+  Harness h(limits);
+  for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.submit(request(id, 5, 20)).ok());
+  h.run();  // every read of a cached block is checked against the sequence's own context
+  for (int id = 1; id <= 3; ++id)
+    EXPECT_EQ(h.outputs[id], expected_output(h.requests[id], 20)) << "seq " << id;
 }
 
 }  // namespace

@@ -13,11 +13,17 @@ ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimit
   std::vector<float> logits;
   bool shutdown = false;
   auto report_load = [&] {
+    const PrefixCacheStats prefix = scheduler.prefix_cache_stats();
     link.report_load({.running = scheduler.running(),
                       .waiting = scheduler.waiting(),
                       .kv_used_blocks = scheduler.used_blocks(),
                       .kv_total_blocks = limits.kv_blocks,
-                      .steps = stats.steps});
+                      .steps = stats.steps,
+                      .prefix_prompt_tokens = prefix.prompt_tokens,
+                      .prefix_hit_tokens = prefix.hit_tokens,
+                      .kv_cached_blocks = prefix.cached_blocks,
+                      .spec_proposed_tokens = 0,
+                      .spec_accepted_tokens = 0});
   };
 
   while (!shutdown && !stop.load()) {

@@ -7,7 +7,7 @@ namespace shardserve {
 namespace {
 
 constexpr uint32_t kMagic = 0x50545353;  // "SSTP"
-constexpr uint16_t kVersion = 2;
+constexpr uint16_t kVersion = 3;
 constexpr uint8_t kChunkNeedLogits = 1, kChunkAllLogits = 2;
 constexpr uint16_t kFlagShutdown = 1;
 
@@ -56,6 +56,8 @@ std::vector<uint8_t> encode_step_plan(const StepPlan& plan) {
     w.put(static_cast<uint8_t>((c.need_logits ? kChunkNeedLogits : 0) |
                                (c.all_logits ? kChunkAllLogits : 0)));
     for (int32_t t : c.tokens) w.put(t);
+    w.put(static_cast<uint32_t>(c.blocks.size()));
+    for (int32_t b : c.blocks) w.put(b);
   }
   for (int64_t s : plan.released) w.put(s);
   return std::move(w.out);
@@ -73,8 +75,8 @@ Result<StepPlan> decode_step_plan(std::span<const uint8_t> bytes) {
   if (!r.get(flags) || !r.get(plan.step_id) || !r.get(n_chunks) || !r.get(n_released))
     return Error{"step plan: truncated header"};
   plan.shutdown = (flags & kFlagShutdown) != 0;
-  // Each chunk takes at least 21 bytes, each released id 8: bound counts by the size.
-  if (n_chunks > r.remaining() / 21 || n_released > r.remaining() / 8)
+  // Each chunk takes at least 29 bytes, each released id 8: bound counts by the size.
+  if (n_chunks > r.remaining() / 29 || n_released > r.remaining() / 8)
     return Error{"step plan: counts exceed the message size"};
   plan.chunks.resize(n_chunks);
   for (PlannedChunk& c : plan.chunks) {
@@ -89,6 +91,13 @@ Result<StepPlan> decode_step_plan(std::span<const uint8_t> bytes) {
     c.all_logits = (outputs & kChunkAllLogits) != 0;
     c.tokens.resize(n_tokens);
     for (int32_t& t : c.tokens) r.get(t);
+    uint32_t n_blocks = 0;
+    if (!r.get(n_blocks) || n_blocks > r.remaining() / 4) return Error{"step plan: bad chunk"};
+    c.blocks.resize(n_blocks);
+    for (int32_t& b : c.blocks) {
+      r.get(b);
+      if (b < 0) return Error{"step plan: negative block id"};
+    }
   }
   plan.released.resize(n_released);
   for (int64_t& s : plan.released)

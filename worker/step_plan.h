@@ -7,8 +7,8 @@
 //
 // Wire format (little-endian, versioned): header {magic "SSTP", u16 version, u16 flags,
 // u64 step_id, u32 n_chunks, u32 n_released}, then per chunk {i64 seq, i64 start_pos,
-// u32 n_tokens, u8 outputs (1: need_logits, 2: all_logits), i32 tokens[n_tokens]}, then
-// i64 released[n_released].
+// u32 n_tokens, u8 outputs (1: need_logits, 2: all_logits), i32 tokens[n_tokens], u32 n_blocks,
+// i32 blocks[n_blocks]}, then i64 released[n_released].
 // decode() validates everything against the buffer size and returns an Error on mismatch.
 #pragma once
 
@@ -27,6 +27,9 @@ struct PlannedChunk {
   std::vector<TokenId> tokens;
   bool need_logits = false;
   bool all_logits = false;  // a logits row for every token (SeqChunk::all_logits)
+  // Blocks appended to the sequence's block table before the chunk runs (its first chunk's
+  // list starts with the cached prefix blocks it shares with others).
+  std::vector<int32_t> blocks;
   bool operator==(const PlannedChunk&) const = default;
 };
 

@@ -9,7 +9,12 @@ StepPlan sample_plan() {
   StepPlan p;
   p.step_id = 42;
   p.released = {7, 9};
-  p.chunks.push_back({.seq = 1, .start_pos = 0, .tokens = {5, 6, 7}, .need_logits = true});
+  p.chunks.push_back({.seq = 1,
+                      .start_pos = 0,
+                      .tokens = {5, 6, 7},
+                      .need_logits = true,
+                      .all_logits = false,
+                      .blocks = {3, 0, 12}});
   p.chunks.push_back({.seq = 2, .start_pos = 17, .tokens = {3}, .need_logits = true});
   p.chunks.push_back({.seq = 3, .start_pos = 64, .tokens = {1, 2}, .need_logits = false});
   p.chunks.push_back(
@@ -36,6 +41,12 @@ TEST(StepPlan, EveryTruncationAndExtensionIsRejected) {
     EXPECT_FALSE(decode_step_plan(std::span(bytes).first(n)).ok()) << n;
   bytes.push_back(0);
   EXPECT_FALSE(decode_step_plan(bytes).ok());
+}
+
+TEST(StepPlan, RejectsNegativeBlockIds) {
+  StepPlan p = sample_plan();
+  p.chunks[0].blocks = {-1};
+  EXPECT_FALSE(decode_step_plan(encode_step_plan(p)).ok());
 }
 
 TEST(StepPlan, RejectsOtherVersionsWithAReason) {

@@ -19,18 +19,24 @@ namespace shardserve::metrics {
 struct ServerMetrics {
   explicit ServerMetrics(Registry& registry);
 
-  CounterFamily& requests;                     // shardserve_requests_total{endpoint,status}
-  CounterFamily& prompt_tokens;                // shardserve_prompt_tokens_total{model}
-  CounterFamily& generation_tokens;            // shardserve_generation_tokens_total{model}
-  GaugeFamily& queue_depth;                    // shardserve_queue_depth: waiting for a group
-  GaugeFamily& requests_running;               // shardserve_requests_running: being served
-  GaugeFamily& group_running_sequences;        // shardserve_group_running_sequences{group}
-  GaugeFamily& group_kv_cache_usage;           // shardserve_group_kv_cache_usage_ratio{group}
-  GaugeFamily& group_up;                       // shardserve_group_up{group}: 1 healthy, 0 not
-  HistogramFamily& time_to_first_token;        // shardserve_time_to_first_token_seconds{model}
-  HistogramFamily& inter_token_latency;        // shardserve_inter_token_latency_seconds{model}
-  HistogramFamily& request_duration;           // shardserve_request_duration_seconds{model}
-  HistogramFamily& request_prompt_tokens;      // shardserve_request_prompt_tokens{model}
+  CounterFamily& requests;               // shardserve_requests_total{endpoint,status}
+  CounterFamily& prompt_tokens;          // shardserve_prompt_tokens_total{model}
+  CounterFamily& generation_tokens;      // shardserve_generation_tokens_total{model}
+  GaugeFamily& queue_depth;              // shardserve_queue_depth: waiting for a group
+  GaugeFamily& requests_running;         // shardserve_requests_running: being served
+  GaugeFamily& group_running_sequences;  // shardserve_group_running_sequences{group}
+  GaugeFamily& group_kv_cache_usage;     // shardserve_group_kv_cache_usage_ratio{group}
+  GaugeFamily& group_up;                 // shardserve_group_up{group}: 1 healthy, 0 not
+  // Prefix caching and speculative decoding, from the groups' heartbeats (counts in tokens).
+  CounterFamily& prefix_cache_queries;     // shardserve_prefix_cache_queries_total{group}
+  CounterFamily& prefix_cache_hits;        // shardserve_prefix_cache_hits_total{group}
+  GaugeFamily& group_kv_cached_blocks;     // shardserve_group_kv_cached_blocks{group}
+  CounterFamily& spec_draft_tokens;        // shardserve_spec_decode_draft_tokens_total{group}
+  CounterFamily& spec_accepted_tokens;     // shardserve_spec_decode_accepted_tokens_total{group}
+  HistogramFamily& time_to_first_token;    // shardserve_time_to_first_token_seconds{model}
+  HistogramFamily& inter_token_latency;    // shardserve_inter_token_latency_seconds{model}
+  HistogramFamily& request_duration;       // shardserve_request_duration_seconds{model}
+  HistogramFamily& request_prompt_tokens;  // shardserve_request_prompt_tokens{model}
   HistogramFamily& request_generation_tokens;  // shardserve_request_generation_tokens{model}
 };
 

@@ -54,6 +54,11 @@ struct Job {
     for (const auto& g : generations) n += g->prompt_tokens();
     return n;
   }
+  int64_t cached_tokens() const {
+    int64_t n = 0;
+    for (const auto& g : generations) n += g->cached_tokens();
+    return n;
+  }
   int64_t completion_tokens() const {
     int64_t n = 0;
     for (const auto& g : generations) n += g->completion_tokens();
@@ -189,7 +194,7 @@ Response complete(const EndpointContext& ctx, Job& job) {
       if (u.finish) finish[u.index] = *u.finish;
     }
   }
-  const api::Usage usage{job.prompt_tokens(), job.completion_tokens()};
+  const api::Usage usage{job.prompt_tokens(), job.completion_tokens(), job.cached_tokens()};
   record_finish(ctx.metrics, job);
   auto choice_logprobs = [&](int i) {
     return job.logprobs ? std::optional(logprobs[i]) : std::nullopt;
@@ -319,7 +324,7 @@ Response stream(const EndpointContext& ctx, std::shared_ptr<Job> job, Admission:
       last_write = Clock::now();
     }
     if (meta.include_usage) {
-      const api::Usage usage{job->prompt_tokens(), job->completion_tokens()};
+      const api::Usage usage{job->prompt_tokens(), job->completion_tokens(), job->cached_tokens()};
       write(api::sse_data(job->chat ? api::chat_chunk_usage(meta, usage)
                                     : api::completion_chunk_usage(meta, usage)));
     }

@@ -14,6 +14,7 @@ struct Generation::Choice {
   std::vector<ScoredToken> prompt_scores;  // echo with logprobs: the group's, so far
   bool echo_pending = false;               // echo: the prompt's text is still to be sent
   int64_t text_base = 0;                   // bytes echoed before the generated text
+  int64_t cached_tokens = 0;               // prompt tokens the group found in its cache
   int64_t emitted_bytes = 0;
   int64_t generated = 0;  // tokens counted as completion tokens
   bool finished = false;
@@ -22,6 +23,18 @@ struct Generation::Choice {
 };
 
 namespace {
+
+// The group's salt for a request's cache_salt: 0 for none, else a 64-bit hash of it (FNV-1a,
+// then mixed), never 0.
+uint64_t salt_of(std::string_view cache_salt) {
+  if (cache_salt.empty()) return 0;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : cache_salt) h = (h ^ c) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h == 0 ? 1 : h;
+}
 
 api::FinishReason to_api(FinishReason r) {
   return r == FinishReason::Length ? api::FinishReason::Length : api::FinishReason::Stop;
@@ -96,6 +109,7 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
       submit.request.stop_tokens = model.end_of_generation;
     submit.request.grammar = shape.grammar;
     submit.request.score_prompt = options.echo && options.logprobs;
+    submit.request.cache_salt = salt_of(options.cache_salt);
     auto events = link.submit(group->id, std::move(submit));
     if (!events) {
       g->cancel();
@@ -123,6 +137,13 @@ bool Generation::done() const {
   for (const auto& c : choices_)
     if (!c->finished) return false;
   return true;
+}
+
+int64_t Generation::cached_tokens() const {
+  int64_t n = 0;  // the prompt's tokens that every choice found in the cache
+  for (size_t i = 0; i < choices_.size(); ++i)
+    n = i == 0 ? choices_[i]->cached_tokens : std::min(n, choices_[i]->cached_tokens);
+  return n;
 }
 
 int64_t Generation::completion_tokens() const {
@@ -179,6 +200,7 @@ api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::millisec
       if (e.kind == RequestEvent::Kind::Failed)
         return api::ApiError::server_error("the request failed: " + e.error);
       for (ScoredToken& score : e.token.prompt_scores) c->prompt_scores.push_back(std::move(score));
+      c->cached_tokens = std::max(c->cached_tokens, e.token.cached_tokens);
       echo();
       if (e.token.token >= 0) {
         c->tokens.push_back(e.token);

@@ -63,6 +63,8 @@ class Generation {
   void cancel();
   int64_t prompt_tokens() const { return prompt_tokens_; }
   int64_t completion_tokens() const;
+  // Prompt tokens the group found in its prefix cache (for every choice), so far.
+  int64_t cached_tokens() const;
   const std::string& group_name() const { return group_name_; }
 
  private:

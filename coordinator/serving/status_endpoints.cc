@@ -58,6 +58,17 @@ std::string MetricsPage::render() {
         g.load.kv_total_blocks > 0 ? static_cast<double>(g.load.kv_used_blocks) /
                                          static_cast<double>(g.load.kv_total_blocks)
                                    : 0.0);
+    metrics_.group_kv_cached_blocks.with({name}).set(static_cast<double>(g.load.kv_cached_blocks));
+    const wire::GroupHeartbeat last = last_load_[name];
+    auto add = [&](metrics::CounterFamily& family, int64_t now, int64_t before) {
+      const int64_t delta = now >= before ? now - before : now;  // restarted: from zero
+      family.with({name}).inc(static_cast<uint64_t>(std::max<int64_t>(delta, 0)));
+    };
+    add(metrics_.prefix_cache_queries, g.load.prefix_prompt_tokens, last.prefix_prompt_tokens);
+    add(metrics_.prefix_cache_hits, g.load.prefix_hit_tokens, last.prefix_hit_tokens);
+    add(metrics_.spec_draft_tokens, g.load.spec_proposed_tokens, last.spec_proposed_tokens);
+    add(metrics_.spec_accepted_tokens, g.load.spec_accepted_tokens, last.spec_accepted_tokens);
+    last_load_[name] = g.load;
   }
   metrics_.queue_depth.get().set(waiting);
   return registry_.render();

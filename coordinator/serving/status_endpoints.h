@@ -15,6 +15,7 @@
 // thread-safe, the models immutable; MetricsPage guards the groups it has seen).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -49,6 +50,9 @@ class MetricsPage {
   const GroupLink& link_;
   std::mutex mu_;
   std::set<std::string> groups_seen_;  // GUARDED_BY(mu_)
+  // The totals each group reported last, to turn them into counter increments (a group that
+  // restarts starts from zero again).
+  std::map<std::string, wire::GroupHeartbeat> last_load_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace shardserve

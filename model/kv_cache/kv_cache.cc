@@ -13,7 +13,25 @@ KvCache::KvCache(const KvCacheShape& shape) : shape_(shape) {
   for (int64_t b = shape.n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
 }
 
+void KvCache::use(Allocation how) {
+  SS_CHECK(allocation_ == Allocation::kUnset || allocation_ == how,
+           "a KV cache is driven by reserve() or by attach(), not both");
+  allocation_ = how;
+}
+
+Status KvCache::attach(int64_t seq, std::span<const int32_t> blocks) {
+  use(Allocation::kAttach);
+  for (int32_t b : blocks)
+    if (b < 0 || b >= shape_.n_blocks)
+      return Error{"KV block " + std::to_string(b) + " is outside the cache's " +
+                   std::to_string(shape_.n_blocks) + " blocks"};
+  std::vector<int32_t>& table = tables_[seq];
+  table.insert(table.end(), blocks.begin(), blocks.end());
+  return {};
+}
+
 Status KvCache::reserve(int64_t seq, int64_t n_positions) {
+  use(Allocation::kReserve);
   std::vector<int32_t>& table = tables_[seq];
   const int64_t needed = blocks_for(n_positions) - static_cast<int64_t>(table.size());
   if (needed <= 0) return {};
@@ -33,7 +51,8 @@ Status KvCache::reserve(int64_t seq, int64_t n_positions) {
 void KvCache::release(int64_t seq) {
   auto it = tables_.find(seq);
   if (it == tables_.end()) return;
-  for (auto b = it->second.rbegin(); b != it->second.rend(); ++b) free_.push_back(*b);
+  if (allocation_ == Allocation::kReserve)
+    for (auto b = it->second.rbegin(); b != it->second.rend(); ++b) free_.push_back(*b);
   tables_.erase(it);
 }
 

@@ -9,14 +9,18 @@
 // arithmetic and transposed to [head_dim][position] in the fastest one, so that a score is 16
 // positions per instruction (model/kernels/cpu/attention_f16.h).
 //
-// Sequences are named by caller-chosen 64-bit ids. reserve() is the only operation that can
-// fail (no free blocks): it either grows the sequence's table to cover the positions asked
-// for or changes nothing. Not thread-safe: owned by the thread that runs the model's steps
-// (the forward pass reads and writes blocks from its pool threads, on disjoint positions).
+// Sequences are named by caller-chosen 64-bit ids. Blocks are allocated one of two ways, never
+// both in one cache: reserve() takes them from the cache's own free list (a standalone engine),
+// or attach() appends blocks the caller chose (a worker group, whose leader hands out blocks and
+// may share a cached prefix's blocks between sequences: worker/block_manager.h). reserve()
+// either grows the sequence's table to cover the positions asked for or changes nothing. Not
+// thread-safe: owned by the thread that runs the model's steps (the forward pass reads and writes
+// blocks from its pool threads, on disjoint positions).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -39,6 +43,7 @@ class KvCache {
   explicit KvCache(const KvCacheShape& shape);
 
   const KvCacheShape& shape() const { return shape_; }
+  // With reserve(): blocks not in any table.
   int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
   int64_t used_blocks() const { return shape_.n_blocks - free_blocks(); }
   // Blocks needed to hold n positions.
@@ -49,7 +54,11 @@ class KvCache {
   // Ensures positions [0, n_positions) of `seq` have blocks. Error (nothing changed) when
   // the pool is short, saying how many blocks were needed and how many are free.
   Status reserve(int64_t seq, int64_t n_positions);
-  // Returns the sequence's blocks to the pool. Unknown ids are ignored (idempotent).
+  // Appends `blocks` to the sequence's table (creating it). Error (nothing changed) for an id
+  // outside the pool.
+  Status attach(int64_t seq, std::span<const int32_t> blocks);
+  // Forgets the sequence's table; with reserve(), its blocks return to the pool. Unknown ids
+  // are ignored (idempotent).
   void release(int64_t seq);
   bool contains(int64_t seq) const { return tables_.count(seq) != 0; }
   // Positions the sequence's blocks can hold.
@@ -71,7 +80,11 @@ class KvCache {
   KvCacheShape shape_;
   // f16 bits, left uninitialised: pages become resident only when a block is first written.
   std::unique_ptr<uint16_t[]> storage_;
-  std::vector<int32_t> free_;  // stack of free physical blocks
+  enum class Allocation { kUnset, kReserve, kAttach };
+  void use(Allocation how);
+
+  std::vector<int32_t> free_;  // stack of free physical blocks (reserve() only)
+  Allocation allocation_ = Allocation::kUnset;
   std::unordered_map<int64_t, std::vector<int32_t>> tables_;
 };
 
