@@ -198,7 +198,9 @@ SchedulerLimits scheduler_limits(const GroupMember& member, const GroupConfig& g
           .block_size = member.block_size(),
           .context_length = model.effective_context_length(),
           .n_vocab = n_vocab,
-          .prefix_caching = group.prefix_caching};
+          .prefix_caching = group.prefix_caching,
+          .spec_max_draft = group.speculative_tokens,
+          .spec_max_batch = group.speculative_max_batch};
 }
 
 int run_worker(int argc, char** argv, const WorkerOptions& o) {

@@ -56,6 +56,10 @@
 //                                    max_batch_tokens (default: max_batch_tokens)
 //       prefix_caching: true         reuse cached KV blocks of earlier prompts with the same
 //                                    tokens: true | false (default true)
+//       speculative_tokens: 4        draft tokens a decode may verify (prompt lookup), 0..16;
+//                                    0 turns speculative decoding off (default 4)
+//       speculative_max_batch: 4     speculate only while at most this many sequences run,
+//                                    1..65536 (default 4)
 //
 // Relative paths in the file (models[].file, models[].chat_template, server.web_root) resolve
 // against the directory of the YAML file, so a config works from any working directory.
@@ -143,6 +147,8 @@ struct GroupConfig {
   int max_prefill_tokens_while_decoding = 0;  // 0: not set, max_batch_tokens applies
   MoeSplit moe_split = MoeSplit::kExperts;    // mixture-of-experts models only
   bool prefix_caching = true;                 // reuse the KV blocks of cached prompt prefixes
+  int speculative_tokens = 4;                 // draft tokens per decode (prompt lookup); 0: off
+  int speculative_max_batch = 4;              // speculate only with this many sequences running
 };
 
 struct ClusterConfig {

@@ -302,10 +302,10 @@ TEST_F(ClusterConfigTest, UnknownKeysListTheAllowedOnes) {
                "unknown key (did you mean \"models\"?); allowed keys: server, models, groups");
   expect_error(std::string("server:\n  prot: 1\n") + kMinimal, 2, "server.prot",
                "did you mean \"port\"?");
-  expect_error(
-      std::string(kMinimal) + "    gpus: [0, 1]\n", 8, "groups[0].gpus",
-      "allowed keys: name, model, tp, backend, threads_per_rank, devices, kv_cache_mb, "
-      "max_batch, max_batch_tokens, max_prefill_tokens_while_decoding, prefix_caching, moe_split");
+  expect_error(std::string(kMinimal) + "    gpus: [0, 1]\n", 8, "groups[0].gpus",
+               "allowed keys: name, model, tp, backend, threads_per_rank, devices, kv_cache_mb, "
+               "max_batch, max_batch_tokens, max_prefill_tokens_while_decoding, prefix_caching, "
+               "speculative_tokens, speculative_max_batch, moe_split");
   expect_error(
       "models:\n  - name: tiny\n    file: tiny.gguf\n    quantization: q4\n"
       "groups:\n  - {name: g, model: tiny}\n",

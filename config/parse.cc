@@ -362,6 +362,14 @@ const std::vector<Field<GroupConfig>>& group_fields() {
        [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
          read_enum(n, c, {{"true", true}, {"false", false}}, g.prefix_caching);
        }},
+      {"speculative_tokens", false, true,
+       [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
+         read_int(n, c, 0, 16, g.speculative_tokens);
+       }},
+      {"speculative_max_batch", false, true,
+       [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
+         read_int(n, c, 1, 65536, g.speculative_max_batch);
+       }},
       {"moe_split", false, true,
        [](const YAML::Node& n, GroupConfig& g, const FieldCtx& c) {
          read_enum(n, c, {{"experts", MoeSplit::kExperts}, {"slices", MoeSplit::kSlices}},

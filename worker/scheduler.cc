@@ -178,8 +178,11 @@ StepPlan Scheduler::next_plan() {
     budget -= n;
   };
 
-  // 1. Decode: one token for every running sequence that has caught up with its context.
+  // 1. Decode: one token for every running sequence that has caught up with its context, and
+  //    with few sequences running, draft tokens to verify in the same step (speculation).
   //    A decode that cannot get a block preempts the most recently admitted sequence.
+  const bool speculate =
+      limits_.spec_max_draft > 0 && static_cast<int64_t>(running_.size()) <= limits_.spec_max_batch;
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     const int64_t id = running_[i];
     Sequence& s = sequences_.at(id);
@@ -194,7 +197,23 @@ StepPlan Scheduler::next_plan() {
       }
     }
     if (preempted_self) break;  // it was the last one; nothing after it to schedule
-    schedule(id, 1);
+    std::vector<TokenId> draft;
+    if (speculate && budget > 1) draft = draft_for(s, budget - 1);
+    if (draft.empty()) {
+      schedule(id, 1);
+      continue;
+    }
+    PlannedChunk c{.seq = id,
+                   .start_pos = s.computed,
+                   .tokens = {s.token_at(s.computed)},
+                   .need_logits = true,
+                   .all_logits = true};
+    c.tokens.insert(c.tokens.end(), draft.begin(), draft.end());
+    c.blocks = std::move(s.unsent);
+    s.unsent.clear();
+    budget -= static_cast<int64_t>(c.tokens.size());
+    s.draft = std::move(draft);
+    plan.chunks.push_back(std::move(c));
   }
 
   // 2. Prefill chunks of running sequences still consuming their prompt, oldest first, within
@@ -253,12 +272,15 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
     row += static_cast<size_t>(rows);
     if (it == sequences_.end()) continue;  // cancelled and gone
     Sequence& s = it->second;
+    if (!s.draft.empty()) {
+      verify_draft(c.seq, s, c.start_pos, chunk_logits, events);
+      continue;
+    }
     s.computed += n;
     publish_computed(s);
     if (s.cancelled) continue;  // its finish event comes with the next plan
     std::vector<ScoredToken> scores;
     if (c.all_logits) scores = score_prompt(s, c.start_pos, chunk_logits);
-    const auto prompt_tokens = static_cast<int64_t>(s.request.prompt.size());
     if (!c.need_logits || s.request.max_tokens == 0) {
       // Still reading the prompt, or only scoring it.
       const bool done = c.need_logits;
@@ -266,58 +288,148 @@ std::vector<TokenEvent> Scheduler::on_step_done(const StepPlan& plan,
         events.push_back({.id = c.seq,
                           .token = -1,
                           .finish = done ? FinishReason::Length : FinishReason::None,
-                          .prompt_tokens = prompt_tokens,
+                          .prompt_tokens = static_cast<int64_t>(s.request.prompt.size()),
                           .generated_tokens = 0,
                           .prompt_scores = std::move(scores),
                           .cached_tokens = s.cached_tokens});
       if (done) finish(c.seq);
       continue;
     }
-    const std::span<const float> row_logits = chunk_logits.last(n_vocab);
-
-    const int64_t masked_before = s.sampler->masked_samples();
-    const Sample sample =
-        s.sampler->sample(row_logits, s.request.prompt, s.generated, s.grammar.get());
-    if (s.grammar) {
-      ++constrained_samples_;
-      masked_samples_ += s.sampler->masked_samples() - masked_before;
-    }
-    if (sample.token < 0) {  // the grammar allows nothing: the answer ends here
-      events.push_back({.id = c.seq,
-                        .token = -1,
-                        .finish = FinishReason::Stop,
-                        .prompt_tokens = prompt_tokens,
-                        .generated_tokens = static_cast<int64_t>(s.generated.size()),
-                        .prompt_scores = std::move(scores),
-                        .cached_tokens = s.cached_tokens});
-      finish(c.seq);
-      continue;
-    }
-    if (s.grammar) {
-      const bool followed = s.grammar->accept(sample.token);
-      SS_CHECK(followed, "the sampler chose a token the grammar does not allow");
-    }
-    s.generated.push_back(sample.token);
-    TokenEvent e{.id = c.seq,
-                 .token = sample.token,
-                 .logprob = sample.logprob,
-                 .top = sample.top,
-                 .finish = FinishReason::None,
-                 .prompt_tokens = prompt_tokens,
-                 .generated_tokens = static_cast<int64_t>(s.generated.size()),
-                 .prompt_scores = std::move(scores),
-                 .cached_tokens = s.cached_tokens};
-    const auto& stops = s.request.stop_tokens;
-    if (std::find(stops.begin(), stops.end(), sample.token) != stops.end()) {
-      e.finish = FinishReason::Stop;
-    } else if (e.generated_tokens >= s.request.max_tokens ||
-               s.context() >= limits_.context_length) {
-      e.finish = FinishReason::Length;
-    }
-    if (e.finish != FinishReason::None) finish(c.seq);
-    events.push_back(std::move(e));
+    sample_next(c.seq, s, chunk_logits.last(n_vocab), std::move(scores), events);
   }
   return events;
+}
+
+std::optional<TokenId> Scheduler::sample_next(int64_t id, Sequence& s,
+                                              std::span<const float> row_logits,
+                                              std::vector<ScoredToken> scores,
+                                              std::vector<TokenEvent>& events) {
+  const auto prompt_tokens = static_cast<int64_t>(s.request.prompt.size());
+  const int64_t masked_before = s.sampler->masked_samples();
+  const Sample sample =
+      s.sampler->sample(row_logits, s.request.prompt, s.generated, s.grammar.get());
+  if (s.grammar) {
+    ++constrained_samples_;
+    masked_samples_ += s.sampler->masked_samples() - masked_before;
+  }
+  if (sample.token < 0) {  // the grammar allows nothing: the answer ends here
+    events.push_back({.id = id,
+                      .token = -1,
+                      .finish = FinishReason::Stop,
+                      .prompt_tokens = prompt_tokens,
+                      .generated_tokens = static_cast<int64_t>(s.generated.size()),
+                      .prompt_scores = std::move(scores),
+                      .cached_tokens = s.cached_tokens});
+    finish(id);
+    return std::nullopt;
+  }
+  if (s.grammar) {
+    const bool followed = s.grammar->accept(sample.token);
+    SS_CHECK(followed, "the sampler chose a token the grammar does not allow");
+  }
+  s.generated.push_back(sample.token);
+  TokenEvent e{.id = id,
+               .token = sample.token,
+               .logprob = sample.logprob,
+               .top = sample.top,
+               .finish = FinishReason::None,
+               .prompt_tokens = prompt_tokens,
+               .generated_tokens = static_cast<int64_t>(s.generated.size()),
+               .prompt_scores = std::move(scores),
+               .cached_tokens = s.cached_tokens};
+  const auto& stops = s.request.stop_tokens;
+  if (std::find(stops.begin(), stops.end(), sample.token) != stops.end()) {
+    e.finish = FinishReason::Stop;
+  } else if (e.generated_tokens >= s.request.max_tokens || s.context() >= limits_.context_length) {
+    e.finish = FinishReason::Length;
+  }
+  const TokenId token = sample.token;
+  const bool finished = e.finish != FinishReason::None;
+  events.push_back(std::move(e));
+  if (finished) {
+    finish(id);
+    return std::nullopt;
+  }
+  return token;
+}
+
+void Scheduler::verify_draft(int64_t id, Sequence& s, int64_t start_pos,
+                             std::span<const float> chunk_logits, std::vector<TokenEvent>& events) {
+  const std::vector<TokenId> draft = std::move(s.draft);
+  s.draft.clear();
+  const auto k = static_cast<int64_t>(draft.size());
+  // Sample position by position, as plain decoding would: a draft token is kept while it is
+  // exactly the token sampled before it, and the first sample that differs (or the one after
+  // the last draft) is the step's bonus.
+  int64_t accepted = 0;
+  if (!s.cancelled) {
+    for (int64_t i = 0; i <= k; ++i) {
+      const auto row_logits = chunk_logits.subspan(i * limits_.n_vocab, limits_.n_vocab);
+      const std::optional<TokenId> token = sample_next(id, s, row_logits, {}, events);
+      if (!token) break;  // finished (and forgotten)
+      if (i == k || *token != draft[i]) break;
+      ++accepted;
+    }
+  }
+  spec_proposed_ += k;
+  spec_accepted_ += accepted;
+  auto it = sequences_.find(id);
+  if (it == sequences_.end()) return;
+  // The last generated token and the accepted drafts have their K/V; the rest is overwritten.
+  s.computed = start_pos + 1 + accepted;
+  publish_computed(s);
+  // Adapt: longer drafts while they are taken whole, shorter ones and pauses while they are not.
+  if (accepted == k) {
+    s.spec_k = std::min(s.spec_k + 2, limits_.spec_max_draft);
+    s.spec_misses = 0;
+  } else if (accepted == 0) {
+    s.spec_k = std::max<int64_t>(1, s.spec_k / 2);
+    s.spec_misses = std::min<int64_t>(s.spec_misses + 1, 5);
+    s.spec_pause = int64_t{1} << s.spec_misses;
+  } else {
+    s.spec_k = std::max<int64_t>(2, accepted + 1);
+    s.spec_misses = 0;
+  }
+}
+
+std::vector<TokenId> Scheduler::draft_for(Sequence& s, int64_t max_tokens) {
+  if (s.spec_pause > 0) {
+    --s.spec_pause;
+    return {};
+  }
+  std::vector<TokenId> draft = propose_draft(s);
+  // Room: the step's budget, the context, max_tokens (the step samples one more than the
+  // draft), and blocks beyond one kept free for every running sequence's next decode.
+  const auto left = std::min({max_tokens, limits_.context_length - s.context() - 1,
+                              s.request.max_tokens - static_cast<int64_t>(s.generated.size()) - 1});
+  if (static_cast<int64_t>(draft.size()) > left)
+    draft.resize(static_cast<size_t>(std::max<int64_t>(left, 0)));
+  if (draft.empty()) return draft;
+  const int64_t end = s.computed + 1 + static_cast<int64_t>(draft.size());
+  const int64_t more = blocks_for(end) - blocks_held(s);
+  if (more > 0 && (more > free_blocks() - static_cast<int64_t>(running_.size()) || !grow(s, end)))
+    return {};
+  return draft;
+}
+
+std::vector<TokenId> Scheduler::propose_draft(const Sequence& s) const {
+  std::vector<TokenId> draft;
+  const int64_t length = s.context();
+  // The longest n-gram (kMaxNgram down to kMinNgram tokens) that ends the context and occurred
+  // before: the tokens that followed its latest earlier occurrence.
+  for (int64_t n = std::min(kMaxNgram, length - 1); n >= kMinNgram && draft.empty(); --n) {
+    for (int64_t start = length - n - 1; start >= 0; --start) {
+      bool same = true;
+      for (int64_t i = 0; i < n && same; ++i)
+        same = s.token_at(start + i) == s.token_at(length - n + i);
+      if (!same) continue;
+      const int64_t k = std::min(s.spec_k, limits_.spec_max_draft);
+      for (int64_t p = start + n; p < length && static_cast<int64_t>(draft.size()) < k; ++p)
+        draft.push_back(s.token_at(p));
+      break;
+    }
+  }
+  return draft;
 }
 
 std::vector<ScoredToken> Scheduler::score_prompt(Sequence& s, int64_t start_pos,

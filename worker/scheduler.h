@@ -57,6 +57,16 @@ struct SchedulerLimits {
   int64_t context_length = 0;  // positions per sequence
   int64_t n_vocab = 0;         // valid token ids are [0, n_vocab) (>= 1)
   bool prefix_caching = true;  // reuse cached full blocks of earlier sequences
+  // Speculative decoding by prompt lookup: with at most spec_max_batch sequences running, each
+  // decode may carry up to spec_max_draft proposed tokens, verified in the same step (0: off).
+  int64_t spec_max_draft = 0;
+  int64_t spec_max_batch = 4;
+};
+
+// Counters of speculative decoding since the scheduler started.
+struct SpecStats {
+  int64_t proposed = 0;  // draft tokens run through the model
+  int64_t accepted = 0;  // of them, the tokens decoding would have produced
 };
 
 // Counters of the prefix cache since the scheduler started.
@@ -92,6 +102,7 @@ class Scheduler {
   int64_t waiting() const { return static_cast<int64_t>(waiting_.size()); }
   int64_t used_blocks() const { return blocks_.used_blocks(); }
   PrefixCacheStats prefix_cache_stats() const;
+  SpecStats spec_stats() const { return {spec_proposed_, spec_accepted_}; }
   // Tokens sampled under a grammar, and how many of them needed its full mask (the model's
   // own choice was rejected).
   int64_t constrained_samples() const { return constrained_samples_; }
@@ -117,6 +128,12 @@ class Scheduler {
     int64_t cached_tokens = 0;     // prompt tokens found in the prefix cache at admission
     bool admitted = false;         // ever (the first admission is the one counted)
     bool cancelled = false;
+    // Speculation: the draft in the step being run, the next draft's length, and a pause after
+    // drafts that were rejected outright (doubling with each such miss in a row).
+    std::vector<TokenId> draft;
+    int64_t spec_k = 4;
+    int64_t spec_misses = 0;
+    int64_t spec_pause = 0;
     int64_t scored = 1;  // score_prompt: the next prompt position to report
     // Whether a chunk of n tokens from `start` predicts a prompt position still to be scored
     // (its logits rows are wanted, not only its last).
@@ -146,6 +163,20 @@ class Scheduler {
   bool admit(Sequence& s, int64_t outstanding);
   // Publishes the full blocks s has computed since the last call.
   void publish_computed(Sequence& s);
+  // Samples s's next token from `row_logits` and reports it (with `scores`) in `events`: the
+  // token, or nothing when the sequence finished (it is then forgotten).
+  std::optional<TokenId> sample_next(int64_t id, Sequence& s, std::span<const float> row_logits,
+                                     std::vector<ScoredToken> scores,
+                                     std::vector<TokenEvent>& events);
+  // A step that ran s's last token and draft: samples each position in turn and keeps the
+  // draft tokens that match, as plain decoding would have produced them.
+  void verify_draft(int64_t id, Sequence& s, int64_t start_pos, std::span<const float> chunk_logits,
+                    std::vector<TokenEvent>& events);
+  // The draft s carries in this step (its blocks taken), at most max_tokens, or none.
+  std::vector<TokenId> draft_for(Sequence& s, int64_t max_tokens);
+  // Prompt lookup: what followed the latest earlier occurrence of the context's last n-gram.
+  std::vector<TokenId> propose_draft(const Sequence& s) const;
+  static constexpr int64_t kMaxNgram = 4, kMinNgram = 2;
   // Releases the sequence's blocks (in `released`, the plan being built) and requeues it.
   void preempt(int64_t id, std::vector<int64_t>& released);
   void release(int64_t id, std::vector<int64_t>& released);
@@ -161,6 +192,7 @@ class Scheduler {
   uint64_t next_step_ = 1;
   BlockManager blocks_;
   int64_t prefix_prompt_tokens_ = 0, prefix_hit_tokens_ = 0;
+  int64_t spec_proposed_ = 0, spec_accepted_ = 0;
   std::map<int64_t, Sequence> sequences_;  // every live sequence, by id
   std::deque<int64_t> waiting_;            // not admitted (or preempted), in order
   std::vector<int64_t> running_;           // admitted, in admission order

@@ -25,9 +25,12 @@ uint64_t context_hash(uint64_t before, TokenId token) {
   return (before ^ static_cast<uint64_t>(token + 1)) * 0x9E3779B97F4A7C15ull + 1;
 }
 
+using NextToken = TokenId (*)(TokenId last, int64_t pos);
+
 struct Harness {
-  explicit Harness(SchedulerLimits limits)
-      : scheduler(limits),
+  explicit Harness(SchedulerLimits limits, NextToken model = fake_next)
+      : next(model),
+        scheduler(limits),
         kv(KvCacheShape{.n_layers = 1,
                         .n_kv_heads = 1,
                         .head_dim = 4,
@@ -73,17 +76,20 @@ struct Harness {
       EXPECT_GE(kv.capacity(c.seq), c.start_pos + n) << "step " << plan.step_id << " seq " << c.seq;
       if (kv.capacity(c.seq) < c.start_pos + n) continue;
       if (requests.count(c.seq)) {
-        const std::vector<uint64_t> want = expected_kv(c.seq, c.start_pos + n);
+        const std::vector<uint64_t> want = expected_kv(c.seq, c.start_pos);
         for (int64_t p = 0; p < c.start_pos; ++p)
           EXPECT_EQ(slot(c.seq, p), want[p]) << "seq " << c.seq << " reads a wrong K/V at " << p;
-        for (int64_t i = 0; i < n; ++i) slot(c.seq, c.start_pos + i) = want[c.start_pos + i];
+        // The chunk's tokens (drafts included, right or wrong) build on what is before them.
+        uint64_t h = c.start_pos > 0 ? want[c.start_pos - 1] : 0;
+        for (int64_t i = 0; i < n; ++i)
+          slot(c.seq, c.start_pos + i) = h = context_hash(h, c.tokens[i]);
       }
       tokens_in_plans += n;
       if (c.all_logits) scored_rows[plan.step_id] += n;
       const int64_t rows = c.all_logits ? n : c.need_logits ? 1 : 0;
       for (int64_t i = n - rows; i < n; ++i) {
         std::vector<float> row(kVocab, 0.0f);
-        row[fake_next(c.tokens[i], c.start_pos + i)] = 10.0f;
+        row[next(c.tokens[i], c.start_pos + i)] = 10.0f;
         logits.insert(logits.end(), row.begin(), row.end());
       }
     }
@@ -102,6 +108,7 @@ struct Harness {
     EXPECT_FALSE(scheduler.has_work());
   }
 
+  NextToken next;
   Scheduler scheduler;
   KvCache kv;
   std::vector<uint64_t> slots;  // the fake K/V of every position of every block
@@ -560,6 +567,108 @@ TEST(SchedulerPrefixCache, PreemptedSequencesComeBackThroughTheirOwnCachedBlocks
   h.run();  // every read of a cached block is checked against the sequence's own context
   for (int id = 1; id <= 3; ++id)
     EXPECT_EQ(h.outputs[id], expected_output(h.requests[id], 20)) << "seq " << id;
+}
+
+}  // namespace
+}  // namespace shardserve
+
+namespace shardserve {
+namespace {
+
+// A model whose text repeats: what prompt lookup predicts well.
+TokenId cycle_next(TokenId last, int64_t) {
+  return static_cast<TokenId>((last + 1) % 8);
+}
+
+SchedulerLimits speculating() {
+  SchedulerLimits limits = roomy();
+  limits.spec_max_draft = 4;
+  limits.spec_max_batch = 4;
+  return limits;
+}
+
+// Runs `requests` to the end and returns every sequence's tokens.
+std::map<int64_t, std::vector<TokenId>> outputs_of(const SchedulerLimits& limits, NextToken model,
+                                                   const std::vector<SequenceRequest>& requests,
+                                                   SpecStats* stats = nullptr,
+                                                   int64_t* steps = nullptr) {
+  Harness h(limits, model);
+  for (const auto& r : requests) EXPECT_TRUE(h.submit(r).ok());
+  h.run();
+  if (stats) *stats = h.scheduler.spec_stats();
+  if (steps) *steps = static_cast<int64_t>(h.plans.size());
+  return h.outputs;
+}
+
+TEST(SchedulerSpeculation, GivesExactlyTheTokensOfPlainDecodingGreedyOrSeeded) {
+  std::vector<SequenceRequest> requests;
+  for (int id = 1; id <= 3; ++id) {
+    SequenceRequest r = request(id, 12, 40);
+    if (id > 1) {  // sampled: the peak usually, sometimes another token
+      r.sampling.temperature = 1.0f;
+      r.sampling.seed = 1000 + id;
+    }
+    requests.push_back(r);
+  }
+  SchedulerLimits off = speculating();
+  off.spec_max_draft = 0;
+  for (NextToken model : {cycle_next, fake_next}) {
+    SpecStats stats;
+    const auto plain = outputs_of(off, model, requests);
+    const auto fast = outputs_of(speculating(), model, requests, &stats);
+    EXPECT_EQ(fast, plain);
+    if (model == cycle_next) {
+      EXPECT_GT(stats.accepted, 0);
+    }
+  }
+}
+
+TEST(SchedulerSpeculation, AcceptedDraftsSaveSteps) {
+  const std::vector<SequenceRequest> one = {request(1, 10, 60)};
+  SchedulerLimits off = speculating();
+  off.spec_max_draft = 0;
+  int64_t plain_steps = 0, fast_steps = 0;
+  SpecStats stats;
+  outputs_of(off, cycle_next, one, nullptr, &plain_steps);
+  const auto out = outputs_of(speculating(), cycle_next, one, &stats, &fast_steps);
+  EXPECT_EQ(out.at(1).size(), 60u);
+  EXPECT_LT(fast_steps * 2, plain_steps);
+  EXPECT_GT(stats.accepted * 10, stats.proposed * 9);  // the cycle is predicted
+}
+
+TEST(SchedulerSpeculation, RejectedDraftsPause) {
+  // fake_next depends on the position: the last two tokens recur but rarely predict the next.
+  const std::vector<SequenceRequest> one = {request(1, 30, 200)};
+  SpecStats stats;
+  outputs_of(speculating(), fake_next, one, &stats);
+  EXPECT_LT(stats.proposed, 200);  // far from 4 drafts on every one of 200 steps
+}
+
+TEST(SchedulerSpeculation, StopsAndMaxTokensCutADraftExactly) {
+  SequenceRequest stop = request(1, 10, 50);
+  stop.stop_tokens = {5};
+  const SequenceRequest length = request(2, 10, 13);
+  SchedulerLimits off = speculating();
+  off.spec_max_draft = 0;
+  EXPECT_EQ(outputs_of(speculating(), cycle_next, {stop, length}),
+            outputs_of(off, cycle_next, {stop, length}));
+  Harness h(speculating(), cycle_next);
+  ASSERT_TRUE(h.submit(stop).ok());
+  ASSERT_TRUE(h.submit(length).ok());
+  h.run();
+  EXPECT_EQ(h.outputs[1].back(), 5);
+  EXPECT_EQ(h.finish[1], FinishReason::Stop);
+  EXPECT_EQ(h.outputs[2].size(), 13u);
+}
+
+TEST(SchedulerSpeculation, ManyStreamsDoNotSpeculate) {
+  std::vector<SequenceRequest> many;
+  for (int id = 1; id <= 6; ++id) many.push_back(request(id, 10, 30));
+  SpecStats stats;
+  outputs_of(speculating(), cycle_next, many, &stats);
+  // Drafts only once the batch is down to spec_max_batch (4) sequences... which it never is
+  // before they all finish together.
+  EXPECT_EQ(stats.proposed, 0);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimit
   bool shutdown = false;
   auto report_load = [&] {
     const PrefixCacheStats prefix = scheduler.prefix_cache_stats();
+    const SpecStats spec = scheduler.spec_stats();
     link.report_load({.running = scheduler.running(),
                       .waiting = scheduler.waiting(),
                       .kv_used_blocks = scheduler.used_blocks(),
@@ -22,8 +23,8 @@ ServeStats serve(GroupMember& group, CoordinatorLink& link, const SchedulerLimit
                       .prefix_prompt_tokens = prefix.prompt_tokens,
                       .prefix_hit_tokens = prefix.hit_tokens,
                       .kv_cached_blocks = prefix.cached_blocks,
-                      .spec_proposed_tokens = 0,
-                      .spec_accepted_tokens = 0});
+                      .spec_proposed_tokens = spec.proposed,
+                      .spec_accepted_tokens = spec.accepted});
   };
 
   while (!shutdown && !stop.load()) {

@@ -45,7 +45,20 @@ ScoredToken score_token(std::span<const float> logits, TokenId token, int top_n)
   return out;
 }
 
-Sampler::Sampler(SamplingParams params) : params_(std::move(params)), rng_(params_.seed) {}
+Sampler::Sampler(SamplingParams params) : params_(std::move(params)) {}
+
+double Sampler::uniform(uint64_t seed, uint64_t position, uint32_t draw) {
+  auto mix = [](uint64_t x) {  // splitmix64's finalizer
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+  };
+  const uint64_t bits =
+      mix(mix(seed + 0x9E3779B97F4A7C15ull) ^ mix(position * 0xD1B54A32D192ED03ull + draw + 1));
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;  // [0, 1), 53 random bits
+}
 
 void Sampler::apply_penalties(std::span<const TokenId> prompt, std::span<const TokenId> generated) {
   const int64_t n_vocab = static_cast<int64_t>(adjusted_.size());
@@ -99,6 +112,8 @@ Sample Sampler::sample(std::span<const float> logits, std::span<const TokenId> p
     if (token >= 0 && token < n_vocab) adjusted_[token] += bias;
   apply_penalties(prompt, generated);
 
+  position_ = generated.size();
+  draws_ = 0;
   Sample out;
   out.token = choose();
   if (constraint && !constraint->allows(out.token)) {
@@ -195,8 +210,7 @@ TokenId Sampler::draw() {
   for (size_t i = 0; i < c.size(); ++i) weights_[i] = std::exp((c[i].logit - max) * inv_t);
   double total = 0.0;
   for (float w : weights_) total += w;
-  std::uniform_real_distribution<double> uniform(0.0, total);
-  double r = uniform(rng_);
+  double r = uniform(params_.seed, position_, draws_++) * total;
   for (size_t i = 0; i < c.size(); ++i) {
     if (r < weights_[i]) return c[i].token;
     r -= weights_[i];

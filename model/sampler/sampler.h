@@ -2,8 +2,11 @@
 //
 // The chain, in llama.cpp's order: logit bias -> repetition / presence / frequency
 // penalties -> top-k -> top-p -> min-p -> temperature -> draw. temperature == 0 is greedy
-// (argmax after bias and penalties). The draw uses a per-sampler RNG seeded from the
-// request's seed, so the same seed, parameters and logits give the same tokens.
+// (argmax after bias and penalties). The draw is counter-based: its random number is a hash of
+// the request's seed and the position of the token being drawn (the number of tokens
+// generated before it), never a stream advanced per call. So the same seed, parameters and
+// logits give the same token at the same position however the steps were cut: whether a step
+// produced one token or several (speculative decoding), or a sequence was resumed elsewhere.
 // Log-probabilities, when asked for, are those of the model's own distribution (log-softmax
 // of the raw logits), as OpenAI reports them. A Sampler belongs to one sequence; not
 // thread-safe.
@@ -20,7 +23,6 @@
 #pragma once
 
 #include <cstdint>
-#include <random>
 #include <span>
 #include <utility>
 #include <vector>
@@ -60,6 +62,10 @@ class Sampler {
   Sample sample(std::span<const float> logits, std::span<const TokenId> prompt,
                 std::span<const TokenId> generated, const TokenConstraint* constraint = nullptr);
 
+  // The random number in [0, 1) of the `draw`-th draw for the token at `position` under `seed`
+  // (a constrained sample that must draw again takes draw 1).
+  static double uniform(uint64_t seed, uint64_t position, uint32_t draw);
+
   // How many samples needed the constraint's full mask (its rejections), for metrics.
   int64_t masked_samples() const { return masked_samples_; }
 
@@ -76,7 +82,8 @@ class Sampler {
   void keep_top_p(float max_logit);
 
   SamplingParams params_;
-  std::mt19937_64 rng_;
+  uint64_t position_ = 0;        // of the token being sampled
+  uint32_t draws_ = 0;           // draws made for it so far
   std::vector<float> adjusted_;  // logits after bias and penalties
   std::vector<Candidate> candidates_;
   std::vector<int32_t> counts_;   // scratch: occurrences per token

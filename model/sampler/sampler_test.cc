@@ -7,11 +7,25 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <span>
 
 namespace shardserve {
 namespace {
 
 const std::vector<float> kLogits = {1.0f, 3.0f, 2.0f, 0.5f, 2.9f};
+
+// Stand-ins for the tokens generated so far, one more per call: draws are keyed by position,
+// so repeated samples must move along a sequence to differ (no test using it has penalties).
+class Positions {
+ public:
+  std::span<const TokenId> next() {
+    generated_.push_back(0);
+    return std::span<const TokenId>(generated_).first(generated_.size() - 1);
+  }
+
+ private:
+  std::vector<TokenId> generated_;
+};
 
 Sample sample_once(SamplingParams p, std::vector<TokenId> generated = {},
                    std::vector<float> logits = kLogits) {
@@ -27,8 +41,9 @@ TEST(Sampler, LogitBiasChangesAndForbidsTokens) {
   EXPECT_EQ(sample_once({.temperature = 0, .logit_bias = {{3, 10.0f}}}).token, 3);
   SamplingParams p{.temperature = 1.0f, .logit_bias = {{1, -INFINITY}, {4, -INFINITY}}};
   Sampler s(p);
+  Positions pos;
   for (int i = 0; i < 200; ++i) {
-    TokenId t = s.sample(kLogits, {}, {}).token;
+    TokenId t = s.sample(kLogits, {}, pos.next()).token;
     EXPECT_NE(t, 1);
     EXPECT_NE(t, 4);
   }
@@ -56,19 +71,47 @@ TEST(Sampler, TopKOneIsGreedy) {
 TEST(Sampler, SameSeedSameTokensDifferentSeedDifferentTokens) {
   auto run = [](uint64_t seed) {
     Sampler s({.temperature = 1.0f, .seed = seed});
+    Positions pos;
     std::vector<TokenId> out;
-    for (int i = 0; i < 64; ++i) out.push_back(s.sample(kLogits, {}, {}).token);
+    for (int i = 0; i < 64; ++i) out.push_back(s.sample(kLogits, {}, pos.next()).token);
     return out;
   };
   EXPECT_EQ(run(42), run(42));
   EXPECT_NE(run(42), run(43));
 }
 
+TEST(Sampler, DrawsAreKeyedBySeedAndPositionOnly) {
+  // The same position gives the same draw whatever came before (a step of one token or of
+  // several, a resumed sequence); positions and seeds give independent draws.
+  EXPECT_EQ(Sampler::uniform(7, 100, 0), Sampler::uniform(7, 100, 0));
+  EXPECT_NE(Sampler::uniform(7, 100, 0), Sampler::uniform(7, 101, 0));
+  EXPECT_NE(Sampler::uniform(7, 100, 0), Sampler::uniform(8, 100, 0));
+  EXPECT_NE(Sampler::uniform(7, 100, 0), Sampler::uniform(7, 100, 1));
+  const std::vector<TokenId> history(40, 0);
+  Sampler along({.temperature = 1.0f, .seed = 5});
+  std::vector<TokenId> tokens;
+  for (size_t n = 0; n < history.size(); ++n)
+    tokens.push_back(along.sample(kLogits, {}, std::span(history).first(n)).token);
+  for (size_t n : {0u, 17u, 39u}) {
+    Sampler fresh({.temperature = 1.0f, .seed = 5});
+    EXPECT_EQ(fresh.sample(kLogits, {}, std::span(history).first(n)).token, tokens[n]) << n;
+  }
+  double sum = 0;
+  for (uint64_t p = 0; p < 10000; ++p) {
+    const double u = Sampler::uniform(3, p, 0);
+    ASSERT_GE(u, 0.0);
+    ASSERT_LT(u, 1.0);
+    sum += u;
+  }
+  EXPECT_NEAR(sum / 10000, 0.5, 0.01);
+}
+
 TEST(Sampler, DrawsFollowTheSoftmax) {
   Sampler s({.temperature = 1.0f, .seed = 1});
   std::map<TokenId, int> counts;
   const int n = 20000;
-  for (int i = 0; i < n; ++i) ++counts[s.sample(kLogits, {}, {}).token];
+  Positions pos;
+  for (int i = 0; i < n; ++i) ++counts[s.sample(kLogits, {}, pos.next()).token];
   double z = 0;
   for (float l : kLogits) z += std::exp(l);
   for (size_t t = 0; t < kLogits.size(); ++t) {
@@ -81,10 +124,12 @@ TEST(Sampler, TopPAndMinPCutTheTail) {
   // Probabilities ~ [0.04, 0.39, 0.14, 0.02, 0.35]: top_p 0.5 keeps tokens 1 and 4.
   Sampler top_p({.temperature = 1.0f, .top_p = 0.5f, .seed = 3});
   Sampler min_p({.temperature = 1.0f, .min_p = 0.5f, .seed = 3});
+  Positions pos;
   for (int i = 0; i < 300; ++i) {
-    TokenId a = top_p.sample(kLogits, {}, {}).token;
+    const auto at = pos.next();
+    TokenId a = top_p.sample(kLogits, {}, at).token;
     EXPECT_TRUE(a == 1 || a == 4) << a;
-    TokenId b = min_p.sample(kLogits, {}, {}).token;  // p >= 0.5 * p_max: tokens 1, 4
+    TokenId b = min_p.sample(kLogits, {}, at).token;  // p >= 0.5 * p_max: tokens 1, 4
     EXPECT_TRUE(b == 1 || b == 4) << b;
   }
 }
@@ -114,7 +159,8 @@ TEST(ScoreToken, MatchesAFullSortWithTiesToTheLowerId) {
     EXPECT_NEAR(got.logprob, logits[1234] - std::log(z), 1e-4);
     std::vector<TokenId> ids(logits.size());
     std::iota(ids.begin(), ids.end(), 0);
-    std::stable_sort(ids.begin(), ids.end(), [&](TokenId a, TokenId b) { return logits[a] > logits[b]; });
+    std::stable_sort(ids.begin(), ids.end(),
+                     [&](TokenId a, TokenId b) { return logits[a] > logits[b]; });
     ASSERT_EQ(got.top.size(), static_cast<size_t>(top_n));
     for (int k = 0; k < top_n; ++k) {
       EXPECT_EQ(got.top[k].token, ids[k]) << "rank " << k;
@@ -156,8 +202,9 @@ TEST(Sampler, TopPOnALargeVocabularyKeepsTheTextbookSet) {
     }
     Sampler s({.temperature = 1.0f, .top_p = top_p, .seed = 11});
     std::set<TokenId> drawn;
+    Positions pos;
     for (int i = 0; i < (top_p < 0.5f ? 1000 : 100); ++i)
-      drawn.insert(s.sample(logits, {}, {}).token);
+      drawn.insert(s.sample(logits, {}, pos.next()).token);
     if (top_p < 0.5f) {
       EXPECT_EQ(drawn, textbook);  // ~12 tokens of ~8 % each: 1000 draws see every one
     } else {
@@ -205,7 +252,8 @@ TEST(SamplerConstraint, ARejectedChoiceIsRedrawnAmongTheAllowed) {
   EXPECT_EQ(greedy.masked_samples(), 1);
   Sampler drawn({.temperature = 1.5f, .top_k = 2, .seed = 7});
   std::set<TokenId> seen;
-  for (int i = 0; i < 300; ++i) seen.insert(drawn.sample(kLogits, {}, {}, &c).token);
+  Positions pos;
+  for (int i = 0; i < 300; ++i) seen.insert(drawn.sample(kLogits, {}, pos.next(), &c).token);
   EXPECT_EQ(seen, (std::set<TokenId>{2, 0}));  // top-k 2 of the allowed: 2 and 0
 }
 
