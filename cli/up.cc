@@ -43,7 +43,10 @@ std::string self_exe() {
 
 // Starts `mpirun ... shardserve worker -c CONFIG --set ...`; returns its pid or -1.
 pid_t spawn_workers(const UpOptions& o, int world_size) {
-  std::vector<std::string> args = {o.mpirun, "-np", std::to_string(world_size), "--oversubscribe"};
+  // No binding: Open MPI binds each rank to one core when there are at most two ranks, which
+  // would put all of a rank's threads (threads_per_rank) on a single core.
+  std::vector<std::string> args = {o.mpirun,          "-np",       std::to_string(world_size),
+                                   "--oversubscribe", "--bind-to", "none"};
   if (::geteuid() == 0) args.push_back("--allow-run-as-root");
   for (const std::string& a : {self_exe(), std::string("worker"), std::string("-c"), o.config})
     args.push_back(a);

@@ -7,6 +7,11 @@
 
 #include "model/kernels/cpu/quant.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SS_SOFTMAX_AVX2 1
+#endif
+
 // The element-wise loops below are built twice, for x86-64-v3 (AVX2, FMA: std::fma becomes one
 // instruction and the lane loops vectorize) and for any x86-64; the loader picks one. Both give
 // the same bits: std::fma is exact either way and no loop is reassociated.
@@ -143,10 +148,82 @@ SS_CLONES void softmax_unpadded(float* x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) x[j] *= inv;
 }
 
+namespace {
+
+#ifdef SS_SOFTMAX_AVX2
+// exp_ggml_inline on 8 lanes, bit for bit: the same fused steps in the same order. Lanes whose
+// 2^n is not a normal float (|n| > 126) are left to the scalar function: *slow is set.
+__attribute__((target("avx2,fma"))) __m256 exp_ggml_8(__m256 x, bool* slow) {
+  const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+  const __m256 n = _mm256_sub_ps(z, shift);
+  __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x);
+  b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), b);
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 hi = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(b, _mm256_set1_ps(0x1.0e402p-7f), _mm256_set1_ps(0x1.573e2ep-5f)), u,
+      _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f)));
+  const __m256 j = _mm256_fmadd_ps(
+      hi, u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+  const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+  // Not (|n| <= 126): NaN inputs included.
+  *slow = _mm256_movemask_ps(_mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0f), _CMP_NLE_UQ)) != 0;
+  const __m256i e = _mm256_cvttps_epi32(n);
+  const __m256 two_e =
+      _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(j, two_e);
+}
+
+// e^(x - max) of 16 scores in place; returns their sum folded as fold16 does.
+__attribute__((target("avx2,fma"))) float exp16_avx2(float* x, float max) {
+  const __m256 m = _mm256_set1_ps(max);
+  const __m256 in0 = _mm256_sub_ps(_mm256_loadu_ps(x), m);
+  const __m256 in1 = _mm256_sub_ps(_mm256_loadu_ps(x + 8), m);
+  bool slow0 = false, slow1 = false;
+  __m256 e0 = exp_ggml_8(in0, &slow0);
+  __m256 e1 = exp_ggml_8(in1, &slow1);
+  if (slow0 || slow1) {
+    for (int i = 0; i < 16; ++i) x[i] = exp_ggml_inline(x[i] - max);
+    return fold16(x);
+  }
+  _mm256_storeu_ps(x, e0);
+  _mm256_storeu_ps(x + 8, e1);
+  float h[8];
+  _mm256_storeu_ps(h, _mm256_add_ps(e0, e1));  // h[i] = v[i] + v[i + 8]
+  for (int i = 0; i < 4; ++i) h[i] += h[i + 4];
+  for (int i = 0; i < 2; ++i) h[i] += h[i + 2];
+  return h[0] + h[1];
+}
+
+// The largest of n scores (n >= 16; no NaN), as std::max_element finds it up to the sign of a
+// zero, which x - max does not see.
+__attribute__((target("avx2,fma"))) float max_avx2(const float* x, int64_t n) {
+  __m256 m = _mm256_loadu_ps(x);
+  int64_t i = 8;
+  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+  float lanes[8];
+  _mm256_storeu_ps(lanes, m);
+  float best = *std::max_element(lanes, lanes + 8);
+  for (; i < n; ++i) best = std::max(best, x[i]);
+  return best;
+}
+
+const bool kHasAvx2Fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+
+}  // namespace
+
 SS_CLONES void softmax(float* x, int64_t n) {
-  const float max = *std::max_element(x, x + n);
   double sum = 0.0;
-  for (int64_t i0 = 0; i0 < n; i0 += 16) {
+  int64_t i0 = 0;
+#ifdef SS_SOFTMAX_AVX2
+  const float max = kHasAvx2Fma && n >= 16 ? max_avx2(x, n) : *std::max_element(x, x + n);
+  if (kHasAvx2Fma)
+    for (; i0 + 16 <= n; i0 += 16) sum += static_cast<double>(exp16_avx2(x + i0, max));
+#else
+  const float max = *std::max_element(x, x + n);
+#endif
+  for (; i0 < n; i0 += 16) {
     float group[16] = {};  // masked padding lanes contribute e^-inf = 0
     for (int64_t i = i0; i < std::min(n, i0 + 16); ++i)
       group[i - i0] = x[i] = exp_ggml_inline(x[i] - max);
@@ -154,6 +231,28 @@ SS_CLONES void softmax(float* x, int64_t n) {
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+namespace {
+
+// The scalar softmax, for tests of the vector one.
+SS_CLONES void softmax_scalar(float* x, int64_t n) {
+  const float max = *std::max_element(x, x + n);
+  double sum = 0.0;
+  for (int64_t i0 = 0; i0 < n; i0 += 16) {
+    float group[16] = {};
+    for (int64_t i = i0; i < std::min(n, i0 + 16); ++i)
+      group[i - i0] = x[i] = exp_ggml_inline(x[i] - max);
+    sum += static_cast<double>(fold16(group));
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace
+
+void softmax_reference(float* x, int64_t n) {
+  softmax_scalar(x, n);
 }
 
 SS_CLONES float attn_dot(const float* a, const float* b, int64_t n, AttnOrder order) {

@@ -42,7 +42,10 @@ void add_inplace(float* x, const float* y, int64_t n);
 // In-place softmax of n scores, as ggml_soft_max over a row padded to a multiple of 16 with
 // masked (-inf) scores: e^(x - max) by exp_ggml, each group of 16 summed in float (lanes folded
 // in halves), the group sums added in double.
+// On CPUs with AVX2 and FMA, groups of 16 are computed 8 lanes at a time with the same
+// fused steps, so the bits are those of softmax_reference (the plain loop) everywhere.
 void softmax(float* x, int64_t n);
+void softmax_reference(float* x, int64_t n);
 
 // In-place softmax of a row of n scores that is not padded (a MoE router's n_expert logits), as
 // ggml_soft_max computes it on AVX-512: e^(x - max) by exp_ggml for each whole group of 16 (its

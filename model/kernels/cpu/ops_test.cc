@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -99,6 +101,32 @@ TEST(Softcap, IsTanhScaledByTheCap) {
   for (size_t i = 0; i < x.size(); ++i) {
     EXPECT_NEAR(out[i], cap * std::tanh(static_cast<double>(x[i]) / cap), 1e-5 * cap) << x[i];
     EXPECT_LE(std::fabs(out[i]), cap);
+  }
+}
+
+}  // namespace
+}  // namespace shardserve::kernels
+
+namespace shardserve::kernels {
+namespace {
+
+// The vector softmax gives the plain loop's bits: ordinary rows, rows whose scores span more
+// than e^-87 (the scalar fallback for tiny exponents), masked (-inf) positions, any length.
+TEST(Softmax, VectorPathGivesTheReferenceBits) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t n : {1, 7, 15, 16, 17, 31, 32, 33, 100, 257, 2048}) {
+    for (float spread : {1.0f, 10.0f, 60.0f, 150.0f}) {
+      std::vector<float> row(static_cast<size_t>(n));
+      for (float& v : row) v = normal(rng) * spread;
+      if (n > 20) row[3] = row[19] = -INFINITY;
+      std::vector<float> ref = row;
+      softmax(row.data(), n);
+      softmax_reference(ref.data(), n);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(row[i]), std::bit_cast<uint32_t>(ref[i]))
+            << "n " << n << " spread " << spread << " at " << i;
+    }
   }
 }
 
