@@ -66,6 +66,11 @@ ServerMetrics::ServerMetrics(Registry& r)
                                   "Draft tokens proposed by speculative decoding.", {"group"})),
       spec_accepted_tokens(r.counter("shardserve_spec_decode_accepted_tokens_total",
                                      "Draft tokens speculative decoding accepted.", {"group"})),
+      router_decisions(r.counter("shardserve_router_decisions_total",
+                                 "Generation requests routed to a worker group, by why: prefix "
+                                 "(it holds the prompt's start), cache_key (prompt_cache_key) or "
+                                 "load (the least busy).",
+                                 {"group", "reason"})),
       time_to_first_token(r.histogram("shardserve_time_to_first_token_seconds",
                                       "Time from request arrival to the first token.",
                                       ttft_buckets(), {"model"})),

@@ -33,6 +33,7 @@ struct ServerMetrics {
   GaugeFamily& group_kv_cached_blocks;     // shardserve_group_kv_cached_blocks{group}
   CounterFamily& spec_draft_tokens;        // shardserve_spec_decode_draft_tokens_total{group}
   CounterFamily& spec_accepted_tokens;     // shardserve_spec_decode_accepted_tokens_total{group}
+  CounterFamily& router_decisions;         // shardserve_router_decisions_total{group,reason}
   HistogramFamily& time_to_first_token;    // shardserve_time_to_first_token_seconds{model}
   HistogramFamily& inter_token_latency;    // shardserve_inter_token_latency_seconds{model}
   HistogramFamily& request_duration;       // shardserve_request_duration_seconds{model}

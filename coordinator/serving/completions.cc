@@ -358,8 +358,8 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
                .include_usage = options.include_usage};
   for (size_t i = 0; i < prompts->tokens.size(); ++i) {
     auto g = Generation::start(
-        ctx.link, model, std::move(prompts->tokens[i]), options, static_cast<int>(i) * options.n,
-        chat ? "messages" : "prompt",
+        ctx.link, ctx.router, model, std::move(prompts->tokens[i]), options,
+        static_cast<int>(i) * options.n, chat ? "messages" : "prompt",
         ChoiceShape{
             .grammar = prompts->grammar,
             .echo_text = i < prompts->echo.size() ? std::move(prompts->echo[i]) : std::string(),
@@ -368,6 +368,7 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
       job->cancel();
       return Response::error(g.error());
     }
+    ctx.metrics.router_decisions.with({(*g)->group_name(), (*g)->route_reason()}).inc();
     job->generations.push_back(std::move(g.value()));
   }
   ctx.metrics.prompt_tokens.with({model.name}).inc(static_cast<uint64_t>(job->prompt_tokens()));

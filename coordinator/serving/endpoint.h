@@ -8,8 +8,8 @@
 // endpoint sees the HTTP library.
 //
 // Thread-safety: an EndpointContext is shared by every request thread; all it refers to is
-// immutable (config, models) or thread-safe (GroupLink, metrics, Admission). A Response and
-// its stream belong to the thread of their request.
+// immutable (config, models) or thread-safe (GroupLink, metrics, Admission, PrefixRouter). A
+// Response and its stream belong to the thread of their request.
 #pragma once
 
 #include <chrono>
@@ -25,6 +25,7 @@
 #include "coordinator/group_link.h"
 #include "coordinator/metrics/server_metrics.h"
 #include "coordinator/serving/admission.h"
+#include "coordinator/serving/prefix_router.h"
 #include "coordinator/serving/served_model.h"
 
 namespace shardserve {
@@ -36,6 +37,7 @@ struct EndpointContext {
   const std::vector<std::unique_ptr<ServedModel>>& models;
   metrics::ServerMetrics& metrics;
   Admission& admission;
+  PrefixRouter& router;
 };
 
 // Where a streamed body goes: the client's connection.

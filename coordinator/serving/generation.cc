@@ -60,7 +60,7 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
 }  // namespace
 
 api::ApiResult<std::unique_ptr<Generation>> Generation::start(
-    GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
+    GroupLink& link, PrefixRouter& router, const ServedModel& model, std::vector<TokenId> prompt,
     const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
     ChoiceShape shape) {
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
@@ -78,8 +78,12 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
                                             ", but the vocabulary has " +
                                             std::to_string(model.tokenizer->n_vocab()) + " tokens",
                                         "logit_bias");
-  auto group = link.least_loaded(model.name);
-  if (!group)
+  std::vector<GroupInfo> candidates;
+  for (GroupInfo& info : link.groups())
+    if (info.hello.model == model.name) candidates.push_back(std::move(info));
+  auto route =
+      router.route(candidates, prompt, salt_of(options.cache_salt), options.prompt_cache_key);
+  if (!route)
     return api::ApiError::unavailable("no worker group is serving model '" + model.name +
                                       "' right now; try again shortly");
 
@@ -93,7 +97,15 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     if (g->logprobs_) g->prompt_ = prompt;
   }
   g->prompt_tokens_ = n_prompt;
+  const std::optional<GroupInfo> group = route->group;
+  // Once this returns, the group's own in-flight count holds what was submitted.
+  struct Submitted {
+    PrefixRouter& router;
+    uint64_t group_id;
+    ~Submitted() { router.submitted(group_id); }
+  } submitted{router, group->id};
   g->group_name_ = group->hello.group_name;
+  g->route_reason_ = PrefixRouter::reason_name(route->reason);
   const int64_t room = model.context_length - n_prompt;
   const int64_t max_tokens = options.max_tokens ? std::min(*options.max_tokens, room) : room;
   const uint64_t seed =

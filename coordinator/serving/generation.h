@@ -21,6 +21,7 @@
 #include "api/openai_request.h"
 #include "api/openai_response.h"
 #include "coordinator/group_link.h"
+#include "coordinator/serving/prefix_router.h"
 #include "coordinator/serving/served_model.h"
 #include "coordinator/stream/text_stream.h"
 
@@ -51,8 +52,9 @@ class Generation {
   // `first_index`: the index of this request's first choice in the response (completions
   // with several prompts give each prompt n consecutive indices). `prompt_param` names the
   // request field the prompt came from ("messages" or "prompt") in errors about it.
+  // The group is chosen by `router` among the live groups serving the model.
   static api::ApiResult<std::unique_ptr<Generation>> start(
-      GroupLink& link, const ServedModel& model, std::vector<TokenId> prompt,
+      GroupLink& link, PrefixRouter& router, const ServedModel& model, std::vector<TokenId> prompt,
       const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
       ChoiceShape shape = {});
   ~Generation();
@@ -66,6 +68,8 @@ class Generation {
   // Prompt tokens the group found in its prefix cache (for every choice), so far.
   int64_t cached_tokens() const;
   const std::string& group_name() const { return group_name_; }
+  // Why the router chose the group (PrefixRouter::reason_name).
+  const char* route_reason() const { return route_reason_; }
 
  private:
   struct Choice;
@@ -79,6 +83,7 @@ class Generation {
   std::string echo_text_;
   int64_t prompt_tokens_ = 0;
   std::string group_name_;
+  const char* route_reason_ = "load";
   std::vector<std::unique_ptr<Choice>> choices_;
 };
 

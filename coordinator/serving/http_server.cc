@@ -85,7 +85,7 @@ HttpServer::HttpServer(const ServerConfig& config, GroupLink& link,
     : config_(config),
       metrics_(registry_),
       admission_(config_.max_queued_requests, metrics_.requests_running.get()),
-      context_{config_, link, models, metrics_, admission_},
+      context_{config_, link, models, metrics_, admission_, router_},
       metrics_page_(registry_, metrics_, link, groups),
       server_(std::make_unique<httplib::Server>()) {
   // Each open stream holds a thread: size the pool for the queue limit plus headroom.

@@ -68,6 +68,7 @@ class HttpServer {
   metrics::Registry registry_;
   metrics::ServerMetrics metrics_;
   Admission admission_;
+  PrefixRouter router_;
   EndpointContext context_;
   MetricsPage metrics_page_;
   std::unique_ptr<httplib::Server> server_;
