@@ -84,6 +84,13 @@ void run_offline_and_report(GroupMember& member, const Tokenizer& tokenizer,
                group_name.c_str(), member.tp(), stats.sampling_seconds,
                static_cast<long long>(stats.constrained_samples),
                static_cast<long long>(stats.masked_samples));
+  std::fprintf(stderr,
+               "group %s (tp %d): prefix cache %lld of %lld prompt tokens; speculation %lld of "
+               "%lld draft tokens accepted\n",
+               group_name.c_str(), member.tp(), static_cast<long long>(stats.prefix.hit_tokens),
+               static_cast<long long>(stats.prefix.prompt_tokens),
+               static_cast<long long>(stats.spec.accepted),
+               static_cast<long long>(stats.spec.proposed));
   const GroupMember::ReduceStats reduce = member.reduce_stats();
   std::fprintf(
       stderr, "group %s (tp %d): combining ranks %.3f s in %lld calls (%.1f us per step)\n",

@@ -108,6 +108,8 @@ OfflineStats run_offline(GroupMember& group, const Tokenizer& tokenizer,
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stats.constrained_samples = scheduler.constrained_samples();
   stats.masked_samples = scheduler.masked_samples();
+  stats.prefix = scheduler.prefix_cache_stats();
+  stats.spec = scheduler.spec_stats();
   StepPlan stop = scheduler.next_plan();
   stop.shutdown = true;
   group.lead(stop, logits);

@@ -27,6 +27,8 @@ struct OfflineStats {
   double sampling_seconds = 0;      // of which sampling (on_step_done)
   int64_t constrained_samples = 0;  // tokens sampled under a grammar
   int64_t masked_samples = 0;       // of which needed the grammar's full mask
+  PrefixCacheStats prefix;          // prompt tokens looked up and found in the prefix cache
+  SpecStats spec;                   // draft tokens proposed and accepted
 };
 
 // Leader only. Runs every request in `in` to completion, then sends the peers a shutdown plan.

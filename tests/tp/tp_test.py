@@ -57,6 +57,41 @@ def test_greedy_output_is_the_same_for_every_tp(shardserve, tmp):
                 f"prompt {i}: tp={tp} differs from tp=1\n{outputs[tp][i]}\n{outputs[1][i]}")
 
 
+def test_prefix_cache_and_speculation_change_no_token_at_any_tp(shardserve, tmp):
+    # Each golden prompt of more than one KV block (16 tokens) twice, one sequence at a time:
+    # the second copy starts from the first's cached blocks (shared by every rank's block
+    # table), and every decode may carry drafts.
+    cases = [c for c in json.loads(GOLDEN.read_text())["cases"] if len(c["prompt_tokens"]) > 16]
+    requests = os.path.join(tmp, "twice.jsonl")
+    with open(requests, "w") as f:
+        for i, c in enumerate(cases + cases):
+            f.write(json.dumps({"id": i, "prompt_tokens": c["prompt_tokens"], "max_tokens": 48,
+                                "temperature": 0.7 if i % len(cases) % 2 else 0,
+                                "seed": 11 + i % len(cases),
+                                "ignore_eos": True}) + "\n")
+    one_at_a_time = ["--set", "groups[0].max_batch=1"]
+    plain = ["--set", "groups[0].prefix_caching=false", "--set", "groups[0].speculative_tokens=0"]
+    outputs = {}
+    for name, tp, extra in (("plain", 1, plain), ("tp1", 1, []), ("tp2", 2, []), ("tp3", 3, [])):
+        run = subprocess.run(worker_cmd(shardserve, tp, requests, one_at_a_time + extra),
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, f"{name} failed:\n{run.stderr}"
+        outputs[name] = {r["id"]: r["tokens"] for r in map(json.loads, run.stdout.splitlines())}
+        stats = next(line for line in run.stderr.splitlines() if "prefix cache" in line)
+        print(f"  {name}: {stats}", file=sys.stderr)
+        if name != "plain":
+            hit = int(stats.split("prefix cache ")[1].split(" of ")[0])
+            accepted = int(stats.split("speculation ")[1].split(" of ")[0])
+            assert hit > 0 and accepted > 0, stats
+    for name in ("tp1", "tp2", "tp3"):
+        for i in outputs["plain"]:
+            assert outputs[name][i] == outputs["plain"][i], (
+                f"request {i}: {name} differs from plain decoding\n{outputs[name][i]}\n"
+                f"{outputs['plain'][i]}")
+        for i in range(len(cases)):  # the cached copy answers as the first did
+            assert outputs[name][i + len(cases)] == outputs[name][i], (name, i)
+
+
 def test_moe_output_is_the_same_for_every_tp_and_split(shardserve, tmp):
     """The synthetic Mixtral-layout model (tests/golden/synthetic/mixtral.gguf: 4 experts, 2
     used per token, expert width 128 in Q8_0 blocks): greedy tokens of a group at tp 1, 2
