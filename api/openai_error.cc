@@ -6,7 +6,8 @@ namespace {
 
 ApiError make(int status, std::string message, std::string type, std::string param = {},
               std::string code = {}) {
-  return ApiError{status, std::move(message), std::move(type), std::move(param), std::move(code)};
+  return ApiError{status,           std::move(message), std::move(type),
+                  std::move(param), std::move(code),    0};
 }
 
 nlohmann::ordered_json string_or_null(const std::string& s) {

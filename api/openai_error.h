@@ -22,11 +22,12 @@
 namespace shardserve::api {
 
 struct ApiError {
-  int status = 500;     // HTTP status code
-  std::string message;  // for humans: what went wrong and what is expected
-  std::string type;     // OpenAI's error type, e.g. "invalid_request_error"
-  std::string param;    // the request field at fault ("" -> null), e.g. "messages[0].role"
-  std::string code;     // machine-readable detail ("" -> null), e.g. "invalid_type"
+  int status = 500;       // HTTP status code
+  std::string message;    // for humans: what went wrong and what is expected
+  std::string type;       // OpenAI's error type, e.g. "invalid_request_error"
+  std::string param;      // the request field at fault ("" -> null), e.g. "messages[0].role"
+  std::string code;       // machine-readable detail ("" -> null), e.g. "invalid_type"
+  int retry_after_s = 0;  // > 0: the Retry-After header of the answer, in seconds
 
   // 400 invalid_request_error: the request is malformed or a value is invalid.
   static ApiError bad_request(std::string message, std::string param = {}, std::string code = {});

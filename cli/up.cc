@@ -1,10 +1,12 @@
 // `shardserve up -c CONFIG`: a whole local cluster with one command. Runs the coordinator in
-// this process and the worker groups as one `mpirun` job (a child process), waits until
+// this process and each worker group as its own `mpirun` job (cli/group_jobs.h), waits until
 // every chat model has a live group, prints the URLs, and serves until Ctrl-C (SIGINT) or
-// SIGTERM, then stops the workers and exits 0. If the worker job dies it exits non-zero, so
-// a supervisor such as systemd restarts the cluster.
+// SIGTERM (which drains first: cli/drain.h), then stops the workers and exits 0. A group's job
+// that ends (a rank crashed, or hung past the step timeout) is started again with backoff while
+// the coordinator and the other groups keep serving; each exit and restart is logged and
+// counted in /metrics. Start-up fails (non-zero exit) only if the chat models do not all get a
+// live group within --ready-timeout.
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,10 +20,10 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/drain.h"
+#include "cli/group_jobs.h"
 #include "config/cluster_config.h"
 #include "coordinator/coordinator.h"
-
-extern char** environ;
 
 namespace shardserve::cli {
 namespace {
@@ -33,7 +35,7 @@ struct UpOptions {
   double ready_timeout_s = 120;
 };
 
-std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};  // SIGINT: stop now; SIGTERM: drain, then stop
 
 std::string self_exe() {
   char buf[4096];
@@ -41,25 +43,21 @@ std::string self_exe() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "shardserve";
 }
 
-// Starts `mpirun ... shardserve worker -c CONFIG --set ...`; returns its pid or -1.
-pid_t spawn_workers(const UpOptions& o, int world_size) {
+// `mpirun ... shardserve worker -c CONFIG --group NAME --set ...` for one group of `tp` ranks.
+std::vector<std::string> group_job_argv(const UpOptions& o, const std::string& group, int tp) {
   // No binding: Open MPI binds each rank to one core when there are at most two ranks, which
   // would put all of a rank's threads (threads_per_rank) on a single core.
-  std::vector<std::string> args = {o.mpirun,          "-np",       std::to_string(world_size),
+  std::vector<std::string> args = {o.mpirun,          "-np",       std::to_string(tp),
                                    "--oversubscribe", "--bind-to", "none"};
   if (::geteuid() == 0) args.push_back("--allow-run-as-root");
-  for (const std::string& a : {self_exe(), std::string("worker"), std::string("-c"), o.config})
+  for (const std::string& a : {self_exe(), std::string("worker"), std::string("-c"), o.config,
+                               std::string("--group"), group})
     args.push_back(a);
   for (const std::string& s : o.overrides) {
     args.push_back("--set");
     args.push_back(s);
   }
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  return pid;
+  return args;
 }
 
 int run_up(const UpOptions& o) {
@@ -69,16 +67,10 @@ int run_up(const UpOptions& o) {
   };
   auto config = load_cluster_config(o.config, o.overrides);
   if (!config) return fail(config.error().message);
-  auto placements = place_groups(*config,
-                                 [&] {
-                                   int total = 0;
-                                   for (const GroupConfig& g : config->groups) total += g.tp;
-                                   return total;
-                                 }(),
-                                 {});
-  if (!placements) return fail(placements.error().message);
-  int world_size = 0;
-  for (const GroupPlacement& p : *placements) world_size += p.tp;
+  std::vector<GroupJobs::Job> jobs;
+  for (const GroupConfig& g : config->groups)
+    jobs.push_back({.group = g.name, .argv = group_job_argv(o, g.name, g.tp)});
+  GroupJobs workers(std::move(jobs));
 
   auto started = Coordinator::start(*config);
   if (!started) return fail(started.error().message);
@@ -86,34 +78,47 @@ int run_up(const UpOptions& o) {
   std::thread http([&] { coordinator.run(); });
 
   struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop.store(true); };
+  sa.sa_handler = [](int sig) { g_signal.store(sig); };
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
 
-  const pid_t workers = spawn_workers(o, world_size);
   int status = 0;
-  if (workers < 0) {
-    status = fail("cannot start " + o.mpirun + ": is Open MPI installed (scripts/install-deps)?");
+  if (Status started_jobs = workers.start(); !started_jobs) {
+    status = fail(started_jobs.message() + ": is Open MPI installed (scripts/install-deps)?");
   } else {
     // Ready when every chat model has a live group.
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::duration<double>(o.ready_timeout_s);
     bool ready = false, announced = false;
-    while (!g_stop.load()) {
-      int wstatus = 0;
-      if (::waitpid(workers, &wstatus, WNOHANG) == workers) {
-        status = fail("the worker job (mpirun) exited" +
-                      std::string(WIFEXITED(wstatus)
-                                      ? " with status " + std::to_string(WEXITSTATUS(wstatus))
-                                      : " on a signal") +
-                      "; stopping");
-        break;
+    while (g_signal.load() == 0) {
+      for (const GroupJobs::Event& e : workers.poll()) {
+        const double backoff_s = static_cast<double>(e.backoff.count()) / 1000.0;
+        switch (e.kind) {
+          case GroupJobs::Event::Kind::kEnded:
+            coordinator.record_group_job_exit(e.group, e.exit);
+            std::fprintf(stderr,
+                         "shardserve up: the job of group %s %s; the other groups keep "
+                         "serving; starting it again in %.1f s\n",
+                         e.group.c_str(), e.exit.c_str(), backoff_s);
+            break;
+          case GroupJobs::Event::Kind::kRestarted:
+            coordinator.record_group_job_restart(e.group);
+            std::fprintf(stderr, "shardserve up: group %s started again (restart %lld)\n",
+                         e.group.c_str(), static_cast<long long>(e.restarts));
+            break;
+          case GroupJobs::Event::Kind::kRestartFailed:
+            std::fprintf(stderr,
+                         "shardserve up: cannot start %s for group %s; trying again in %.1f s\n",
+                         o.mpirun.c_str(), e.group.c_str(), backoff_s);
+            break;
+        }
       }
       if (!ready) {
         ready = coordinator.chat_models_live();
         if (!ready && std::chrono::steady_clock::now() > deadline) {
           status = fail("the worker groups did not register within " +
-                        std::to_string(static_cast<int>(o.ready_timeout_s)) + " s");
+                        std::to_string(static_cast<int>(o.ready_timeout_s)) +
+                        " s (their output above says why)");
           break;
         }
       }
@@ -127,16 +132,9 @@ int run_up(const UpOptions& o) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (::waitpid(workers, nullptr, WNOHANG) == 0) {
-      ::kill(workers, SIGTERM);  // mpirun forwards it to the ranks
-      for (int i = 0; i < 100 && ::waitpid(workers, nullptr, WNOHANG) == 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (::waitpid(workers, nullptr, WNOHANG) == 0) {
-        ::kill(workers, SIGKILL);
-        ::waitpid(workers, nullptr, 0);
-      }
-    }
   }
+  if (g_signal.load() == SIGTERM) drain(coordinator, config->server.drain_timeout_s, "up");
+  workers.stop(std::chrono::seconds(10));
   coordinator.stop();
   http.join();
   std::fprintf(stderr, "shardserve up: stopped\n");

@@ -21,6 +21,8 @@
 //     max_body_bytes: 1048576        largest request body, 1024..1073741824 (larger: HTTP 413)
 //     max_queued_requests: 256       requests waiting for a group, >= 1 (beyond: HTTP 429)
 //     request_timeout_s: 600         end-to-end limit per request in seconds, 1..604800
+//     drain_timeout_s: 30            on SIGTERM, how long requests in flight may go on while
+//                                    new ones get 503, 0..86400
 //     coordinator_endpoint: tcp://127.0.0.1:5555
 //                                    ZeroMQ address the coordinator binds and every group
 //                                    leader connects to: tcp://HOST:PORT (a concrete address
@@ -93,6 +95,7 @@ struct ServerConfig {
   int64_t max_body_bytes = 1048576;
   int max_queued_requests = 256;
   int request_timeout_s = 600;
+  int drain_timeout_s = 30;  // SIGTERM: how long requests in flight may go on
   std::string coordinator_endpoint = "tcp://127.0.0.1:5555";
   std::string web_root = "web";       // as written; empty = no web page (null in YAML)
   std::string web_root_path = "web";  // resolved; empty = no web page

@@ -1,6 +1,7 @@
 #include "coordinator/coordinator.h"
 
 #include <string>
+#include <thread>
 
 namespace shardserve {
 
@@ -32,6 +33,21 @@ bool Coordinator::chat_models_live() const {
   for (const auto& m : models_)
     if (m->task == ModelTask::kChat && !link_->least_loaded(m->name)) return false;
   return true;
+}
+
+int Coordinator::drain(std::chrono::steady_clock::time_point deadline) {
+  server_->drain();
+  while (server_->requests_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return server_->requests_in_flight();
+}
+
+void Coordinator::record_group_job_exit(const std::string& group, const std::string& reason) {
+  server_->metrics().group_job_exits.with({group, reason}).inc();
+}
+
+void Coordinator::record_group_job_restart(const std::string& group) {
+  server_->metrics().group_job_restarts.with({group}).inc();
 }
 
 }  // namespace shardserve

@@ -10,7 +10,9 @@
 // Thread-safety: stop() and the accessors may be called from any thread while run() serves.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -30,6 +32,10 @@ class Coordinator {
   // Serves HTTP until stop(); blocks.
   void run();
   void stop();
+  // Graceful shutdown: refuses new requests (503 with Retry-After; /health and /ready 503) and
+  // waits until the requests in flight have ended or `deadline` passed. Returns how many were
+  // still in flight at the end (0: all finished). Call stop() after.
+  int drain(std::chrono::steady_clock::time_point deadline);
 
   // The HTTP port bound.
   int port() const { return server_->port(); }
@@ -37,6 +43,10 @@ class Coordinator {
   const std::vector<std::unique_ptr<ServedModel>>& models() const { return models_; }
   // True when every chat model has a live worker group (embedding models are not waited for).
   bool chat_models_live() const;
+  // For the launcher: a group's job ended (`reason`, e.g. "killed by signal 9 (Killed)"), or
+  // was started again; counted in /metrics.
+  void record_group_job_exit(const std::string& group, const std::string& reason);
+  void record_group_job_restart(const std::string& group);
 
  private:
   Coordinator() = default;

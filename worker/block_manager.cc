@@ -4,20 +4,9 @@
 #include <random>
 
 #include "base/check.h"
+#include "base/hash.h"
 
 namespace shardserve {
-
-namespace {
-
-uint64_t mix(uint64_t x) {  // splitmix64's finalizer
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 BlockManager::BlockManager(int64_t n_blocks, int64_t block_size, bool prefix_caching)
     : block_size_(block_size),
@@ -34,8 +23,8 @@ BlockManager::BlockManager(int64_t n_blocks, int64_t block_size, bool prefix_cac
 }
 
 uint64_t BlockManager::chain_hash(uint64_t parent, std::span<const TokenId> tokens) const {
-  uint64_t h = mix(parent ^ key_);
-  for (TokenId t : tokens) h = mix(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(t)) + key_));
+  uint64_t h = mix64(parent ^ key_);
+  for (TokenId t : tokens) h = mix64(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(t)) + key_));
   return h;
 }
 

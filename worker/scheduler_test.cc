@@ -131,6 +131,17 @@ SchedulerLimits roomy() {
           .n_vocab = kVocab};
 }
 
+// 10 blocks of 4 positions: three sequences of 5 + 20 positions (7 blocks each) preempt each
+// other.
+SchedulerLimits tight() {
+  return {.max_batch = 8,
+          .max_batch_tokens = 32,
+          .kv_blocks = 10,
+          .block_size = 4,
+          .context_length = 64,
+          .n_vocab = kVocab};
+}
+
 SequenceRequest request(int64_t id, int n_prompt, int64_t max_tokens) {
   SequenceRequest r{
       .id = id, .prompt = {}, .sampling = {.temperature = 0}, .max_tokens = max_tokens};
@@ -225,14 +236,7 @@ TEST(Scheduler, MaxBatchMakesLaterRequestsWait) {
 }
 
 TEST(Scheduler, PreemptedSequencesRecomputeToTheSameOutput) {
-  // 10 blocks of 4 positions; three sequences that each grow to 5 + 20 positions (7 blocks).
-  SchedulerLimits limits{.max_batch = 8,
-                         .max_batch_tokens = 32,
-                         .kv_blocks = 10,
-                         .block_size = 4,
-                         .context_length = 64,
-                         .n_vocab = kVocab};
-  Harness h(limits);
+  Harness h(tight());
   for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.submit(request(id, 5, 20)).ok());
   h.run();
   for (int id = 1; id <= 3; ++id) {
@@ -293,13 +297,7 @@ TEST(Scheduler, MaxTokensZeroOnlyScoresThePrompt) {
 }
 
 TEST(Scheduler, PreemptionDoesNotRepeatPromptScores) {
-  SchedulerLimits limits{.max_batch = 8,
-                         .max_batch_tokens = 32,
-                         .kv_blocks = 10,
-                         .block_size = 4,
-                         .context_length = 64,
-                         .n_vocab = kVocab};
-  Harness h(limits);
+  Harness h(tight());
   std::vector<SequenceRequest> requests;
   for (int id = 1; id <= 3; ++id) {
     requests.push_back(request(id, 9, 16));
@@ -556,13 +554,7 @@ TEST(SchedulerPrefixCache, CachedBlocksAreEvictedWhenTheSpaceIsNeeded) {
 }
 
 TEST(SchedulerPrefixCache, PreemptedSequencesComeBackThroughTheirOwnCachedBlocks) {
-  SchedulerLimits limits{.max_batch = 8,
-                         .max_batch_tokens = 32,
-                         .kv_blocks = 10,
-                         .block_size = 4,
-                         .context_length = 64,
-                         .n_vocab = kVocab};
-  Harness h(limits);
+  Harness h(tight());
   for (int id = 1; id <= 3; ++id) ASSERT_TRUE(h.submit(request(id, 5, 20)).ok());
   h.run();  // every read of a cached block is checked against the sequence's own context
   for (int id = 1; id <= 3; ++id)

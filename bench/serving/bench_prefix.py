@@ -14,16 +14,13 @@ helps another. Prints the TTFT of each turn and, from the second turn on, the ra
 Needs the openai package in the Python that runs it (the peer venv has it).
 """
 import argparse
-import os
-import signal
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 from openai import OpenAI
 
-from bench_serving import MODEL, ROOT, free_port, wait_ready
+from bench_serving import MODEL, ROOT, free_port, running
 
 TOPICS = ["brakes", "gears", "chains", "tyres", "wheels", "saddles", "pedals", "lights",
           "frames", "forks", "cables", "bearings", "handlebars", "spokes", "hubs", "racks"]
@@ -63,21 +60,12 @@ def conversation(client, model, tag, turns):
 
 
 def run(name, command, port, ready_path, model, turns, repeats):
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url + ready_path, proc)
+    url = f"http://127.0.0.1:{port}"
+    with running(command, url + ready_path):
         client = OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
         conversation(client, model, f"{name} warm-up", 1)
         runs = [conversation(client, model, f"{name} run {r}", turns) for r in range(repeats)]
         return [statistics.median(run[t] for run in runs) for t in range(turns)]
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def shardserve_command(binary, port, extra):

@@ -18,6 +18,7 @@ prefix from an earlier level).
 Needs the openai package (and llama-cpp-python[server] for that peer) in the Python that runs it.
 """
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -97,6 +98,26 @@ def run_level(base, model, streams, tag):
             "itl_p50": pct(gaps, 0.5), "itl_p99": pct(gaps, 0.99)}
 
 
+def stop(proc):
+    """SIGINT to a server's process group, SIGKILL after 30 s."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running(command, ready_url, log=subprocess.DEVNULL):
+    """A server started in its own process group, once `ready_url` answers 200; stopped after."""
+    proc = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_ready(ready_url, proc)
+        yield proc
+    finally:
+        stop(proc)
+
+
 def measure(name, start, base, model, levels):
     proc = start()
     try:
@@ -105,11 +126,7 @@ def measure(name, start, base, model, levels):
         time.sleep(1)
         return {n: run_level(base, model, n, f"Level {n}") for n in levels}
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
 
 
 def main():

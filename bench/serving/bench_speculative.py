@@ -11,16 +11,13 @@ checked equal between the two runs (speculation changes no token).
 Needs the openai package in the Python that runs it (the peer venv has it).
 """
 import argparse
-import os
-import signal
 import statistics
-import subprocess
 import threading
 import time
 
 from openai import OpenAI
 
-from bench_serving import ROOT, free_port, wait_ready
+from bench_serving import ROOT, free_port, running
 
 PASSAGE = (
     "The lighthouse at the end of the harbour was built in 1871 from granite quarried on the "
@@ -78,13 +75,10 @@ def one(client, prompt, max_tokens, open_ended):
 
 def measure(binary, draft, repeats, streams):
     port = free_port()
-    proc = subprocess.Popen(
-        [binary, "up", "-c", str(ROOT / "configs/local.yaml"), "--set", f"server.port={port}",
-         "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{free_port()}",
-         "--set", f"groups[0].speculative_tokens={draft}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/ready", proc)
+    command = [binary, "up", "-c", str(ROOT / "configs/local.yaml"), "--set", f"server.port={port}",
+               "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{free_port()}",
+               "--set", f"groups[0].speculative_tokens={draft}"]
+    with running(command, f"http://127.0.0.1:{port}/ready"):
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
         one(client, "Hello", 8, False)  # warm-up
         out = {}
@@ -104,12 +98,6 @@ def measure(binary, draft, repeats, streams):
             t.join()
         out[f"{streams} stories"] = ("", sum(r[1] for r in results) / (time.perf_counter() - start))
         return out
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def main():

@@ -27,6 +27,9 @@ struct ServerMetrics {
   GaugeFamily& group_running_sequences;  // shardserve_group_running_sequences{group}
   GaugeFamily& group_kv_cache_usage;     // shardserve_group_kv_cache_usage_ratio{group}
   GaugeFamily& group_up;                 // shardserve_group_up{group}: 1 healthy, 0 not
+  // `shardserve up`'s group jobs: how each ended, and restarts.
+  CounterFamily& group_job_exits;     // shardserve_group_job_exits_total{group,reason}
+  CounterFamily& group_job_restarts;  // shardserve_group_job_restarts_total{group}
   // Prefix caching and speculative decoding, from the groups' heartbeats (counts in tokens).
   CounterFamily& prefix_cache_queries;     // shardserve_prefix_cache_queries_total{group}
   CounterFamily& prefix_cache_hits;        // shardserve_prefix_cache_hits_total{group}

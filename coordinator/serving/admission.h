@@ -1,5 +1,7 @@
 // Admission control: at most server.max_queued_requests requests (chat, completions and
-// embeddings together) in flight; one more gets 429 until one of them ends.
+// embeddings together) in flight; one more gets 429 until one of them ends. Once drain() is
+// called (a graceful shutdown) every new request gets 503 with Retry-After, while those in
+// flight finish.
 //
 // admit() hands a request a Ticket that holds its place for as long as any copy of it lives:
 // the endpoint's, and a stream's that goes on writing after the endpoint returned.
@@ -26,13 +28,21 @@ class Admission {
   Admission(const Admission&) = delete;
   Admission& operator=(const Admission&) = delete;
 
-  // A place among the requests in flight, or the 429 error when all are taken.
+  // A place among the requests in flight, or the 429 error when all are taken (503 when
+  // draining).
   api::ApiResult<Ticket> admit();
+
+  // From now on, refuse every request (503, Retry-After: kDrainRetryAfterS).
+  void drain() { draining_.store(true); }
+  bool draining() const { return draining_.load(); }
+  int in_flight() const { return in_flight_.load(); }
+  static constexpr int kDrainRetryAfterS = 5;
 
  private:
   const int max_in_flight_;
   metrics::Gauge& running_;
   std::atomic<int> in_flight_{0};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace shardserve

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+
+#include "coordinator/serving/endpoint.h"
+
 #include <vector>
 
 namespace shardserve {
@@ -41,6 +46,25 @@ TEST(Admission, APlaceIsHeldWhileAnyCopyOfTheTicketLives) {
   stream_copy.reset();
   EXPECT_TRUE(admission.admit().ok());
   EXPECT_EQ(running.value(), 0);
+}
+
+TEST(Admission, DrainingRefusesNewRequestsWithRetryAfterAndKeepsThoseInFlight) {
+  metrics::Gauge running;
+  Admission admission(4, running);
+  auto held = admission.admit();
+  ASSERT_TRUE(held.ok());
+  admission.drain();
+  EXPECT_TRUE(admission.draining());
+  auto refused = admission.admit();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().status, 503);
+  EXPECT_EQ(refused.error().retry_after_s, Admission::kDrainRetryAfterS);
+  const Response r = Response::error(refused.error());
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>("Retry-After", "5")));
+  EXPECT_EQ(admission.in_flight(), 1);  // the one admitted before goes on
+  held.value().reset();
+  EXPECT_EQ(admission.in_flight(), 0);
 }
 
 }  // namespace

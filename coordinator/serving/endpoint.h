@@ -72,7 +72,11 @@ struct Response {
     r.body = std::move(body);
     return r;
   }
-  static Response error(const api::ApiError& e) { return json(e.status, e.to_body()); }
+  static Response error(const api::ApiError& e) {
+    Response r = json(e.status, e.to_body());
+    if (e.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+    return r;
+  }
 };
 
 // Seconds from `t` to now, for the latency metrics.

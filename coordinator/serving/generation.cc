@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "base/hash.h"
 #include "coordinator/serving/echo.h"
 
 namespace shardserve {
@@ -30,9 +31,7 @@ uint64_t salt_of(std::string_view cache_salt) {
   if (cache_salt.empty()) return 0;
   uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : cache_salt) h = (h ^ c) * 0x100000001b3ull;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
+  h = mix64(h);
   return h == 0 ? 1 : h;
 }
 

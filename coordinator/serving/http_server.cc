@@ -130,9 +130,20 @@ void HttpServer::install_routes() {
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
-  svr.Get("/health", [](const Req&, Res& res) { res.set_content(R"({"status":"ok"})", kJson); });
-  svr.Get("/ready", [this](const Req&, Res& res) {
-    write_response(res, get_ready(context_.models, context_.link));
+  // While draining, /health and /ready say so with 503: load balancers take this coordinator
+  // out while its streams finish.
+  auto draining = [this](Res& res) {
+    if (!admission_.draining()) return false;
+    res.status = 503;
+    res.set_header("Retry-After", std::to_string(Admission::kDrainRetryAfterS));
+    res.set_content(R"({"status":"draining"})", kJson);
+    return true;
+  };
+  svr.Get("/health", [draining](const Req&, Res& res) {
+    if (!draining(res)) res.set_content(R"({"status":"ok"})", kJson);
+  });
+  svr.Get("/ready", [this, draining](const Req&, Res& res) {
+    if (!draining(res)) write_response(res, get_ready(context_.models, context_.link));
   });
   svr.Get("/metrics", [this](const Req&, Res& res) {
     res.set_content(metrics_page_.render(), std::string(metrics::kContentType));

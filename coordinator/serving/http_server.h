@@ -58,6 +58,11 @@ class HttpServer {
   void run();
   void stop();
   int port() const { return port_; }
+  metrics::ServerMetrics& metrics() { return metrics_; }
+  // Graceful shutdown, first half: new API requests get 503 with Retry-After and /health and
+  // /ready answer 503 (so that a load balancer stops sending), while requests in flight go on.
+  void drain() { admission_.drain(); }
+  int requests_in_flight() const { return admission_.in_flight(); }
 
  private:
   void install_routes();

@@ -2,17 +2,11 @@
 
 #include <algorithm>
 
+#include "base/hash.h"
+
 namespace shardserve {
 
 namespace {
-
-uint64_t mix(uint64_t x) {  // splitmix64's finalizer
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 double load_of(const GroupInfo& g) {  // in-flight requests per batch slot
   return static_cast<double>(g.in_flight) /
@@ -50,12 +44,12 @@ std::vector<uint64_t> prompt_block_hashes(std::span<const TokenId> tokens, int64
                                           uint64_t salt) {
   std::vector<uint64_t> hashes;
   if (block_size <= 0) return hashes;
-  uint64_t h = mix(salt ^ 0x5bd1e9955bd1e995ull);
+  uint64_t h = mix64(salt ^ 0x5bd1e9955bd1e995ull);
   for (size_t end = static_cast<size_t>(block_size); end <= tokens.size();
        end += static_cast<size_t>(block_size)) {
     for (size_t i = end - static_cast<size_t>(block_size); i < end; ++i)
-      h = mix(h ^
-              (static_cast<uint64_t>(static_cast<uint32_t>(tokens[i])) + 0x9E3779B97F4A7C15ull));
+      h = mix64(h ^
+                (static_cast<uint64_t>(static_cast<uint32_t>(tokens[i])) + 0x9E3779B97F4A7C15ull));
     hashes.push_back(h);
   }
   return hashes;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "base/hash.h"
+
 namespace shardserve {
 namespace {
 
@@ -48,15 +50,8 @@ ScoredToken score_token(std::span<const float> logits, TokenId token, int top_n)
 Sampler::Sampler(SamplingParams params) : params_(std::move(params)) {}
 
 double Sampler::uniform(uint64_t seed, uint64_t position, uint32_t draw) {
-  auto mix = [](uint64_t x) {  // splitmix64's finalizer
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-  };
-  const uint64_t bits =
-      mix(mix(seed + 0x9E3779B97F4A7C15ull) ^ mix(position * 0xD1B54A32D192ED03ull + draw + 1));
+  const uint64_t bits = mix64(mix64(seed + 0x9E3779B97F4A7C15ull) ^
+                              mix64(position * 0xD1B54A32D192ED03ull + draw + 1));
   return static_cast<double>(bits >> 11) * 0x1.0p-53;  // [0, 1), 53 random bits
 }
 
