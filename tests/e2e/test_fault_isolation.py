@@ -68,6 +68,25 @@ def wait_for(predicate, seconds, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def start_stream(client, content, max_tokens):
+    """A greedy chat stream on a thread: (thread, its text pieces, its finish reasons)."""
+    text, finish = [], []
+
+    def stream():
+        s = client.chat.completions.create(
+            model=MODEL_NAME, messages=[{"role": "user", "content": content}],
+            max_tokens=max_tokens, temperature=0, stream=True, logit_bias={"2": -100})
+        for chunk in s:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text.append(chunk.choices[0].delta.content)
+            if chunk.choices and chunk.choices[0].finish_reason:
+                finish.append(chunk.choices[0].finish_reason)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    return t, text, finish
+
+
 @pytest.fixture(scope="module")
 def own_cluster():
     if not MODEL.exists():
@@ -84,20 +103,7 @@ def test_a_dead_group_restarts_while_the_others_serve(own_cluster):
     assert client.embeddings.create(model="all-minilm-l6-v2", input="before").data
 
     # A chat stream in flight while the embedding group dies.
-    text, finish = [], []
-
-    def stream():
-        s = client.chat.completions.create(
-            model=MODEL_NAME, messages=[{"role": "user", "content": "Count to fifty."}],
-            max_tokens=96, temperature=0, stream=True, logit_bias={"2": -100})
-        for chunk in s:
-            if chunk.choices and chunk.choices[0].delta.content:
-                text.append(chunk.choices[0].delta.content)
-            if chunk.choices and chunk.choices[0].finish_reason:
-                finish.append(chunk.choices[0].finish_reason)
-
-    t = threading.Thread(target=stream)
-    t.start()
+    t, text, finish = start_stream(client, "Count to fifty.", 96)
     wait_for(lambda: len(text) > 3, 60, "the chat stream to start")
     victim = rank_of(own_cluster, "minilm-tp1")
     assert victim, "no embedding rank found"
@@ -135,20 +141,7 @@ def test_sigterm_drains_then_exits(tmp_path):
     c = Cluster(shardserve_binary(), ["--set", "server.drain_timeout_s=60"])
     try:
         client = openai.OpenAI(base_url=c.base + "/v1", api_key="unused", max_retries=0)
-        text, finish = [], []
-
-        def stream():
-            s = client.chat.completions.create(
-                model=MODEL_NAME, messages=[{"role": "user", "content": "Tell a story."}],
-                max_tokens=128, temperature=0, stream=True, logit_bias={"2": -100})
-            for chunk in s:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    text.append(chunk.choices[0].delta.content)
-                if chunk.choices and chunk.choices[0].finish_reason:
-                    finish.append(chunk.choices[0].finish_reason)
-
-        t = threading.Thread(target=stream)
-        t.start()
+        t, text, finish = start_stream(client, "Tell a story.", 128)
         wait_for(lambda: len(text) > 3, 60, "the stream to start")
         c.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
