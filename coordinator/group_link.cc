@@ -241,25 +241,26 @@ std::vector<GroupInfo> GroupLink::groups() const {
   return out;
 }
 
-std::optional<GroupInfo> GroupLink::least_loaded(std::string_view model) const {
-  // Load = in-flight requests per batch slot; ties go to the lower KV-cache use, then the id.
-  auto less = [](const GroupInfo& a, const GroupInfo& b) {
-    const double la = static_cast<double>(a.in_flight) / static_cast<double>(a.hello.max_batch);
-    const double lb = static_cast<double>(b.in_flight) / static_cast<double>(b.hello.max_batch);
-    if (la != lb) return la < lb;
-    const double ka = a.load.kv_total_blocks
-                          ? static_cast<double>(a.load.kv_used_blocks) / a.load.kv_total_blocks
-                          : 0.0;
-    const double kb = b.load.kv_total_blocks
-                          ? static_cast<double>(b.load.kv_used_blocks) / b.load.kv_total_blocks
-                          : 0.0;
-    if (ka != kb) return ka < kb;
-    return a.id < b.id;
+bool less_busy(const GroupInfo& a, const GroupInfo& b) {
+  auto load = [](const GroupInfo& g) {
+    return static_cast<double>(g.in_flight) /
+           static_cast<double>(std::max<int64_t>(1, g.hello.max_batch));
   };
+  auto kv_use = [](const GroupInfo& g) {
+    return g.load.kv_total_blocks > 0 ? static_cast<double>(g.load.kv_used_blocks) /
+                                            static_cast<double>(g.load.kv_total_blocks)
+                                      : 0.0;
+  };
+  if (load(a) != load(b)) return load(a) < load(b);
+  if (kv_use(a) != kv_use(b)) return kv_use(a) < kv_use(b);
+  return a.id < b.id;
+}
+
+std::optional<GroupInfo> GroupLink::least_loaded(std::string_view model) const {
   std::lock_guard lock(registry_mu_);
   const GroupInfo* best = nullptr;
   for (const auto& [id, info] : registry_)
-    if (info.hello.model == model && (!best || less(info, *best))) best = &info;
+    if (info.hello.model == model && (!best || less_busy(info, *best))) best = &info;
   if (!best) return std::nullopt;
   return *best;
 }

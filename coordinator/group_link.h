@@ -54,6 +54,11 @@ struct GroupLinkOptions {
 };
 
 // One live group as the router and /metrics see it.
+struct GroupInfo;
+// Whether `a` is less busy than `b`: fewer in-flight requests per batch slot, then lower
+// KV-cache use, then the lower id.
+bool less_busy(const GroupInfo& a, const GroupInfo& b);
+
 struct GroupInfo {
   uint64_t id = 0;
   wire::Hello hello;

@@ -165,17 +165,21 @@ StepPlan Scheduler::next_plan() {
 
   int64_t budget = limits_.max_batch_tokens;
   int64_t scored_rows = kMaxScoredRowsPerStep;
-  auto schedule = [&](int64_t id, int64_t n) {
+  // A chunk of s's next n context tokens, then the draft tokens to verify after them.
+  auto schedule = [&](int64_t id, int64_t n, std::vector<TokenId> draft = {}) {
     Sequence& s = sequences_.at(id);
     PlannedChunk c{.seq = id, .start_pos = s.computed, .tokens = {}, .need_logits = false};
     c.blocks = std::move(s.unsent);
     s.unsent.clear();
     for (int64_t p = s.computed; p < s.computed + n; ++p) c.tokens.push_back(s.token_at(p));
+    c.tokens.insert(c.tokens.end(), draft.begin(), draft.end());
     c.need_logits = s.computed + n == s.context();
-    c.all_logits = s.scores_in(s.computed, n);
-    if (c.all_logits) scored_rows -= n;
+    const bool scores = s.scores_in(s.computed, n);
+    if (scores) scored_rows -= n;
+    c.all_logits = scores || !draft.empty();
+    budget -= static_cast<int64_t>(c.tokens.size());
+    s.draft = std::move(draft);
     plan.chunks.push_back(std::move(c));
-    budget -= n;
   };
 
   // 1. Decode: one token for every running sequence that has caught up with its context, and
@@ -199,21 +203,7 @@ StepPlan Scheduler::next_plan() {
     if (preempted_self) break;  // it was the last one; nothing after it to schedule
     std::vector<TokenId> draft;
     if (speculate && budget > 1) draft = draft_for(s, budget - 1);
-    if (draft.empty()) {
-      schedule(id, 1);
-      continue;
-    }
-    PlannedChunk c{.seq = id,
-                   .start_pos = s.computed,
-                   .tokens = {s.token_at(s.computed)},
-                   .need_logits = true,
-                   .all_logits = true};
-    c.tokens.insert(c.tokens.end(), draft.begin(), draft.end());
-    c.blocks = std::move(s.unsent);
-    s.unsent.clear();
-    budget -= static_cast<int64_t>(c.tokens.size());
-    s.draft = std::move(draft);
-    plan.chunks.push_back(std::move(c));
+    schedule(id, 1, std::move(draft));
   }
 
   // 2. Prefill chunks of running sequences still consuming their prompt, oldest first, within

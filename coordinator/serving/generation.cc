@@ -96,14 +96,14 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     if (g->logprobs_) g->prompt_ = prompt;
   }
   g->prompt_tokens_ = n_prompt;
-  const std::optional<GroupInfo> group = route->group;
+  const GroupInfo& group = route->group;
   // Once this returns, the group's own in-flight count holds what was submitted.
   struct Submitted {
     PrefixRouter& router;
     uint64_t group_id;
     ~Submitted() { router.submitted(group_id); }
-  } submitted{router, group->id};
-  g->group_name_ = group->hello.group_name;
+  } submitted{router, group.id};
+  g->group_name_ = group.hello.group_name;
   g->route_reason_ = PrefixRouter::reason_name(route->reason);
   const int64_t room = model.context_length - n_prompt;
   const int64_t max_tokens = options.max_tokens ? std::min(*options.max_tokens, room) : room;
@@ -121,7 +121,7 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     submit.request.grammar = shape.grammar;
     submit.request.score_prompt = options.echo && options.logprobs;
     submit.request.cache_salt = salt_of(options.cache_salt);
-    auto events = link.submit(group->id, std::move(submit));
+    auto events = link.submit(group.id, std::move(submit));
     if (!events) {
       g->cancel();
       return api::ApiError::from(events.error().code, events.error().message);

@@ -13,19 +13,6 @@ double load_of(const GroupInfo& g) {  // in-flight requests per batch slot
          static_cast<double>(std::max<int64_t>(1, g.hello.max_batch));
 }
 
-double kv_use_of(const GroupInfo& g) {
-  return g.load.kv_total_blocks > 0 ? static_cast<double>(g.load.kv_used_blocks) /
-                                          static_cast<double>(g.load.kv_total_blocks)
-                                    : 0.0;
-}
-
-// Less busy first: load, then KV use, then id.
-bool less_busy(const GroupInfo& a, const GroupInfo& b) {
-  if (load_of(a) != load_of(b)) return load_of(a) < load_of(b);
-  if (kv_use_of(a) != kv_use_of(b)) return kv_use_of(a) < kv_use_of(b);
-  return a.id < b.id;
-}
-
 }  // namespace
 
 const char* PrefixRouter::reason_name(Reason reason) {
