@@ -250,6 +250,13 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
 
   int status = 0;
   if (!(*member)->is_leader()) {
+    // mpirun passes SIGINT/SIGTERM to every rank; the leader then ends the group with a
+    // shutdown plan that followers must live to read (a leader that is gone ends them through
+    // the collective timeout, and mpirun follows a TERM with a KILL).
+    if (o.offline.empty()) {
+      std::signal(SIGINT, SIG_IGN);
+      std::signal(SIGTERM, SIG_IGN);
+    }
     if (Status s = (*member)->follow(); !s) status = fail(s.message());
   } else if (model.task == ModelTask::kEmbed) {
     const SchedulerLimits limits = scheduler_limits(**member, group, model, files->bert.n_vocab);

@@ -23,6 +23,9 @@
 //     request_timeout_s: 600         end-to-end limit per request in seconds, 1..604800
 //     drain_timeout_s: 30            on SIGTERM, how long requests in flight may go on while
 //                                    new ones get 503, 0..86400
+//     failover_timeout_s: 60         when a worker group dies mid-request, how long its
+//                                    requests may wait for another replica (or the group's
+//                                    restart) to continue them, 0..3600 (0: fail at once)
 //     coordinator_endpoint: tcp://127.0.0.1:5555
 //                                    ZeroMQ address the coordinator binds and every group
 //                                    leader connects to: tcp://HOST:PORT (a concrete address
@@ -95,7 +98,8 @@ struct ServerConfig {
   int64_t max_body_bytes = 1048576;
   int max_queued_requests = 256;
   int request_timeout_s = 600;
-  int drain_timeout_s = 30;  // SIGTERM: how long requests in flight may go on
+  int drain_timeout_s = 30;     // SIGTERM: how long requests in flight may go on
+  int failover_timeout_s = 60;  // a group died: how long its requests wait for another
   std::string coordinator_endpoint = "tcp://127.0.0.1:5555";
   std::string web_root = "web";       // as written; empty = no web page (null in YAML)
   std::string web_root_path = "web";  // resolved; empty = no web page

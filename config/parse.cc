@@ -260,6 +260,10 @@ const std::vector<Field<ServerConfig>>& server_fields() {
        [](const YAML::Node& n, ServerConfig& s, const FieldCtx& c) {
          read_int(n, c, 0, 24 * 3600, s.drain_timeout_s);
        }},
+      {"failover_timeout_s", false, true,
+       [](const YAML::Node& n, ServerConfig& s, const FieldCtx& c) {
+         read_int(n, c, 0, 3600, s.failover_timeout_s);
+       }},
       {"request_timeout_s", false, true,
        [](const YAML::Node& n, ServerConfig& s, const FieldCtx& c) {
          read_int(n, c, 1, 7 * 24 * 3600, s.request_timeout_s);

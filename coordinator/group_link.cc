@@ -308,9 +308,9 @@ void GroupLink::Io::process_commands() {
       case Command::Kind::Submit: {
         ++counters.submitted;
         if (peer == peers.end()) {
-          c.events->end({RequestEvent::Kind::Failed,
-                         {},
-                         "worker group " + std::to_string(c.group_id) + " is gone"});
+          c.events->end({.kind = RequestEvent::Kind::Failed,
+                         .error = "worker group " + std::to_string(c.group_id) + " is gone",
+                         .code = ErrorCode::kUnavailable});
           break;
         }
         if (open.count(c.request_id)) {
@@ -544,7 +544,8 @@ void GroupLink::Io::drop_group(uint64_t group_id, const std::string& reason) {
     auto open_it = open.find(request_id);
     if (open_it == open.end()) continue;
     if (auto events = open_it->second.events.lock())
-      events->end({RequestEvent::Kind::Failed, {}, what});
+      events->end(
+          {.kind = RequestEvent::Kind::Failed, .error = what, .code = ErrorCode::kUnavailable});
     open.erase(open_it);
   }
 }

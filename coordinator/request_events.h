@@ -41,7 +41,9 @@ struct RequestEvent {
   std::string error;
   std::vector<float> embedding;
   int64_t n_tokens = 0;
-  ErrorCode code = ErrorCode::kInternal;  // Rejected: whose fault it is (wire::Rejected::code)
+  // Rejected: whose fault it is (wire::Rejected::code). Failed: kUnavailable when the group
+  // died or was gone (another replica may continue the request), else kInternal.
+  ErrorCode code = ErrorCode::kInternal;
 
   bool terminal() const { return kind != Kind::Token || token.finish != FinishReason::None; }
 };

@@ -482,6 +482,7 @@ Submit read_submit(Reader& r, const json& m) {
   q.grammar = r.text(m[7], "grammar", false, kMaxGrammar);
   q.score_prompt = r.boolean(m[8], "score_prompt");
   q.cache_salt = r.unsigned64(m[9], "cache_salt", 0);
+  q.resume_tokens = r.tokens(m[10], "resume_tokens", false);
   return out;
 }
 
@@ -501,7 +502,7 @@ constexpr Layout kLayouts[] = {
     {kGoodbye, "Goodbye", 0, true},
     {kEmbeddings, "Embeddings", 3, true},
     {kWelcome, "Welcome", 1, false},
-    {kSubmit, "Submit", 8, false},
+    {kSubmit, "Submit", 9, false},
     {kCancel, "Cancel", 1, false},
     {kCoordinatorHeartbeat, "CoordinatorHeartbeat", 1, false},
     {kShutdown, "Shutdown", 0, false},
@@ -624,6 +625,7 @@ std::string encode(const DownMessage& message) {
           j.push_back(q.grammar);
           j.push_back(q.score_prompt);
           j.push_back(q.cache_salt);
+          j.push_back(token_array(q.resume_tokens));
         } else if constexpr (std::is_same_v<T, Cancel>) {
           j = header(kCancel);
           j.push_back(m.request_id);

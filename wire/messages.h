@@ -33,7 +33,7 @@
 
 namespace shardserve::wire {
 
-inline constexpr uint32_t kProtocolVersion = 6;
+inline constexpr uint32_t kProtocolVersion = 7;
 
 // Upper bound on one encoded message; links refuse larger frames (ZMQ_MAXMSGSIZE), and the
 // decoder refuses messages with more values than kMaxValues (bounds its memory).
@@ -131,7 +131,8 @@ struct Welcome {
 // top_logprobs in [0, 20], top_k >= 0, penalty_last_n >= -1.
 // [v, 17, id, [prompt...], [temperature, top_k, top_p, min_p, repetition_penalty,
 //   presence_penalty, frequency_penalty, penalty_last_n, [[token, bias]...], seed,
-//   logprobs, top_logprobs], max_tokens, [stop_tokens...], grammar, score_prompt, cache_salt]
+//   logprobs, top_logprobs], max_tokens, [stop_tokens...], grammar, score_prompt, cache_salt,
+//   [resume_tokens...]]
 struct Submit {
   SequenceRequest request;
 };

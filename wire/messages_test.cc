@@ -38,6 +38,7 @@ SequenceRequest sample_request() {
   q.grammar = "root ::= \"{\" [a-z]* \"}\"\n" + std::string(8000, ' ');  // past kMaxText
   q.score_prompt = true;
   q.cache_salt = 0xFEDCBA9876543210ull;
+  q.resume_tokens = {7, 0, 49151};
   return q;
 }
 
@@ -79,6 +80,8 @@ void expect_same(const SequenceRequest& a, const SequenceRequest& b) {
   EXPECT_EQ(a.stop_tokens, b.stop_tokens);
   EXPECT_EQ(a.grammar, b.grammar);
   EXPECT_EQ(a.score_prompt, b.score_prompt);
+  EXPECT_EQ(a.cache_salt, b.cache_salt);
+  EXPECT_EQ(a.resume_tokens, b.resume_tokens);
   const SamplingParams& x = a.sampling;
   const SamplingParams& y = b.sampling;
   EXPECT_EQ(x.temperature, y.temperature);

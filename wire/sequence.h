@@ -68,6 +68,11 @@ struct SequenceRequest {
   // Mixed into the hash of the prompt's first KV block: requests share cached prefixes only
   // with requests of the same salt (0 unless the request names one).
   uint64_t cache_salt = 0;
+  // Failover: tokens this request already generated in a group that died, which the client
+  // has received. The sequence continues after them as if it had produced them itself: they
+  // count toward max_tokens, the penalties and the grammar see them, and the sampler's draws
+  // (keyed by seed and position) are the ones the first group would have made next.
+  std::vector<TokenId> resume_tokens;
 };
 
 // One token produced by one sequence in one step.

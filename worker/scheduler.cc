@@ -38,9 +38,18 @@ Status Scheduler::submit(SequenceRequest request) {
   };
   std::vector<TokenId> biased;
   for (const auto& [token, bias] : request.sampling.logit_bias) biased.push_back(token);
-  for (Status s : {check_tokens(request.prompt, "prompt"),
-                   check_tokens(request.stop_tokens, "stop"), check_tokens(biased, "logit_bias")})
+  for (Status s :
+       {check_tokens(request.prompt, "prompt"), check_tokens(request.stop_tokens, "stop"),
+        check_tokens(biased, "logit_bias"), check_tokens(request.resume_tokens, "resume")})
     if (!s) return s;
+  const auto n_resume = static_cast<int64_t>(request.resume_tokens.size());
+  if (n_resume > 0 &&
+      (n_resume >= request.max_tokens || n + n_resume + 1 > limits_.context_length ||
+       blocks_for(n + n_resume + 1) > limits_.kv_blocks))
+    return Error::invalid_input("a request resumed after " + std::to_string(n_resume) +
+                                " tokens has no room left to generate (max_tokens " +
+                                std::to_string(request.max_tokens) + ", context " +
+                                std::to_string(limits_.context_length) + ")");
   if (sequences_.count(request.id))
     return Error::invalid_input("sequence id " + std::to_string(request.id) + " is in use");
   const int64_t id = request.id;
@@ -50,7 +59,15 @@ Status Scheduler::submit(SequenceRequest request) {
     auto grammar = grammars_->start(request.grammar);
     if (!grammar) return grammar.error();
     s.grammar = std::move(*grammar);
+    for (TokenId t : request.resume_tokens)
+      if (!s.grammar->accept(t))
+        return Error::invalid_input("resumed token " + std::to_string(t) +
+                                    " does not follow the request's grammar");
   }
+  // Resumed tokens are the sequence's own: admission recomputes them after the prompt, as
+  // after a preemption.
+  s.generated = std::move(request.resume_tokens);
+  request.resume_tokens.clear();
   s.sampler = std::make_unique<Sampler>(request.sampling);
   s.request = std::move(request);
   sequences_.emplace(id, std::move(s));

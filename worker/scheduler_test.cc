@@ -46,7 +46,9 @@ struct Harness {
 
   // The fake model's K/V of the sequence's context at positions [0, n).
   std::vector<uint64_t> expected_kv(int64_t seq, int64_t n) {
-    std::vector<TokenId> context = requests.at(seq).prompt;
+    const SequenceRequest& r = requests.at(seq);
+    std::vector<TokenId> context = r.prompt;
+    context.insert(context.end(), r.resume_tokens.begin(), r.resume_tokens.end());
     if (auto it = outputs.find(seq); it != outputs.end())
       context.insert(context.end(), it->second.begin(), it->second.end());
     std::vector<uint64_t> kv_values;
@@ -245,6 +247,44 @@ TEST(Scheduler, PreemptedSequencesRecomputeToTheSameOutput) {
   }
   // Recomputation happened: more tokens went through the model than 3 x (5 + 19).
   EXPECT_GT(h.tokens_in_plans, 3 * (5 + 19));
+}
+
+// Failover: a request resumed after some of its tokens continues with exactly the tokens the
+// uninterrupted run produced next, sampled and penalized, at any split.
+TEST(Scheduler, AResumedSequenceContinuesWithTheTokensItWouldHaveProduced) {
+  SequenceRequest r = request(1, 6, 24);
+  r.sampling.temperature = 1.0f;
+  r.sampling.seed = 77;
+  r.sampling.frequency_penalty = 0.5f;
+  r.sampling.repetition_penalty = 1.3f;
+  Harness whole(roomy());
+  ASSERT_TRUE(whole.submit(r).ok());
+  whole.run();
+  const std::vector<TokenId> full = whole.outputs[1];
+  ASSERT_EQ(full.size(), 24u);
+  for (size_t split : {1u, 5u, 13u, 23u}) {
+    SequenceRequest resumed = r;
+    resumed.resume_tokens.assign(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(split));
+    Harness h(roomy());
+    ASSERT_TRUE(h.submit(resumed).ok());
+    h.run();
+    EXPECT_EQ(h.outputs[1],
+              std::vector<TokenId>(full.begin() + static_cast<std::ptrdiff_t>(split), full.end()))
+        << "split " << split;
+    EXPECT_EQ(h.finish[1], FinishReason::Length);
+  }
+}
+
+TEST(Scheduler, RefusesAResumeWithNoRoomLeft) {
+  SequenceRequest r = request(1, 6, 3);
+  r.resume_tokens = {1, 2, 3};
+  Scheduler s(roomy());
+  EXPECT_EQ(s.submit(r).code(), ErrorCode::kInvalidInput);
+  r.max_tokens = 5;
+  r.resume_tokens = {1, 2, kVocab};
+  EXPECT_EQ(s.submit(r).code(), ErrorCode::kInvalidInput);
+  r.resume_tokens = {1, 2, 3};
+  EXPECT_TRUE(s.submit(r).ok());
 }
 
 // Every prompt position after the first scored once, in order, against the fake model's row

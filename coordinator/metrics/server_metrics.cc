@@ -76,6 +76,12 @@ ServerMetrics::ServerMetrics(Registry& r)
                                  "(it holds the prompt's start), cache_key (prompt_cache_key) or "
                                  "load (the least busy).",
                                  {"group", "reason"})),
+      failovers(r.counter("shardserve_request_failovers_total",
+                          "Generations whose worker group died while they ran, by outcome: "
+                          "resumed (continued on another replica or the restarted group from "
+                          "the tokens already sent) or failed (no replica within "
+                          "server.failover_timeout_s).",
+                          {"model", "outcome"})),
       time_to_first_token(r.histogram("shardserve_time_to_first_token_seconds",
                                       "Time from request arrival to the first token.",
                                       ttft_buckets(), {"model"})),

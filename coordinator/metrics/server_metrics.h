@@ -31,16 +31,19 @@ struct ServerMetrics {
   CounterFamily& group_job_exits;     // shardserve_group_job_exits_total{group,reason}
   CounterFamily& group_job_restarts;  // shardserve_group_job_restarts_total{group}
   // Prefix caching and speculative decoding, from the groups' heartbeats (counts in tokens).
-  CounterFamily& prefix_cache_queries;     // shardserve_prefix_cache_queries_total{group}
-  CounterFamily& prefix_cache_hits;        // shardserve_prefix_cache_hits_total{group}
-  GaugeFamily& group_kv_cached_blocks;     // shardserve_group_kv_cached_blocks{group}
-  CounterFamily& spec_draft_tokens;        // shardserve_spec_decode_draft_tokens_total{group}
-  CounterFamily& spec_accepted_tokens;     // shardserve_spec_decode_accepted_tokens_total{group}
-  CounterFamily& router_decisions;         // shardserve_router_decisions_total{group,reason}
-  HistogramFamily& time_to_first_token;    // shardserve_time_to_first_token_seconds{model}
-  HistogramFamily& inter_token_latency;    // shardserve_inter_token_latency_seconds{model}
-  HistogramFamily& request_duration;       // shardserve_request_duration_seconds{model}
-  HistogramFamily& request_prompt_tokens;  // shardserve_request_prompt_tokens{model}
+  CounterFamily& prefix_cache_queries;  // shardserve_prefix_cache_queries_total{group}
+  CounterFamily& prefix_cache_hits;     // shardserve_prefix_cache_hits_total{group}
+  GaugeFamily& group_kv_cached_blocks;  // shardserve_group_kv_cached_blocks{group}
+  CounterFamily& spec_draft_tokens;     // shardserve_spec_decode_draft_tokens_total{group}
+  CounterFamily& spec_accepted_tokens;  // shardserve_spec_decode_accepted_tokens_total{group}
+  CounterFamily& router_decisions;      // shardserve_router_decisions_total{group,reason}
+  // Choices whose group died mid-request, by outcome: resumed (continued on a replica or the
+  // restarted group) or failed (none came back within server.failover_timeout_s).
+  CounterFamily& failovers;                    // shardserve_request_failovers_total{model,outcome}
+  HistogramFamily& time_to_first_token;        // shardserve_time_to_first_token_seconds{model}
+  HistogramFamily& inter_token_latency;        // shardserve_inter_token_latency_seconds{model}
+  HistogramFamily& request_duration;           // shardserve_request_duration_seconds{model}
+  HistogramFamily& request_prompt_tokens;      // shardserve_request_prompt_tokens{model}
   HistogramFamily& request_generation_tokens;  // shardserve_request_generation_tokens{model}
 };
 

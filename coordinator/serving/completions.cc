@@ -363,7 +363,9 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
         ChoiceShape{
             .grammar = prompts->grammar,
             .echo_text = i < prompts->echo.size() ? std::move(prompts->echo[i]) : std::string(),
-            .shown_tokens = prompts->shown_tokens});
+            .shown_tokens = prompts->shown_tokens},
+        Failover{.wait = std::chrono::seconds(ctx.config.failover_timeout_s),
+                 .metrics = &ctx.metrics});
     if (!g.ok()) {
       job->cancel();
       return Response::error(g.error());

@@ -1,6 +1,8 @@
 #include "coordinator/serving/generation.h"
 
+#include <cstdio>
 #include <random>
+#include <thread>
 
 #include "base/hash.h"
 #include "coordinator/serving/echo.h"
@@ -9,6 +11,7 @@ namespace shardserve {
 
 struct Generation::Choice {
   int index = 0;
+  SequenceRequest request;  // as first submitted (its id is the first group's)
   std::shared_ptr<RequestEvents> events;
   TextStream text;
   std::vector<TokenEvent> tokens;          // every token event received, by stream index
@@ -19,6 +22,12 @@ struct Generation::Choice {
   int64_t emitted_bytes = 0;
   int64_t generated = 0;  // tokens counted as completion tokens
   bool finished = false;
+  // Failover: the group died and the choice waits for another until `lost_until`.
+  bool lost = false;
+  std::chrono::steady_clock::time_point lost_until;
+  std::string lost_reason;
+  int failovers = 0;
+  size_t skip_scores = 0;  // prompt scores a resumed group sends again, already received
   Choice(const Tokenizer& tokenizer, std::vector<std::string> stop, std::vector<TokenId> shown)
       : text(tokenizer, std::move(stop), std::move(shown)) {}
 };
@@ -61,7 +70,7 @@ SamplingParams sampling_for(const api::GenerationOptions& o, uint64_t seed) {
 api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     GroupLink& link, PrefixRouter& router, const ServedModel& model, std::vector<TokenId> prompt,
     const api::GenerationOptions& options, int first_index, std::string_view prompt_param,
-    ChoiceShape shape) {
+    ChoiceShape shape, Failover failover) {
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt == 0)
     return api::ApiError::bad_request("the prompt is empty", std::string(prompt_param));
@@ -88,13 +97,15 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
 
   std::unique_ptr<Generation> g(new Generation());
   g->link_ = &link;
+  g->router_ = &router;
   g->model_ = &model;
+  g->failover_ = failover;
+  g->cache_salt_ = salt_of(options.cache_salt);
+  g->prompt_cache_key_ = options.prompt_cache_key;
   g->logprobs_ = options.logprobs;
   g->echo_ = options.echo;
-  if (g->echo_) {
-    g->echo_text_ = std::move(shape.echo_text);
-    if (g->logprobs_) g->prompt_ = prompt;
-  }
+  if (g->echo_) g->echo_text_ = std::move(shape.echo_text);
+  g->prompt_ = prompt;
   g->prompt_tokens_ = n_prompt;
   const GroupInfo& group = route->group;
   // Once this returns, the group's own in-flight count holds what was submitted.
@@ -120,7 +131,8 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
       submit.request.stop_tokens = model.end_of_generation;
     submit.request.grammar = shape.grammar;
     submit.request.score_prompt = options.echo && options.logprobs;
-    submit.request.cache_salt = salt_of(options.cache_salt);
+    submit.request.cache_salt = g->cache_salt_;
+    SequenceRequest request = submit.request;
     auto events = link.submit(group.id, std::move(submit));
     if (!events) {
       g->cancel();
@@ -128,6 +140,7 @@ api::ApiResult<std::unique_ptr<Generation>> Generation::start(
     }
     auto choice = std::make_unique<Choice>(*model.tokenizer, options.stop, shape.shown_tokens);
     choice->index = first_index + i;
+    choice->request = std::move(request);
     choice->echo_pending = options.echo;
     choice->events = std::move(*events);
     g->choices_.push_back(std::move(choice));
@@ -141,7 +154,54 @@ Generation::~Generation() {
 
 void Generation::cancel() {
   for (auto& c : choices_)
-    if (!c->finished) link_->cancel(c->events->group_id(), c->events->request_id());
+    if (!c->finished && !c->lost) link_->cancel(c->events->group_id(), c->events->request_id());
+}
+
+bool Generation::resubmit(Choice& c) {
+  std::vector<GroupInfo> candidates;
+  for (GroupInfo& info : link_->groups())
+    if (info.hello.model == model_->name) candidates.push_back(std::move(info));
+  std::vector<TokenId> produced;
+  produced.reserve(c.tokens.size());
+  for (const TokenEvent& e : c.tokens) produced.push_back(e.token);
+  std::vector<TokenId> context = prompt_;
+  context.insert(context.end(), produced.begin(), produced.end());
+  auto route = router_->route(candidates, context, cache_salt_, prompt_cache_key_);
+  if (!route) return false;
+  const GroupInfo& group = route->group;
+  struct Submitted {
+    PrefixRouter& router;
+    uint64_t group_id;
+    ~Submitted() { router.submitted(group_id); }
+  } submitted{*router_, group.id};
+  wire::Submit submit;
+  submit.request = c.request;
+  submit.request.id = link_->next_request_id();
+  submit.request.resume_tokens = std::move(produced);
+  auto events = link_->submit(group.id, std::move(submit));
+  if (!events) return false;  // gone again: the next attempt routes anew
+  std::fprintf(stderr,
+               "shardserve coordinator: choice %d of a request on '%s' continues on group '%s' "
+               "after %zu tokens (%s)\n",
+               c.index, model_->name.c_str(), group.hello.group_name.c_str(), c.tokens.size(),
+               c.lost_reason.c_str());
+  c.events = std::move(*events);
+  c.lost = false;
+  c.skip_scores = c.prompt_scores.size();
+  if (failover_.metrics) failover_.metrics->failovers.with({model_->name, "resumed"}).inc();
+  return true;
+}
+
+api::ApiResult<bool> Generation::recover(Choice& c) {
+  if (resubmit(c)) return true;
+  if (std::chrono::steady_clock::now() < c.lost_until) return false;
+  if (failover_.metrics) failover_.metrics->failovers.with({model_->name, "failed"}).inc();
+  c.finished = true;
+  return api::ApiError::unavailable("the request failed: " + c.lost_reason +
+                                    "; no worker group "
+                                    "serving model '" +
+                                    model_->name + "' came back within " +
+                                    std::to_string(failover_.wait.count()) + " s");
 }
 
 bool Generation::done() const {
@@ -169,6 +229,15 @@ api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::millisec
   std::chrono::milliseconds wait = timeout;
   for (auto& c : choices_) {
     if (c->finished) continue;
+    if (c->lost) {
+      auto back = recover(*c);
+      if (!back.ok()) return back.error();
+      if (!*back) {  // no group yet: wait a little, as pop_all would have
+        std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(50)));
+        wait = std::chrono::milliseconds(0);
+        continue;
+      }
+    }
     std::vector<RequestEvent> events = c->events->pop_all(wait);
     wait = std::chrono::milliseconds(0);
     ChoiceUpdate update{.index = c->index,
@@ -208,9 +277,28 @@ api::ApiResult<std::vector<ChoiceUpdate>> Generation::next(std::chrono::millisec
       if (c->finished) break;
       if (e.kind == RequestEvent::Kind::Rejected)
         return api::ApiError::from(e.code, "the worker group refused the request: " + e.error);
-      if (e.kind == RequestEvent::Kind::Failed)
-        return api::ApiError::server_error("the request failed: " + e.error);
-      for (ScoredToken& score : e.token.prompt_scores) c->prompt_scores.push_back(std::move(score));
+      if (e.kind == RequestEvent::Kind::Failed) {
+        const bool group_lost = e.code == ErrorCode::kUnavailable;
+        if (!group_lost || failover_.wait.count() <= 0 || c->failovers >= kMaxFailovers) {
+          if (group_lost && failover_.metrics)
+            failover_.metrics->failovers.with({model_->name, "failed"}).inc();
+          return api::ApiError::server_error("the request failed: " + e.error);
+        }
+        c->lost = true;
+        c->lost_until = std::chrono::steady_clock::now() + failover_.wait;
+        c->lost_reason = e.error;
+        ++c->failovers;
+        auto back = recover(*c);
+        if (!back.ok()) return back.error();
+        break;  // the events of the new group come with the next call
+      }
+      for (ScoredToken& score : e.token.prompt_scores) {
+        if (c->skip_scores > 0) {
+          --c->skip_scores;
+          continue;
+        }
+        c->prompt_scores.push_back(std::move(score));
+      }
       c->cached_tokens = std::max(c->cached_tokens, e.token.cached_tokens);
       echo();
       if (e.token.token >= 0) {

@@ -1,71 +1,18 @@
 """A crash takes down one group, not the service: `shardserve up` runs each worker group as its
 own mpirun job. SIGKILL on the embedding group's rank leaves a chat stream running to its end;
 the coordinator keeps serving; the dead group's job is started again and serves again; the exit
-and the restart are in /metrics. Then a chat rank is killed: chat comes back on its own. And
-SIGTERM drains: requests in flight finish while new ones are refused."""
+and the restart are in /metrics. Then a chat rank is killed mid-stream: the stream waits for the
+restart and continues with the text it would have had. And SIGTERM drains: requests in flight finish while new ones are refused."""
 import json
 import os
-import re
 import signal
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from conftest import MODEL, MODEL_NAME, Cluster, shardserve_binary
-
-
-def descendants(pid):
-    """Every process below `pid`, from /proc."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def rank_of(cluster, group):
-    """The pid of a rank of `group` (a `shardserve worker` process, not its mpirun)."""
-    for pid in descendants(cluster.proc.pid):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (argv and argv[0].endswith(b"shardserve") and b"worker" in argv
-                and group.encode() in argv):
-            return pid
-    return None
-
-
-def metric_sum(base, name, label_filter=""):
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return sum(float(v) for labels, v in re.findall(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M)
-               if label_filter in labels)
-
-
-def wait_for(predicate, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception:  # noqa: BLE001 (not up yet)
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+from cluster_processes import metric_sum, rank_of, wait_for
 
 
 def start_stream(client, content, max_tokens):
@@ -119,12 +66,21 @@ def test_a_dead_group_restarts_while_the_others_serve(own_cluster):
     wait_for(lambda: client.embeddings.create(model="all-minilm-l6-v2", input="after").data,
              90, "embeddings after the restart")
 
-    # A chat rank dies: chat comes back without anyone restarting the service.
+    # A chat rank dies mid-stream, and the model has no other replica: the stream waits for
+    # the group's restart and goes on from where it stopped, with exactly the text of the run
+    # above (greedy), which the embedding group's death did not touch.
+    undisturbed = "".join(text)
+    t, text, finish = start_stream(client, "Count to fifty.", 96)
+    wait_for(lambda: len(text) > 3, 60, "the second chat stream to start")
     victim = rank_of(own_cluster, "smollm2-tp2")
     assert victim, "no chat rank found"
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: metric_sum(base, "shardserve_group_job_restarts_total",
                                 'group="smollm2-tp2"') >= 1, 60, "the chat group's restart")
+    t.join(120)
+    assert finish == ["length"], (finish, "".join(text))
+    assert "".join(text) == undisturbed
+    assert metric_sum(base, "shardserve_request_failovers_total", 'outcome="resumed"') >= 1
     wait_for(lambda: client.chat.completions.create(
         model=MODEL_NAME, messages=[{"role": "user", "content": "Hi"}], max_tokens=4).choices,
         120, "chat after the restart")
