@@ -1,19 +1,25 @@
-"""Fixtures for the nginx test: a real local cluster (tests/shardserve_cluster.py), a self-signed
+"""Fixtures for the nginx tests: a real local cluster (tests/shardserve_cluster.py), a self-signed
 certificate from deploy/make-cert, and Debian's nginx running the repository's site
-(deploy/nginx/render into a temporary prefix) on free loopback ports."""
+(deploy/nginx/render into a temporary prefix) on free loopback ports. For the balancing test
+(test_nginx_balance.py): light clusters on fixed ports (PinnedCluster, light_config), so that
+a coordinator started again comes back at the address nginx's upstream names."""
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+import openai
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from shardserve_cluster import MODEL, ROOT, Cluster, free_port, shardserve_binary  # noqa: E402
+from shardserve_cluster import (  # noqa: E402
+    MODEL, MODEL_NAME, ROOT, Cluster, free_port, shardserve_binary)
 
 
 def nginx_binary():
@@ -71,6 +77,43 @@ class Nginx:
                 self.proc.wait()
 
 
+class PinnedCluster(Cluster):
+    """`shardserve up` as Cluster starts it, but on the HTTP and ZeroMQ ports given rather than
+    free ones: a coordinator started again after a drain or a kill is where nginx expects it."""
+
+    def __init__(self, shardserve, port, zmq_port, config, extra=()):
+        self.port, self.zmq_port = port, zmq_port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = open(os.environ.get("SHARDSERVE_E2E_LOG", "/dev/null"), "a")
+        self.proc = subprocess.Popen(
+            [shardserve, "up", "-c", str(config), "--set", f"server.port={port}",
+             "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq_port}", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                self.log.close()
+                pytest.fail(f"shardserve up on port {port} exited during start-up "
+                            f"({self.proc.returncode})")
+            try:
+                with urllib.request.urlopen(self.base + "/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"the cluster on port {port} did not become ready in 120 s")
+
+
+def api_client(base, cert):
+    """The official SDK against nginx's HTTPS URL `base`, trusting the test certificate. No
+    retries of its own: a request that fails is the test's failure, not hidden by the SDK."""
+    return openai.OpenAI(
+        base_url=base + "/v1", api_key="unused", max_retries=0, timeout=120,
+        http_client=openai.DefaultHttpxClient(verify=ssl.create_default_context(cafile=cert)))
+
+
 def run(args):
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
@@ -111,3 +154,32 @@ def nginx_no_upstream(tls, tmp_path_factory):
     n = Nginx(tmp_path_factory.mktemp("nginx-down"), f"127.0.0.1:{free_port()}", *tls)
     yield n
     n.stop()
+
+
+@pytest.fixture(scope="session")
+def light_config(tmp_path_factory):
+    """A cluster YAML lighter than configs/local.yaml, for running several at once on 2 cores:
+    the default chat model in one tp 1 group of one thread, no embedding group."""
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} absent: run scripts/fetch-models")
+    path = tmp_path_factory.mktemp("config") / "light.yaml"
+    path.write_text(f"""\
+server:
+  host: 127.0.0.1
+  drain_timeout_s: 60
+models:
+  - name: {MODEL_NAME}
+    file: {MODEL}
+    task: chat
+    context_length: 2048
+groups:
+  - name: smollm2-tp1
+    model: {MODEL_NAME}
+    tp: 1
+    threads_per_rank: 1
+    kv_cache_mb: 64
+    max_batch: 8
+    max_batch_tokens: 128
+    max_prefill_tokens_while_decoding: 32
+""")
+    return path
