@@ -1,5 +1,6 @@
-"""A worker group that crashes mid-stream: its streams end with an error event, other calls
-get a 5xx error object, /ready and /metrics show it, the coordinator keeps serving, and a
+"""A worker group that crashes mid-stream, with no replica and nobody to restart it (groups
+started by hand, not by `shardserve up`): its streams wait for a replica up to
+server.failover_timeout_s, then end with an error event; other calls get a 5xx error object, /ready and /metrics show it, the coordinator keeps serving, and a
 restarted group registers and serves without restarting the coordinator."""
 import json
 import os
@@ -52,7 +53,8 @@ def test_group_crash_and_restart():
     sets = ["--set", f"server.port={port}", "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq}"]
     config = str(ROOT / "configs/local.yaml")
     log = open(os.environ.get("SHARDSERVE_E2E_LOG", "/dev/null"), "a")
-    coordinator = subprocess.Popen([binary, "coordinator", "-c", config, *sets], stdout=log,
+    coordinator = subprocess.Popen([binary, "coordinator", "-c", config, *sets,
+                                    "--set", "server.failover_timeout_s=3"], stdout=log,
                                    stderr=subprocess.STDOUT)
     # The config's two groups as two mpirun jobs, so one can die while the other serves.
     def mpirun(group, n):
@@ -84,9 +86,14 @@ def test_group_crash_and_restart():
         wait_for(lambda: len(events) > 5, 60, "the stream to start")
         os.killpg(workers.pid, signal.SIGKILL)
         workers.wait()
+        killed = time.time()
         reader.join(timeout=60)
         assert not reader.is_alive(), "the stream did not end after the group died"
-        assert any('"error"' in e for e in events), events[-3:]
+        assert time.time() - killed >= 2.5, "the stream did not wait for a replica"
+        errors = [e for e in events if '"error"' in e]
+        assert errors and "came back within 3 s" in errors[0], events[-3:]
+        assert 'shardserve_request_failovers_total{model="smollm2-135m-instruct",' \
+               'outcome="failed"} 1' in get(base, "/metrics")[1]
 
         wait_for(lambda: get(base, "/ready")[0] == 503, 30, "/ready to report the loss")
         status, body = post(base, {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hi"}]})
