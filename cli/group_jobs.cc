@@ -60,8 +60,13 @@ std::vector<GroupJobs::Event> GroupJobs::poll() {
   const Clock::time_point now = Clock::now();
   for (Running& r : jobs_) {
     int status = 0;
+    if (r.pid > 0 && r.kill_at && now >= *r.kill_at) {
+      ::kill(r.pid, SIGKILL);
+      r.kill_at.reset();
+    }
     if (r.pid > 0 && ::waitpid(r.pid, &status, WNOHANG) == r.pid) {
       r.pid = -1;
+      r.kill_at.reset();
       // A job that ran long enough was healthy: its exit starts the backoff over.
       if (now - r.started >= backoff_.stable) r.next_backoff = backoff_.initial;
       r.restart_at = now + r.next_backoff;
@@ -114,6 +119,17 @@ void GroupJobs::stop(std::chrono::milliseconds grace) {
     }
     r.pid = -1;
   }
+}
+
+bool GroupJobs::end_job(const std::string& group, Clock::time_point started_before,
+                        std::chrono::milliseconds grace) {
+  for (Running& r : jobs_) {
+    if (r.job.group != group || r.pid <= 0 || r.started >= started_before || r.kill_at) continue;
+    ::kill(r.pid, SIGTERM);
+    r.kill_at = Clock::now() + grace;
+    return true;
+  }
+  return false;
 }
 
 int64_t GroupJobs::restarts(const std::string& group) const {

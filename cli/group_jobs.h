@@ -4,8 +4,10 @@
 // --group NAME`), so a rank that dies ends its group's job only: the coordinator and the other
 // groups keep serving. A job that ends while the cluster runs is started again after a backoff
 // (Backoff: 1 s, doubling with each exit in a row up to 30 s, back to the start once a job has
-// run a minute). A rank that hangs is the workers' own business: the group's step timeout ends
-// its job (worker/group.h), and the coordinator drops a group whose heartbeats stop.
+// run a minute). A rank that hangs: a follower is caught by the group's step timeout, which
+// ends the job (worker/group.h); a leader (or a one-rank group) stops its heartbeats, the
+// coordinator drops the group, and `shardserve up` ends its job with end_job(), so that it is
+// started again like any job that ended.
 //
 // Not thread-safe: the thread that runs `shardserve up` owns it.
 #pragma once
@@ -61,6 +63,12 @@ class GroupJobs {
   std::vector<Event> poll();
   // SIGTERM to every job (mpirun forwards it to the ranks), SIGKILL after `grace`; waits.
   void stop(std::chrono::milliseconds grace);
+  // Ends the job of `group` if its current run started before `started_before` (a run started
+  // later is a restart the reason does not concern): SIGTERM now (mpirun continues stopped
+  // ranks, terminates them and kills them if they linger), SIGKILL from poll() after `grace`.
+  // poll() then reports it ended and restarts it. True if a job was told to end.
+  bool end_job(const std::string& group, Clock::time_point started_before,
+               std::chrono::milliseconds grace);
 
   int64_t restarts(const std::string& group) const;
 
@@ -70,6 +78,7 @@ class GroupJobs {
     pid_t pid = -1;             // -1: not running
     Clock::time_point started;  // of the current or last run
     std::optional<Clock::time_point> restart_at;
+    std::optional<Clock::time_point> kill_at;  // end_job(): SIGKILL if still running then
     std::chrono::milliseconds next_backoff{0};
     int64_t restarts = 0;
   };

@@ -76,6 +76,28 @@ TEST(GroupJobs, StopEndsJobsThatIgnoreSigtermAfterTheGrace) {
   EXPECT_TRUE(jobs.poll().empty());  // stopped jobs are not started again
 }
 
+// A hung group: end_job() ends its job (SIGKILL after the grace when SIGTERM is ignored), and
+// poll() starts it again; a loss older than the current run ends nothing.
+TEST(GroupJobs, EndJobEndsAHungJobWhichIsThenStartedAgain) {
+  GroupJobs jobs({{.group = "hung", .argv = {"sh", "-c", "trap '' TERM; sleep 30"}},
+                  {.group = "fine", .argv = {"sleep", "30"}}},
+                 Backoff{.initial = milliseconds(50)});
+  const auto before_start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(jobs.start().ok());
+  std::this_thread::sleep_for(milliseconds(100));  // the shell sets its trap
+  EXPECT_FALSE(jobs.end_job("hung", before_start, milliseconds(200))) << "an older loss";
+  EXPECT_FALSE(jobs.end_job("nobody", std::chrono::steady_clock::now(), milliseconds(200)));
+  ASSERT_TRUE(jobs.end_job("hung", std::chrono::steady_clock::now(), milliseconds(200)));
+  const auto events = poll_for(jobs, milliseconds(700));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, GroupJobs::Event::Kind::kEnded);
+  EXPECT_EQ(events[0].group, "hung");
+  EXPECT_EQ(events[0].exit, "killed by signal 9 (Killed)");
+  EXPECT_EQ(events[1].kind, GroupJobs::Event::Kind::kRestarted);
+  EXPECT_EQ(jobs.restarts("fine"), 0);
+  jobs.stop(milliseconds(0));
+}
+
 TEST(GroupJobs, AProgramThatDoesNotExistIsAnError) {
   GroupJobs jobs({{.group = "g", .argv = {"/nonexistent/mpirun", "-np", "1"}}});
   Status s = jobs.start();

@@ -113,6 +113,14 @@ int run_up(const UpOptions& o) {
             break;
         }
       }
+      // A group the coordinator declared dead while its job runs on hangs (a leader that
+      // stopped, a one-rank group): end the job, and it is started again like any other.
+      for (const LostGroup& lost : coordinator.link().take_lost_groups())
+        if (lost.silent && workers.end_job(lost.group_name, lost.at, std::chrono::seconds(10)))
+          std::fprintf(stderr,
+                       "shardserve up: group %s was declared dead (%s) but its job runs on; "
+                       "ending it\n",
+                       lost.group_name.c_str(), lost.reason.c_str());
       if (!ready) {
         ready = coordinator.chat_models_live();
         if (!ready && std::chrono::steady_clock::now() > deadline) {

@@ -75,7 +75,8 @@ struct GroupLink::Io {
   // Sends to a peer; a peer found gone is dropped (so `peer` may dangle afterwards).
   Sent send_or_drop(Peer& peer, const wire::DownMessage& message);
   void end_request(int64_t request_id, RequestEvent terminal);
-  void drop_group(uint64_t group_id, const std::string& reason);
+  // `silent`: the group stopped talking (it may hang, its process alive).
+  void drop_group(uint64_t group_id, const std::string& reason, bool silent = false);
   void log(const std::string& line) const;
 };
 
@@ -263,6 +264,11 @@ std::optional<GroupInfo> GroupLink::least_loaded(std::string_view model) const {
     if (info.hello.model == model && (!best || less_busy(info, *best))) best = &info;
   if (!best) return std::nullopt;
   return *best;
+}
+
+std::vector<LostGroup> GroupLink::take_lost_groups() {
+  std::lock_guard lock(registry_mu_);
+  return std::exchange(lost_, {});
 }
 
 GroupLinkStats GroupLink::stats() const {
@@ -526,7 +532,7 @@ void GroupLink::Io::end_request(int64_t request_id, RequestEvent terminal) {
     --info->second.in_flight;
 }
 
-void GroupLink::Io::drop_group(uint64_t group_id, const std::string& reason) {
+void GroupLink::Io::drop_group(uint64_t group_id, const std::string& reason, bool silent) {
   auto it = peers.find(group_id);
   if (it == peers.end()) return;
   Peer peer = std::move(it->second);
@@ -535,6 +541,8 @@ void GroupLink::Io::drop_group(uint64_t group_id, const std::string& reason) {
   {
     std::lock_guard lock(link.registry_mu_);
     link.registry_.erase(group_id);
+    if (link.lost_.size() >= 64) link.lost_.erase(link.lost_.begin());
+    link.lost_.push_back({peer.name, reason, silent, std::chrono::steady_clock::now()});
   }
   ++counters.died;
   const std::string what =
@@ -557,7 +565,7 @@ void GroupLink::Io::housekeeping(Clock::time_point now, Clock::time_point& next_
   for (uint64_t id : silent) {
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(now - peers.at(id).last_seen);
-    drop_group(id, "no message for " + std::to_string(ms.count()) + " ms");
+    drop_group(id, "no message for " + std::to_string(ms.count()) + " ms", /*silent=*/true);
   }
   if (now < next_heartbeat) return;
   next_heartbeat = now + link.options_.heartbeat_interval;

@@ -68,6 +68,15 @@ struct GroupInfo {
   std::chrono::steady_clock::time_point last_seen;  // any message from the group
 };
 
+// A group the link declared dead: silent past heartbeat_timeout (hung, or its host gone), its
+// connection gone, or it said Goodbye.
+struct LostGroup {
+  std::string group_name;  // wire::Hello::group_name
+  std::string reason;
+  bool silent = false;  // no message within heartbeat_timeout: its processes may live on, hung
+  std::chrono::steady_clock::time_point at;
+};
+
 struct GroupLinkStats {
   int64_t groups_joined = 0;
   int64_t groups_died = 0;  // including those that said Goodbye
@@ -116,6 +125,9 @@ class GroupLink {
   // the lowest KV-cache use, then the lowest id); nullopt if none serves it.
   std::optional<GroupInfo> least_loaded(std::string_view model) const;
   GroupLinkStats stats() const;
+  // The groups declared dead since the last call, oldest first (the last 64 at most). A
+  // launcher ends the job of a group that went silent, so that it is started again.
+  std::vector<LostGroup> take_lost_groups();
 
  private:
   struct Command;
@@ -133,6 +145,7 @@ class GroupLink {
 
   mutable std::mutex registry_mu_;
   std::unordered_map<uint64_t, GroupInfo> registry_;  // GUARDED_BY(registry_mu_)
+  std::vector<LostGroup> lost_;                       // GUARDED_BY(registry_mu_)
 
   std::unique_ptr<Io> io_;  // owns the commands queue, the waker and the thread
 };

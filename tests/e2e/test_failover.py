@@ -93,3 +93,37 @@ def test_a_stream_continues_on_another_replica_with_the_same_text(replicas, samp
     # Both replicas serve again once `shardserve up` has restarted the dead one.
     wait_for(lambda: metric_sum(replicas.base, "shardserve_group_up") == 2, 90,
              "both replicas up again")
+
+
+def test_a_hung_replica_is_restarted_and_its_stream_goes_on(replicas):
+    """SIGSTOP on the rank of a one-rank group: its heartbeats stop, the coordinator declares it
+    dead after heartbeat_timeout (5 s) and the stream continues on the other replica; `shardserve
+    up` ends the hung job (its mpirun is alive) and starts it again."""
+    import openai
+    client = openai.OpenAI(base_url=replicas.base + "/v1", api_key="unused", max_retries=0)
+    sampling = {"temperature": 0.9, "seed": 99}
+    undisturbed, _ = stream(client, sampling)
+    wait_for(lambda: metric_sum(replicas.base, "shardserve_group_up") == 2, 90, "both replicas")
+    before = routed(replicas.base)
+    exits = {g: metric_sum(replicas.base, "shardserve_group_job_exits_total", f'group="{g}"')
+             for g in REPLICAS}
+    stopped = []
+
+    def stop_its_group(n):
+        if n < 12 or stopped:
+            return
+        after = routed(replicas.base)
+        group = next(g for g in REPLICAS if after[g] > before[g])
+        victim = rank_of(replicas, group)
+        assert victim, f"no rank of {group} found"
+        os.kill(victim, signal.SIGSTOP)
+        stopped.append(group)
+
+    text, finish = stream(client, sampling, stop_its_group)
+    assert stopped and finish == ["length"]
+    assert text == undisturbed
+    group = stopped[0]
+    wait_for(lambda: metric_sum(replicas.base, "shardserve_group_job_exits_total",
+                                f'group="{group}"') > exits[group], 60, "the hung job's end")
+    wait_for(lambda: metric_sum(replicas.base, "shardserve_group_up") == 2, 90,
+             "the hung replica back")

@@ -434,8 +434,15 @@ TEST(GroupLink, ASilentGroupDiesAndFailsItsRequests) {
       << out.last.error;
   EXPECT_NE(out.last.error.find("no message for"), std::string::npos) << out.last.error;
   EXPECT_GE(Clock::now() - start, 800ms);  // heartbeat_timeout is 1 s
+  EXPECT_EQ(out.last.code, ErrorCode::kUnavailable);  // another replica may continue it
   EXPECT_TRUE(coordinator->groups().empty());
   EXPECT_FALSE(coordinator->submit(gid, request(21, 5)).ok());
+  // The launcher learns that the group went silent (its job may hang) once.
+  const std::vector<LostGroup> lost = coordinator->take_lost_groups();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].group_name, "mute");
+  EXPECT_TRUE(lost[0].silent);
+  EXPECT_TRUE(coordinator->take_lost_groups().empty());
 }
 
 TEST(GroupLink, ALostConnectionIsFoundBeforeTheTimeout) {
@@ -452,6 +459,9 @@ TEST(GroupLink, ALostConnectionIsFoundBeforeTheTimeout) {
   ASSERT_TRUE(out.ended);
   EXPECT_EQ(out.last.kind, RequestEvent::Kind::Failed);
   EXPECT_NE(out.last.error.find("connection is gone"), std::string::npos) << out.last.error;
+  const std::vector<LostGroup> lost = coordinator->take_lost_groups();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_FALSE(lost[0].silent);  // its job ends by itself
 }
 
 TEST(GroupLink, ARestartedGroupRegistersAnewAndServes) {
