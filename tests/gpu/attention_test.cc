@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <ostream>
 #include <random>
 #include <string>
 
@@ -24,6 +25,14 @@
 #include "tests/gpu/gpu_test_util.h"
 
 namespace shardserve::gpu {
+namespace testing {
+// Names a shape in test output (found by ADL).
+void PrintTo(const Shape& s, std::ostream* os) {
+  *os << s.n_q_heads << " query / " << s.n_kv_heads << " KV heads, head_dim " << s.head_dim
+      << ", blocks of " << s.block_size;
+}
+}  // namespace testing
+
 namespace {
 
 using testing::random_floats;
