@@ -22,8 +22,8 @@
 // bit for bit (the CPU also rounds the softmax weights to f16). They do not depend on the
 // order of work on the device: each output is computed by a fixed sequence of operations.
 //
-// Kernel design (attention_kernels.cuh): one thread block takes a query tile, i.e. m consecutive tokens
-// of one sequence times the group of G = n_q_heads / n_kv_heads query heads that share a KV
+// Kernel design (attention_kernels.cuh): one thread block takes a query tile, i.e. m consecutive
+// tokens of one sequence times the group of G = n_q_heads / n_kv_heads query heads that share a KV
 // head, so every KV head is read once for all its query heads (a decode token is a tile of one
 // token: G rows). The block walks its context range in tiles of keys staged in shared memory
 // with 16-byte loads (flash-attention-2 on CUDA cores: scores, online softmax and the weighted
