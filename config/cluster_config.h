@@ -23,6 +23,13 @@
 //     request_timeout_s: 600         end-to-end limit per request in seconds, 1..604800
 //     drain_timeout_s: 30            on SIGTERM, how long requests in flight may go on while
 //                                    new ones get 503, 0..86400
+//     idle_timeout_s: 30             HTTP connections: seconds a connection may take to send a
+//                                    complete request header (after it opens, or after its
+//                                    previous response) and may stay silent mid-request or
+//                                    unread mid-response before it is closed, 1..3600
+//     max_connections: 4096          open HTTP connections served, 1..1000000; a connection
+//                                    past it gets 503 with Retry-After for its request and
+//                                    is closed
 //     coordinator_endpoint: tcp://127.0.0.1:5555
 //                                    ZeroMQ address the coordinator binds and every group
 //                                    leader connects to: tcp://HOST:PORT (a concrete address
@@ -95,7 +102,9 @@ struct ServerConfig {
   int64_t max_body_bytes = 1048576;
   int max_queued_requests = 256;
   int request_timeout_s = 600;
-  int drain_timeout_s = 30;  // SIGTERM: how long requests in flight may go on
+  int drain_timeout_s = 30;    // SIGTERM: how long requests in flight may go on
+  int idle_timeout_s = 30;     // HTTP header deadline and inactivity timeout per connection
+  int max_connections = 4096;  // open HTTP connections served; past it: 503
   std::string coordinator_endpoint = "tcp://127.0.0.1:5555";
   std::string web_root = "web";       // as written; empty = no web page (null in YAML)
   std::string web_root_path = "web";  // resolved; empty = no web page
