@@ -185,6 +185,17 @@ TEST_F(HttpServerTest, BodiesOverTheLimitAre413AndBadJsonIs400) {
   EXPECT_NE(body_of(r).find("invalid_request_error"), std::string::npos) << r;
 }
 
+// libmicrohttpd answers these itself (its own short HTML body); a line that is not a
+// request at all just closes the connection.
+TEST_F(HttpServerTest, MalformedRequestsAre400) {
+  start();
+  std::string r = request("POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n");
+  EXPECT_EQ(status_of(r), 400) << r;
+  r = request("POST /tokenize HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  EXPECT_EQ(status_of(r), 400) << r;
+  EXPECT_EQ(request("GARBAGE\r\n\r\n"), "");
+}
+
 TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   start();
   Client c(server_->port());
