@@ -48,6 +48,7 @@ class Client {
     for (;;) {
       const size_t head_end = got.find("\r\n\r\n");
       if (head_end != std::string::npos) {
+        if (got.compare(9, 3, "204") == 0) return got;  // no body
         const size_t cl = got.find("Content-Length: ");
         if (cl != std::string::npos && cl < head_end) {
           const size_t length = std::stoul(got.substr(cl + 16));
