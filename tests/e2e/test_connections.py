@@ -210,11 +210,12 @@ def test_a_crowd_of_connections_does_not_starve_a_new_request(crowd_cluster):
         # Past server.max_connections: a 503 OpenAI error with Retry-After, then closed.
         extra = [connect(port)
                  for _ in range(MAX_CONNECTIONS - open_connections(crowd_cluster.base) + 20)]
-        answers = []
         for s in extra:
             s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        # All kept open until every one is answered: the server accepts them a few at a time,
+        # and one closed early would make room for a later one.
+        answers = [read_response(s, deadline_s=10) for s in extra]
         for s in extra:
-            answers.append(read_response(s, deadline_s=10))
             s.close()
         refused = [a for a in answers if a[0] == 503]
         assert refused and all(a[0] in (200, 503) for a in answers), [a[0] for a in answers]
