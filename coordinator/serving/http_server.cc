@@ -452,11 +452,17 @@ void HttpServer::run_on_pool(Exchange& ex, const Route& route) {
   }
   auto stream = std::make_shared<StreamBuffer>(
       kStreamBufferBytes, [c] { MHD_suspend_connection(c); }, [c] { MHD_resume_connection(c); });
+  auto* reader = new std::shared_ptr<StreamBuffer>(stream);
+  MHD_Response* r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, &read_stream,
+                                                      reader, &free_stream);
+  if (!r) {  // out of memory: the writer never runs
+    delete reader;
+    queue(c, Response::error(api::ApiError::server_error()), cors);
+    MHD_resume_connection(c);
+    return;
+  }
   ex.stream = stream;
   add_stream(stream);
-  MHD_Response* r =
-      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, &read_stream,
-                                        new std::shared_ptr<StreamBuffer>(stream), &free_stream);
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
   add_headers(r, response.headers);
   add_headers(r, cors);
