@@ -26,6 +26,13 @@
 //     failover_timeout_s: 60         when a worker group dies mid-request, how long its
 //                                    requests may wait for another replica (or the group's
 //                                    restart) to continue them, 0..3600 (0: fail at once)
+//     idle_timeout_s: 30             HTTP connections: seconds a connection may take to send a
+//                                    complete request header (after it opens, or after its
+//                                    previous response) and may stay silent mid-request or
+//                                    unread mid-response before it is closed, 1..3600
+//     max_connections: 4096          open HTTP connections served, 1..1000000; a connection
+//                                    past it gets 503 with Retry-After for its request and
+//                                    is closed
 //     coordinator_endpoint: tcp://127.0.0.1:5555
 //                                    ZeroMQ address the coordinator binds and every group
 //                                    leader connects to: tcp://HOST:PORT (a concrete address
@@ -99,6 +106,8 @@ struct ServerConfig {
   int max_queued_requests = 256;
   int request_timeout_s = 600;
   int drain_timeout_s = 30;     // SIGTERM: how long requests in flight may go on
+  int idle_timeout_s = 30;      // HTTP header deadline and inactivity timeout per connection
+  int max_connections = 4096;   // open HTTP connections served; past it: 503
   int failover_timeout_s = 60;  // a group died: how long its requests wait for another
   std::string coordinator_endpoint = "tcp://127.0.0.1:5555";
   std::string web_root = "web";       // as written; empty = no web page (null in YAML)

@@ -129,6 +129,8 @@ TEST_F(ClusterConfigTest, MinimalConfigTakesDefaults) {
   EXPECT_EQ(c.server.max_body_bytes, 1048576);
   EXPECT_EQ(c.server.max_queued_requests, 256);
   EXPECT_EQ(c.server.request_timeout_s, 600);
+  EXPECT_EQ(c.server.idle_timeout_s, 30);
+  EXPECT_EQ(c.server.max_connections, 4096);
   EXPECT_EQ(c.server.coordinator_endpoint, "tcp://127.0.0.1:5555");
   EXPECT_EQ(c.server.web_root_path, (fs::current_path() / "web").string());
   ASSERT_EQ(c.models.size(), 1u);
@@ -174,6 +176,8 @@ TEST_F(ClusterConfigTest, EveryKeyIsRead) {
       "  max_body_bytes: 2048\n"
       "  max_queued_requests: 10\n"
       "  request_timeout_s: 30\n"
+      "  idle_timeout_s: 5\n"
+      "  max_connections: 100\n"
       "  coordinator_endpoint: ipc:///tmp/shardserve.sock\n"
       "  web_root: site\n"
       "models:\n"
@@ -210,6 +214,8 @@ TEST_F(ClusterConfigTest, EveryKeyIsRead) {
   EXPECT_EQ(c.server.max_body_bytes, 2048);
   EXPECT_EQ(c.server.max_queued_requests, 10);
   EXPECT_EQ(c.server.request_timeout_s, 30);
+  EXPECT_EQ(c.server.idle_timeout_s, 5);
+  EXPECT_EQ(c.server.max_connections, 100);
   EXPECT_EQ(c.server.coordinator_endpoint, "ipc:///tmp/shardserve.sock");
   EXPECT_EQ(c.server.web_root_path, (*dir_ / "site").string());
   ASSERT_EQ(c.models.size(), 2u);
@@ -463,6 +469,12 @@ TEST_F(ClusterConfigTest, ValuesOutOfRange) {
                "server.max_queued_requests", "expected a positive integer, got 0");
   expect_error(std::string("server:\n  request_timeout_s: 99999999\n") + kMinimal, 2,
                "server.request_timeout_s", "must be at most 604800");
+  expect_error(std::string("server:\n  idle_timeout_s: 0\n") + kMinimal, 2, "server.idle_timeout_s",
+               "expected a positive integer, got 0");
+  expect_error(std::string("server:\n  idle_timeout_s: 7200\n") + kMinimal, 2,
+               "server.idle_timeout_s", "must be at most 3600");
+  expect_error(std::string("server:\n  max_connections: many\n") + kMinimal, 2,
+               "server.max_connections", "expected a positive integer");
   expect_error(std::string("server:\n  cors_allow_origins: [\"https://a.com/path\"]\n") + kMinimal,
                2, "server.cors_allow_origins[0]", "expected \"*\" or an origin");
   expect_error(std::string("server:\n  coordinator_endpoint: tcp://*:5555\n") + kMinimal, 2,

@@ -264,6 +264,14 @@ const std::vector<Field<ServerConfig>>& server_fields() {
        [](const YAML::Node& n, ServerConfig& s, const FieldCtx& c) {
          read_int(n, c, 0, 3600, s.failover_timeout_s);
        }},
+      {"idle_timeout_s", false, true,
+       [](const YAML::Node& n, ServerConfig& s, const FieldCtx& c) {
+         read_int(n, c, 1, 3600, s.idle_timeout_s);
+       }},
+      {"max_connections", false, true,
+       [](const YAML::Node& n, ServerConfig& s, const FieldCtx& c) {
+         read_int(n, c, 1, 1000000, s.max_connections);
+       }},
       {"request_timeout_s", false, true,
        [](const YAML::Node& n, ServerConfig& s, const FieldCtx& c) {
          read_int(n, c, 1, 7 * 24 * 3600, s.request_timeout_s);

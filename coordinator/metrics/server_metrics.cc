@@ -96,6 +96,11 @@ ServerMetrics::ServerMetrics(Registry& r)
                                         {"model"})),
       request_generation_tokens(r.histogram("shardserve_request_generation_tokens",
                                             "Generated tokens per finished request.",
-                                            token_buckets(), {"model"})) {}
+                                            token_buckets(), {"model"})),
+      http_connections(r.gauge("shardserve_http_connections",
+                               "Open HTTP connections of the coordinator (idle ones included).")),
+      http_connections_refused(
+          r.counter("shardserve_http_connections_refused_total",
+                    "HTTP connections answered 503 because server.max_connections were open.")) {}
 
 }  // namespace shardserve::metrics

@@ -45,6 +45,9 @@ struct ServerMetrics {
   HistogramFamily& request_duration;           // shardserve_request_duration_seconds{model}
   HistogramFamily& request_prompt_tokens;      // shardserve_request_prompt_tokens{model}
   HistogramFamily& request_generation_tokens;  // shardserve_request_generation_tokens{model}
+  // The HTTP front's connections: open now, and refused past server.max_connections (503).
+  GaugeFamily& http_connections;            // shardserve_http_connections
+  CounterFamily& http_connections_refused;  // shardserve_http_connections_refused_total
 };
 
 }  // namespace shardserve::metrics

@@ -4,7 +4,7 @@
 // An endpoint (serving/completions.h, embeddings_endpoint.h, status_endpoints.h) is a function
 // of plain inputs, the request body and the context, that returns a Response: a status and a
 // JSON body, or a stream that writes the body in chunks as it is produced (Server-Sent
-// Events). serving/http_server.cc maps routes to endpoints and Responses onto cpp-httplib; no
+// Events). serving/http_server.cc maps routes to endpoints and Responses onto libmicrohttpd; no
 // endpoint sees the HTTP library.
 //
 // Thread-safety: an EndpointContext is shared by every request thread; all it refers to is
