@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -31,7 +32,12 @@
 namespace shardserve {
 namespace {
 
-constexpr const char* kModel = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+// The default model; SHARDSERVE_TEST_MODEL names another file of its tokenizer (scripts/gpu-check
+// --random-model: random weights of its shapes, where only the comparison with the CPU holds).
+const char* model_path() {
+  const char* path = std::getenv("SHARDSERVE_TEST_MODEL");
+  return path && *path ? path : "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
 constexpr const char* kGolden = "tests/golden/generation_golden.json";
 constexpr int kCompareTokens = 32;
 // How far below the CPU's best logit the GPU's token may be where the two part (logits of this
@@ -131,8 +137,8 @@ float max_abs_difference(std::span<const float> a, std::span<const float> b) {
 class CudaLlamaGolden : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (gpu::testing::skip_reason() || !std::filesystem::exists(kModel)) return;
-    auto f = gguf::File::open(kModel);
+    if (gpu::testing::skip_reason() || !std::filesystem::exists(model_path())) return;
+    auto f = gguf::File::open(model_path());
     ASSERT_TRUE(f.ok()) << f.error().message;
     file_ = std::move(*f).release();
     cases_ = new std::vector<GoldenCase>(read_cases());
@@ -152,8 +158,8 @@ class CudaLlamaGolden : public ::testing::Test {
 
   void SetUp() override {
     SS_SKIP_WITHOUT_GPU();
-    if (!std::filesystem::exists(kModel))
-      GTEST_SKIP() << kModel << " absent: run scripts/fetch-models";
+    if (!std::filesystem::exists(model_path()))
+      GTEST_SKIP() << model_path() << " absent: run scripts/fetch-models";
     ASSERT_TRUE(file_ && cpu_->ok());
     ASSERT_FALSE(cases_->empty());
     ASSERT_EQ(cpu_runs_->size(), cases_->size());
@@ -291,8 +297,8 @@ TEST_F(CudaLlamaGolden, AllLogitsRowsOfAPrompt) {
 // Host-side: where no device exists, load() says so instead of crashing.
 TEST(CudaLlamaModel, LoadWithoutADeviceSaysWhy) {
   if (!gpu::testing::skip_reason()) GTEST_SKIP() << "a CUDA device exists: nothing to check";
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << kModel << " absent";
-  auto f = gguf::File::open(kModel);
+  if (!std::filesystem::exists(model_path())) GTEST_SKIP() << model_path() << " absent";
+  auto f = gguf::File::open(model_path());
   ASSERT_TRUE(f.ok()) << f.error().message;
   auto m = CudaLlamaModel::load(**f, 1, 0, 0);
   ASSERT_FALSE(m.ok());
