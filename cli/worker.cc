@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/cuda_group.h"
 #include "config/cluster_config.h"
 #include "model/bert/bert_model.h"
 #include "model/gguf/gguf.h"
@@ -180,10 +181,20 @@ Result<ModelFiles> open_model_files(const ModelConfig& model) {
 }
 
 // Rank `rank` of `tp` of the model in `files`, as the one RankModel the group runs: a BERT
-// encoder from safetensors, a Llama-family decoder on the CPU from GGUF. (CudaLlamaModel is a
-// RankModel too; cuda groups are refused before this until workers set up their NCCL group.)
-Result<std::unique_ptr<RankModel>> load_rank_model(const ModelFiles& files, int tp, int rank,
-                                                   MoeSplit moe_split) {
+// encoder from safetensors, a Llama-family decoder on the CPU from GGUF, or for a cuda group the
+// decoder on the rank's GPU (cli/cuda_group.h; collective over `comm` for tp > 1).
+Result<std::unique_ptr<RankModel>> load_rank_model(MPI_Comm comm, const ModelFiles& files,
+                                                   const GroupConfig& group,
+                                                   const ModelConfig& model, int tp, int rank,
+                                                   double collective_timeout_s) {
+  if (group.backend == Backend::kCuda)
+    return load_cuda_rank_model(comm, *files.gguf, tp, rank,
+                                {.device = group.device_of_rank(rank),
+                                 .context_length = model.effective_context_length(),
+                                 .max_step_tokens = group.max_batch_tokens,
+                                 .max_step_chunks = group.max_batch,
+                                 .collective_timeout_s = collective_timeout_s});
+  const MoeSplit moe_split = group.moe_split;
   if (files.safetensors) {
     auto encoder = BertModel::load(*files.safetensors, files.bert, tp, rank);
     if (!encoder) return encoder.error();
@@ -231,20 +242,28 @@ int run_worker(int argc, char** argv, const WorkerOptions& o) {
   MPI_Comm comm = env->split(mine->group_index);
   const GroupConfig& group = config->groups[mine->group_index];
   const ModelConfig& model = config->models[group.model_index];
-  if (group.backend != Backend::kCpu)
-    return fail("group " + group.name +
-                ": the cuda backend is not available in this build yet; use backend: cpu");
+  if (group.backend == Backend::kCuda) {
+    // Every rank of the group refuses alike, before any collective call: nobody waits.
+    if (std::optional<std::string> why = cuda_backend_missing())
+      return fail("group " + group.name + ": backend: cuda: " + *why);
+    if (model.task != ModelTask::kChat)
+      return fail("group " + group.name + ": backend: cuda runs chat models (Llama-family GGUF); " +
+                  "model " + model.name + " is an embedding model: use backend: cpu");
+  }
   if (model.task == ModelTask::kEmbed && !o.offline.empty())
     return fail("--offline runs chat models only");
 
   auto files = open_model_files(model);
   if (!files) return fail(files.error().message);
-  auto member = GroupMember::create(
-      comm, [&](int tp, int rank) { return load_rank_model(*files, tp, rank, group.moe_split); },
-      {.threads = group.threads_per_rank,
-       .kv_cache_bytes = group.kv_cache_mb << 20,
-       .block_size = 16,
-       .collective_timeout_s = o.collective_timeout_s});
+  auto member = GroupMember::create(comm,
+                                    [&](int tp, int rank) {
+                                      return load_rank_model(comm, *files, group, model, tp, rank,
+                                                             o.collective_timeout_s);
+                                    },
+                                    {.threads = group.threads_per_rank,
+                                     .kv_cache_bytes = group.kv_cache_mb << 20,
+                                     .block_size = 16,
+                                     .collective_timeout_s = o.collective_timeout_s});
   if (!member) return fail(member.error().message);
   report_memory(comm, group.name, "after load");
 

@@ -55,7 +55,7 @@
 //       backend: cpu                 cpu | cuda (default cpu)
 //       threads_per_rank: 1          cpu groups only, 1..1024 (default 1)
 //       devices: [0, 1]              cuda groups only and required there: the CUDA device of
-//                                    each rank on its host, length == tp
+//                                    each rank on its host, length == tp, no device twice
 //       kv_cache_mb: 256             KV-cache budget per rank in MiB, 1..1048576 (default 256)
 //       max_batch: 32                running sequences at most, 1..65536 (default 32)
 //       max_batch_tokens: 512        tokens per step at most (prefill chunk), >= max_batch,
@@ -165,6 +165,15 @@ struct GroupConfig {
   bool prefix_caching = true;                 // reuse the KV blocks of cached prompt prefixes
   int speculative_tokens = 4;                 // draft tokens per decode (prompt lookup); 0: off
   int speculative_max_batch = 4;              // speculate only with this many sequences running
+
+  // The CUDA device (as numbered on its host) that rank `rank` of a cuda group computes on:
+  // devices[rank]. -1 for a cpu group or a rank outside the list (validation rules out the
+  // latter for cuda groups: one distinct device per rank).
+  int device_of_rank(int rank) const {
+    if (backend != Backend::kCuda || rank < 0 || rank >= static_cast<int>(devices.size()))
+      return -1;
+    return devices[static_cast<size_t>(rank)];
+  }
 };
 
 struct ClusterConfig {

@@ -451,6 +451,38 @@ TEST_F(ClusterConfigTest, DevicesMustMatchTheBackend) {
                "expected one of cpu | cuda, got \"rocm\"");
 }
 
+// NCCL cannot put two ranks of one communicator on one GPU: the config says so, not a hang.
+TEST_F(ClusterConfigTest, DevicesMustBeDistinct) {
+  expect_error(std::string(kMinimal) + "    backend: cuda\n    devices: [1, 1]\n", 9,
+               "groups[0].devices[1]",
+               "device 1 is already rank 0's; each rank of a group needs its own GPU");
+  expect_error(
+      "models:\n  - {name: tiny, file: tiny.gguf}\ngroups:\n"
+      "  - {name: g, model: tiny, tp: 1, backend: cuda, devices: [0]}\n"
+      "  - name: h\n    model: tiny\n    tp: 3\n    backend: cuda\n"
+      "    devices:\n      - 2\n      - 0\n      - 2\n",
+      9, "groups[1].devices[2]", "device 2 is already rank 0's");
+  // Two groups may share a device (each has its own communicator).
+  auto r = parse(
+      "models:\n  - {name: tiny, file: tiny.gguf}\ngroups:\n"
+      "  - {name: a, model: tiny, tp: 1, backend: cuda, devices: [0]}\n"
+      "  - {name: b, model: tiny, tp: 1, backend: cuda, devices: [0]}\n");
+  EXPECT_TRUE(r.ok()) << r.error().message;
+}
+
+TEST_F(ClusterConfigTest, DeviceOfRankIsTheListEntry) {
+  auto r = parse(std::string(kMinimal) + "    backend: cuda\n    devices: [3, 1]\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const GroupConfig& g = r->groups[0];
+  EXPECT_EQ(g.device_of_rank(0), 3);
+  EXPECT_EQ(g.device_of_rank(1), 1);
+  EXPECT_EQ(g.device_of_rank(2), -1);
+  EXPECT_EQ(g.device_of_rank(-1), -1);
+  auto cpu = parse(kMinimal);
+  ASSERT_TRUE(cpu.ok()) << cpu.error().message;
+  EXPECT_EQ(cpu->groups[0].device_of_rank(0), -1);
+}
+
 TEST_F(ClusterConfigTest, TpBelowOne) {
   for (const char* tp : {"0", "-2"}) {
     expect_error(std::string("models:\n  - {name: tiny, file: tiny.gguf}\ngroups:\n  - name: g\n"

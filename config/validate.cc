@@ -234,6 +234,17 @@ void check_group(const Check& c, size_t i, GroupConfig& g) {
       c.fail(key("devices"), "lists " + std::to_string(g.devices.size()) + " devices but tp is " +
                                  std::to_string(g.tp) + "; give one device per rank");
     }
+    // NCCL refuses two ranks of one communicator on one GPU (and could hang trying).
+    for (size_t r = 1; r < g.devices.size(); ++r)
+      for (size_t earlier = 0; earlier < r; ++earlier)
+        if (g.devices[r] == g.devices[earlier]) {
+          c.fail(item_path(item_path("groups", i, "devices"), r),
+                 "device " + std::to_string(g.devices[r]) + " is already rank " +
+                     std::to_string(earlier) +
+                     "'s; each rank of a group needs its own GPU (NCCL cannot put two ranks of "
+                     "one group on one device)");
+          break;
+        }
   }
 
   if (g.max_batch_tokens < g.max_batch)

@@ -12,11 +12,13 @@ __global__ void sum_partials_kernel(const float* parts, int n_parts, int64_t n, 
 }
 }  // namespace
 
-void sum_partials_in_rank_order(const float* parts, int n_parts, int64_t n, float* out,
-                                cudaStream_t stream) {
+cudaError_t sum_partials_in_rank_order(const float* parts, int n_parts, int64_t n, float* out,
+                                       cudaStream_t stream) {
+  if (n <= 0) return cudaSuccess;
   const int threads = 256;
   const int64_t blocks = (n + threads - 1) / threads;
-  sum_partials_kernel<<<static_cast<unsigned>(blocks < 4096 ? blocks : 4096), threads, 0,
-                        stream>>>(parts, n_parts, n, out);
+  sum_partials_kernel<<<static_cast<unsigned>(blocks < 4096 ? blocks : 4096), threads, 0, stream>>>(
+      parts, n_parts, n, out);
+  return cudaGetLastError();
 }
 }  // namespace shardserve

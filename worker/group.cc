@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "parallel/agree.h"
 #include "parallel/mpi_check.h"
 
 namespace shardserve {
@@ -71,10 +72,15 @@ Result<std::unique_ptr<GroupMember>> GroupMember::create(MPI_Comm comm, const Lo
   m->comm_ = comm;
   m->collectives_ = make_mpi_collectives(comm, {.timeout_s = options.collective_timeout_s});
   m->combiner_ = std::make_unique<GroupShardCombiner>(*m->collectives_);
+  // Every rank learns whether all loaded (and reserved their KV storage) before going on: a
+  // rank that fails alone (a GPU out of memory, say) must not leave the others waiting in the
+  // next collective call.
   auto model = load(m->tp(), m->rank());
-  if (!model) return model.error();
+  const Status loaded = model ? Status{} : Status(model.error());
+  if (Status all = agree(comm, loaded, "load its shard of the model"); !all) return all.error();
   m->model_ = std::move(*model);
-  if (Status s = m->make_kv_cache(options); !s) return s.error();
+  const Status reserved = m->make_kv_cache(options);
+  if (Status all = agree(comm, reserved, "set up its KV cache"); !all) return all.error();
   m->pool_ = std::make_unique<ThreadPool>(options.threads);
   return m;
 }

@@ -52,7 +52,8 @@ class GroupMember {
   // gets the KV cache the model asks for (RankModel::kv_shape): as many blocks on every rank as
   // options.kv_cache_bytes hold on the rank with the most KV heads, so the leader's block
   // accounting holds for all. An Error for a model that does not load, a KV budget that holds
-  // no block, or KV storage the model cannot reserve.
+  // no block, or KV storage the model cannot reserve: on every rank when any rank fails (the
+  // others' Error names the failing rank, parallel/agree.h), so no rank is left waiting.
   static Result<std::unique_ptr<GroupMember>> create(MPI_Comm comm, const LoadModel& load,
                                                      const GroupOptions& options);
   ~GroupMember();

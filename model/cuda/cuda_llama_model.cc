@@ -40,15 +40,22 @@ struct CudaLlamaModel::Weights {
   DeviceBuffer<float> output_norm;  // [dim]
   DeviceBuffer<__half> output;      // [n_vocab][dim] LM head (token_embd when tied)
   DeviceBuffer<float> rope_table;   // [rope_positions][n_rot] (cos, sin) pairs
+  // Positions the table covers: the context the group serves (CudaLlamaOptions).
   int64_t rope_positions = 0;
   std::vector<Layer> layers;
   int64_t bytes = 0;
+  // Of `bytes`: tables a step reads a few rows of (token_embd, the RoPE table).
+  int64_t gathered_bytes = 0;
 };
 
-// Activations of one step, one row per token, and the device KV cache.
+// Activations of one step, one row per token, and the device KV cache. Every buffer is sized
+// once (allocate_activations at load, the step's ids in reserve_kv): n <= max_tokens below.
 struct CudaLlamaModel::RunState {
   gpu::Stream stream;
-  gpu::CublasHandle cublas{stream.get()};
+  gpu::CublasHandle cublas{stream.get(), gpu::kCublasWorkspaceBytes};
+  int64_t max_tokens = 0;        // tokens per step
+  int64_t max_chunks = 0;        // chunks per step
+  int64_t logit_rows = 0;        // rows the LM head computes at once (more run in pieces)
   DeviceBuffer<float> x;         // [n][dim]        residual stream
   DeviceBuffer<__half> xn;       // [n][dim]        normalized input of a sub-layer (GEMM input)
   DeviceBuffer<float> qkv;       // [n][q_dim + 2 kv_dim]
@@ -56,12 +63,15 @@ struct CudaLlamaModel::RunState {
   DeviceBuffer<float> proj;      // [n][dim]        row-parallel partial products (tp > 1)
   DeviceBuffer<float> gu;        // [n][2 ffn]      gate | up
   DeviceBuffer<__half> act;      // [n][ffn]        silu(gate) * up
-  DeviceBuffer<float> xsel;      // [n_out][dim]    rows that need logits
-  DeviceBuffer<__half> xo;       // [n_out][dim]    their final norm
-  DeviceBuffer<float> logits;    // [n_out][n_vocab]
-  DeviceBuffer<int32_t> ids;     // tokens | positions | table_begin | out rows | block tables
-  DeviceBuffer<int32_t> greedy;  // [n_out]
-  std::vector<int32_t> host_ids;
+  DeviceBuffer<float> xsel;      // [logit_rows][dim]      rows that need logits (a piece)
+  DeviceBuffer<__half> xo;       // [logit_rows][dim]      their final norm
+  DeviceBuffer<float> logits;    // [logit_rows][n_vocab]
+  DeviceBuffer<int32_t> greedy;  // [max_tokens]           argmax of every output row
+  // tokens | positions | table_begin | out rows | block tables: [ids_capacity], uploaded in
+  // one copy from the page-locked host_ids.
+  DeviceBuffer<int32_t> ids;
+  gpu::PinnedBuffer<int32_t> host_ids;
+  int64_t ids_capacity = 0;
   DeviceBuffer<__half> kv;  // K then V, each [layer][block][kv_head][position][head_dim]
   KvCacheShape kv_shape;
 
@@ -185,9 +195,18 @@ int64_t CudaLlamaModel::weight_bytes() const {
   return weights_->bytes;
 }
 
+int64_t CudaLlamaModel::bytes_read_per_step() const {
+  return weights_->bytes - weights_->gathered_bytes;
+}
+
 Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& file, int tp,
                                                              int rank, int device,
-                                                             Collectives* group) {
+                                                             Collectives* group,
+                                                             const CudaLlamaOptions& options) {
+  if (options.context_length < 0 || options.max_step_tokens <= 0 || options.max_step_chunks < 0)
+    return Error{
+        "CUDA model options: context_length >= 0, max_step_tokens > 0 and "
+        "max_step_chunks >= 0 are required"};
   if (auto reason = gpu::cuda_unavailable_reason())
     return Error{*reason + "; set backend: cpu for this group"};
   const int n_devices = gpu::cuda_device_count();
@@ -249,13 +268,15 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
     w.embd_stride = row_bytes(w.embd_type, dim);
     SS_ASSIGN(w.token_embd, alloc<uint8_t>(w.embd_stride * c.n_vocab, "token_embd", &w.bytes));
     w.token_embd.upload((*t)->data, w.embd_stride * c.n_vocab);
+    w.gathered_bytes += static_cast<int64_t>(w.embd_stride * c.n_vocab);
   }
   SS_ASSIGN(w.output_norm, up.f32("output_norm.weight", dim, all_dim));
   const std::string head = file.tensor("output.weight") ? "output.weight" : "token_embd.weight";
   SS_ASSIGN(w.output, up.matrix(c.n_vocab, dim, "the LM head"));
   SS_TRY(up.slice(head, dim, c.n_vocab, all_vocab, all_dim, w.output.data(), dim));
 
-  // RoPE angles of every position of the trained context, by the CPU's own function.
+  // RoPE angles of every position of the context the group serves (which may differ from the
+  // trained one), by the CPU's own function.
   {
     std::vector<float> factors;
     if (file.tensor("rope_freqs.weight")) {
@@ -270,12 +291,14 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
                                    .freq_scale = c.rope_freq_scale,
                                    .neox = c.traits.rope_neox,
                                    .freq_factors = factors.empty() ? nullptr : factors.data()};
-    w.rope_positions = std::max<int64_t>(c.context_length, 1);
+    w.rope_positions = std::max<int64_t>(
+        options.context_length > 0 ? options.context_length : c.context_length, 1);
     std::vector<float> table(w.rope_positions * c.n_rot);
     for (int64_t p = 0; p < w.rope_positions; ++p)
       kernels::rope_cache(rope, p, &table[p * c.n_rot]);
     SS_ASSIGN(w.rope_table, alloc<float>(table.size(), "the RoPE table", &w.bytes));
     w.rope_table.upload(table.data(), table.size());
+    w.gathered_bytes += static_cast<int64_t>(table.size() * sizeof(float));
   }
 
   w.layers.resize(c.n_layers);
@@ -316,8 +339,36 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
     SS_ASSIGN(L.wdown, up.matrix(dim, ffn, p + "ffn_down"));
     SS_TRY(up.slice(p + "ffn_down.weight", c.hidden_dim, dim, all_dim, s.ffn, L.wdown.data(), ffn));
   }
+  SS_TRY(m->allocate_activations(options));
   CUDA_CHECK(cudaDeviceSynchronize());
   return m;
+}
+
+Status CudaLlamaModel::allocate_activations(const CudaLlamaOptions& options) {
+  RunState& s = *state_;
+  const LlamaConfig& c = config_;
+  const int64_t n = options.max_step_tokens;
+  s.max_tokens = n;
+  s.max_chunks = options.max_step_chunks > 0 ? std::min(options.max_step_chunks, n) : n;
+  // Decode steps give one logit row per chunk; prompt scoring and speculation more, in pieces.
+  s.logit_rows = std::min<int64_t>(n, std::max<int64_t>(s.max_chunks, 64));
+  const int64_t dim = c.dim, hd = c.head_dim;
+  const int64_t q_dim = shard_.q_heads.size() * hd, kv_dim = shard_.kv_heads.size() * hd;
+  const int64_t ffn = shard_.ffn.size();
+  int64_t unused = 0;
+  SS_ASSIGN(s.x, alloc<float>(n * dim, "the residual stream", &unused));
+  SS_ASSIGN(s.xn, alloc<__half>(n * dim, "normalized activations", &unused));
+  SS_ASSIGN(s.qkv, alloc<float>(n * (q_dim + 2 * kv_dim), "Q, K and V", &unused));
+  SS_ASSIGN(s.att, alloc<__half>(n * q_dim, "attention outputs", &unused));
+  if (group_ && group_->size() > 1)
+    SS_ASSIGN(s.proj, alloc<float>(n * dim, "row-parallel partial products", &unused));
+  SS_ASSIGN(s.gu, alloc<float>(n * 2 * ffn, "gate and up", &unused));
+  SS_ASSIGN(s.act, alloc<__half>(n * ffn, "the FFN activation", &unused));
+  SS_ASSIGN(s.xsel, alloc<float>(s.logit_rows * dim, "the LM head's rows", &unused));
+  SS_ASSIGN(s.xo, alloc<__half>(s.logit_rows * dim, "the LM head's input", &unused));
+  SS_ASSIGN(s.logits, alloc<float>(s.logit_rows * c.n_vocab, "logits", &unused));
+  SS_ASSIGN(s.greedy, alloc<int32_t>(n, "greedy tokens", &unused));
+  return {};
 }
 
 std::optional<KvCacheShape> CudaLlamaModel::kv_shape(int64_t n_blocks, int64_t block_size) const {
@@ -341,6 +392,17 @@ Status CudaLlamaModel::reserve_kv(const KvCacheShape& shape) {
   if (!kv) return kv.error();
   s.kv = std::move(*kv);
   s.kv_shape = shape;
+  // A step's ids: 3 per token, at most one output row per token, and for each chunk the part
+  // of its block table that reaches its last position (never past the RoPE table's context).
+  const int64_t table_entries = std::min(
+      shape.n_blocks, (weights_->rope_positions + shape.block_size - 1) / shape.block_size);
+  s.ids_capacity = 4 * s.max_tokens + s.max_chunks * table_entries;
+  s.ids = DeviceBuffer<int32_t>();
+  s.host_ids = gpu::PinnedBuffer<int32_t>();
+  SS_ASSIGN(s.ids, alloc<int32_t>(s.ids_capacity, "a step's token ids", &unused));
+  auto host = gpu::PinnedBuffer<int32_t>::try_alloc(s.ids_capacity, "a step's token ids");
+  if (!host) return host.error();
+  s.host_ids = std::move(*host);
   return {};
 }
 
@@ -391,19 +453,31 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
   if (logits) logits->clear();
   if (greedy) greedy->clear();
   if (n == 0) return;
+  SS_CHECK(n <= s.max_tokens && static_cast<int64_t>(chunks.size()) <= s.max_chunks,
+           "a step beyond the CUDA model's limits (CudaLlamaOptions::max_step_tokens, "
+           "max_step_chunks)");
 
   // Token ids, positions, where each token's block table starts, the rows that need logits,
-  // then the block tables: one upload.
-  std::vector<int32_t>& h = s.host_ids;
-  h.assign(3 * n + n_out, 0);
-  int64_t t = 0, o = 0;
+  // then the block tables (each cut after the block of its chunk's last position): written
+  // into page-locked memory, one asynchronous upload.
+  int32_t* h = s.host_ids.data();
+  const int64_t tables_at = 3 * n + n_out;
+  int64_t t = 0, o = 0, at = tables_at;
   for (const SeqChunk& ch : chunks) {
     const int64_t len = static_cast<int64_t>(ch.tokens.size());
-    SS_CHECK(kv.capacity(ch.seq) >= ch.start_pos + len, "KV blocks not reserved for a chunk");
-    SS_CHECK(ch.start_pos + len <= w.rope_positions, "position beyond the trained context");
+    const int64_t end = ch.start_pos + len;
+    SS_CHECK(kv.capacity(ch.seq) >= end, "KV blocks not reserved for a chunk");
+    SS_CHECK(end <= w.rope_positions,
+             "a position beyond the context the CUDA model was loaded for "
+             "(CudaLlamaOptions::context_length)");
     const std::vector<int32_t>& table = kv.block_table(ch.seq);
-    const int32_t begin = static_cast<int32_t>(h.size() - 3 * n - n_out);
-    h.insert(h.end(), table.begin(), table.end());
+    const int64_t used =
+        std::min<int64_t>(static_cast<int64_t>(table.size()),
+                          (end + s.kv_shape.block_size - 1) / s.kv_shape.block_size);
+    SS_CHECK(at + used <= s.ids_capacity, "a step's block tables beyond the CUDA model's limits");
+    const int32_t begin = static_cast<int32_t>(at - tables_at);
+    std::copy(table.begin(), table.begin() + used, h + at);
+    at += used;
     for (int64_t i = 0; i < len; ++i, ++t) {
       SS_CHECK(ch.tokens[i] >= 0 && ch.tokens[i] < c.n_vocab, "token id out of range");
       h[t] = ch.tokens[i];
@@ -414,25 +488,15 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
       for (int64_t r = t - output_rows(ch); r < t; ++r) h[3 * n + o++] = static_cast<int32_t>(r);
   }
   const cudaStream_t st = s.stream.get();
-  s.ids.ensure(h.size());
-  CUDA_CHECK(cudaMemcpyAsync(s.ids.data(), h.data(), h.size() * sizeof(int32_t),
-                             cudaMemcpyHostToDevice, st));
+  CUDA_CHECK(cudaMemcpyAsync(s.ids.data(), h, at * sizeof(int32_t), cudaMemcpyHostToDevice, st));
   const int32_t* d_tokens = s.ids.data();
   const int32_t* d_out_rows = s.ids.data() + 3 * n;
-  const gpu::TokenSlots slots{s.ids.data() + n, s.ids.data() + 2 * n, s.ids.data() + 3 * n + n_out,
-                              n};
+  const gpu::TokenSlots slots{s.ids.data() + n, s.ids.data() + 2 * n, s.ids.data() + tables_at, n};
 
   const int64_t dim = c.dim, hd = c.head_dim;
   const int64_t nq = shard_.q_heads.size(), nkv = shard_.kv_heads.size();
   const int64_t q_dim = nq * hd, kv_dim = nkv * hd, ffn = shard_.ffn.size();
   const int64_t qkv_w = q_dim + 2 * kv_dim;
-  s.x.ensure(n * dim);
-  s.xn.ensure(n * dim);
-  s.qkv.ensure(n * qkv_w);
-  s.att.ensure(n * q_dim);
-  if (group_ && group_->size() > 1) s.proj.ensure(n * dim);
-  s.gu.ensure(n * 2 * ffn);
-  s.act.ensure(n * ffn);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const gpu::RopeShape rope_q{nq, hd, c.n_rot, c.traits.rope_neox},
       rope_k{nkv, hd, c.n_rot, c.traits.rope_neox};
@@ -469,29 +533,29 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
   }
 
   if ((!logits && !greedy) || n_out == 0) {
-    s.stream.synchronize();
+    s.stream.synchronize();  // host_ids is reused by the next step
     return;
   }
-  // Final norm and LM head, only for the last token of chunks that asked for logits.
-  s.xsel.ensure(n_out * dim);
-  s.xo.ensure(n_out * dim);
-  s.logits.ensure(n_out * c.n_vocab);
-  gpu::gather_rows(DType::F32, s.x.data(), dim * sizeof(float), d_out_rows, n_out, dim,
-                   s.xsel.data(), dim, st);
-  gpu::rms_norm(s.xsel.data(), dim, w.output_norm.data(), c.rms_eps, n_out, dim, s.xo.data(), dim,
-                st);
-  gpu::gemm_f16(s.cublas.get(), w.output.data(), dim, s.xo.data(), dim, s.logits.data(), c.n_vocab,
-                c.n_vocab, dim, n_out);
+  // Final norm and LM head for the rows that asked for logits, logit_rows at a time.
+  if (logits) logits->resize(n_out * c.n_vocab);
+  for (int64_t first = 0; first < n_out; first += s.logit_rows) {
+    const int64_t rows = std::min(s.logit_rows, n_out - first);
+    gpu::gather_rows(DType::F32, s.x.data(), dim * sizeof(float), d_out_rows + first, rows, dim,
+                     s.xsel.data(), dim, st);
+    gpu::rms_norm(s.xsel.data(), dim, w.output_norm.data(), c.rms_eps, rows, dim, s.xo.data(), dim,
+                  st);
+    gpu::gemm_f16(s.cublas.get(), w.output.data(), dim, s.xo.data(), dim, s.logits.data(),
+                  c.n_vocab, c.n_vocab, dim, rows);
+    if (greedy)
+      gpu::argmax_rows(s.logits.data(), c.n_vocab, rows, c.n_vocab, s.greedy.data() + first, st);
+    // Queued behind the LM head; the next piece's LM head is queued behind this copy.
+    if (logits)
+      CUDA_CHECK(cudaMemcpyAsync(logits->data() + first * c.n_vocab, s.logits.data(),
+                                 rows * c.n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st));
+  }
   if (greedy) {
-    s.greedy.ensure(n_out);
-    gpu::argmax_rows(s.logits.data(), c.n_vocab, n_out, c.n_vocab, s.greedy.data(), st);
     greedy->resize(n_out);
     CUDA_CHECK(cudaMemcpyAsync(greedy->data(), s.greedy.data(), n_out * sizeof(int32_t),
-                               cudaMemcpyDeviceToHost, st));
-  }
-  if (logits) {
-    logits->resize(n_out * c.n_vocab);
-    CUDA_CHECK(cudaMemcpyAsync(logits->data(), s.logits.data(), logits->size() * sizeof(float),
                                cudaMemcpyDeviceToHost, st));
   }
   s.stream.synchronize();

@@ -23,6 +23,12 @@
 // reserve_kv() for that cache's shape. (The host KvCache also reserves host storage it never
 // touches here: virtual memory only.)
 //
+// Memory is fixed at load and reserve_kv(): the activations are sized for the step limits of
+// CudaLlamaOptions, the token ids and block tables of a step go up from one page-locked host
+// buffer, cuBLAS gets its own workspace, and the RoPE table covers the context the group
+// serves. A step never allocates (a step beyond those limits is a violated precondition), so
+// the step's work can later be captured in a CUDA graph.
+//
 // Threading: one thread uses a model at a time, after cudaSetDevice(device) — load() selects
 // the device on the calling thread. Failure: load() returns an Error for no device, a model
 // this backend cannot run or memory that does not fit; CUDA errors during a step abort with the
@@ -45,13 +51,25 @@
 
 namespace shardserve {
 
+// What a CudaLlamaModel is sized for at load: the limits of the group's scheduler.
+struct CudaLlamaOptions {
+  // Positions a sequence may reach (the RoPE table's length): the context the group serves;
+  // 0: the model's trained context.
+  int64_t context_length = 0;
+  // Most tokens in one step (the scheduler's max_batch_tokens).
+  int64_t max_step_tokens = 512;
+  // Most chunks (sequences) in one step (the scheduler's max_batch); 0: max_step_tokens.
+  int64_t max_step_chunks = 0;
+};
+
 class CudaLlamaModel final : public RankModel {
  public:
   // Loads rank `rank` of `tp` onto CUDA device `device`. `group` (tp > 1: required, an NCCL
   // group of tp ranks; tp = 1: may be null) must outlive the model. The File is only read
-  // during load().
+  // during load(). An Error when options are not positive where they must be.
   static Result<std::unique_ptr<CudaLlamaModel>> load(const gguf::File& file, int tp, int rank,
-                                                      int device, Collectives* group = nullptr);
+                                                      int device, Collectives* group = nullptr,
+                                                      const CudaLlamaOptions& options = {});
   ~CudaLlamaModel() override;
 
   const LlamaConfig& config() const { return config_; }
@@ -59,6 +77,9 @@ class CudaLlamaModel final : public RankModel {
   int device() const { return device_; }
   // Bytes of device memory the weights take.
   int64_t weight_bytes() const;
+  // Of those, the bytes every step reads whole: all but the embedding table and the RoPE
+  // table, of which a step gathers only its tokens' rows (for bandwidth figures).
+  int64_t bytes_read_per_step() const;
 
   int64_t output_width() const override { return config_.n_vocab; }
   // KV cache shape for this shard (as LlamaModel::kv_shape).
@@ -71,7 +92,9 @@ class CudaLlamaModel final : public RankModel {
   Status forward(std::span<const SeqChunk> chunks, KvCache* kv, const StepResources& resources,
                  std::vector<float>* logits) override;
   // Runs one step. Preconditions: reserve_kv(kv.shape()), blocks reserved in kv for every chunk
-  // up to start_pos + n, token ids in [0, n_vocab), positions below the trained context length.
+  // up to start_pos + n, token ids in [0, n_vocab), positions below options.context_length, at
+  // most options.max_step_tokens tokens in at most max_step_chunks chunks (all checked: a
+  // violation aborts naming the limit).
   // `logits` (if non-null) receives output_rows(chunk) rows of n_vocab floats per chunk, in
   // chunk order; `greedy` (if non-null) receives the argmax of each such row, computed on the
   // device (a benchmark or test then copies no logits back).
@@ -82,6 +105,7 @@ class CudaLlamaModel final : public RankModel {
   struct Weights;
   struct RunState;
   CudaLlamaModel(LlamaConfig config, TransformerShard shard, int device, Collectives* group);
+  Status allocate_activations(const CudaLlamaOptions& options);
 
   LlamaConfig config_;
   TransformerShard shard_;

@@ -82,10 +82,14 @@ void Stream::synchronize() const {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-CublasHandle::CublasHandle(cudaStream_t stream) {
+CublasHandle::CublasHandle(cudaStream_t stream, size_t workspace_bytes)
+    : workspace_(workspace_bytes) {
   CUBLAS_CHECK(cublasCreate(&handle_));
   CUBLAS_CHECK(cublasSetStream(handle_, stream));
   CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
+  // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
+  if (workspace_bytes > 0)
+    CUBLAS_CHECK(cublasSetWorkspace(handle_, workspace_.get(), workspace_bytes));
 }
 
 CublasHandle::~CublasHandle() {

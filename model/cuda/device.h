@@ -98,6 +98,52 @@ class DeviceBuffer {
   size_t n_ = 0;
 };
 
+// `n` elements of T in page-locked host memory (cudaMallocHost): the host side of copies that
+// must be truly asynchronous (a step's uploads; CUDA graphs cannot capture a copy from
+// pageable memory). Uninitialised; fixed size.
+template <typename T>
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  // An Error naming the size when page-locked memory cannot be had.
+  static Result<PinnedBuffer> try_alloc(size_t n, const char* what) {
+    PinnedBuffer b;
+    if (n == 0) return b;
+    void* p = nullptr;
+    if (const cudaError_t e = cudaMallocHost(&p, n * sizeof(T)); e != cudaSuccess) {
+      cudaGetLastError();
+      return Error{std::string("cannot allocate ") + std::to_string((n * sizeof(T)) >> 10) +
+                   " KiB of page-locked host memory for " + what + ": " +
+                   cuda_error_message("cudaMallocHost", e)};
+    }
+    b.ptr_ = static_cast<T*>(p);
+    b.n_ = n;
+    return b;
+  }
+  ~PinnedBuffer() {
+    if (ptr_) cudaFreeHost(ptr_);
+  }
+  PinnedBuffer(PinnedBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+    if (this != &o) {
+      if (ptr_) cudaFreeHost(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+  T* data() const { return ptr_; }
+  size_t size() const { return n_; }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t n_ = 0;
+};
+
 // A non-blocking stream (does not synchronize with the legacy default stream).
 class Stream {
  public:
@@ -113,17 +159,25 @@ class Stream {
   cudaStream_t stream_ = nullptr;
 };
 
-// A cuBLAS handle bound to a stream, with tensor-core math allowed for f16 inputs.
+// A cuBLAS handle bound to a stream, with tensor-core math allowed for f16 inputs. With
+// workspace_bytes > 0 it owns a device workspace of that size and gives it to cuBLAS
+// (cublasSetWorkspace), so GEMMs never allocate one themselves: required for capturing them in
+// a CUDA graph, and a fixed cost known at load (kCublasWorkspaceBytes covers Hopper's needs).
 class CublasHandle {
  public:
-  explicit CublasHandle(cudaStream_t stream);
+  explicit CublasHandle(cudaStream_t stream, size_t workspace_bytes = 0);
   ~CublasHandle();
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
   cublasHandle_t get() const { return handle_; }
+  size_t workspace_bytes() const { return workspace_.bytes(); }
 
  private:
+  DeviceMemory workspace_;  // outlives the handle (destroyed after the destructor's body)
   cublasHandle_t handle_ = nullptr;
 };
+
+// cuBLAS's recommended workspace on Hopper (32 MiB; 4 MiB suffices before it).
+inline constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 
 }  // namespace shardserve::gpu

@@ -1,9 +1,12 @@
 // The NCCL backend of Collectives (parallel/nccl_collectives.h) against serial sums: run under
-// mpirun with one rank per GPU (rank r uses device r % device count); with one GPU, a group of
-// one. Skips with the reason where no device exists.
+// mpirun with one rank per GPU (rank r uses device r); with one GPU, a group of one, which runs
+// the same NCCL calls. Skips with the reason where no device exists or there are more ranks
+// than devices. The bootstrap test runs everywhere: a rank that cannot start must not leave
+// the others waiting.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "parallel/nccl_collectives.h"
@@ -23,12 +26,18 @@ float contribution(int r, int64_t i) {
 std::unique_ptr<Collectives> make_group(std::string* skip) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
   const int n_devices = gpu::cuda_device_count();
   if (n_devices == 0) {
     *skip = *gpu::testing::skip_reason();
     return nullptr;
   }
-  auto c = make_nccl_collectives(MPI_COMM_WORLD, rank % n_devices);
+  if (size > n_devices) {  // NCCL cannot put two ranks of one communicator on one GPU
+    *skip = std::to_string(size) + " ranks but " + std::to_string(n_devices) + " GPUs";
+    return nullptr;
+  }
+  auto c = make_nccl_collectives(MPI_COMM_WORLD, rank);
   if (!c.ok()) {
     ADD_FAILURE() << c.error().message;
     return nullptr;
@@ -68,6 +77,28 @@ TEST(NcclCollectives, AllGatherOfUnevenBlocks) {
   gpu::DeviceBuffer<float> send = to_device(mine), recv(expected.size());
   group->all_gather(send.data(), recv.data(), counts);
   EXPECT_EQ(to_host(recv), expected);
+}
+
+// GPU-NOTES item 3: the last rank names a device that does not exist. Every rank must return
+// an Error (the others' naming that rank) promptly, none wait in the id's broadcast or in
+// NCCL's own set-up.
+TEST(NcclBootstrap, ARankThatCannotStartFailsEveryRankWithoutWaiting) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const auto start = std::chrono::steady_clock::now();
+  auto c = make_nccl_collectives(MPI_COMM_WORLD, rank == size - 1 ? 999 : rank, {.timeout_s = 20});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(c.ok()) << "rank " << rank << " started an NCCL group with a missing device";
+  EXPECT_LT(seconds, 15.0) << c.error().message;
+  const std::string& why = c.error().message;
+  if (rank == size - 1 || gpu::cuda_device_count() == 0)
+    EXPECT_NE(why.find("rank " + std::to_string(rank) + ": "), std::string::npos) << why;
+  else
+    EXPECT_NE(why.find("rank " + std::to_string(size - 1) + " of " + std::to_string(size)),
+              std::string::npos)
+        << why;
 }
 
 }  // namespace
