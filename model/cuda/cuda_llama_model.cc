@@ -53,20 +53,21 @@ struct CudaLlamaModel::Weights {
 struct CudaLlamaModel::RunState {
   gpu::Stream stream;
   gpu::CublasHandle cublas{stream.get(), gpu::kCublasWorkspaceBytes};
-  int64_t max_tokens = 0;        // tokens per step
-  int64_t max_chunks = 0;        // chunks per step
-  int64_t logit_rows = 0;        // rows the LM head computes at once (more run in pieces)
-  DeviceBuffer<float> x;         // [n][dim]        residual stream
-  DeviceBuffer<__half> xn;       // [n][dim]        normalized input of a sub-layer (GEMM input)
-  DeviceBuffer<float> qkv;       // [n][q_dim + 2 kv_dim]
-  DeviceBuffer<__half> att;      // [n][q_dim]      attention output per head
-  DeviceBuffer<float> proj;      // [n][dim]        row-parallel partial products (tp > 1)
-  DeviceBuffer<float> gu;        // [n][2 ffn]      gate | up
-  DeviceBuffer<__half> act;      // [n][ffn]        silu(gate) * up
-  DeviceBuffer<float> xsel;      // [logit_rows][dim]      rows that need logits (a piece)
-  DeviceBuffer<__half> xo;       // [logit_rows][dim]      their final norm
-  DeviceBuffer<float> logits;    // [logit_rows][n_vocab]
-  DeviceBuffer<int32_t> greedy;  // [max_tokens]           argmax of every output row
+  int64_t max_tokens = 0;         // tokens per step
+  int64_t max_chunks = 0;         // chunks per step
+  int64_t logit_rows = 0;         // rows the LM head computes at once (more run in pieces)
+  DeviceBuffer<float> x;          // [n][dim]        residual stream
+  DeviceBuffer<__half> xn;        // [n][dim]        normalized input of a sub-layer (GEMM input)
+  DeviceBuffer<float> qkv;        // [n][q_dim + 2 kv_dim]
+  DeviceBuffer<__half> att;       // [n][q_dim]      attention output per head
+  DeviceBuffer<float> proj;       // [n][dim]        row-parallel partial products (tp > 1)
+  DeviceBuffer<float> gu;         // [n][2 ffn]      gate | up
+  DeviceBuffer<__half> act;       // [n][ffn]        silu(gate) * up
+  DeviceBuffer<float> xsel;       // [logit_rows][dim]      rows that need logits (a piece)
+  DeviceBuffer<__half> xo;        // [logit_rows][dim]      their final norm
+  DeviceBuffer<float> logits;     // [logit_rows][n_vocab]
+  DeviceBuffer<int32_t> greedy;   // [max_tokens]           argmax of every output row
+  gpu::PagedAttention attention;  // the step's attention plan, run by every layer
   // tokens | positions | table_begin | out rows | block tables: [ids_capacity], uploaded in
   // one copy from the page-locked host_ids.
   DeviceBuffer<int32_t> ids;
@@ -240,9 +241,14 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
     return Error{"tp " + std::to_string(tp) + " exceeds the model's " +
                  std::to_string(c.n_kv_heads) + " KV heads; the CUDA path does not replicate " +
                  "KV heads: use tp <= " + std::to_string(c.n_kv_heads) + " or backend: cpu"};
-  if (c.head_dim % 32 != 0 || c.head_dim > 256)
+  if (!gpu::attention_supports_head_dim(c.head_dim))
     return Error{"head_dim " + std::to_string(c.head_dim) +
-                 ": the CUDA attention kernel needs a multiple of 32 up to 256"};
+                 ": the CUDA attention kernels take 64, 128 or 256; use backend: cpu"};
+  if (c.n_heads / c.n_kv_heads > gpu::attention_max_group(c.head_dim))
+    return Error{std::to_string(c.n_heads / c.n_kv_heads) +
+                 " query heads per KV head: the CUDA attention kernels take at most " +
+                 std::to_string(gpu::attention_max_group(c.head_dim)) + " at head_dim " +
+                 std::to_string(c.head_dim) + "; use backend: cpu"};
 
   std::unique_ptr<CudaLlamaModel> m(new CudaLlamaModel(c, *shard, device, group));
   m->state_ = std::make_unique<RunState>();
@@ -501,6 +507,9 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
   const gpu::RopeShape rope_q{nq, hd, c.n_rot, c.traits.rope_neox},
       rope_k{nkv, hd, c.n_rot, c.traits.rope_neox};
 
+  // One attention plan for every layer: tiles of query tokens, contexts split where long.
+  s.attention.plan(h + n, h + 2 * n, n, nq, nkv, hd, st);
+
   // Embed the tokens.
   gpu::gather_rows(w.embd_type, w.token_embd.data(), w.embd_stride, d_tokens, n, dim, s.x.data(),
                    dim, st);
@@ -519,7 +528,7 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
     gpu::rope(q, qkv_w, n, rope_q, slots.positions, w.rope_table.data(), st);
     gpu::rope(k, qkv_w, n, rope_k, slots.positions, w.rope_table.data(), st);
     gpu::kv_write(k, v, qkv_w, cache, slots, st);
-    gpu::attention(q, qkv_w, nq, cache, slots, scale, s.att.data(), q_dim, st);
+    s.attention.run(q, qkv_w, cache, slots, scale, s.att.data(), q_dim, st);
     row_parallel(s.cublas, s.stream, group_, L.wo.data(), q_dim, s.att.data(), n, dim, s.x.data(),
                  s.proj.data());
 
