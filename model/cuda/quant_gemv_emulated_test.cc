@@ -70,6 +70,9 @@ inline uint4 load16(const void* p) {
   std::memcpy(&v, p, 16);
   return v;
 }
+inline uint4 load16_stream(const void* p) {
+  return load16(p);
+}
 inline void store16(void* p, const uint4& v) {
   emu::check_access(p, "store");
   std::memcpy(p, &v, 16);

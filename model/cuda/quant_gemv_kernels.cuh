@@ -3,7 +3,7 @@
 // model/cuda/quant_gemv_emulated_test.cc can compile the same kernels as host code and run them
 // on the CPU (model/cuda/testing/emulated_block.h): with SS_QUANT_GEMV_EMULATED defined, the
 // includer provides threadIdx, blockIdx, sync_warp, shfl_xor, dp4a, vsub4, round_to_int,
-// gemv_smem, load16, store16, ld_u16 and ld_u32 before including this file.
+// gemv_smem, load16_stream, load16, store16, ld_u16 and ld_u32 before including this file.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -43,9 +43,13 @@ __device__ inline unsigned char* gemv_smem() {
   extern __shared__ __align__(16) unsigned char smem[];
   return smem;
 }
-// 16 bytes at p (16-byte aligned): weights stream through (read once, evict first).
-__device__ inline uint4 load16(const void* p) {
+// 16 bytes at p (16-byte aligned). Weights stream through, read once (evict first); activation
+// quants are read by every row's warp and stay cached.
+__device__ inline uint4 load16_stream(const void* p) {
   return __ldcs(static_cast<const uint4*>(p));
+}
+__device__ inline uint4 load16(const void* p) {
+  return __ldg(static_cast<const uint4*>(p));
 }
 __device__ inline void store16(void* p, const uint4& v) {
   *static_cast<uint4*>(p) = v;
@@ -316,7 +320,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
 #pragma unroll
     for (int i = 0; i < L::kChunksPerLane; ++i) {
       const int c = lane + 32 * i;
-      if (c < next_chunks) next[i] = load16(src + begin + 16 * c);
+      if (c < next_chunks) next[i] = load16_stream(src + begin + 16 * c);
     }
   };
   fetch(0);
