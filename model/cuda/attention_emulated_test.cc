@@ -26,6 +26,7 @@
 #include "model/cuda/attention.cuh"
 #include "model/cuda/attention_plan.h"
 #include "model/cuda/testing/attention_reference.h"
+#include "model/cuda/testing/emulated_block.h"
 
 // Device code as host code.
 #undef __global__
@@ -38,132 +39,18 @@
 
 namespace shardserve::gpu::attention_kernels {
 
-// ---- The emulated block: fibers, barriers, shared memory ----
-namespace emu {
-
-enum class Wait { kRunnable, kBlock, kWarp, kDone };
-
-struct Dim {
-  unsigned x = 0, y = 0, z = 0;
-};
-
-struct Fiber {
-  ucontext_t context;
-  std::vector<char> stack;
-  Wait wait = Wait::kRunnable;
-};
-
-struct Block {
-  std::vector<Fiber>& fibers;
-  ucontext_t scheduler;
-  int current = 0;
-  std::function<void()> body;
-  float lanes[32][32];  // [warp][lane]: values exchanged by a shuffle
-};
-
-Block* block = nullptr;
-Dim thread_index, block_index;
-unsigned char* shared = nullptr;
-size_t shared_bytes = 0;
-// Global memory 16-byte accesses may touch: [begin, end) ranges.
-std::vector<std::pair<const char*, const char*>> global_ranges;
-
-void yield(Wait why) {
-  Fiber& f = block->fibers[block->current];
-  f.wait = why;
-  swapcontext(&f.context, &block->scheduler);
-}
-
-void fiber_main() {
-  block->body();
-  block->fibers[block->current].wait = Wait::kDone;
-}  // returns to the scheduler through uc_link
-
-// Runs `body` as n threads of one block; empty, or why the threads did not meet at their
-// barriers.
-std::string run_block(int n, const std::function<void()>& body) {
-  static std::vector<Fiber> fibers;  // stacks reused by every block
-  fibers.resize(n);
-  Block b{fibers};
-  b.body = body;
-  block = &b;
-  for (Fiber& f : b.fibers) {
-    f.stack.resize(128 * 1024);
-    f.wait = Wait::kRunnable;
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = f.stack.data();
-    f.context.uc_stack.ss_size = f.stack.size();
-    f.context.uc_link = &b.scheduler;
-    makecontext(&f.context, fiber_main, 0);
-  }
-  for (;;) {
-    for (int i = 0; i < n; ++i) {
-      if (b.fibers[i].wait != Wait::kRunnable) continue;
-      b.current = i;
-      thread_index = {static_cast<unsigned>(i), 0, 0};
-      swapcontext(&b.scheduler, &b.fibers[i].context);
-    }
-    int done = 0, at_block = 0;
-    for (const Fiber& f : b.fibers) {
-      done += f.wait == Wait::kDone;
-      at_block += f.wait == Wait::kBlock;
-    }
-    if (done == n) break;
-    bool released = false;
-    for (int w = 0; w * 32 < n; ++w) {
-      bool all = true;
-      for (int l = 0; l < 32; ++l) all = all && b.fibers[w * 32 + l].wait == Wait::kWarp;
-      if (all) {
-        for (int l = 0; l < 32; ++l) b.fibers[w * 32 + l].wait = Wait::kRunnable;
-        released = true;
-      }
-    }
-    if (!released && at_block == n) {
-      for (Fiber& f : b.fibers) f.wait = Wait::kRunnable;
-      released = true;
-    }
-    if (!released) {
-      block = nullptr;
-      return "threads stuck: " + std::to_string(done) + " done, " + std::to_string(at_block) +
-             " at __syncthreads, the rest at a warp shuffle";
-    }
-  }
-  block = nullptr;
-  return "";
-}
-
-void check_access(const void* p, const char* what) {
-  const char* c = static_cast<const char*>(p);
-  if (reinterpret_cast<uintptr_t>(c) % 16 != 0) {
-    std::fprintf(stderr, "%s of 16 bytes at a misaligned address\n", what);
-    std::abort();
-  }
-  if (c >= reinterpret_cast<const char*>(shared) &&
-      c + 16 <= reinterpret_cast<const char*>(shared) + shared_bytes)
-    return;
-  for (const auto& [begin, end] : global_ranges)
-    if (c >= begin && c + 16 <= end) return;
-  std::fprintf(stderr, "%s of 16 bytes outside shared memory and the cache\n", what);
-  std::abort();
-}
-
-}  // namespace emu
+// emu:: is model/cuda/testing/emulated_block.h.
 
 // What attention_kernels.cuh expects from its includer.
 #define threadIdx emu::thread_index
 #define blockIdx emu::block_index
 
 inline void __syncthreads() {
-  emu::yield(emu::Wait::kBlock);
+  emu::sync_block();
 }
 
 inline float shuffle_xor(float v, int offset) {
-  const int lane = emu::block->current % 32, warp = emu::block->current / 32;
-  emu::block->lanes[warp][lane] = v;
-  emu::yield(emu::Wait::kWarp);
-  const float other = emu::block->lanes[warp][lane ^ offset];
-  emu::yield(emu::Wait::kWarp);
-  return other;
+  return emu::shuffle_xor(v, offset);
 }
 
 template <typename T>
@@ -212,16 +99,9 @@ using testing::Shape;
 // Launches `kernel(args...)` on a grid of x * y blocks of kThreads threads.
 template <typename Kernel, typename... Args>
 void emulate(unsigned grid_x, unsigned grid_y, size_t smem_bytes, Kernel kernel, Args... args) {
-  std::vector<uint4> smem((smem_bytes + 15) / 16 + 1);
-  for (unsigned y = 0; y < grid_y; ++y)
-    for (unsigned x = 0; x < grid_x; ++x) {
-      std::memset(smem.data(), 0xff, smem.size() * 16);  // NaN in f16 and f32
-      emu::shared = reinterpret_cast<unsigned char*>(smem.data());
-      emu::shared_bytes = smem_bytes;
-      emu::block_index = {x, y, 0};
-      const std::string failure = emu::run_block(kThreads, [&] { kernel(args...); });
-      ASSERT_EQ(failure, "") << "block (" << x << ", " << y << ")";
-    }
+  const std::string failure =
+      emu::launch(grid_x, grid_y, kThreads, smem_bytes, [&] { kernel(args...); });
+  ASSERT_EQ(failure, "");
 }
 
 enum class Path { kPlanned, kUnplanned };

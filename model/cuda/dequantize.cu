@@ -2,84 +2,14 @@
 
 #include "base/check.h"
 #include "model/cuda/cuda_check.h"
+#include "model/cuda/dequantize_elements.cuh"
 
 namespace shardserve::gpu {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kQK = 32;  // elements per legacy quant block
 
-__device__ inline uint32_t load_u16(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8);
-}
-__device__ inline uint32_t load_u32(const uint8_t* p) {
-  return load_u16(p) | (load_u16(p + 2) << 16);
-}
-__device__ inline float f16_bits_to_float(uint32_t h) {
-  return __half2float(__ushort_as_half(static_cast<unsigned short>(h)));
-}
-
-// Element c of a row in each format (the layouts of model/kernels/cpu/quant_internal.h).
-template <DType T>
-__device__ float element(const uint8_t* row, int64_t c);
-
-template <>
-__device__ float element<DType::F32>(const uint8_t* row, int64_t c) {
-  return __uint_as_float(load_u32(row + 4 * c));
-}
-template <>
-__device__ float element<DType::F16>(const uint8_t* row, int64_t c) {
-  return f16_bits_to_float(load_u16(row + 2 * c));
-}
-template <>
-__device__ float element<DType::BF16>(const uint8_t* row, int64_t c) {
-  return __uint_as_float(load_u16(row + 2 * c) << 16);
-}
-// Q4_0: {f16 d; u8 qs[16]}: x[j] = (lo nibble of qs[j] - 8) * d, x[j + 16] = (hi nibble - 8) * d.
-template <>
-__device__ float element<DType::Q4_0>(const uint8_t* row, int64_t c) {
-  const uint8_t* b = row + (c / kQK) * 18;
-  const int j = static_cast<int>(c % kQK);
-  const int q = j < 16 ? (b[2 + j] & 0xf) : (b[2 + j - 16] >> 4);
-  return __fmul_rn(static_cast<float>(q - 8), f16_bits_to_float(load_u16(b)));
-}
-// Q4_1: {f16 d, m; u8 qs[16]}: x = q * d + m (two roundings, as the CPU reference).
-template <>
-__device__ float element<DType::Q4_1>(const uint8_t* row, int64_t c) {
-  const uint8_t* b = row + (c / kQK) * 20;
-  const int j = static_cast<int>(c % kQK);
-  const int q = j < 16 ? (b[4 + j] & 0xf) : (b[4 + j - 16] >> 4);
-  return __fadd_rn(__fmul_rn(static_cast<float>(q), f16_bits_to_float(load_u16(b))),
-                   f16_bits_to_float(load_u16(b + 2)));
-}
-// Q5_0: {f16 d; u8 qh[4]; u8 qs[16]}: 5th bit j of the little-endian qh; x = (q - 16) * d.
-template <>
-__device__ float element<DType::Q5_0>(const uint8_t* row, int64_t c) {
-  const uint8_t* b = row + (c / kQK) * 22;
-  const int j = static_cast<int>(c % kQK);
-  const uint32_t qh = load_u32(b + 2);
-  const int lo = j < 16 ? (b[6 + j] & 0xf) : (b[6 + j - 16] >> 4);
-  const int q = lo | static_cast<int>(((qh >> j) & 1u) << 4);
-  return __fmul_rn(static_cast<float>(q - 16), f16_bits_to_float(load_u16(b)));
-}
-// Q5_1: {f16 d, m; u8 qh[4]; u8 qs[16]}: x = q * d + m.
-template <>
-__device__ float element<DType::Q5_1>(const uint8_t* row, int64_t c) {
-  const uint8_t* b = row + (c / kQK) * 24;
-  const int j = static_cast<int>(c % kQK);
-  const uint32_t qh = load_u32(b + 4);
-  const int lo = j < 16 ? (b[8 + j] & 0xf) : (b[8 + j - 16] >> 4);
-  const int q = lo | static_cast<int>(((qh >> j) & 1u) << 4);
-  return __fadd_rn(__fmul_rn(static_cast<float>(q), f16_bits_to_float(load_u16(b))),
-                   f16_bits_to_float(load_u16(b + 2)));
-}
-// Q8_0: {f16 d; i8 qs[32]}: x = q * d.
-template <>
-__device__ float element<DType::Q8_0>(const uint8_t* row, int64_t c) {
-  const uint8_t* b = row + (c / kQK) * 34;
-  const int q = static_cast<int8_t>(b[2 + c % kQK]);
-  return __fmul_rn(static_cast<float>(q), f16_bits_to_float(load_u16(b)));
-}
+using dequantize_elements::element;
 
 __device__ inline void store(float* p, float v) {
   *p = v;
@@ -125,6 +55,11 @@ void launch(DType type, const void* src, size_t stride, const int32_t* rows, int
     SS_DEQUANT_CASE(Q5_0)
     SS_DEQUANT_CASE(Q5_1)
     SS_DEQUANT_CASE(Q8_0)
+    SS_DEQUANT_CASE(Q2_K)
+    SS_DEQUANT_CASE(Q3_K)
+    SS_DEQUANT_CASE(Q4_K)
+    SS_DEQUANT_CASE(Q5_K)
+    SS_DEQUANT_CASE(Q6_K)
 #undef SS_DEQUANT_CASE
     default:
       break;
@@ -144,6 +79,11 @@ bool dequantize_supported(DType type) {
     case DType::Q5_0:
     case DType::Q5_1:
     case DType::Q8_0:
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
       return true;
     default:
       return false;

@@ -8,8 +8,8 @@
 // and bandwidth (f16 is 3.6x the bytes of Q4_1 per decode step); a quantized GEMV for decode
 // is the next step if decode turns out bandwidth-bound.
 //
-// Values are bit-identical to the CPU scalar reference (quant_ref.cc) followed by an f16
-// rounding (round to nearest even): x = q * d + m is computed as two roundings, as there.
+// Values are bit-identical to the CPU scalar reference (quant_ref.cc, quant_ref_k.cc) followed by
+// an f16 rounding (round to nearest even): x = q * d + m is computed as two roundings, as there.
 //
 // Layout: row r of the source starts at src + r * src_row_stride bytes (any stride: column
 // slices of row-parallel shards are rows with a stride), n_cols elements of `type` (a multiple
@@ -27,7 +27,7 @@
 
 namespace shardserve::gpu {
 
-// Types these kernels convert: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
+// Types these kernels convert: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K .. Q6_K.
 bool dequantize_supported(DType type);
 
 // dst[r * ld_dst + c] = element c of source row r, for r < n_rows, c < n_cols.

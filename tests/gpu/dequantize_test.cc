@@ -19,7 +19,15 @@ std::vector<size_t> scale_offsets(DType type) {
   switch (type) {
     case DType::Q4_1:
     case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K:
       return {0, 2};
+    case DType::Q2_K:
+      return {80, 82};
+    case DType::Q3_K:
+      return {108};
+    case DType::Q6_K:
+      return {208};
     case DType::Q4_0:
     case DType::Q5_0:
     case DType::Q8_0:
@@ -100,7 +108,7 @@ TEST_P(Dequantize, MatchesTheCpuReference) {
 TEST_P(Dequantize, GathersRowsForEmbeddings) {
   SS_SKIP_WITHOUT_GPU();
   const DType type = GetParam();
-  const int64_t n_rows = 9, n_cols = 64;
+  const int64_t n_rows = 9, n_cols = 256;  // one K-quant super-block
   const size_t stride = row_bytes(type, n_cols);
   const std::vector<uint8_t> bytes = random_rows(type, n_rows, n_cols, stride, 7);
   const std::vector<int32_t> rows = {3, 0, 8, 3};
@@ -120,14 +128,17 @@ TEST_P(Dequantize, GathersRowsForEmbeddings) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, Dequantize,
                          ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q4_0,
-                                           DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0),
+                                           DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                                           DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                           DType::Q6_K),
                          [](const auto& p) { return std::string(shardserve::info(p.param).name); });
 
-TEST(Dequantize, SupportsTheDefaultModelsTypesOnly) {
+TEST(Dequantize, SupportsTheWeightTypes) {
   // Host-side: no device needed.
   EXPECT_TRUE(dequantize_supported(DType::Q4_1));
   EXPECT_TRUE(dequantize_supported(DType::Q8_0));
-  EXPECT_FALSE(dequantize_supported(DType::Q4_K));
+  EXPECT_TRUE(dequantize_supported(DType::Q4_K));
+  EXPECT_TRUE(dequantize_supported(DType::Q6_K));
   EXPECT_FALSE(dequantize_supported(DType::Q8_1));
 }
 
