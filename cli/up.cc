@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,15 +44,27 @@ std::string self_exe() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "shardserve";
 }
 
+// The executable a group's ranks run: this one, or for a cuda group shardserve-cuda beside it
+// (cli/CMakeLists.txt: `shardserve` leaves the CUDA libraries out). Where there is none, this
+// one, whose ranks then say why they cannot run the group.
+std::string worker_exe(Backend backend) {
+  const std::string self = self_exe();
+  if (backend != Backend::kCuda) return self;
+  const std::filesystem::path cuda = std::filesystem::path(self).parent_path() / "shardserve-cuda";
+  return ::access(cuda.c_str(), X_OK) == 0 ? cuda.string() : self;
+}
+
 // `mpirun ... shardserve worker -c CONFIG --group NAME --set ...` for one group of `tp` ranks.
-std::vector<std::string> group_job_argv(const UpOptions& o, const std::string& group, int tp) {
+std::vector<std::string> group_job_argv(const UpOptions& o, const GroupConfig& g) {
+  const std::string& group = g.name;
+  const int tp = g.tp;
   // No binding: Open MPI binds each rank to one core when there are at most two ranks, which
   // would put all of a rank's threads (threads_per_rank) on a single core.
   std::vector<std::string> args = {o.mpirun,          "-np",       std::to_string(tp),
                                    "--oversubscribe", "--bind-to", "none"};
   if (::geteuid() == 0) args.push_back("--allow-run-as-root");
-  for (const std::string& a : {self_exe(), std::string("worker"), std::string("-c"), o.config,
-                               std::string("--group"), group})
+  for (const std::string& a : {worker_exe(g.backend), std::string("worker"), std::string("-c"),
+                               o.config, std::string("--group"), group})
     args.push_back(a);
   for (const std::string& s : o.overrides) {
     args.push_back("--set");
@@ -69,7 +82,7 @@ int run_up(const UpOptions& o) {
   if (!config) return fail(config.error().message);
   std::vector<GroupJobs::Job> jobs;
   for (const GroupConfig& g : config->groups)
-    jobs.push_back({.group = g.name, .argv = group_job_argv(o, g.name, g.tp)});
+    jobs.push_back({.group = g.name, .argv = group_job_argv(o, g)});
   GroupJobs workers(std::move(jobs));
 
   auto started = Coordinator::start(*config);

@@ -2,7 +2,8 @@
 """`shardserve worker` with a `backend: cuda` group on a machine without a usable GPU: every
 rank exits promptly with a message that says why and what to do, none waits for the others
 (the NCCL bootstrap agrees on failure before its broadcast, parallel/nccl_collectives.h).
-A build without CUDA refuses the group with its own message. On a machine with a GPU the test
+A build without CUDA refuses the group with its own message, and so does `shardserve` beside
+`shardserve-cuda` (it names shardserve-cuda). On a machine with a GPU the test
 skips: scripts/gpu-check runs cuda groups there.
 
     tests/cli/cuda_worker_test.py --shardserve build/cli/shardserve
@@ -20,7 +21,8 @@ from script_tests import MODEL, run_tests  # noqa: E402
 
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
 # What a rank says: no device here (CUDA build), or no backend (a build without CUDA).
-REASONS = ("no CUDA device", "built without the CUDA backend")
+REASONS = ("no CUDA device", "built without the CUDA backend",
+           "shardserve without the CUDA libraries")
 
 
 def has_gpu():
