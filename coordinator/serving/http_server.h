@@ -41,7 +41,7 @@
 // Why not cpp-httplib (the server before): it gives every accepted socket a pool thread that
 // blocks reading it until its keep-alive or read timeout, so a thousand idle connections take
 // every thread and a new chat request waits (yhirose/cpp-httplib#1410, #1891; its maintainer
-// keeps that model). It remains the HTTP client of tests and tools.
+// keeps that model).
 //
 // Thread-safety: endpoints run on pool threads, the cheap routes on the polling thread; shared
 // state is the (thread-safe) GroupLink, metrics and admission, and the immutable models.
