@@ -12,9 +12,11 @@
 #include "model/cuda/device.h"
 #include "model/cuda/elementwise.cuh"
 #include "model/cuda/gemm.h"
+#include "model/cuda/quant_gemv.cuh"
 #include "model/cuda/reductions.cuh"
 #include "model/cuda/rms_norm.cuh"
 #include "model/cuda/rope.cuh"
+#include "model/cuda/weight_plan.h"
 #include "model/kernels/cpu/ops.h"  // rope_cache: the CPU's angles, for the device's table
 
 namespace shardserve {
@@ -22,27 +24,51 @@ namespace shardserve {
 using gpu::DeviceBuffer;
 using gpu::DeviceMemory;
 
+namespace {
+
+// One device matrix of a projection (weight_plan.h): GGUF blocks the quantized GEMV reads, or
+// f16 for cuBLAS.
+struct DeviceMatrix {
+  gpu::PlannedMatrix plan;       // its type, output rows [row_begin, row_begin + rows), pitch
+  DeviceBuffer<uint8_t> blocks;  // plan.quantized: [rows] rows of plan.row_stride bytes
+  gpu::QuantMatrix q;            // plan.quantized: the GEMV's view of `blocks`
+  DeviceBuffer<__half> f16;      // otherwise: [rows][cols]
+};
+
+// The weights of one product W x, W [rows][cols]: matrices writing disjoint row ranges of the
+// output (several where a fused projection mixes types, e.g. Q6_K attn_v in a Q4_K_M file).
+struct Projection {
+  std::vector<DeviceMatrix> matrices;
+  int64_t rows = 0, cols = 0;
+};
+
+}  // namespace
+
 // One shard's weights on the device. Row counts use the shard's local sizes: q_dim = local q
 // heads * head_dim, kv_dim = local kv heads * head_dim, ffn = local FFN columns.
 struct CudaLlamaModel::Weights {
   struct Layer {
     DeviceBuffer<float> attn_norm;  // [dim]
-    DeviceBuffer<__half> wqkv;      // [q_dim + 2 kv_dim][dim]: Q rows, then K, then V
+    Projection wqkv;                // [q_dim + 2 kv_dim][dim]: Q rows, then K, then V
     DeviceBuffer<float> bqkv;       // [q_dim + 2 kv_dim], empty without biases
-    DeviceBuffer<__half> wo;        // [dim][q_dim] (row-parallel)
+    Projection wo;                  // [dim][q_dim] (row-parallel)
     DeviceBuffer<float> ffn_norm;   // [dim]
-    DeviceBuffer<__half> wgu;       // [2 ffn][dim]: gate rows, then up
-    DeviceBuffer<__half> wdown;     // [dim][ffn] (row-parallel)
+    Projection wgu;                 // [2 ffn][dim]: gate rows, then up
+    Projection wdown;               // [dim][ffn] (row-parallel)
   };
   DeviceBuffer<uint8_t> token_embd;  // raw rows [n_vocab] of embd_type, embd_stride bytes each
   DType embd_type = DType::F32;
   size_t embd_stride = 0;
   DeviceBuffer<float> output_norm;  // [dim]
-  DeviceBuffer<__half> output;      // [n_vocab][dim] LM head (token_embd when tied)
+  Projection output;                // [n_vocab][dim] LM head (token_embd when tied)
   DeviceBuffer<float> rope_table;   // [rope_positions][n_rot] (cos, sin) pairs
   // Positions the table covers: the context the group serves (CudaLlamaOptions).
   int64_t rope_positions = 0;
   std::vector<Layer> layers;
+  // Rows x columns of the largest quantized matrix of the layers (prefill's dequantization
+  // scratch; the LM head goes in pieces), and the widest input of a quantized matrix.
+  int64_t max_quant_elems = 0, max_quant_cols = 0;
+  bool quantized_head = false;
   int64_t bytes = 0;
   // Of `bytes`: tables a step reads a few rows of (token_embd, the RoPE table).
   int64_t gathered_bytes = 0;
@@ -53,20 +79,26 @@ struct CudaLlamaModel::Weights {
 struct CudaLlamaModel::RunState {
   gpu::Stream stream;
   gpu::CublasHandle cublas{stream.get(), gpu::kCublasWorkspaceBytes};
-  int64_t max_tokens = 0;         // tokens per step
-  int64_t max_chunks = 0;         // chunks per step
-  int64_t logit_rows = 0;         // rows the LM head computes at once (more run in pieces)
-  DeviceBuffer<float> x;          // [n][dim]        residual stream
-  DeviceBuffer<__half> xn;        // [n][dim]        normalized input of a sub-layer (GEMM input)
-  DeviceBuffer<float> qkv;        // [n][q_dim + 2 kv_dim]
-  DeviceBuffer<__half> att;       // [n][q_dim]      attention output per head
-  DeviceBuffer<float> proj;       // [n][dim]        row-parallel partial products (tp > 1)
-  DeviceBuffer<float> gu;         // [n][2 ffn]      gate | up
-  DeviceBuffer<__half> act;       // [n][ffn]        silu(gate) * up
-  DeviceBuffer<float> xsel;       // [logit_rows][dim]      rows that need logits (a piece)
-  DeviceBuffer<__half> xo;        // [logit_rows][dim]      their final norm
-  DeviceBuffer<float> logits;     // [logit_rows][n_vocab]
-  DeviceBuffer<int32_t> greedy;   // [max_tokens]           argmax of every output row
+  int64_t max_tokens = 0;        // tokens per step
+  int64_t max_chunks = 0;        // chunks per step
+  int64_t logit_rows = 0;        // rows the LM head computes at once (more run in pieces)
+  DeviceBuffer<float> x;         // [n][dim]        residual stream
+  DeviceBuffer<__half> xn;       // [n][dim]        normalized input of a sub-layer (GEMM input)
+  DeviceBuffer<float> qkv;       // [n][q_dim + 2 kv_dim]
+  DeviceBuffer<__half> att;      // [n][q_dim]      attention output per head
+  DeviceBuffer<float> proj;      // [n][dim]        row-parallel partial products (tp > 1)
+  DeviceBuffer<float> gu;        // [n][2 ffn]      gate | up
+  DeviceBuffer<__half> act;      // [n][ffn]        silu(gate) * up
+  DeviceBuffer<float> xsel;      // [logit_rows][dim]      rows that need logits (a piece)
+  DeviceBuffer<__half> xo;       // [logit_rows][dim]      their final norm
+  DeviceBuffer<float> logits;    // [logit_rows][n_vocab]
+  DeviceBuffer<int32_t> greedy;  // [max_tokens]           argmax of every output row
+  // The quantized GEMV's 8-bit activations: activation_bytes(widest input, kGemvMaxCols);
+  // empty when no weight is quantized.
+  DeviceBuffer<uint8_t> gemv_ws;
+  // Quantized weights dequantized for a GEMM of more than kGemvMaxCols tokens: the largest
+  // layer matrix ([rows][cols] f16); empty when no step can need it.
+  DeviceBuffer<__half> wscratch;
   gpu::PagedAttention attention;  // the step's attention plan, run by every layer
   // tokens | positions | table_begin | out rows | block tables: [ids_capacity], uploaded in
   // one copy from the page-locked host_ids.
@@ -100,6 +132,18 @@ Result<DeviceBuffer<T>> alloc(size_t n, const std::string& what, int64_t* total)
   return DeviceBuffer<T>(std::move(*mem));
 }
 
+#define SS_TRY(expr)                                                        \
+  do {                                                                      \
+    if (Status ss_status_ = (expr); !ss_status_) return ss_status_.error(); \
+  } while (0)
+
+#define SS_ASSIGN(lhs, expr)                    \
+  do {                                          \
+    auto ss_result_ = (expr);                   \
+    if (!ss_result_) return ss_result_.error(); \
+    lhs = std::move(*ss_result_);               \
+  } while (0)
+
 // Reads tensors of the mapped file, checks them and copies (slices of) them to the device.
 class Uploader {
  public:
@@ -118,23 +162,33 @@ class Uploader {
     return t;
   }
 
-  // Rows `rows` x columns `cols` of a [n_cols, n_rows] tensor, dequantized to f16 into dst
-  // (row i of the slice at dst + i * ld).
-  Status slice(const std::string& name, int64_t n_cols, int64_t n_rows, Range rows, Range cols,
-               __half* dst, int64_t ld) {
+  // The tensor `name` of GGUF shape [n_cols, n_rows], checked to be readable here and
+  // sliceable at columns `cols` (whole blocks).
+  Result<const gguf::TensorInfo*> sliceable(const std::string& name, int64_t n_cols, int64_t n_rows,
+                                            Range cols) {
     auto t = find(name, n_cols, n_rows);
     if (!t) return t.error();
     const DType type = (*t)->type;
     if (!gpu::dequantize_supported(type))
       return Error{"tensor '" + name + "' has type " + std::string(info(type).name) +
-                   ", which the CUDA backend does not load yet (F32, F16, BF16, Q4_0, Q4_1, "
-                   "Q5_0, Q5_1, Q8_0); use backend: cpu for this model"};
+                   ", which the CUDA backend does not load (F32, F16, BF16, Q4_0, Q4_1, Q5_0, "
+                   "Q5_1, Q8_0, Q2_K .. Q6_K); use backend: cpu for this model"};
     const int64_t block = info(type).block_size;
     if (cols.begin % block != 0 || cols.size() % block != 0)
       return Error{"tensor '" + name + "' cannot be split at columns [" +
                    std::to_string(cols.begin) + ", " + std::to_string(cols.end) + "): its " +
                    std::string(info(type).name) + " blocks hold " + std::to_string(block) +
                    " columns"};
+    return t;
+  }
+
+  // Rows `rows` x columns `cols` of a [n_cols, n_rows] tensor, dequantized to f16 into dst
+  // (row i of the slice at dst + i * ld).
+  Status slice(const std::string& name, int64_t n_cols, int64_t n_rows, Range rows, Range cols,
+               __half* dst, int64_t ld) {
+    auto t = sliceable(name, n_cols, n_rows, cols);
+    if (!t) return t.error();
+    const DType type = (*t)->type;
     const size_t full = row_bytes(type, n_cols), width = row_bytes(type, cols.size());
     staging_.ensure(width * rows.size());
     const uint8_t* src = (*t)->data + rows.begin * full + row_bytes(type, cols.begin);
@@ -143,6 +197,77 @@ class Uploader {
     gpu::dequantize_rows(type, staging_.data(), width, rows.size(), cols.size(), dst, ld, stream_);
     CUDA_CHECK(cudaStreamSynchronize(stream_));  // before staging_ is reused
     return {};
+  }
+
+  // Rows `rows` x columns `cols` of a [n_cols, n_rows] tensor as its GGUF blocks, no
+  // dequantization: row i of the slice at dst + i * pitch bytes (pitch >= the slice's
+  // row_bytes; gpu::quant_row_stride for the GEMV).
+  Status quant_slice(const std::string& name, int64_t n_cols, int64_t n_rows, Range rows,
+                     Range cols, uint8_t* dst, size_t pitch) {
+    auto t = sliceable(name, n_cols, n_rows, cols);
+    if (!t) return t.error();
+    const DType type = (*t)->type;
+    const size_t full = row_bytes(type, n_cols), width = row_bytes(type, cols.size());
+    SS_CHECK(pitch >= width, "quant_slice: pitch below the row's bytes");
+    const uint8_t* src = (*t)->data + rows.begin * full + row_bytes(type, cols.begin);
+    CUDA_CHECK(cudaMemcpy2DAsync(dst, pitch, src, full, width, rows.size(), cudaMemcpyHostToDevice,
+                                 stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // a pageable copy: its source read before return
+    return {};
+  }
+
+  // One part of a projection: rows `rows` x columns `cols` of the [n_cols, n_rows] tensor.
+  struct Part {
+    std::string name;
+    int64_t n_cols = 0, n_rows = 0;
+    Range rows, cols;
+  };
+
+  // The parts stacked by rows into one projection, quantized where weight_plan.h says so
+  // (`quantize` false: all f16).
+  Result<Projection> projection(const std::vector<Part>& parts, bool quantize,
+                                const std::string& what) {
+    std::vector<gpu::WeightPart> shapes;
+    for (const Part& p : parts) {
+      auto t = sliceable(p.name, p.n_cols, p.n_rows, p.cols);
+      if (!t) return t.error();
+      shapes.push_back({(*t)->type, p.rows.size(), p.cols.size()});
+    }
+    Projection out;
+    out.cols = shapes.front().cols;
+    for (const gpu::PlannedMatrix& plan : gpu::plan_projection(shapes, quantize)) {
+      DeviceMatrix m;
+      m.plan = plan;
+      if (plan.quantized) {
+        auto blocks = alloc<uint8_t>(plan.bytes(), what, total_);
+        if (!blocks) return blocks.error();
+        m.blocks = std::move(*blocks);
+        m.blocks.zero();  // the rows' padding: read by the GEMV, never used
+        m.q = {.data = m.blocks.data(),
+               .type = plan.type,
+               .rows = plan.rows,
+               .cols = plan.cols,
+               .row_stride = plan.row_stride};
+      } else {
+        auto f16 = alloc<__half>(plan.rows * plan.cols, what, total_);
+        if (!f16) return f16.error();
+        m.f16 = std::move(*f16);
+      }
+      int64_t row = 0;  // within this matrix
+      for (int i = plan.first_part; i < plan.first_part + plan.n_parts; ++i) {
+        const Part& p = parts[i];
+        if (plan.quantized)
+          SS_TRY(quant_slice(p.name, p.n_cols, p.n_rows, p.rows, p.cols,
+                             m.blocks.data() + row * plan.row_stride, plan.row_stride));
+        else
+          SS_TRY(slice(p.name, p.n_cols, p.n_rows, p.rows, p.cols, m.f16.data() + row * plan.cols,
+                       plan.cols));
+        row += p.rows.size();
+      }
+      out.rows += plan.rows;
+      out.matrices.push_back(std::move(m));
+    }
+    return out;
   }
 
   // Elements [part.begin, part.end) of an F32 vector of n elements.
@@ -158,29 +283,12 @@ class Uploader {
     return buf;
   }
 
-  // A matrix of `rows` f16 rows of `cols`.
-  Result<DeviceBuffer<__half>> matrix(int64_t rows, int64_t cols, const std::string& what) {
-    return alloc<__half>(rows * cols, what, total_);
-  }
-
  private:
   const gguf::File& file_;
   cudaStream_t stream_;
   int64_t* total_;
   DeviceBuffer<uint8_t> staging_;
 };
-
-#define SS_TRY(expr)                                                        \
-  do {                                                                      \
-    if (Status ss_status_ = (expr); !ss_status_) return ss_status_.error(); \
-  } while (0)
-
-#define SS_ASSIGN(lhs, expr)                    \
-  do {                                          \
-    auto ss_result_ = (expr);                   \
-    if (!ss_result_) return ss_result_.error(); \
-    lhs = std::move(*ss_result_);               \
-  } while (0)
 
 }  // namespace
 
@@ -257,7 +365,7 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   const TransformerShard& s = m->shard_;
   const int64_t dim = c.dim, hd = c.head_dim;
   const int64_t q_dim = s.q_heads.size() * hd, kv_dim = s.kv_heads.size() * hd;
-  const int64_t ffn = s.ffn.size(), qkv_w = q_dim + 2 * kv_dim;
+  const int64_t qkv_w = q_dim + 2 * kv_dim;
   const Range all_dim{0, dim}, all_vocab{0, c.n_vocab};
   const Range q_rows{s.q_heads.begin * hd, s.q_heads.end * hd};
   const Range kv_rows{s.kv_heads.begin * hd, s.kv_heads.end * hd};
@@ -278,8 +386,9 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
   }
   SS_ASSIGN(w.output_norm, up.f32("output_norm.weight", dim, all_dim));
   const std::string head = file.tensor("output.weight") ? "output.weight" : "token_embd.weight";
-  SS_ASSIGN(w.output, up.matrix(c.n_vocab, dim, "the LM head"));
-  SS_TRY(up.slice(head, dim, c.n_vocab, all_vocab, all_dim, w.output.data(), dim));
+  const bool quantize = options.quantized_weights;
+  SS_ASSIGN(w.output,
+            up.projection({{head, dim, c.n_vocab, all_vocab, all_dim}}, quantize, "the LM head"));
 
   // RoPE angles of every position of the context the group serves (which may differ from the
   // trained one), by the CPU's own function.
@@ -312,12 +421,11 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
     Weights::Layer& L = w.layers[l];
     const std::string p = "blk." + std::to_string(l) + ".";
     SS_ASSIGN(L.attn_norm, up.f32(p + "attn_norm.weight", dim, all_dim));
-    SS_ASSIGN(L.wqkv, up.matrix(qkv_w, dim, p + "attn_qkv"));
-    SS_TRY(up.slice(p + "attn_q.weight", dim, c.n_heads * hd, q_rows, all_dim, L.wqkv.data(), dim));
-    SS_TRY(up.slice(p + "attn_k.weight", dim, c.n_kv_heads * hd, kv_rows, all_dim,
-                    L.wqkv.data() + q_dim * dim, dim));
-    SS_TRY(up.slice(p + "attn_v.weight", dim, c.n_kv_heads * hd, kv_rows, all_dim,
-                    L.wqkv.data() + (q_dim + kv_dim) * dim, dim));
+    SS_ASSIGN(L.wqkv,
+              up.projection({{p + "attn_q.weight", dim, c.n_heads * hd, q_rows, all_dim},
+                             {p + "attn_k.weight", dim, c.n_kv_heads * hd, kv_rows, all_dim},
+                             {p + "attn_v.weight", dim, c.n_kv_heads * hd, kv_rows, all_dim}},
+                            quantize, p + "attn_qkv"));
     if (file.tensor(p + "attn_q.bias")) {
       std::vector<float> bias(qkv_w);
       const std::pair<const char*, Range> parts[] = {
@@ -334,17 +442,27 @@ Result<std::unique_ptr<CudaLlamaModel>> CudaLlamaModel::load(const gguf::File& f
       SS_ASSIGN(L.bqkv, alloc<float>(qkv_w, p + "attn_qkv.bias", &w.bytes));
       L.bqkv.upload(bias.data(), bias.size());
     }
-    SS_ASSIGN(L.wo, up.matrix(dim, q_dim, p + "attn_output"));
-    SS_TRY(up.slice(p + "attn_output.weight", c.n_heads * hd, dim, all_dim, q_rows, L.wo.data(),
-                    q_dim));
+    SS_ASSIGN(L.wo,
+              up.projection({{p + "attn_output.weight", c.n_heads * hd, dim, all_dim, q_rows}},
+                            quantize, p + "attn_output"));
     SS_ASSIGN(L.ffn_norm, up.f32(p + "ffn_norm.weight", dim, all_dim));
-    SS_ASSIGN(L.wgu, up.matrix(2 * ffn, dim, p + "ffn_gate_up"));
-    SS_TRY(up.slice(p + "ffn_gate.weight", dim, c.hidden_dim, s.ffn, all_dim, L.wgu.data(), dim));
-    SS_TRY(up.slice(p + "ffn_up.weight", dim, c.hidden_dim, s.ffn, all_dim,
-                    L.wgu.data() + ffn * dim, dim));
-    SS_ASSIGN(L.wdown, up.matrix(dim, ffn, p + "ffn_down"));
-    SS_TRY(up.slice(p + "ffn_down.weight", c.hidden_dim, dim, all_dim, s.ffn, L.wdown.data(), ffn));
+    SS_ASSIGN(L.wgu, up.projection({{p + "ffn_gate.weight", dim, c.hidden_dim, s.ffn, all_dim},
+                                    {p + "ffn_up.weight", dim, c.hidden_dim, s.ffn, all_dim}},
+                                   quantize, p + "ffn_gate_up"));
+    SS_ASSIGN(L.wdown, up.projection({{p + "ffn_down.weight", c.hidden_dim, dim, all_dim, s.ffn}},
+                                     quantize, p + "ffn_down"));
+    for (const Projection* pr : {&L.wqkv, &L.wo, &L.wgu, &L.wdown})
+      for (const DeviceMatrix& dm : pr->matrices)
+        if (dm.plan.quantized) {
+          w.max_quant_elems = std::max(w.max_quant_elems, dm.plan.rows * dm.plan.cols);
+          w.max_quant_cols = std::max(w.max_quant_cols, dm.plan.cols);
+        }
   }
+  for (const DeviceMatrix& dm : w.output.matrices)
+    if (dm.plan.quantized) {
+      w.quantized_head = true;
+      w.max_quant_cols = std::max(w.max_quant_cols, dm.plan.cols);
+    }
   SS_TRY(m->allocate_activations(options));
   CUDA_CHECK(cudaDeviceSynchronize());
   return m;
@@ -374,6 +492,17 @@ Status CudaLlamaModel::allocate_activations(const CudaLlamaOptions& options) {
   SS_ASSIGN(s.xo, alloc<__half>(s.logit_rows * dim, "the LM head's input", &unused));
   SS_ASSIGN(s.logits, alloc<float>(s.logit_rows * c.n_vocab, "logits", &unused));
   SS_ASSIGN(s.greedy, alloc<int32_t>(n, "greedy tokens", &unused));
+  const Weights& w = *weights_;
+  if (w.max_quant_cols > 0)
+    SS_ASSIGN(s.gemv_ws, alloc<uint8_t>(gpu::activation_bytes(w.max_quant_cols, gpu::kGemvMaxCols),
+                                        "the quantized GEMV's activations", &unused));
+  // Prefill dequantizes a quantized matrix at a time: the largest layer matrix, and at least
+  // kHeadPieceRows rows of a quantized LM head (which runs in pieces of the scratch's rows).
+  constexpr int64_t kHeadPieceRows = 4096;
+  int64_t scratch = w.max_quant_elems;
+  if (w.quantized_head) scratch = std::max(scratch, std::min(c.n_vocab, kHeadPieceRows) * dim);
+  if (n > gpu::kGemvMaxCols && scratch > 0)
+    SS_ASSIGN(s.wscratch, alloc<__half>(scratch, "dequantized weights for prefill", &unused));
   return {};
 }
 
@@ -414,19 +543,47 @@ Status CudaLlamaModel::reserve_kv(const KvCacheShape& shape) {
 
 namespace {
 
-// y (+)= w x for a row-parallel weight [dim][n_in]: accumulated straight into the residual when
-// the group has one rank; else the partial products are all-reduced across the group first.
-void row_parallel(gpu::CublasHandle& cublas, gpu::Stream& stream, Collectives* group,
-                  const __half* w, int64_t n_in, const __half* x, int64_t n, int64_t dim,
-                  float* residual, float* scratch) {
+// y[t * ldy + r] (+)= sum_c W[r][c] x[t * ldx + c] for the projection's rows r, tokens t < n:
+// `accumulate` adds to y. Per matrix: f16 -> cuBLAS; quantized -> the GEMV for n <=
+// kGemvMaxCols, else dequantized into s.wscratch (in row pieces where it is smaller) and cuBLAS.
+void project(CudaLlamaModel::RunState& s, const Projection& w, const __half* x, int64_t ldx,
+             int64_t n, float* y, int64_t ldy, bool accumulate) {
+  const cudaStream_t st = s.stream.get();
+  const float beta = accumulate ? 1.0f : 0.0f;
+  for (const DeviceMatrix& m : w.matrices) {
+    const gpu::PlannedMatrix& p = m.plan;
+    float* ym = y + p.row_begin;
+    if (!p.quantized) {
+      gpu::gemm_f16(s.cublas.get(), m.f16.data(), p.cols, x, ldx, ym, ldy, p.rows, p.cols, n, beta);
+    } else if (n <= gpu::kGemvMaxCols) {
+      gpu::gemv(m.q, x, ldx, static_cast<int>(n), ym, ldy, accumulate, s.gemv_ws.data(), st);
+    } else {
+      const int64_t piece =
+          gpu::scratch_rows(p.rows, p.cols, static_cast<int64_t>(s.wscratch.size()));
+      for (int64_t r = 0; r < p.rows; r += piece) {
+        gpu::QuantMatrix part = m.q;
+        part.data = m.blocks.data() + r * p.row_stride;
+        part.rows = std::min(piece, p.rows - r);
+        gpu::dequantize_to_f16(part, s.wscratch.data(), p.cols, st);
+        gpu::gemm_f16(s.cublas.get(), s.wscratch.data(), p.cols, x, ldx, ym + r, ldy, part.rows,
+                      p.cols, n, beta);
+      }
+    }
+  }
+}
+
+// residual += w x for a row-parallel weight [dim][n_in]: accumulated straight into the residual
+// when the group has one rank; else the partial products are all-reduced across the group first.
+void row_parallel(CudaLlamaModel::RunState& s, Collectives* group, const Projection& w,
+                  const __half* x, int64_t n, int64_t dim, float* residual) {
   if (!group || group->size() == 1) {
-    gpu::gemm_f16(cublas.get(), w, n_in, x, n_in, residual, dim, dim, n_in, n, 1.0f);
+    project(s, w, x, w.cols, n, residual, dim, true);
     return;
   }
-  gpu::gemm_f16(cublas.get(), w, n_in, x, n_in, scratch, dim, dim, n_in, n, 0.0f);
-  stream.synchronize();  // the group's collectives run on their own stream
-  group->all_reduce_sum(scratch, n * dim);
-  gpu::add_inplace(residual, scratch, n * dim, stream.get());
+  project(s, w, x, w.cols, n, s.proj.data(), dim, false);
+  s.stream.synchronize();  // the group's collectives run on their own stream
+  group->all_reduce_sum(s.proj.data(), n * dim);
+  gpu::add_inplace(residual, s.proj.data(), n * dim, s.stream.get());
 }
 
 bool same_shape(const KvCacheShape& a, const KvCacheShape& b) {
@@ -523,22 +680,19 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
 
     // Attention block: norm -> Q, K, V -> RoPE -> cache write -> attention -> out-projection.
     gpu::rms_norm(s.x.data(), dim, L.attn_norm.data(), c.rms_eps, n, dim, s.xn.data(), dim, st);
-    gpu::gemm_f16(s.cublas.get(), L.wqkv.data(), dim, s.xn.data(), dim, q, qkv_w, qkv_w, dim, n);
+    project(s, L.wqkv, s.xn.data(), dim, n, q, qkv_w, false);
     if (L.bqkv.size()) gpu::add_bias(q, qkv_w, L.bqkv.data(), n, qkv_w, st);
     gpu::rope(q, qkv_w, n, rope_q, slots.positions, w.rope_table.data(), st);
     gpu::rope(k, qkv_w, n, rope_k, slots.positions, w.rope_table.data(), st);
     gpu::kv_write(k, v, qkv_w, cache, slots, st);
     s.attention.run(q, qkv_w, cache, slots, scale, s.att.data(), q_dim, st);
-    row_parallel(s.cublas, s.stream, group_, L.wo.data(), q_dim, s.att.data(), n, dim, s.x.data(),
-                 s.proj.data());
+    row_parallel(s, group_, L.wo, s.att.data(), n, dim, s.x.data());
 
     // Feed-forward block: norm -> gate, up -> SiLU(gate) * up -> down-projection.
     gpu::rms_norm(s.x.data(), dim, L.ffn_norm.data(), c.rms_eps, n, dim, s.xn.data(), dim, st);
-    gpu::gemm_f16(s.cublas.get(), L.wgu.data(), dim, s.xn.data(), dim, s.gu.data(), 2 * ffn,
-                  2 * ffn, dim, n);
+    project(s, L.wgu, s.xn.data(), dim, n, s.gu.data(), 2 * ffn, false);
     gpu::silu_mul(s.gu.data(), s.gu.data() + ffn, 2 * ffn, n, ffn, s.act.data(), ffn, st);
-    row_parallel(s.cublas, s.stream, group_, L.wdown.data(), ffn, s.act.data(), n, dim, s.x.data(),
-                 s.proj.data());
+    row_parallel(s, group_, L.wdown, s.act.data(), n, dim, s.x.data());
   }
 
   if ((!logits && !greedy) || n_out == 0) {
@@ -553,8 +707,7 @@ void CudaLlamaModel::forward_greedy(std::span<const SeqChunk> chunks, KvCache& k
                      s.xsel.data(), dim, st);
     gpu::rms_norm(s.xsel.data(), dim, w.output_norm.data(), c.rms_eps, rows, dim, s.xo.data(), dim,
                   st);
-    gpu::gemm_f16(s.cublas.get(), w.output.data(), dim, s.xo.data(), dim, s.logits.data(),
-                  c.n_vocab, c.n_vocab, dim, rows);
+    project(s, w.output, s.xo.data(), dim, rows, s.logits.data(), c.n_vocab, false);
     if (greedy)
       gpu::argmax_rows(s.logits.data(), c.n_vocab, rows, c.n_vocab, s.greedy.data() + first, st);
     // Queued behind the LM head; the next piece's LM head is queued behind this copy.

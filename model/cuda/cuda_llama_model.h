@@ -7,10 +7,17 @@
 // -> LM head.
 //
 // Weights: rank `rank` of `tp` shards (parallel/shard_plan.h, the CPU's plan) are read from the
-// mapped GGUF file, copied to the device and dequantized to f16 once (model/cuda/dequantize.cuh
-// says why); Q, K, V of a layer are one fused [q + 2 kv rows, dim] matrix and gate, up one
-// [2 ffn rows, dim] matrix, so a layer runs four cuBLAS GEMMs. Embedding rows are gathered from
-// the raw token_embd bytes (exact f32, as the CPU's lookup); the LM head is f16.
+// mapped GGUF file and copied to the device. Tensors of a type the quantized GEMV reads (Q4_0,
+// Q4_1, Q8_0, Q2_K .. Q6_K; model/cuda/quant_gemv.cuh) stay GGUF blocks, rows padded to 16
+// bytes; the others (F32, F16, BF16, Q5_0, Q5_1) are dequantized to f16 once. Q, K, V of a layer
+// form one [q + 2 kv rows, dim] projection and gate, up one [2 ffn rows, dim] projection; parts
+// of one storage type are stacked into one matrix, a part of another type (Q6_K attn_v in a
+// Q4_K_M file) is a matrix of its own at its row offset (model/cuda/weight_plan.h). A product of
+// at most gpu::kGemvMaxCols tokens (decode) runs the quantized GEMV on the blocks (8-bit
+// activations: its documented error bound); a larger one (prefill) dequantizes the matrix into
+// a scratch buffer and runs cuBLAS, as f16 weights always do. Embedding rows are gathered from
+// the raw token_embd bytes (exact f32, as the CPU's lookup); the LM head is a projection like
+// the others (its own copy of token_embd when tied).
 // Row-parallel products (attention-out, FFN-down) are all-reduced through `group` (an NCCL
 // Collectives: device buffers) when tp > 1; tp = 1 accumulates them straight into the residual.
 // Unlike the CPU path, a group's result depends on its tp by float rounding (NCCL sums the
@@ -60,6 +67,9 @@ struct CudaLlamaOptions {
   int64_t max_step_tokens = 512;
   // Most chunks (sequences) in one step (the scheduler's max_batch); 0: max_step_tokens.
   int64_t max_step_chunks = 0;
+  // Keep GEMV-readable quantized weights as blocks on the device (see above); false: dequantize
+  // every weight to f16 at load (more memory and bytes per step; the reference for tests).
+  bool quantized_weights = true;
 };
 
 class CudaLlamaModel final : public RankModel {
@@ -75,10 +85,12 @@ class CudaLlamaModel final : public RankModel {
   const LlamaConfig& config() const { return config_; }
   const TransformerShard& shard() const { return shard_; }
   int device() const { return device_; }
-  // Bytes of device memory the weights take.
+  // Bytes of device memory the weights take (quantized blocks with their row padding, f16
+  // matrices, norms, the embedding and RoPE tables).
   int64_t weight_bytes() const;
-  // Of those, the bytes every step reads whole: all but the embedding table and the RoPE
-  // table, of which a step gathers only its tokens' rows (for bandwidth figures).
+  // Of those, the bytes a decode step reads whole: all but the embedding table and the RoPE
+  // table, of which a step gathers only its tokens' rows (for bandwidth figures). Quantized
+  // weights count as their blocks (the padding included: the GEMV reads it).
   int64_t bytes_read_per_step() const;
 
   int64_t output_width() const override { return config_.n_vocab; }
@@ -101,9 +113,11 @@ class CudaLlamaModel final : public RankModel {
   void forward_greedy(std::span<const SeqChunk> chunks, KvCache& kv, std::vector<float>* logits,
                       std::vector<TokenId>* greedy);
 
- private:
+  // Defined in the .cc only (the device buffers).
   struct Weights;
   struct RunState;
+
+ private:
   CudaLlamaModel(LlamaConfig config, TransformerShard shard, int device, Collectives* group);
   Status allocate_activations(const CudaLlamaOptions& options);
 

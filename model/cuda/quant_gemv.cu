@@ -6,6 +6,7 @@
 #include "model/cuda/cuda_check.h"
 #include "model/cuda/dequantize.cuh"
 #include "model/cuda/quant_gemv_kernels.cuh"
+#include "model/cuda/weight_plan.h"
 
 namespace shardserve::gpu {
 namespace {
@@ -59,28 +60,17 @@ void launch_gemv(int n, const k::GemvArgs& args, cudaStream_t stream) {
 
 }  // namespace
 
+// The host decisions live in weight_plan.h, so the model's load planning and the kernels agree.
 bool gemv_supported(DType type) {
-  switch (type) {
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q8_0:
-    case DType::Q2_K:
-    case DType::Q3_K:
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-      return true;
-    default:
-      return false;
-  }
+  return quant_gemv_supports(type);
 }
 
 size_t quant_row_stride(DType type, int64_t cols) {
-  return align16(row_bytes(type, cols));
+  return quant_pitch(type, cols);
 }
 
 size_t activation_bytes(int64_t cols, int n) {
-  return align16(static_cast<size_t>(n * cols)) + static_cast<size_t>(n * (cols / 32)) * 8;
+  return gemv_workspace_bytes(cols, n);
 }
 
 QuantActivations bind_activations(void* workspace, int64_t cols, int n) {
