@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "model/safetensors/safetensors.h"
 #include "model/tokenizer/tokenizer.h"
 #include "parallel/mpi_env.h"
+#include "worker/gpu_readings.h"
 #include "worker/group.h"
 #include "worker/offline.h"
 #include "worker/serve.h"
@@ -119,6 +121,14 @@ int serve_coordinator(GroupMember& member, const ClusterConfig& config, const Gr
                    .block_size = std::max<int64_t>(limits.block_size, 1),
                    .context_length = limits.context_length,
                    .n_vocab = limits.n_vocab};
+  // A cuda group's leader reports its GPUs (those its host's NVML sees) in each heartbeat.
+  if (group.backend == Backend::kCuda && !group.devices.empty()) {
+    auto gpus = std::make_shared<const GroupGpuReader>(group.devices);
+    if (!gpus->unavailable().empty())
+      std::fprintf(stderr, "group %s: no GPU metrics: %s\n", group.name.c_str(),
+                   gpus->unavailable().c_str());
+    options.read_gpus = [gpus] { return gpus->read(); };
+  }
   auto link = CoordinatorLink::start(options);
   if (!link) {
     std::fprintf(stderr, "shardserve worker: %s\n", link.error().message.c_str());

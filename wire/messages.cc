@@ -75,6 +75,25 @@ json event_json(const TokenEvent& e) {
                       e.prompt_tokens, e.generated_tokens, std::move(scores), e.cached_tokens});
 }
 
+// An absent figure is nil.
+template <typename T>
+json optional_json(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json gpus_json(const std::vector<GpuReading>& gpus) {
+  json::array_t a;
+  a.reserve(gpus.size());
+  for (const GpuReading& g : gpus) {
+    a.push_back(
+        json::array({g.device, g.name, optional_json(g.memory_used_bytes),
+                     optional_json(g.memory_total_bytes), optional_json(g.utilization),
+                     optional_json(g.memory_utilization), optional_json(g.temperature_celsius),
+                     optional_json(g.power_watts), optional_json(g.power_limit_watts)}));
+  }
+  return a;
+}
+
 // float32 values as a MessagePack bin of their little-endian bytes.
 json float_bytes(const std::vector<float>& values) {
   static_assert(std::endian::native == std::endian::little, "wire floats are little-endian");
@@ -262,6 +281,30 @@ class Reader {
     return f;
   }
 
+  // nil, or an integer in [lo, hi].
+  std::optional<int64_t> optional_integer(const json& j, const char* field, int64_t lo,
+                                          int64_t hi) {
+    if (j.is_null() || !ok()) return std::nullopt;
+    const int64_t v = integer(j, field, lo, hi);
+    return ok() ? std::optional<int64_t>(v) : std::nullopt;
+  }
+
+  // nil, or a finite number in [lo, hi] (kept as a double).
+  std::optional<double> optional_real(const json& j, const char* field, double lo, double hi) {
+    if (j.is_null() || !ok()) return std::nullopt;
+    if (!j.is_number()) {
+      fail(field, "expected a number or nil, got " + type_of(j));
+      return std::nullopt;
+    }
+    const double d = j.get<double>();
+    if (!std::isfinite(d) || d < lo || d > hi) {
+      fail(field, "expected a finite number in [" + show(json(lo)) + ", " + show(json(hi)) +
+                      "], got " + show(j));
+      return std::nullopt;
+    }
+    return d;
+  }
+
   std::string text(const json& j, const char* field, bool non_empty, size_t max_bytes = kMaxText) {
     if (!ok()) return {};
     if (!j.is_string()) {
@@ -355,6 +398,26 @@ GroupHeartbeat read_group_heartbeat(Reader& r, const json& m) {
   h.kv_cached_blocks = r.integer(m[9], "kv_cached_blocks", 0, kInt64Max);
   h.spec_proposed_tokens = r.integer(m[10], "spec_proposed_tokens", 0, kInt64Max);
   h.spec_accepted_tokens = r.integer(m[11], "spec_accepted_tokens", 0, kInt64Max);
+  const json& gpus = r.array(m[12], "gpus", 0, kMaxGpuReadings);
+  h.gpus.reserve(gpus.size());
+  constexpr double kHuge = 1e9;  // watts, degrees: anything a sensor could mean
+  for (size_t i = 0; i < gpus.size() && r.ok(); ++i) {
+    r.enter("gpus", i);
+    const json& g = r.array(gpus[i], "gpu", 9, 9);
+    if (!r.ok()) break;
+    GpuReading gpu;
+    gpu.device = r.integer(g[0], "device", 0, kInt32Max);
+    gpu.name = r.text(g[1], "name", false, 256);
+    gpu.memory_used_bytes = r.optional_integer(g[2], "memory_used_bytes", 0, kInt64Max);
+    gpu.memory_total_bytes = r.optional_integer(g[3], "memory_total_bytes", 0, kInt64Max);
+    gpu.utilization = r.optional_real(g[4], "utilization", 0, 1);
+    gpu.memory_utilization = r.optional_real(g[5], "memory_utilization", 0, 1);
+    gpu.temperature_celsius = r.optional_real(g[6], "temperature_celsius", -kHuge, kHuge);
+    gpu.power_watts = r.optional_real(g[7], "power_watts", 0, kHuge);
+    gpu.power_limit_watts = r.optional_real(g[8], "power_limit_watts", 0, kHuge);
+    h.gpus.push_back(std::move(gpu));
+  }
+  r.leave();
   return h;
 }
 
@@ -496,7 +559,7 @@ struct Layout {
 
 constexpr Layout kLayouts[] = {
     {kHello, "Hello", 8, true},
-    {kGroupHeartbeat, "GroupHeartbeat", 10, true},
+    {kGroupHeartbeat, "GroupHeartbeat", 11, true},
     {kTokenEvents, "TokenEvents", 2, true},
     {kRejected, "Rejected", 3, true},
     {kGoodbye, "Goodbye", 0, true},
@@ -576,6 +639,7 @@ std::string encode(const UpMessage& message) {
                             m.prefix_prompt_tokens, m.prefix_hit_tokens, m.kv_cached_blocks,
                             m.spec_proposed_tokens, m.spec_accepted_tokens})
             j.push_back(v);
+          j.push_back(gpus_json(m.gpus));
         } else if constexpr (std::is_same_v<T, TokenEvents>) {
           j = header(kTokenEvents);
           j.push_back(m.step);

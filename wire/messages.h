@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -33,7 +34,7 @@
 
 namespace shardserve::wire {
 
-inline constexpr uint32_t kProtocolVersion = 7;
+inline constexpr uint32_t kProtocolVersion = 8;
 
 // Upper bound on one encoded message; links refuse larger frames (ZMQ_MAXMSGSIZE), and the
 // decoder refuses messages with more values than kMaxValues (bounds its memory).
@@ -56,10 +57,30 @@ struct Hello {
   bool operator==(const Hello&) const = default;
 };
 
+// One GPU of the group as NVML saw it at the heartbeat (as nvidia-smi shows it). A figure the
+// device did not report is absent (nil on the wire), never 0.
+// [device, name, memory_used_bytes, memory_total_bytes, utilization, memory_utilization,
+//  temperature_celsius, power_watts, power_limit_watts]
+struct GpuReading {
+  int64_t device = 0;  // the device index, as in the group's `devices` (>= 0)
+  std::string name;    // e.g. "NVIDIA H200"; may be empty
+  std::optional<int64_t> memory_used_bytes, memory_total_bytes;  // >= 0
+  std::optional<double> utilization;          // fraction of the sample period a kernel ran, 0..1
+  std::optional<double> memory_utilization;   // fraction of it memory was read or written, 0..1
+  std::optional<double> temperature_celsius;  // finite
+  std::optional<double> power_watts, power_limit_watts;  // finite, >= 0
+  bool operator==(const GpuReading&) const = default;
+};
+
+// At most this many GpuReadings per heartbeat.
+inline constexpr size_t kMaxGpuReadings = 1024;
+
 // Load report, every heartbeat interval (1 s by default). All counts >= 0; the prefix and
-// speculation counts are totals since the group started.
+// speculation counts are totals since the group started. `gpus`: the group's GPUs the leader's
+// host can see (empty for a cpu group, or where NVML is unavailable).
 // [v, 2, running, waiting, kv_used_blocks, kv_total_blocks, steps, prefix_prompt_tokens,
-//  prefix_hit_tokens, kv_cached_blocks, spec_proposed_tokens, spec_accepted_tokens]
+//  prefix_hit_tokens, kv_cached_blocks, spec_proposed_tokens, spec_accepted_tokens,
+//  [GpuReading...]]
 struct GroupHeartbeat {
   int64_t running = 0;  // sequences in the batch
   int64_t waiting = 0;  // sequences queued for admission
@@ -71,6 +92,7 @@ struct GroupHeartbeat {
   int64_t kv_cached_blocks = 0;      // blocks holding a cached prefix now
   int64_t spec_proposed_tokens = 0;  // draft tokens proposed by speculative decoding
   int64_t spec_accepted_tokens = 0;  // of them, accepted
+  std::vector<GpuReading> gpus;
   bool operator==(const GroupHeartbeat&) const = default;
 };
 

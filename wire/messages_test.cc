@@ -128,9 +128,33 @@ Embeddings sample_embeddings() {
   return m;
 }
 
+// A heartbeat of a two-GPU group: one device reports everything, the other no power.
+GroupHeartbeat sample_gpu_heartbeat() {
+  GroupHeartbeat h{3, 4, 100, 1024, 99999, 5000, 4096, 60, 70, 35};
+  h.gpus.push_back({.device = 0,
+                    .name = "NVIDIA H200",
+                    .memory_used_bytes = int64_t{40} << 30,
+                    .memory_total_bytes = int64_t{141} << 30,
+                    .utilization = 0.97,
+                    .memory_utilization = 0.5,
+                    .temperature_celsius = 61,
+                    .power_watts = 512.25,
+                    .power_limit_watts = 700});
+  h.gpus.push_back({.device = 3,
+                    .name = "",
+                    .memory_used_bytes = 0,
+                    .memory_total_bytes = int64_t{80} << 30,
+                    .utilization = 0,
+                    .memory_utilization = 1,
+                    .temperature_celsius = -5,
+                    .power_watts = std::nullopt,
+                    .power_limit_watts = std::nullopt});
+  return h;
+}
+
 std::vector<std::string> every_encoding() {
   return {encode(UpMessage(sample_hello())),
-          encode(UpMessage(GroupHeartbeat{3, 4, 100, 1024, 99999, 5000, 4096, 60, 70, 35})),
+          encode(UpMessage(sample_gpu_heartbeat())),
           encode(UpMessage(sample_events())),
           encode(UpMessage(Rejected{5, "the prompt is too long"})),
           encode(UpMessage(Goodbye{})),
@@ -429,6 +453,64 @@ TEST(Wire, OtherFieldsAreValidated) {
 
   EXPECT_FALSE(decode_down(pack(json::array({kProtocolVersion, 16, 0}))).ok());  // group id 0
   EXPECT_FALSE(decode_up(pack(json::array({kProtocolVersion, 2, 1, 2, 3, 4, -5}))).ok());
+}
+
+TEST(Wire, GpuReadingsRoundTripWithAbsentFigures) {
+  auto decoded = decode_up(encode(UpMessage(sample_gpu_heartbeat())));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(std::get<GroupHeartbeat>(*decoded), sample_gpu_heartbeat());
+
+  // Absent is nil on the wire, distinct from 0.
+  json m = json::from_msgpack(encode(UpMessage(sample_gpu_heartbeat())));
+  EXPECT_TRUE(m[12][1][7].is_null());
+  EXPECT_EQ(m[12][1][2], 0);
+  GroupHeartbeat all_absent;
+  all_absent.gpus.push_back({.device = 7});
+  auto absent = decode_up(encode(UpMessage(all_absent)));
+  ASSERT_TRUE(absent.ok()) << absent.error().message;
+  const GpuReading& g = std::get<GroupHeartbeat>(*absent).gpus.at(0);
+  EXPECT_EQ(g.device, 7);
+  EXPECT_FALSE(g.memory_used_bytes || g.memory_total_bytes || g.utilization ||
+               g.memory_utilization || g.temperature_celsius || g.power_watts ||
+               g.power_limit_watts);
+}
+
+TEST(Wire, GpuReadingsAreValidated) {
+  auto with = [](size_t field, json value) {
+    json m = json::from_msgpack(encode(UpMessage(sample_gpu_heartbeat())));
+    m[12][1][field] = std::move(value);
+    return decode_up(pack(m));
+  };
+  auto bad_util = with(4, 1.5);
+  ASSERT_FALSE(bad_util.ok());
+  EXPECT_NE(bad_util.error().message.find("GroupHeartbeat.gpus[1].utilization"), std::string::npos)
+      << bad_util.error().message;
+  EXPECT_FALSE(with(0, -1).ok());                     // device
+  EXPECT_FALSE(with(0, nullptr).ok());                // device is never absent
+  EXPECT_FALSE(with(1, 5).ok());                      // name
+  EXPECT_FALSE(with(1, std::string(300, 'n')).ok());  // name too long
+  EXPECT_FALSE(with(2, -1).ok());                     // memory used
+  EXPECT_FALSE(with(3, 1.5).ok());                    // memory total: an integer
+  EXPECT_FALSE(with(5, -0.1).ok());                   // memory utilisation
+  EXPECT_FALSE(with(6, std::nan("")).ok());           // temperature
+  EXPECT_FALSE(with(6, "hot").ok());
+  EXPECT_FALSE(with(7, -3).ok());  // power
+  EXPECT_FALSE(with(8, std::numeric_limits<double>::infinity()).ok());
+  EXPECT_TRUE(with(8, nullptr).ok());
+
+  json m = json::from_msgpack(encode(UpMessage(sample_gpu_heartbeat())));
+  m[12][0].erase(8);  // a reading of 8 figures
+  EXPECT_FALSE(decode_up(pack(m)).ok());
+  m = json::from_msgpack(encode(UpMessage(sample_gpu_heartbeat())));
+  m[12] = nullptr;  // the list itself is not optional
+  EXPECT_FALSE(decode_up(pack(m)).ok());
+  m = json::from_msgpack(encode(UpMessage(sample_gpu_heartbeat())));
+  const json one = m[12][0];
+  m[12] = json::array();
+  for (size_t i = 0; i < kMaxGpuReadings; ++i) m[12].push_back(one);
+  EXPECT_TRUE(decode_up(pack(m)).ok());
+  m[12].push_back(one);  // one too many
+  EXPECT_FALSE(decode_up(pack(m)).ok());
 }
 
 TEST(Wire, SubmitIdOfAnUndecodableSubmit) {

@@ -419,6 +419,7 @@ void CoordinatorLink::Io::timers(Clock::time_point now, std::chrono::millisecond
       std::lock_guard lock(outbox_mu);
       heartbeat = load;
     }
+    if (options.read_gpus) heartbeat.gpus = options.read_gpus();  // here, not in the step loop
     send(heartbeat);  // a lost heartbeat is harmless; a lost coordinator shows by its silence
     next_heartbeat = now + options.heartbeat_interval;
   }

@@ -62,6 +62,9 @@ struct CoordinatorLinkOptions {
   std::chrono::milliseconds coordinator_timeout{5000};  // silence that means "coordinator lost"
   // Where the link reports registration and losses; nullptr: standard error.
   std::function<void(const std::string&)> log;
+  // The group's GPU readings, called on the link thread before each heartbeat (so its NVML
+  // calls never hold up the step loop); nullptr: the heartbeat carries none (cpu groups).
+  std::function<std::vector<wire::GpuReading>()> read_gpus;
 };
 
 // What the coordinator asked of the step loop.

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/openai_response.h"
+#include "coordinator/serving/gpu_metrics_text.h"
 
 namespace shardserve {
 
@@ -48,9 +49,11 @@ std::string MetricsPage::render() {
     metrics_.group_running_sequences.with({name}).set(0);
   }
   double waiting = 0;
+  std::vector<GroupGpus> gpus;  // live groups only: a lost group's GPU series are dropped
   for (const GroupInfo& g : link_.groups()) {
     const std::string& name = g.hello.group_name;
     groups_seen_.insert(name);
+    if (!g.load.gpus.empty()) gpus.push_back({name, g.load.gpus});
     waiting += static_cast<double>(g.load.waiting);
     metrics_.group_up.with({name}).set(1);
     metrics_.group_running_sequences.with({name}).set(static_cast<double>(g.load.running));
@@ -71,7 +74,7 @@ std::string MetricsPage::render() {
     last_load_[name] = g.load;
   }
   metrics_.queue_depth.get().set(waiting);
-  return registry_.render();
+  return registry_.render() + render_gpu_metrics_text(gpus);
 }
 
 }  // namespace shardserve

@@ -9,7 +9,8 @@
 //                (up, running sequences, KV-cache use) and the queue depth from the live
 //                groups' last heartbeats. A group that the cluster description names, or that
 //                was live once, stays in the output with up 0 and nothing running while it is
-//                not live.
+//                not live. Then the live groups' GPUs (serving/gpu_metrics_text.h), which
+//                vanish with their group.
 //
 // Thread-safety: all may be called from any request thread (GroupLink and the metrics are
 // thread-safe, the models immutable; MetricsPage guards the groups it has seen).

@@ -94,6 +94,15 @@ GpuMetricsReader::~GpuMetricsReader() {
 }
 
 GpuMetrics GpuMetricsReader::read() const {
+  // Every index NVML could have; read(indices) leaves out those past its device count.
+  unsigned count = 0;
+  if (unavailable_.empty() && api_->device_count(&count) != kNvmlSuccess) count = 0;
+  std::vector<int> all(count);
+  for (unsigned i = 0; i < count; ++i) all[i] = static_cast<int>(i);
+  return read(all);
+}
+
+GpuMetrics GpuMetricsReader::read(const std::vector<int>& indices) const {
   GpuMetrics out;
   if (!unavailable_.empty()) {
     out.unavailable = unavailable_;
@@ -109,35 +118,42 @@ GpuMetrics GpuMetricsReader::read() const {
     out.unavailable = "unavailable: NVML reports no GPU on this host";
     return out;
   }
-  for (unsigned i = 0; i < count; ++i) {
-    GpuDeviceMetrics d;
-    d.index = static_cast<int>(i);
-    nvmlDevice_t device = nullptr;
-    if (nvmlReturn_t r = a.device_handle(i, &device); r != kNvmlSuccess) {
-      d.unavailable = "unavailable: " + a.error("nvmlDeviceGetHandleByIndex_v2", r);
-      out.devices.push_back(std::move(d));
-      continue;
-    }
-    char name[kNameBuffer] = {};
-    if (a.device_name(device, name, kNameBuffer) == kNvmlSuccess) d.name = name;
-    nvmlMemory_t memory{};
-    if (a.memory_info(device, &memory) == kNvmlSuccess) {
-      d.memory_used_bytes = memory.used;
-      d.memory_total_bytes = memory.total;
-    }
-    nvmlUtilization_t util{};
-    if (a.utilization(device, &util) == kNvmlSuccess) {
-      d.utilization = util.gpu / 100.0;
-      d.memory_utilization = util.memory / 100.0;
-    }
-    unsigned value = 0;
-    if (a.temperature(device, kNvmlTemperatureGpu, &value) == kNvmlSuccess)
-      d.temperature_celsius = value;
-    if (a.power_usage(device, &value) == kNvmlSuccess) d.power_watts = value / 1000.0;
-    if (a.power_limit(device, &value) == kNvmlSuccess) d.power_limit_watts = value / 1000.0;
-    out.devices.push_back(std::move(d));
+  std::vector<bool> done(count, false);
+  for (int i : indices) {
+    if (i < 0 || static_cast<unsigned>(i) >= count || done[static_cast<unsigned>(i)]) continue;
+    done[static_cast<unsigned>(i)] = true;
+    out.devices.push_back(read_device(static_cast<unsigned>(i)));
   }
   return out;
+}
+
+GpuDeviceMetrics GpuMetricsReader::read_device(unsigned i) const {
+  const Api& a = *api_;
+  GpuDeviceMetrics d;
+  d.index = static_cast<int>(i);
+  nvmlDevice_t device = nullptr;
+  if (nvmlReturn_t r = a.device_handle(i, &device); r != kNvmlSuccess) {
+    d.unavailable = "unavailable: " + a.error("nvmlDeviceGetHandleByIndex_v2", r);
+    return d;
+  }
+  char name[kNameBuffer] = {};
+  if (a.device_name(device, name, kNameBuffer) == kNvmlSuccess) d.name = name;
+  nvmlMemory_t memory{};
+  if (a.memory_info(device, &memory) == kNvmlSuccess) {
+    d.memory_used_bytes = memory.used;
+    d.memory_total_bytes = memory.total;
+  }
+  nvmlUtilization_t util{};
+  if (a.utilization(device, &util) == kNvmlSuccess) {
+    d.utilization = util.gpu / 100.0;
+    d.memory_utilization = util.memory / 100.0;
+  }
+  unsigned value = 0;
+  if (a.temperature(device, kNvmlTemperatureGpu, &value) == kNvmlSuccess)
+    d.temperature_celsius = value;
+  if (a.power_usage(device, &value) == kNvmlSuccess) d.power_watts = value / 1000.0;
+  if (a.power_limit(device, &value) == kNvmlSuccess) d.power_limit_watts = value / 1000.0;
+  return d;
 }
 
 namespace {

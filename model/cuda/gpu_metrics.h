@@ -49,9 +49,15 @@ class GpuMetricsReader {
   const std::string& unavailable() const { return unavailable_; }
   // Current figures of every device NVML sees.
   GpuMetrics read() const;
+  // Current figures of the devices with these NVML indices, in the order given; an index NVML
+  // does not see (at or past its device count) is left out, and so are duplicates. A few NVML
+  // calls per device (about a millisecond each); blocks while they run.
+  GpuMetrics read(const std::vector<int>& indices) const;
 
  private:
   struct Api;
+  GpuDeviceMetrics read_device(unsigned index) const;
+
   std::unique_ptr<Api> api_;
   std::string unavailable_;
 };

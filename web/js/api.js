@@ -2,6 +2,7 @@
 //
 // Promises:
 //   - listModels(conn) resolves to the model ids of GET /v1/models, in the server's order;
+//   - fetchMetrics(conn, signal) resolves to the text of GET /metrics (Prometheus format);
 //   - streamChat(conn, body, signal) yields the parsed chunks of POST /v1/chat/completions with
 //     stream: true and returns when `data: [DONE]` arrives;
 //   - every failure is thrown as an ApiError whose `message` is a sentence for a person (see
@@ -30,6 +31,11 @@ export async function listModels(conn, signal) {
   const res = await send(conn, 'GET', '/v1/models', undefined, signal);
   const json = await res.json();
   return (json.data || []).map((m) => String(m.id));
+}
+
+export async function fetchMetrics(conn, signal) {
+  const res = await send(conn, 'GET', '/metrics', undefined, signal);
+  return res.text();
 }
 
 export async function* streamChat(conn, body, signal) {

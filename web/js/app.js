@@ -14,10 +14,12 @@
 //     msg.tool_calls and drawn as they grow; finish_reason "tool_calls" ends an answer as
 //     "done" like "stop" (the metrics line says so);
 //   - failures are shown in plain words (api.js) next to the answer or in #notice;
-//   - chats are saved after each message and every second while an answer streams.
+//   - chats are saved after each message and every second while an answer streams;
+//   - the top bar shows the cluster's GPUs from /metrics when it reports any (cluster.js).
 // One answer streams at a time; it keeps writing into its own chat if another one is opened.
 
-import { listModels, streamChat } from './api.js';
+import { fetchMetrics, listModels, streamChat } from './api.js';
+import { watchCluster } from './cluster.js';
 import { installCopyHandler } from './markdown.js';
 import { pickDefaultModel } from './models.js';
 import {
@@ -381,4 +383,5 @@ setBusy(false);
 fitPrompt();
 showChat(chat);
 loadModels();
+watchCluster($('cluster'), () => connection(settings), fetchMetrics); // GPUs, when there are any
 if (!phone.matches) ui.prompt.focus(); // on a phone that would pop the keyboard up at once

@@ -1,6 +1,8 @@
 // A stand-in for libnvidia-ml.so.1 with the few entry points gpu_metrics.cc uses, for host-side
 // tests: two devices; device 0 answers everything, device 1 has no power readings
-// (NVML_ERROR_NOT_SUPPORTED = 3), as some boards do.
+// (NVML_ERROR_NOT_SUPPORTED = 3), as some boards do. With SHARDSERVE_FAKE_NVML_LOST_DEVICE=<i>
+// in the environment, device i cannot be opened (NVML_ERROR_GPU_IS_LOST = 15).
+#include <cstdlib>
 #include <cstring>
 
 extern "C" {
@@ -27,7 +29,7 @@ int nvmlShutdown() {
   return 0;
 }
 const char* nvmlErrorString(int r) {
-  return r == 3 ? "Not Supported" : "Unknown Error";
+  return r == 3 ? "Not Supported" : r == 15 ? "GPU is lost" : "Unknown Error";
 }
 int nvmlDeviceGetCount_v2(unsigned* count) {
   if (g_initialized <= 0) return 1;  // NVML_ERROR_UNINITIALIZED
@@ -36,6 +38,8 @@ int nvmlDeviceGetCount_v2(unsigned* count) {
 }
 int nvmlDeviceGetHandleByIndex_v2(unsigned index, nvmlDevice_st** device) {
   if (index >= 2) return 2;  // NVML_ERROR_INVALID_ARGUMENT
+  const char* lost = std::getenv("SHARDSERVE_FAKE_NVML_LOST_DEVICE");
+  if (lost && *lost && static_cast<unsigned>(std::atoi(lost)) == index) return 15;
   *device = &g_devices[index];
   return 0;
 }
