@@ -51,7 +51,9 @@ WITHIN = {
     "coordinator": {
         "stream": [],
         "metrics": [],
-        "serving": ["stream", "metrics"],
+        "serving": ["stream", "metrics", "knowledge"],
+        # The knowledge base's storage: no HTTP, no serving.
+        "knowledge": [],
     },
 }
 
