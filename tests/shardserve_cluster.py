@@ -62,3 +62,22 @@ class Cluster:
 
 def shardserve_binary():
     return os.environ.get("SHARDSERVE_BIN", str(ROOT / "build" / "cli" / "shardserve"))
+
+
+def descendants(pid):
+    """Every process below `pid`, from /proc (the ranks under `shardserve up`'s mpirun jobs)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

@@ -57,6 +57,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from shardserve_cluster import descendants  # noqa: E402
 from bench_serving import MODEL, ROOT, free_port, running  # noqa: E402
 
 MODEL_NAME = "smollm2-135m-instruct"
@@ -127,25 +129,6 @@ def write_config(path, tp, threads, embed, kv_cache_mb):
     path.write_text("# Written by bench/soak/soak.py\nserver:\n  host: 127.0.0.1\n"
                     "  max_queued_requests: 256\n  request_timeout_s: 600\n  web_root: null\n"
                     "models:\n" + "".join(models) + "groups:\n" + "".join(groups))
-
-
-def descendants(pid):
-    """Every process below `pid`, from /proc (as tests/e2e/test_fault_isolation.py)."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def ranks_of(up_pid, group):

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Nginx, PinnedCluster, api_client, free_port, shardserve_binary
-from shardserve_cluster import MODEL_NAME
+from shardserve_cluster import MODEL_NAME, descendants
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
@@ -107,24 +107,6 @@ class Stream(threading.Thread):
         assert not self.is_alive(), "the stream did not end in 180 s"
         assert self.error is None, repr(self.error)
         return self.finish, self.usage.completion_tokens if self.usage else None
-
-
-def descendants(pid):
-    """Every process below `pid`, from /proc."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def kill_everything(cluster):
