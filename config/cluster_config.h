@@ -39,6 +39,17 @@
 //                                    of the coordinator's host, not *) or ipc://PATH
 //     web_root: web                  directory of the static chat page; null = no page.
 //                                    Default (key absent): `web` under the working directory
+//   knowledge:                       optional section: the knowledge base (/v1/files,
+//                                    /v1/vector_stores, chat grounded in documents)
+//     data_dir: null                 directory of its database, uploads and indexes (created
+//                                    when missing); null = no knowledge base (default)
+//     embedding_model: null          a models[].name with task embed; default: the first one
+//     max_file_bytes: 33554432       largest upload, 1024..4294967296 (larger: HTTP 413)
+//     max_files: 10000               files per API key, 1..10000000 (beyond: HTTP 400)
+//     max_vector_stores: 1000        vector stores per API key, 1..1000000 (beyond: HTTP 400)
+//     chunk_chars: 1000              characters per chunk, 100..100000
+//     chunk_overlap_chars: 200       characters repeated from the previous chunk, 0..
+//                                    chunk_chars / 2
 //   models:                          -  list, at least one
 //     - name: smollm2                -  the OpenAI `model` id; unique, no whitespace
 //       file: ../models/x.gguf       -  GGUF file (chat or embed), or for embed a .safetensors
@@ -73,7 +84,8 @@
 //       speculative_max_batch: 4     speculate only while at most this many sequences run,
 //                                    1..65536 (default 4)
 //
-// Relative paths in the file (models[].file, models[].chat_template, server.web_root) resolve
+// Relative paths in the file (models[].file, models[].chat_template, server.web_root,
+// knowledge.data_dir) resolve
 // against the directory of the YAML file, so a config works from any working directory.
 // Paths given in command-line overrides resolve against the working directory, like any
 // other command-line path. The resolved paths are in the `*_path` fields below.
@@ -112,6 +124,19 @@ struct ServerConfig {
   std::string coordinator_endpoint = "tcp://127.0.0.1:5555";
   std::string web_root = "web";       // as written; empty = no web page (null in YAML)
   std::string web_root_path = "web";  // resolved; empty = no web page
+};
+
+struct KnowledgeConfig {
+  std::string data_dir;         // as written; empty = no knowledge base
+  std::string data_dir_path;    // resolved
+  std::string embedding_model;  // as configured; validation fills in the default
+  int64_t max_file_bytes = int64_t{32} << 20;
+  int64_t max_files = 10000;
+  int64_t max_vector_stores = 1000;
+  int64_t chunk_chars = 1000;
+  int64_t chunk_overlap_chars = 200;
+
+  bool enabled() const { return !data_dir_path.empty(); }
 };
 
 // What validation read from a model file; zero/empty where the file does not say.
@@ -180,6 +205,7 @@ struct ClusterConfig {
   std::string source;    // the YAML file as named by the caller (used in messages)
   std::string base_dir;  // directory relative paths in the file resolve against
   ServerConfig server;
+  KnowledgeConfig knowledge;
   std::vector<ModelConfig> models;
   std::vector<GroupConfig> groups;
 

@@ -247,6 +247,52 @@ TEST_F(ClusterConfigTest, NullServerSectionAndWebRoot) {
   EXPECT_TRUE(r->server.web_root_path.empty());
 }
 
+// The knowledge base: off by default; on with a data_dir, embedding with the first embed model.
+const char* kWithEncoder =
+    "models:\n"                 // 1
+    "  - name: tiny\n"          // 2
+    "    file: tiny.gguf\n"     // 3
+    "  - name: enc\n"           // 4
+    "    file: encoder.gguf\n"  // 5
+    "    task: embed\n"         // 6
+    "groups:\n"                 // 7
+    "  - name: tiny-tp2\n"      // 8
+    "    model: tiny\n"         // 9
+    "    tp: 2\n";              // 10
+
+TEST_F(ClusterConfigTest, KnowledgeIsOffUnlessADataDirIsGiven) {
+  auto r = parse(kWithEncoder);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->knowledge.enabled());
+  r = parse(std::string("knowledge:\n  data_dir: kb\n  max_files: 5\n") + kWithEncoder);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->knowledge.enabled());
+  EXPECT_EQ(r->knowledge.data_dir_path, (*dir_ / "kb").string());
+  EXPECT_EQ(r->knowledge.embedding_model, "enc");
+  EXPECT_EQ(r->knowledge.max_files, 5);
+  EXPECT_EQ(r->knowledge.chunk_chars, 1000);
+  ASSERT_TRUE(apply_override(*r, "knowledge.data_dir=null").ok());
+  EXPECT_FALSE(r->knowledge.enabled());
+}
+
+TEST_F(ClusterConfigTest, KnowledgeErrorsNameTheirKey) {
+  // No embedding model to embed with.
+  expect_error(std::string("knowledge:\n  data_dir: kb\n") + kMinimal, 2, "knowledge.data_dir",
+               "no model has task: embed");
+  // A chat model named as the embedder.
+  expect_error(std::string("knowledge:\n  data_dir: kb\n  embedding_model: tiny\n") + kWithEncoder,
+               3, "knowledge.embedding_model", "is a chat model");
+  expect_error(std::string("knowledge:\n  data_dir: kb\n  embedding_model: nope\n") + kWithEncoder,
+               3, "knowledge.embedding_model", "no model named");
+  expect_error(
+      std::string("knowledge:\n  chunk_chars: 300\n  chunk_overlap_chars: 200\n") + kWithEncoder, 3,
+      "knowledge.chunk_overlap_chars", "at most half");
+  expect_error(std::string("knowledge:\n  max_file_bytes: 10\n") + kWithEncoder, 2,
+               "knowledge.max_file_bytes", "");
+  expect_error(std::string("knowledge:\n  data_dirs: kb\n") + kWithEncoder, 2,
+               "knowledge.data_dirs", "");
+}
+
 TEST_F(ClusterConfigTest, LoadResolvesPathsAgainstTheYamlFile) {
   const fs::path sub = *dir_ / "sub";
   fs::create_directories(sub);
@@ -304,8 +350,9 @@ TEST_F(ClusterConfigTest, TopLevelMustBeOneMapping) {
 }
 
 TEST_F(ClusterConfigTest, UnknownKeysListTheAllowedOnes) {
-  expect_error(std::string("modles: []\n") + kMinimal, 1, "modles",
-               "unknown key (did you mean \"models\"?); allowed keys: server, models, groups");
+  expect_error(
+      std::string("modles: []\n") + kMinimal, 1, "modles",
+      "unknown key (did you mean \"models\"?); allowed keys: server, knowledge, models, groups");
   expect_error(std::string("server:\n  prot: 1\n") + kMinimal, 2, "server.prot",
                "did you mean \"port\"?");
   expect_error(std::string(kMinimal) + "    gpus: [0, 1]\n", 8, "groups[0].gpus",

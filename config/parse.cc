@@ -299,6 +299,52 @@ const std::vector<Field<ServerConfig>>& server_fields() {
   return fields;
 }
 
+const std::vector<Field<KnowledgeConfig>>& knowledge_fields() {
+  static const std::vector<Field<KnowledgeConfig>> fields = {
+      {"data_dir", false, true,
+       [](const YAML::Node& n, KnowledgeConfig& k, const FieldCtx& c) {
+         if (n.IsNull()) {
+           k.data_dir.clear();
+           k.data_dir_path.clear();
+           return;
+         }
+         std::string p;
+         if (!read_string(n, c, p)) return;
+         k.data_dir = p;
+         k.data_dir_path = resolve_path(c.r.base_dir, p);
+       }},
+      {"embedding_model", false, true,
+       [](const YAML::Node& n, KnowledgeConfig& k, const FieldCtx& c) {
+         if (n.IsNull()) {
+           k.embedding_model.clear();
+           return;
+         }
+         read_token(n, c, k.embedding_model);
+       }},
+      {"max_file_bytes", false, true,
+       [](const YAML::Node& n, KnowledgeConfig& k, const FieldCtx& c) {
+         read_int(n, c, 1024, int64_t{4} << 30, k.max_file_bytes);
+       }},
+      {"max_files", false, true,
+       [](const YAML::Node& n, KnowledgeConfig& k, const FieldCtx& c) {
+         read_int(n, c, 1, 10000000, k.max_files);
+       }},
+      {"max_vector_stores", false, true,
+       [](const YAML::Node& n, KnowledgeConfig& k, const FieldCtx& c) {
+         read_int(n, c, 1, 1000000, k.max_vector_stores);
+       }},
+      {"chunk_chars", false, true,
+       [](const YAML::Node& n, KnowledgeConfig& k, const FieldCtx& c) {
+         read_int(n, c, 100, 100000, k.chunk_chars);
+       }},
+      {"chunk_overlap_chars", false, true,
+       [](const YAML::Node& n, KnowledgeConfig& k, const FieldCtx& c) {
+         read_int(n, c, 0, 50000, k.chunk_overlap_chars);
+       }},
+  };
+  return fields;
+}
+
 const std::vector<Field<ModelConfig>>& model_fields() {
   static const std::vector<Field<ModelConfig>> fields = {
       {"name", true, true,
@@ -500,6 +546,11 @@ const std::vector<Field<ClusterConfig>>& top_fields() {
          if (n.IsNull()) return;  // "server:" with nothing under it: all defaults
          read_mapping(n, c, server_fields(), cfg.server);
        }},
+      {"knowledge", false, false,
+       [](const YAML::Node& n, ClusterConfig& cfg, const FieldCtx& c) {
+         if (n.IsNull()) return;
+         read_mapping(n, c, knowledge_fields(), cfg.knowledge);
+       }},
       {"models", true, false,
        [](const YAML::Node& n, ClusterConfig& cfg, const FieldCtx& c) {
          read_items(n, c, model_fields(), cfg.models, "models");
@@ -628,6 +679,8 @@ void apply_override_value(ClusterConfig& config, std::string_view assignment, Di
 
   if (section == "server" && selector.empty()) {
     apply(server_fields(), config.server, "server." + std::string(leaf));
+  } else if (section == "knowledge" && selector.empty()) {
+    apply(knowledge_fields(), config.knowledge, "knowledge." + std::string(leaf));
   } else if (section == "models") {
     if (int i = select(config.models, "models"); i >= 0)
       apply(model_fields(), config.models[i],
@@ -637,8 +690,9 @@ void apply_override_value(ClusterConfig& config, std::string_view assignment, Di
       apply(group_fields(), config.groups[i],
             "groups[" + std::to_string(i) + "]." + std::string(leaf));
   } else {
-    diag.add(tag, key,
-             "unknown section; overrides start with server., models[...]. or groups[...].");
+    diag.add(
+        tag, key,
+        "unknown section; overrides start with server., knowledge., models[...]. or groups[...].");
   }
 }
 

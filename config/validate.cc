@@ -206,6 +206,34 @@ void check_server(const Check& c, const ServerConfig& s) {
   }
 }
 
+// The knowledge base needs an embedding model; its default is the first one.
+void check_knowledge(const Check& c, KnowledgeConfig& k, const std::vector<ModelConfig>& models) {
+  if (k.chunk_overlap_chars > k.chunk_chars / 2)
+    c.fail("knowledge.chunk_overlap_chars", "must be at most half of knowledge.chunk_chars (" +
+                                                std::to_string(k.chunk_chars) + "), got " +
+                                                std::to_string(k.chunk_overlap_chars));
+  if (!k.enabled()) return;
+  if (k.embedding_model.empty() || !c.config.is_set("knowledge.embedding_model")) {
+    k.embedding_model.clear();
+    for (const ModelConfig& m : models)
+      if (m.task == ModelTask::kEmbed) {
+        k.embedding_model = m.name;
+        break;
+      }
+    if (k.embedding_model.empty())
+      c.fail("knowledge.data_dir",
+             "the knowledge base embeds documents, but no model has task: embed; add one "
+             "(e.g. all-MiniLM-L6-v2) with a group, or set knowledge.data_dir: null");
+    return;
+  }
+  const ModelConfig* m = c.config.find_model(k.embedding_model);
+  if (!m)
+    c.fail("knowledge.embedding_model", "no model named " + in_quotes(k.embedding_model));
+  else if (m->task != ModelTask::kEmbed)
+    c.fail("knowledge.embedding_model",
+           in_quotes(k.embedding_model) + " is a chat model; name a model with task: embed");
+}
+
 void check_group(const Check& c, size_t i, GroupConfig& g) {
   auto key = [&](std::string_view k) { return item_path("groups", i, k); };
   const ClusterConfig& cfg = c.config;
@@ -402,6 +430,7 @@ Status validate_cluster_config(ClusterConfig& config) {
   }
   check_unique_names(c, config.groups, "groups");
   for (size_t i = 0; i < config.groups.size(); ++i) check_group(c, i, config.groups[i]);
+  check_knowledge(c, config.knowledge, config.models);
   if (!diag.empty()) return diag.to_error();
   return {};
 }

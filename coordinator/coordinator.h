@@ -1,7 +1,9 @@
 // The coordinator process's parts, assembled once for `shardserve coordinator` and
 // `shardserve up`: the served models (tokenizers and chat templates, loaded from the config's
 // model files), the GroupLink that worker groups connect to (server.coordinator_endpoint) and
-// the HTTP server on server.host:server.port (coordinator/serving/http_server.h).
+// the knowledge base under knowledge.data_dir when set (coordinator/knowledge/knowledge_base.h,
+// embedding through the served embedding model) and the HTTP server on
+// server.host:server.port (coordinator/serving/http_server.h).
 //
 // start() loads and binds everything, or returns an Error naming the model, endpoint or port
 // that failed; then run() serves HTTP on the calling thread until stop(). Destruction stops the
@@ -18,6 +20,7 @@
 #include "base/status.h"
 #include "config/cluster_config.h"
 #include "coordinator/group_link.h"
+#include "coordinator/knowledge/knowledge_base.h"
 #include "coordinator/serving/http_server.h"
 #include "coordinator/serving/served_model.h"
 
@@ -54,6 +57,7 @@ class Coordinator {
   // In the order start() builds them, destroyed in reverse; constant after start().
   std::vector<std::unique_ptr<ServedModel>> models_;
   std::unique_ptr<GroupLink> link_;
+  std::unique_ptr<knowledge::KnowledgeBase> knowledge_;  // null when knowledge.data_dir is unset
   std::unique_ptr<HttpServer> server_;
 };
 

@@ -7,9 +7,11 @@ folder on sys.path. Environment:
     SHARDSERVE_E2E_LOG   a file that collects the cluster's output (default: discarded)
 """
 import os
+import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -30,11 +32,18 @@ class Cluster:
         self.port, zmq_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(os.environ.get("SHARDSERVE_E2E_LOG", "/dev/null"), "a")
+        # Each cluster its own knowledge base (where the config has one): never the operator's
+        # var/knowledge, never another test's.
+        self.data = tempfile.TemporaryDirectory(prefix="shardserve-kb-")
+        config_text = (ROOT / config).read_text()
+        knowledge = (["--set", f"knowledge.data_dir={self.data.name}"]
+                     if re.search(r"^knowledge:", config_text, re.M) else [])
         # The repository root as the working directory: server.web_root defaults to ./web.
         self.proc = subprocess.Popen(
             [shardserve, "up", "-c", str(ROOT / config),
              "--set", f"server.port={self.port}",
-             "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq_port}", *extra],
+             "--set", f"server.coordinator_endpoint=tcp://127.0.0.1:{zmq_port}",
+             *knowledge, *extra],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -58,6 +67,7 @@ class Cluster:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        self.data.cleanup()
 
 
 def shardserve_binary():

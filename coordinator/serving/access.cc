@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "coordinator/knowledge/knowledge_base.h"
+
 namespace shardserve {
 
 Headers cors_headers(const ServerConfig& config, std::string_view origin) {
@@ -13,7 +15,7 @@ Headers cors_headers(const ServerConfig& config, std::string_view origin) {
 }
 
 Headers cors_preflight_headers() {
-  return {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+  return {{"Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"},
           {"Access-Control-Allow-Headers", "Authorization, Content-Type"},
           {"Access-Control-Max-Age", "600"}};
 }
@@ -30,6 +32,12 @@ std::optional<api::ApiError> check_api_key(const ServerConfig& config, std::stri
                                          ? "You didn't provide an API key. Send it as "
                                            "'Authorization: Bearer YOUR_KEY'."
                                          : "Incorrect API key provided.");
+}
+
+std::string owner_of_request(const ServerConfig& config, std::string_view authorization) {
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (config.api_keys.empty() || !authorization.starts_with(kPrefix)) return "";
+  return knowledge::owner_of_api_key(authorization.substr(kPrefix.size()));
 }
 
 }  // namespace shardserve

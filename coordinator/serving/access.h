@@ -11,6 +11,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "api/openai_error.h"
@@ -28,5 +29,9 @@ Headers cors_preflight_headers();
 // The 401 for a request for `path` with this Authorization header, or nullopt if it may pass.
 std::optional<api::ApiError> check_api_key(const ServerConfig& config, std::string_view path,
                                            std::string_view authorization);
+
+// Whose files and vector stores a request may see (coordinator/knowledge): the SHA-256 of its
+// API key when keys are configured (the request passed check_api_key), else "" (one owner).
+std::string owner_of_request(const ServerConfig& config, std::string_view authorization);
 
 }  // namespace shardserve

@@ -16,6 +16,7 @@
 #include "coordinator/serving/answer_shaper.h"
 #include "coordinator/serving/echo.h"
 #include "coordinator/serving/generation.h"
+#include "coordinator/serving/grounding.h"
 #include "coordinator/serving/prompt.h"
 #include "coordinator/serving/structured_output.h"
 #include "model/tokenizer/chat_prompt.h"
@@ -45,7 +46,8 @@ struct Job {
   api::ResponseMeta meta;
   bool chat = true;
   bool logprobs = false;
-  Shaping shaping;  // chat only
+  Shaping shaping;                                           // chat only
+  api::ordered_json citations = api::ordered_json::array();  // file_search sources (chat)
   Clock::time_point arrived;
   Clock::time_point deadline;
 
@@ -216,7 +218,10 @@ Response complete(const EndpointContext& ctx, Job& job) {
                          .tool_calls = std::move(a.tool_calls),
                          .reasoning_content = std::move(a.reasoning)});
     }
-    return Response::json(200, api::dump_json(api::chat_completion(job.meta, choices, usage)));
+    api::ordered_json body = api::chat_completion(job.meta, choices, usage);
+    if (!job.citations.empty())
+      for (auto& choice : body["choices"]) choice["message"]["citations"] = job.citations;
+    return Response::json(200, api::dump_json(body));
   }
   std::vector<api::CompletionChoice> choices;
   for (auto& [i, t] : text) choices.push_back({i, t, finish[i], choice_logprobs(i)});
@@ -283,7 +288,9 @@ Response stream(const EndpointContext& ctx, std::shared_ptr<Job> job, Admission:
         const std::vector<api::TokenLogprobs>* lp = job->logprobs ? &u.logprobs : nullptr;
         if (job->chat) {
           if (!started[u.index]) {
-            write(api::sse_data(api::chat_chunk_role(meta, u.index)));
+            api::ordered_json role = api::chat_chunk_role(meta, u.index);
+            if (!job->citations.empty()) role["choices"][0]["delta"]["citations"] = job->citations;
+            write(api::sse_data(role));
             started[u.index] = true;
             shapers.emplace(u.index, job->shaping.make());
           }
@@ -336,8 +343,19 @@ Response stream(const EndpointContext& ctx, std::shared_ptr<Job> job, Admission:
   return res;
 }
 
-Response post(EndpointContext& ctx, std::string_view body, bool chat) {
+Response post(EndpointContext& ctx, std::string_view request_body, bool chat,
+              std::string_view owner) {
   const Clock::time_point arrived = Clock::now();
+  api::ordered_json citations = api::ordered_json::array();
+  std::string grounded_body;
+  std::string_view body = request_body;
+  if (chat) {  // the file_search tool: the knowledge base's passages join the prompt
+    auto grounded = ground_chat_request(request_body, ctx.knowledge, owner);
+    if (!grounded.ok()) return Response::error(grounded.error());
+    grounded_body = std::move(grounded.value().body);
+    citations = std::move(grounded.value().citations);
+    body = grounded_body;
+  }
   auto prompts = chat ? parse_chat(ctx, body) : parse_completion(ctx, body);
   if (!prompts.ok()) return Response::error(prompts.error());
   const ServedModel& model = *prompts->model;
@@ -352,6 +370,7 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
   job->chat = chat;
   job->logprobs = options.logprobs;
   job->shaping = prompts->shaping;
+  job->citations = std::move(citations);
   job->meta = {.id = chat ? api::new_chat_completion_id() : api::new_completion_id(),
                .created = unix_now(),
                .model = model.name,
@@ -381,12 +400,13 @@ Response post(EndpointContext& ctx, std::string_view body, bool chat) {
 
 }  // namespace
 
-Response post_chat_completions(EndpointContext& ctx, std::string_view body) {
-  return post(ctx, body, true);
+Response post_chat_completions(EndpointContext& ctx, std::string_view body,
+                               std::string_view owner) {
+  return post(ctx, body, true, owner);
 }
 
 Response post_completions(EndpointContext& ctx, std::string_view body) {
-  return post(ctx, body, false);
+  return post(ctx, body, false, "");
 }
 
 }  // namespace shardserve

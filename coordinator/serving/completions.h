@@ -12,6 +12,9 @@
 // request: an error object, or an error event in a stream that has begun. A client that goes
 // away mid-stream has its sequences cancelled at the groups' next step.
 //
+// A chat request with the file_search tool is grounded first (serving/grounding.h): the best
+// passages of its vector stores join the prompt and the answer carries them as `citations`.
+//
 // Metrics: prompt tokens when the generations start; time to first token, inter-token
 // latency (streams), generation tokens, duration and per-request token histograms at the end.
 //
@@ -25,7 +28,9 @@
 
 namespace shardserve {
 
-Response post_chat_completions(EndpointContext& ctx, std::string_view body);
+// `owner`: whose vector stores a file_search tool may search (serving/grounding.h).
+Response post_chat_completions(EndpointContext& ctx, std::string_view body,
+                               std::string_view owner = "");
 Response post_completions(EndpointContext& ctx, std::string_view body);
 
 }  // namespace shardserve

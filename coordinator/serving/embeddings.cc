@@ -56,9 +56,9 @@ api::ApiResult<std::vector<std::vector<TokenId>>> tokenize(const ServedModel& mo
 
 }  // namespace
 
-api::ApiResult<EmbeddingsResult> create_embeddings(GroupLink& link, const ServedModel& model,
-                                                   const api::EmbeddingRequest& request,
-                                                   Clock::time_point deadline) {
+api::ApiResult<EmbeddedInputs> embed_inputs(GroupLink& link, const ServedModel& model,
+                                            const api::EmbeddingRequest& request,
+                                            Clock::time_point deadline) {
   if (request.dimensions && *request.dimensions != model.embedding_dim)
     return api::ApiError::bad_request(
         "model '" + model.name + "' makes embeddings of " + std::to_string(model.embedding_dim) +
@@ -130,8 +130,18 @@ api::ApiResult<EmbeddingsResult> create_embeddings(GroupLink& link, const Served
     data.insert(data.end(), e->embedding.begin(), e->embedding.end());
     prompt_tokens += e->n_tokens;
   }
-  return EmbeddingsResult{api::embedding_list(model.name, data, dim, request.base64, prompt_tokens),
-                          prompt_tokens};
+  return EmbeddedInputs{std::move(data), prompt_tokens};
+}
+
+api::ApiResult<EmbeddingsResult> create_embeddings(GroupLink& link, const ServedModel& model,
+                                                   const api::EmbeddingRequest& request,
+                                                   Clock::time_point deadline) {
+  auto embedded = embed_inputs(link, model, request, deadline);
+  if (!embedded.ok()) return embedded.error();
+  const EmbeddedInputs& e = embedded.value();
+  return EmbeddingsResult{
+      api::embedding_list(model.name, e.data, model.embedding_dim, request.base64, e.prompt_tokens),
+      e.prompt_tokens};
 }
 
 }  // namespace shardserve

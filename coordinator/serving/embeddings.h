@@ -14,6 +14,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -28,6 +30,16 @@ struct EmbeddingsResult {
   nlohmann::ordered_json body;  // the embedding list
   int64_t prompt_tokens = 0;
 };
+
+// The embeddings themselves: inputs.size() rows of model.embedding_dim floats, row-major, in
+// input order (the knowledge base embeds its chunks through this).
+struct EmbeddedInputs {
+  std::vector<float> data;
+  int64_t prompt_tokens = 0;
+};
+api::ApiResult<EmbeddedInputs> embed_inputs(GroupLink& link, const ServedModel& model,
+                                            const api::EmbeddingRequest& request,
+                                            std::chrono::steady_clock::time_point deadline);
 
 api::ApiResult<EmbeddingsResult> create_embeddings(GroupLink& link, const ServedModel& model,
                                                    const api::EmbeddingRequest& request,

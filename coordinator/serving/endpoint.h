@@ -29,6 +29,9 @@
 #include "coordinator/serving/served_model.h"
 
 namespace shardserve {
+namespace knowledge {
+class KnowledgeBase;
+}
 
 // What endpoints serve from. References: the HttpServer that owns the context outlives them.
 struct EndpointContext {
@@ -38,6 +41,7 @@ struct EndpointContext {
   metrics::ServerMetrics& metrics;
   Admission& admission;
   PrefixRouter& router;
+  knowledge::KnowledgeBase* knowledge = nullptr;  // the knowledge base; nullptr: turned off
 };
 
 // Where a streamed body goes: the client's connection.

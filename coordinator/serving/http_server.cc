@@ -20,8 +20,11 @@
 #include "coordinator/serving/access.h"
 #include "coordinator/serving/completions.h"
 #include "coordinator/serving/embeddings_endpoint.h"
+#include "coordinator/serving/knowledge_endpoints.h"
+#include "coordinator/serving/route_path.h"
 #include "coordinator/serving/static_files.h"
 #include "coordinator/serving/tokenize_endpoint.h"
+#include "coordinator/serving/upload_receiver.h"
 
 namespace shardserve {
 namespace {
@@ -31,6 +34,15 @@ constexpr int kListenBacklog = 4096;
 constexpr size_t kConnectionMemory = 64 * 1024;    // per connection: headers and I/O buffers
 constexpr size_t kStreamBufferBytes = 256 * 1024;  // a stream's bytes not yet sent, at most
 constexpr int kReservedFds = 256;  // descriptors kept for everything but client sockets
+constexpr int64_t kFormOverheadBytes = 1 << 20;  // an upload's form fields besides the file
+
+api::ApiError file_too_large(int64_t max_file_bytes) {
+  api::ApiError e = api::ApiError::payload_too_large(static_cast<size_t>(max_file_bytes));
+  e.message = "The file is larger than this server takes: at most " +
+              std::to_string(max_file_bytes) + " bytes (knowledge.max_file_bytes).";
+  e.param = "file";
+  return e;
+}
 
 // The hard connection limit libmicrohttpd enforces at accept, above the soft
 // server.max_connections, and below what the open-file limit allows.
@@ -163,10 +175,14 @@ struct HttpServer::Exchange {
   std::string path;
   std::string origin;
   std::string authorization;
+  std::vector<std::string> params;  // the route pattern's {} segments
+  QueryArgs query;
   std::string body;
-  bool too_large = false;                // the body passed server.max_body_bytes: 413
-  bool dispatched = false;               // handed to a route (or answered)
-  std::shared_ptr<StreamBuffer> stream;  // a streamed answer's body, once started
+  bool too_large = false;                  // the body passed server.max_body_bytes: 413
+  std::unique_ptr<UploadReceiver> upload;  // POST /v1/files: the form, streamed to disk
+  MultipartUpload form;                    // what the upload received, at dispatch
+  bool dispatched = false;                 // handed to a route (or answered)
+  std::shared_ptr<StreamBuffer> stream;    // a streamed answer's body, once started
 };
 
 enum class RouteId {
@@ -179,15 +195,30 @@ enum class RouteId {
   kCompletions,
   kEmbeddings,
   kTokenize,
-  kDetokenize
+  kDetokenize,
+  kFileUpload,
+  kFileList,
+  kFileGet,
+  kFileContent,
+  kFileDelete,
+  kStoreCreate,
+  kStoreList,
+  kStoreGet,
+  kStoreDelete,
+  kStoreFileAttach,
+  kStoreFileList,
+  kStoreFileGet,
+  kStoreFileDelete,
+  kStoreSearch,
 };
 
 struct HttpServer::Route {
-  std::string_view path;      // exact; for kModel the prefix before the id
-  std::string_view method;    // GET or POST (GET routes answer HEAD too)
+  std::string_view path;      // pattern: "{}" one segment, "{*}" the rest (route_path.h)
+  std::string_view method;    // GET, POST or DELETE (GET routes answer HEAD too)
   std::string_view endpoint;  // label in shardserve_requests_total; empty: not counted
   bool on_pool;               // blocks: runs on the request pool, not the polling thread
   RouteId id;
+  bool upload = false;  // a multipart body streamed to disk, not held (UploadReceiver)
 };
 
 // libmicrohttpd's callbacks, with access to the server.
@@ -201,29 +232,82 @@ struct MhdGlue {
   static void on_connection(void* cls, MHD_Connection* c, void**,
                             MHD_ConnectionNotificationCode code);
   static void log(void* cls, const char* format, va_list args);
-  static const HttpServer::Route* find_route(std::string_view path);
+  // The route for `path` and `method` (its {} segments appended to `params`); nullptr when
+  // none, with `path_known` telling whether another method would have matched (405).
+  static const HttpServer::Route* find_route(std::string_view path, std::string_view method,
+                                             std::vector<std::string>* params, bool* path_known);
+  // POST /v1/files, when its header is in: refuses early (no knowledge base, bad key, too
+  // large, not a form) or sets up the receiver. True when an answer was queued.
+  static bool start_upload(HttpServer& s, HttpServer::Exchange& ex, const Headers& cors,
+                           MHD_Result& result);
 };
 
-const HttpServer::Route* MhdGlue::find_route(std::string_view path) {
+const HttpServer::Route* MhdGlue::find_route(std::string_view path, std::string_view method,
+                                             std::vector<std::string>* params, bool* path_known) {
   using Route = HttpServer::Route;
   static const Route kRoutes[] = {
       {"/health", "GET", "", false, RouteId::kHealth},
       {"/ready", "GET", "", false, RouteId::kReady},
       {"/metrics", "GET", "", false, RouteId::kMetrics},
       {"/v1/models", "GET", "/v1/models", false, RouteId::kModels},
-      {"/v1/models/", "GET", "/v1/models", false, RouteId::kModel},
+      {"/v1/models/{*}", "GET", "/v1/models", false, RouteId::kModel},
       {"/v1/chat/completions", "POST", "/v1/chat/completions", true, RouteId::kChat},
       {"/v1/completions", "POST", "/v1/completions", true, RouteId::kCompletions},
       {"/v1/embeddings", "POST", "/v1/embeddings", true, RouteId::kEmbeddings},
       {"/tokenize", "POST", "/tokenize", true, RouteId::kTokenize},
       {"/detokenize", "POST", "/detokenize", true, RouteId::kDetokenize},
+      // The knowledge base: SQLite and the disk, so on the pool.
+      {"/v1/files", "POST", "/v1/files", true, RouteId::kFileUpload, true},
+      {"/v1/files", "GET", "/v1/files", true, RouteId::kFileList},
+      {"/v1/files/{}", "GET", "/v1/files", true, RouteId::kFileGet},
+      {"/v1/files/{}", "DELETE", "/v1/files", true, RouteId::kFileDelete},
+      {"/v1/files/{}/content", "GET", "/v1/files", true, RouteId::kFileContent},
+      {"/v1/vector_stores", "POST", "/v1/vector_stores", true, RouteId::kStoreCreate},
+      {"/v1/vector_stores", "GET", "/v1/vector_stores", true, RouteId::kStoreList},
+      {"/v1/vector_stores/{}", "GET", "/v1/vector_stores", true, RouteId::kStoreGet},
+      {"/v1/vector_stores/{}", "DELETE", "/v1/vector_stores", true, RouteId::kStoreDelete},
+      {"/v1/vector_stores/{}/files", "POST", "/v1/vector_stores", true, RouteId::kStoreFileAttach},
+      {"/v1/vector_stores/{}/files", "GET", "/v1/vector_stores", true, RouteId::kStoreFileList},
+      {"/v1/vector_stores/{}/files/{}", "GET", "/v1/vector_stores", true, RouteId::kStoreFileGet},
+      {"/v1/vector_stores/{}/files/{}", "DELETE", "/v1/vector_stores", true,
+       RouteId::kStoreFileDelete},
+      {"/v1/vector_stores/{}/search", "POST", "/v1/vector_stores/search", true,
+       RouteId::kStoreSearch},
   };
+  const bool get = method == MHD_HTTP_METHOD_GET || method == MHD_HTTP_METHOD_HEAD;
+  *path_known = false;
   for (const Route& r : kRoutes) {
-    if (r.id == RouteId::kModel ? path.size() > r.path.size() && path.starts_with(r.path)
-                                : path == r.path)
+    std::vector<std::string> found;
+    if (!match_route_path(r.path, path, &found)) continue;
+    *path_known = true;
+    if (r.method == "GET" ? get : method == r.method) {
+      if (params) *params = std::move(found);
       return &r;
+    }
   }
   return nullptr;
+}
+
+bool MhdGlue::start_upload(HttpServer& s, HttpServer::Exchange& ex, const Headers& cors,
+                           MHD_Result& result) {
+  MHD_Connection* c = ex.connection;
+  auto refuse = [&](const api::ApiError& e) {
+    ex.dispatched = true;  // answered before the body: libmicrohttpd then closes
+    result = queue(c, Response::error(e), cors) ? MHD_YES : MHD_NO;
+    return true;
+  };
+  if (!s.knowledge_) return refuse(knowledge_off());
+  if (auto denied = check_api_key(s.config_, ex.path, header(c, MHD_HTTP_HEADER_AUTHORIZATION)))
+    return refuse(*denied);
+  const int64_t max_file = s.knowledge_->options().max_file_bytes;
+  const std::string length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) >
+                             static_cast<unsigned long long>(max_file + kFormOverheadBytes))
+    return refuse(file_too_large(max_file));
+  std::string error;
+  ex.upload = UploadReceiver::create(c, s.knowledge_->incoming_dir(), max_file, error);
+  if (!ex.upload) return refuse(api::ApiError::bad_request(error, "file"));
+  return false;
 }
 
 MHD_Result MhdGlue::on_request(void* cls, MHD_Connection* c, const char* url, const char* method,
@@ -247,6 +331,12 @@ MHD_Result MhdGlue::on_request(void* cls, MHD_Connection* c, const char* url, co
                  ? MHD_YES
                  : MHD_NO;
     }
+    bool path_known = false;
+    if (const HttpServer::Route* r = find_route(ex->path, ex->method, nullptr, &path_known);
+        r && r->upload) {
+      MHD_Result result = MHD_YES;
+      return start_upload(s, *ex, cors, result) ? result : MHD_YES;
+    }
     const std::string length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) >
                                static_cast<unsigned long long>(s.config_.max_body_bytes)) {
@@ -258,6 +348,11 @@ MHD_Result MhdGlue::on_request(void* cls, MHD_Connection* c, const char* url, co
                  ? MHD_YES
                  : MHD_NO;
     }
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0 && ex->upload) {  // a piece of a form: to disk
+    ex->upload->feed(upload_data, *upload_data_size);
+    *upload_data_size = 0;
     return MHD_YES;
   }
   if (*upload_data_size > 0) {  // a piece of the body
@@ -287,6 +382,11 @@ MHD_Result MhdGlue::dispatch(HttpServer& s, HttpServer::Exchange& ex) {
   if (ex.too_large)
     return answer(Response::error(
         api::ApiError::payload_too_large(static_cast<size_t>(s.config_.max_body_bytes))));
+  if (ex.upload) {
+    ex.form = ex.upload->finish();
+    if (ex.upload->too_large())
+      return answer(Response::error(file_too_large(ex.upload->max_file_bytes())));
+  }
   if (s.stopping_.load())
     return answer(Response::error(api::ApiError::unavailable("The server is shutting down.")));
   if (ex.method == MHD_HTTP_METHOD_OPTIONS) {  // CORS preflight, on any path
@@ -294,7 +394,8 @@ MHD_Result MhdGlue::dispatch(HttpServer& s, HttpServer::Exchange& ex) {
     r.headers = cors_preflight_headers();
     return answer(r);
   }
-  const HttpServer::Route* route = find_route(ex.path);
+  bool path_known = false;
+  const HttpServer::Route* route = find_route(ex.path, ex.method, &ex.params, &path_known);
   if (auto denied = check_api_key(s.config_, ex.path, ex.authorization)) {
     Response r = Response::error(*denied);
     s.count(route ? route->endpoint : "other", r);
@@ -318,14 +419,18 @@ MHD_Result MhdGlue::dispatch(HttpServer& s, HttpServer::Exchange& ex) {
       if (fd >= 0) ::close(fd);
     }
   }
+  if (!route && path_known)
+    return answer(Response::error(api::ApiError::method_not_allowed(ex.method, ex.path)));
   if (!route)
     return answer(Response::error(
         api::ApiError::not_found("Unknown request URL: " + ex.method + " " + ex.path)));
-  if (route->method == "GET" ? !get : ex.method != route->method) {
-    Response r = Response::error(api::ApiError::method_not_allowed(ex.method, ex.path));
-    s.count(route->endpoint, r);
-    return answer(r);
-  }
+  MHD_get_connection_values(
+      c, MHD_GET_ARGUMENT_KIND,
+      [](void* cls, MHD_ValueKind, const char* key, const char* value) {
+        static_cast<QueryArgs*>(cls)->emplace_back(key ? key : "", value ? value : "");
+        return MHD_YES;
+      },
+      &ex.query);
   if (!route->on_pool) {
     Response r = s.serve(*route, ex);
     s.count(route->endpoint, r);
@@ -375,11 +480,12 @@ void MhdGlue::log(void* cls, const char* format, va_list args) {
 
 HttpServer::HttpServer(const ServerConfig& config, GroupLink& link,
                        const std::vector<std::unique_ptr<ServedModel>>& models,
-                       const std::vector<std::string>& groups)
+                       const std::vector<std::string>& groups, knowledge::KnowledgeBase* knowledge)
     : config_(config),
+      knowledge_(knowledge),
       metrics_(registry_),
       admission_(config_.max_queued_requests, metrics_.requests_running.get()),
-      context_{config_, link, models, metrics_, admission_, router_},
+      context_{config_, link, models, metrics_, admission_, router_, knowledge},
       metrics_page_(registry_, metrics_, link, groups),
       connections_(config_.max_connections, std::chrono::seconds(config_.idle_timeout_s),
                    metrics_.http_connections.get()),
@@ -423,9 +529,9 @@ Response HttpServer::serve(const Route& route, const Exchange& ex) {
     case RouteId::kModels:
       return get_models(context_.models);
     case RouteId::kModel:
-      return get_model(context_.models, std::string_view(ex.path).substr(route.path.size()));
+      return get_model(context_.models, ex.params.at(0));
     case RouteId::kChat:
-      return post_chat_completions(context_, ex.body);
+      return post_chat_completions(context_, ex.body, owner_of_request(config_, ex.authorization));
     case RouteId::kCompletions:
       return post_completions(context_, ex.body);
     case RouteId::kEmbeddings:
@@ -434,8 +540,48 @@ Response HttpServer::serve(const Route& route, const Exchange& ex) {
       return post_tokenize(context_, ex.body);
     case RouteId::kDetokenize:
       return post_detokenize(context_, ex.body);
+    default:
+      return serve_knowledge(route, ex);
   }
   return Response::error(api::ApiError::server_error());
+}
+
+Response HttpServer::serve_knowledge(const Route& route, const Exchange& ex) {
+  if (!knowledge_) return Response::error(knowledge_off());
+  const KnowledgeCall call{knowledge_, owner_of_request(config_, ex.authorization), ex.params,
+                           ex.query};
+  switch (route.id) {
+    case RouteId::kFileUpload:
+      return post_file(call, ex.form);
+    case RouteId::kFileList:
+      return list_files(call);
+    case RouteId::kFileGet:
+      return get_file(call);
+    case RouteId::kFileContent:
+      return get_file_content(call);
+    case RouteId::kFileDelete:
+      return delete_file(call);
+    case RouteId::kStoreCreate:
+      return post_vector_store(call, ex.body);
+    case RouteId::kStoreList:
+      return list_vector_stores(call);
+    case RouteId::kStoreGet:
+      return get_vector_store(call);
+    case RouteId::kStoreDelete:
+      return delete_vector_store(call);
+    case RouteId::kStoreFileAttach:
+      return post_vector_store_file(call, ex.body);
+    case RouteId::kStoreFileList:
+      return list_vector_store_files(call);
+    case RouteId::kStoreFileGet:
+      return get_vector_store_file(call);
+    case RouteId::kStoreFileDelete:
+      return delete_vector_store_file(call);
+    case RouteId::kStoreSearch:
+      return post_vector_store_search(call, ex.body);
+    default:
+      return Response::error(api::ApiError::server_error());
+  }
 }
 
 void HttpServer::run_on_pool(Exchange& ex, const Route& route) {

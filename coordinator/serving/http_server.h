@@ -8,6 +8,12 @@
 //   POST /v1/chat/completions, /v1/completions   (stream: SSE)   (serving/completions.h)
 //   POST /v1/embeddings                                          (serving/embeddings_endpoint.h)
 //   POST /tokenize, /detokenize                                  (serving/tokenize_endpoint.h)
+//   /v1/files, /v1/vector_stores and below: the knowledge base    (serving/knowledge_endpoints.h)
+//                                 uploads (POST /v1/files) are multipart forms streamed to a
+//                                 file under knowledge.data_dir as they arrive, bounded by
+//                                 knowledge.max_file_bytes (not server.max_body_bytes); a bad
+//                                 key, a missing knowledge base or a declared length over the
+//                                 limit is answered before the body is read
 //   GET  /, /...                  the chat page: files under server.web_root, when set; a file
 //                                 of the path is served before any route (serving/static_files.h)
 //
@@ -77,11 +83,13 @@ namespace shardserve {
 class HttpServer {
  public:
   // `groups`: the worker groups the cluster description names; /metrics reports them down
-  // (shardserve_group_up 0) until they register, and again once they are lost. `link` and
-  // `models` must outlive the server.
+  // (shardserve_group_up 0) until they register, and again once they are lost. `knowledge`:
+  // the knowledge base, nullptr when it is off. `link`, `models` and `knowledge` must outlive
+  // the server.
   HttpServer(const ServerConfig& config, GroupLink& link,
              const std::vector<std::unique_ptr<ServedModel>>& models,
-             const std::vector<std::string>& groups = {});
+             const std::vector<std::string>& groups = {},
+             knowledge::KnowledgeBase* knowledge = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -107,6 +115,7 @@ class HttpServer {
 
   // Runs `route`'s endpoint for the request.
   Response serve(const Route& route, const Exchange& ex);
+  Response serve_knowledge(const Route& route, const Exchange& ex);
   // Counts `response` under `endpoint` in shardserve_requests_total (not when empty).
   void count(std::string_view endpoint, const Response& response);
   // On a pool thread: runs the endpoint, queues its answer, resumes the connection, and
@@ -116,6 +125,7 @@ class HttpServer {
   void remove_stream(const std::shared_ptr<StreamBuffer>& stream);
 
   const ServerConfig config_;
+  knowledge::KnowledgeBase* const knowledge_;
   metrics::Registry registry_;
   metrics::ServerMetrics metrics_;
   Admission admission_;
