@@ -1,5 +1,7 @@
 #include "coordinator/serving/knowledge_endpoints.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -161,6 +163,14 @@ api::ApiError knowledge_off() {
 // --- files ---
 
 Response post_file(const KnowledgeCall& call, const MultipartUpload& upload) {
+  // The streamed file is ours until add_file takes it (and removes it, whatever happens).
+  struct RemoveUnlessTaken {
+    const std::string& path;
+    bool taken = false;
+    ~RemoveUnlessTaken() {
+      if (!taken && !path.empty()) ::unlink(path.c_str());
+    }
+  } streamed{upload.file.temp_path};
   if (!upload.error.empty()) return Response::error(api::ApiError::bad_request(upload.error));
   if (!upload.has_file)
     return Response::error(api::ApiError::bad_request(
@@ -176,6 +186,7 @@ Response post_file(const KnowledgeCall& call, const MultipartUpload& upload) {
             "\" is not kept here: this server keeps files for search (\"assistants\" or "
             "\"user_data\")",
         "purpose"));
+  streamed.taken = true;
   auto record = call.kb->add_file(call.owner, upload.file);
   if (!record.ok()) return fail(record.error(), "file");
   return ok(file_json(record.value()));

@@ -61,6 +61,7 @@ struct MultipartUpload {
   std::string error;
 };
 
+// Takes the streamed file (upload.file.temp_path): it is removed whatever the answer.
 Response post_file(const KnowledgeCall& call, const MultipartUpload& upload);
 Response list_files(const KnowledgeCall& call);
 Response get_file(const KnowledgeCall& call);
