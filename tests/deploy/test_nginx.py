@@ -116,3 +116,22 @@ def test_api_through_nginx_without_a_coordinator_is_a_json_503(nginx_no_upstream
     # The page still loads: nginx serves it without the coordinator.
     status, _, body = get(nginx_no_upstream.https + "/", cert)
     assert status == 200 and body == (WEB / "index.html").read_bytes()
+
+
+def test_uploads_pass_the_api_body_limit_but_not_their_own(nginx, tls):
+    """POST /v1/files through nginx: a file over the 1 MiB API body limit is streamed to the
+    coordinator and kept (MAX_UPLOAD, 33m by default); one over MAX_UPLOAD is refused by nginx
+    with an OpenAI error object, before its body is read."""
+    api = client(nginx.https, tls[0])
+    # 1.5 MB of HTML whose text is one sentence (scripts are not text): quick to embed.
+    page = ("<html><head><script>/*" + "x" * 1_500_000 + "*/</script></head><body>"
+            "<p>The Orrin tunnel is nine kilometres long.</p></body></html>").encode()
+    uploaded = api.files.create(file=("tunnel.html", page, "text/html"), purpose="assistants")
+    assert uploaded.bytes == len(page)
+    assert api.files.content(uploaded.id).read() == page
+    api.files.delete(uploaded.id)
+
+    with pytest.raises(openai.APIStatusError) as refused:
+        api.files.create(file=("huge.txt", b"a" * (34 * 1024 * 1024 + 1)), purpose="assistants")
+    assert refused.value.status_code == 413
+    assert "uploads are limited to" in refused.value.response.json()["error"]["message"]
