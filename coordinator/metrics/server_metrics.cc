@@ -101,6 +101,19 @@ ServerMetrics::ServerMetrics(Registry& r)
                                "Open HTTP connections of the coordinator (idle ones included).")),
       http_connections_refused(
           r.counter("shardserve_http_connections_refused_total",
-                    "HTTP connections answered 503 because server.max_connections were open.")) {}
+                    "HTTP connections answered 503 because server.max_connections were open.")),
+      knowledge_uploads(r.counter("shardserve_knowledge_uploads_total",
+                                  "Files uploaded to the knowledge base, by outcome: stored, "
+                                  "refused (the file or a limit: 4xx) or failed (5xx).",
+                                  {"outcome"})),
+      knowledge_chunks(r.counter("shardserve_knowledge_chunks_embedded_total",
+                                 "Chunks of uploaded files embedded and stored.")),
+      knowledge_upload_time(r.histogram("shardserve_knowledge_upload_duration_seconds",
+                                        "Time to extract, chunk, embed and store an upload.",
+                                        duration_buckets())),
+      knowledge_search_time(r.histogram("shardserve_knowledge_search_duration_seconds",
+                                        "Time of a knowledge-base search (query embedding "
+                                        "included), from the API or a file_search tool.",
+                                        ttft_buckets())) {}
 
 }  // namespace shardserve::metrics

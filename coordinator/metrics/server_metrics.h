@@ -48,6 +48,12 @@ struct ServerMetrics {
   // The HTTP front's connections: open now, and refused past server.max_connections (503).
   GaugeFamily& http_connections;            // shardserve_http_connections
   CounterFamily& http_connections_refused;  // shardserve_http_connections_refused_total
+
+  // The knowledge base (coordinator/knowledge).
+  CounterFamily& knowledge_uploads;        // shardserve_knowledge_uploads_total{outcome}
+  CounterFamily& knowledge_chunks;         // shardserve_knowledge_chunks_embedded_total
+  HistogramFamily& knowledge_upload_time;  // shardserve_knowledge_upload_duration_seconds
+  HistogramFamily& knowledge_search_time;  // shardserve_knowledge_search_duration_seconds
 };
 
 }  // namespace shardserve::metrics

@@ -350,8 +350,10 @@ Response post(EndpointContext& ctx, std::string_view request_body, bool chat,
   std::string grounded_body;
   std::string_view body = request_body;
   if (chat) {  // the file_search tool: the knowledge base's passages join the prompt
-    auto grounded = ground_chat_request(request_body, ctx.knowledge, owner);
+    double searched_s = 0;
+    auto grounded = ground_chat_request(request_body, ctx.knowledge, owner, &searched_s);
     if (!grounded.ok()) return Response::error(grounded.error());
+    if (searched_s > 0) ctx.metrics.knowledge_search_time.get().observe(searched_s);
     grounded_body = std::move(grounded.value().body);
     citations = std::move(grounded.value().citations);
     body = grounded_body;

@@ -1,5 +1,6 @@
 #include "coordinator/serving/grounding.h"
 
+#include <chrono>
 #include <optional>
 #include <vector>
 
@@ -80,7 +81,9 @@ std::string sources_text(const json& citations) {
 
 api::ApiResult<GroundedRequest> ground_chat_request(std::string_view body,
                                                     knowledge::KnowledgeBase* kb,
-                                                    std::string_view owner) {
+                                                    std::string_view owner,
+                                                    double* search_seconds) {
+  if (search_seconds) *search_seconds = 0;
   GroundedRequest out{std::string(body), json::array()};
   // Cheap test first: most requests never name the tool.
   if (body.find("file_search") == std::string_view::npos) return out;
@@ -128,8 +131,12 @@ api::ApiResult<GroundedRequest> ground_chat_request(std::string_view body,
     if (!store.value())
       return api::ApiError::not_found("No such VectorStore object: " + id, "tools");
   }
+  const auto start = std::chrono::steady_clock::now();
   auto hits = kb->search(owner, search->store_ids, query, search->max_results);
   if (!hits.ok()) return api::ApiError::from(hits.error().code, hits.error().message, "tools");
+  if (search_seconds)
+    *search_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int64_t index = 0;
   for (const knowledge::SearchHit& h : hits.value())
     out.citations.push_back({{"index", ++index},

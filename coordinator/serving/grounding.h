@@ -39,8 +39,10 @@ struct GroundedRequest {
   nlohmann::ordered_json citations;  // array; empty without file_search
 };
 
+// `search_seconds` (when given) receives the time the search took (0: none ran).
 api::ApiResult<GroundedRequest> ground_chat_request(std::string_view body,
                                                     knowledge::KnowledgeBase* kb,
-                                                    std::string_view owner);
+                                                    std::string_view owner,
+                                                    double* search_seconds = nullptr);
 
 }  // namespace shardserve

@@ -548,8 +548,8 @@ Response HttpServer::serve(const Route& route, const Exchange& ex) {
 
 Response HttpServer::serve_knowledge(const Route& route, const Exchange& ex) {
   if (!knowledge_) return Response::error(knowledge_off());
-  const KnowledgeCall call{knowledge_, owner_of_request(config_, ex.authorization), ex.params,
-                           ex.query};
+  const KnowledgeCall call{knowledge_, &metrics_, owner_of_request(config_, ex.authorization),
+                           ex.params, ex.query};
   switch (route.id) {
     case RouteId::kFileUpload:
       return post_file(call, ex.form);

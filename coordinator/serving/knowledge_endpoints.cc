@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <optional>
 #include <set>
@@ -187,7 +188,19 @@ Response post_file(const KnowledgeCall& call, const MultipartUpload& upload) {
             "\"user_data\")",
         "purpose"));
   streamed.taken = true;
-  auto record = call.kb->add_file(call.owner, upload.file);
+  const auto start = std::chrono::steady_clock::now();
+  knowledge::UploadStats stats;
+  auto record = call.kb->add_file(call.owner, upload.file, &stats);
+  if (call.metrics) {
+    const char* outcome = record.ok()                                       ? "stored"
+                          : record.error().code == ErrorCode::kInvalidInput ? "refused"
+                                                                            : "failed";
+    call.metrics->knowledge_uploads.with({outcome}).inc();
+    if (record.ok()) {
+      call.metrics->knowledge_chunks.get().inc(stats.chunks);
+      call.metrics->knowledge_upload_time.get().observe(seconds_since(start));
+    }
+  }
   if (!record.ok()) return fail(record.error(), "file");
   return ok(file_json(record.value()));
 }
@@ -407,8 +420,10 @@ Response post_vector_store_search(const KnowledgeCall& call, std::string_view bo
   auto store = call.kb->get_vector_store(call.owner, store_id);
   if (!store.ok()) return fail(store.error());
   if (!store.value()) return no_such("VectorStore", store_id);
+  const auto start = std::chrono::steady_clock::now();
   auto hits = call.kb->search(call.owner, {store_id}, query, k);
   if (!hits.ok()) return fail(hits.error());
+  if (call.metrics) call.metrics->knowledge_search_time.get().observe(seconds_since(start));
   json data = json::array();
   for (const knowledge::SearchHit& h : hits.value()) {
     if (h.score < threshold) continue;

@@ -47,6 +47,7 @@ using QueryArgs = std::vector<std::pair<std::string, std::string>>;
 // path's ids and the query string.
 struct KnowledgeCall {
   knowledge::KnowledgeBase* kb = nullptr;
+  metrics::ServerMetrics* metrics = nullptr;  // uploads and searches are counted when set
   std::string owner;
   std::vector<std::string> ids;  // the path's {id} segments, in order
   QueryArgs query;

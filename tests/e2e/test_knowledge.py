@@ -308,10 +308,23 @@ def test_bad_uploads_get_clear_errors(kc):
     assert r.status_code == 404 and "vs_nope" in r.json()["error"]["message"]
     r = httpx.post(kc.base + "/v1/vector_stores", headers=auth, json={"nme": "typo"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "nme"
+    # Counted: the four documents stored, the PNG and the broken PDF refused, searches timed.
+    metrics = httpx.get(kc.base + "/metrics").text
+    assert metric(metrics, 'shardserve_knowledge_uploads_total{outcome="stored"}') >= 4
+    assert metric(metrics, 'shardserve_knowledge_uploads_total{outcome="refused"}') >= 2
+    assert metric(metrics, "shardserve_knowledge_chunks_embedded_total") >= 4
+    assert metric(metrics, "shardserve_knowledge_search_duration_seconds_count") >= 5
     # Nothing of these was kept, and nothing waits in incoming/.
     assert not any(f.filename in ("a.txt", "pic.png", "broken.pdf", "big.txt")
                    for f in kc.client(KEY_A).files.list())
     assert list((Path(kc.data_dir) / "incoming").iterdir()) == []
+
+
+def metric(text, series):
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{series} is not in /metrics")
 
 
 def db_state(data_dir):
