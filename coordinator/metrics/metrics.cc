@@ -189,6 +189,15 @@ T& Family<T>::child(std::vector<std::string> key) {
 }
 
 template <typename T>
+std::vector<std::pair<std::vector<std::string>, const T*>> Family<T>::children() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::vector<std::string>, const T*>> out;
+  out.reserve(children_.size());
+  for (const auto& [values, c] : children_) out.emplace_back(values, c.get());
+  return out;
+}
+
+template <typename T>
 void Family<T>::render(std::string& out) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (children_.empty()) return;

@@ -35,6 +35,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace shardserve::metrics {
@@ -122,6 +123,9 @@ class Family final : public FamilyBase {
   T& with(std::span<const std::string> values);
   // The only child of a family without labels (created with the family, so it renders 0).
   T& get();
+  // Every child made so far with its label values, sorted by them (a snapshot: children made
+  // later are not in it). The pointers stay valid as long as the family.
+  std::vector<std::pair<std::vector<std::string>, const T*>> children() const;
 
   void render(std::string& out) const override;
 

@@ -109,6 +109,22 @@ TEST(Metrics, GaugeGoesUpAndDown) {
   EXPECT_EQ(g.value(), -1);
 }
 
+TEST(Metrics, ChildrenListsWhatWasMadeSortedAndMakesNothing) {
+  Registry r;
+  CounterFamily& c = r.counter("c_total", "C.", {"group", "reason"});
+  EXPECT_TRUE(c.children().empty());
+  c.with({"b", "x"}).inc(2);
+  c.with({"a", "y"}).inc();
+  const auto children = c.children();
+  ASSERT_EQ(children.size(), 2u);
+  EXPECT_EQ(children[0].first, (std::vector<std::string>{"a", "y"}));
+  EXPECT_EQ(children[0].second->value(), 1u);
+  EXPECT_EQ(children[1].first, (std::vector<std::string>{"b", "x"}));
+  EXPECT_EQ(children[1].second->value(), 2u);
+  EXPECT_EQ(children[1].second, &c.with({"b", "x"}));
+  EXPECT_EQ(c.children().size(), 2u);  // a snapshot makes no child
+}
+
 TEST(Metrics, ReRegisteringReturnsTheSameFamily) {
   Registry r;
   CounterFamily& a = r.counter("c_total", "C.", {"x"});

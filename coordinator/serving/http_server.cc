@@ -18,6 +18,7 @@
 
 #include "api/openai_error.h"
 #include "coordinator/serving/access.h"
+#include "coordinator/serving/cluster_endpoint.h"
 #include "coordinator/serving/completions.h"
 #include "coordinator/serving/embeddings_endpoint.h"
 #include "coordinator/serving/knowledge_endpoints.h"
@@ -210,6 +211,7 @@ enum class RouteId {
   kStoreFileGet,
   kStoreFileDelete,
   kStoreSearch,
+  kCluster,
 };
 
 struct HttpServer::Route {
@@ -273,6 +275,7 @@ const HttpServer::Route* MhdGlue::find_route(std::string_view path, std::string_
        RouteId::kStoreFileDelete},
       {"/v1/vector_stores/{}/search", "POST", "/v1/vector_stores/search", true,
        RouteId::kStoreSearch},
+      {"/v1/cluster", "GET", "/v1/cluster", false, RouteId::kCluster},
   };
   const bool get = method == MHD_HTTP_METHOD_GET || method == MHD_HTTP_METHOD_HEAD;
   *path_known = false;
@@ -540,6 +543,8 @@ Response HttpServer::serve(const Route& route, const Exchange& ex) {
       return post_tokenize(context_, ex.body);
     case RouteId::kDetokenize:
       return post_detokenize(context_, ex.body);
+    case RouteId::kCluster:
+      return get_cluster(metrics_page_.roster(), metrics_, context_.models);
     default:
       return serve_knowledge(route, ex);
   }

@@ -8,6 +8,7 @@
 //   POST /v1/chat/completions, /v1/completions   (stream: SSE)   (serving/completions.h)
 //   POST /v1/embeddings                                          (serving/embeddings_endpoint.h)
 //   POST /tokenize, /detokenize                                  (serving/tokenize_endpoint.h)
+//   GET  /v1/cluster              groups, load, KV use, GPUs as JSON (serving/cluster_endpoint.h)
 //   /v1/files, /v1/vector_stores and below: the knowledge base    (serving/knowledge_endpoints.h)
 //                                 uploads (POST /v1/files) are multipart forms streamed to a
 //                                 file under knowledge.data_dir as they arrive, bounded by
@@ -35,13 +36,13 @@
 //     (OpenAI error object, Retry-After: 1) for its request and closed; a hard limit a quarter
 //     above it (at least 64) is enforced by libmicrohttpd at accept. The process's open-file
 //     limit is raised to its hard maximum at bind() so that thousands of sockets fit.
-//   - Requests run off the polling thread: /health, /ready, /metrics and /v1/models answer at
-//     once in memory on it; every other endpoint blocks (a chat completion waits for its whole
-//     generation), so its connection is suspended and the endpoint runs on the request pool
-//     (server.max_queued_requests + 16 threads; 429 past the queue: serving/admission.h),
-//     which queues the answer and resumes the connection. A stream's writer goes on, on its
-//     pool thread, into a bounded buffer (serving/stream_buffer.h) that the polling thread
-//     sends as chunked Server-Sent Events.
+//   - Requests run off the polling thread: /health, /ready, /metrics, /v1/models and
+//     /v1/cluster answer at once in memory on it; every other endpoint blocks (a chat
+//     completion waits for its whole generation), so its connection is suspended and the
+//     endpoint runs on the request pool (server.max_queued_requests + 16 threads; 429 past the
+//     queue: serving/admission.h), which queues the answer and resumes the connection. A
+//     stream's writer goes on, on its pool thread, into a bounded buffer
+//     (serving/stream_buffer.h) that the polling thread sends as chunked Server-Sent Events.
 //   - The listen backlog is 4096 (the kernel may cap it at net.core.somaxconn).
 //
 // Why not cpp-httplib (the server before): it gives every accepted socket a pool thread that

@@ -234,6 +234,19 @@ TEST_F(HttpServerTest, ApiKeysGuardTheApiButNotTheHealthCheck) {
   EXPECT_EQ(status_of(request("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")), 200);
 }
 
+TEST_F(HttpServerTest, ClusterStateIsJsonBehindTheApiKeys) {
+  config_.api_keys = {"k1"};
+  start();
+  EXPECT_EQ(status_of(request("GET /v1/cluster HTTP/1.1\r\nHost: x\r\n\r\n")), 401);
+  const std::string r =
+      request("GET /v1/cluster HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k1\r\n\r\n");
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_NE(body_of(r).find("\"object\":\"cluster\""), std::string::npos) << r;
+  EXPECT_EQ(status_of(request("POST /v1/cluster HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                              "k1\r\nContent-Length: 0\r\n\r\n")),
+            405);
+}
+
 TEST_F(HttpServerTest, AConnectionPastTheLimitGets503AndIsClosed) {
   config_.max_connections = 4;
   start();

@@ -1,5 +1,7 @@
 #include "coordinator/serving/status_endpoints.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "api/openai_response.h"
@@ -34,25 +36,48 @@ Response get_model(const std::vector<std::unique_ptr<ServedModel>>& models, std:
       api::dump_json(api::model_object({m->name, m->created, "shardserve", m->context_length})));
 }
 
+GroupRoster::GroupRoster(const GroupLink& link, const std::vector<std::string>& configured)
+    : link_(link), names_(configured) {}
+
+std::vector<GroupRoster::Entry> GroupRoster::snapshot() {
+  std::map<std::string, GroupInfo> live;  // by name: the newest (highest id) wins
+  for (GroupInfo& g : link_.groups()) {
+    auto it = live.find(g.hello.group_name);
+    if (it == live.end() || g.id > it->second.id) live[g.hello.group_name] = std::move(g);
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& [name, g] : live) {
+    if (std::find(names_.begin(), names_.end(), name) == names_.end()) names_.push_back(name);
+    hellos_[name] = g.hello;
+  }
+  std::vector<Entry> out;
+  out.reserve(names_.size());
+  for (const std::string& name : names_) {
+    Entry e{.name = name};
+    if (auto it = live.find(name); it != live.end()) e.live = it->second;
+    if (auto it = hellos_.find(name); it != hellos_.end()) e.hello = it->second;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 MetricsPage::MetricsPage(const metrics::Registry& registry, metrics::ServerMetrics& metrics,
                          const GroupLink& link, const std::vector<std::string>& groups)
-    : registry_(registry),
-      metrics_(metrics),
-      link_(link),
-      groups_seen_(groups.begin(), groups.end()) {}
+    : registry_(registry), metrics_(metrics), roster_(link, groups) {}
 
 std::string MetricsPage::render() {
   // Groups seen before and gone now stay in the output with up = 0 and nothing running.
   std::lock_guard lock(mu_);
-  for (const std::string& name : groups_seen_) {
-    metrics_.group_up.with({name}).set(0);
-    metrics_.group_running_sequences.with({name}).set(0);
-  }
   double waiting = 0;
   std::vector<GroupGpus> gpus;  // live groups only: a lost group's GPU series are dropped
-  for (const GroupInfo& g : link_.groups()) {
-    const std::string& name = g.hello.group_name;
-    groups_seen_.insert(name);
+  for (const GroupRoster::Entry& e : roster_.snapshot()) {
+    const std::string& name = e.name;
+    if (!e.live) {
+      metrics_.group_up.with({name}).set(0);
+      metrics_.group_running_sequences.with({name}).set(0);
+      continue;
+    }
+    const GroupInfo& g = *e.live;
     if (!g.load.gpus.empty()) gpus.push_back({name, g.load.gpus});
     waiting += static_cast<double>(g.load.waiting);
     metrics_.group_up.with({name}).set(1);

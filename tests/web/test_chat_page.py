@@ -10,14 +10,16 @@ By hand (after scripts/install-deps, scripts/install-python-deps, a build):
 
 The server must serve a chat model whose name does not look like an embedding model's
 (configs/local.yaml: smollm2-135m-instruct, plus all-minilm-l6-v2 which the picker must not
-choose by default). Screenshots (desktop, stopped, json-answer, tool-calls, phone, dark) go to
-SHARDSERVE_WEB_SHOTS; their paths are printed at the end.
+choose by default). Screenshots (desktop, stopped, json-answer, tool-calls, phone, dark, and
+of the Cluster view cluster, cluster-dark, cluster-phone) go to SHARDSERVE_WEB_SHOTS; their
+paths are printed at the end.
 
 Tool calls: the server does not stream them yet, so those tests feed the page a recorded stream
 (TOOL_STREAM) through a stand-in for window.fetch (fake_chat_fetch) and check what it draws,
 saves and sends back.
 """
 import json
+import os
 import re
 import time
 import urllib.request
@@ -26,6 +28,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from shardserve_cluster import ROOT
 
 CHAT_MODEL = "smollm2-135m-instruct"
 
@@ -549,3 +552,127 @@ def test_dark_scheme_changes_the_colours(page, screenshot):
     finally:
         page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     assert light != dark
+
+
+# --- the Cluster view ---------------------------------------------------------------------------
+
+def config_groups(path):
+    """{group name: (model, tp)} of a cluster config's groups: section, read from the file the
+    cluster was started with (configs/local.yaml), not from the server."""
+    text = path.read_text()
+    section = text[text.index("\ngroups:"):]
+    groups = {}
+    for entry in re.split(r"\n  - ", section)[1:]:
+        fields = dict(re.findall(r"^\s*(name|model|tp):\s*(\S+)", entry, re.M))
+        groups[fields["name"]] = (fields["model"], int(fields.get("tp", 1)))
+    return groups
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.headers["Content-Type"].startswith("application/json")
+        return json.loads(r.read())
+
+
+def post_json(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as r:
+        return json.loads(r.read())
+
+
+def cluster_cards(driver):
+    """What the Cluster view's cards show, read in one go (the view redraws them every 2 s)."""
+    return driver.execute_script("""
+        const text = (card, sel) => (card.querySelector(sel) || {}).textContent || null;
+        const chart = (card, kind) => {
+          const svg = card.querySelector(`svg.chart-${kind}`);
+          const line = svg && svg.querySelector('.chart-line');
+          return {points: svg ? Number(svg.dataset.points) : 0, d: line ? line.getAttribute('d') : ''};
+        };
+        const out = {};
+        for (const card of document.querySelectorAll('.group-card')) {
+          out[card.dataset.group] = {
+            up: card.dataset.up, pill: text(card, '.pill'), model: text(card, '.group-model'),
+            tp: text(card, '.fact.tp dd'), load: text(card, '.fact.load dd'),
+            restarts: text(card, '.fact.restarts dd'), gpus: card.querySelectorAll('.gpu').length,
+            tok_s: Number(card.querySelector('.tok-s').dataset.value || 0),
+            tok: chart(card, 'tok'), kv: chart(card, 'kv'),
+            overflows: card.scrollWidth > card.clientWidth,
+          };
+        }
+        return out;
+    """)
+
+
+def live_cards(driver, names):
+    cards = cluster_cards(driver)
+    return cards if all(cards.get(n, {}).get("up") == "true" for n in names) else None
+
+
+def test_cluster_view_shows_the_live_groups_with_tokens_per_second_and_charts(page, server, screenshot):
+    if os.environ.get("SHARDSERVE_URL"):
+        pytest.skip("checks the groups of configs/local.yaml, which the session's own cluster runs")
+    expected = config_groups(ROOT / "configs" / "local.yaml")  # what the session's cluster runs
+    assert expected == {"smollm2-tp2": (CHAT_MODEL, 2), "minilm-tp1": ("all-minilm-l6-v2", 1)}
+
+    tab = page.find_element(By.ID, "tab-cluster")
+    tab.click()
+    assert tab.get_attribute("aria-selected") == "true"
+    assert page.execute_script("return location.hash") == "#cluster-view"
+    assert not page.find_element(By.ID, "composer").is_displayed()
+    assert not page.find_element(By.ID, "chat").is_displayed()
+    cards = wait(page, lambda d: live_cards(d, expected))
+    assert sorted(cards) == sorted(expected)
+    for name, (model, tp) in expected.items():
+        c = cards[name]
+        assert c["tp"] == str(tp), c
+        assert c["model"].startswith(model), c
+        assert c["pill"] == "up", c
+        assert c["restarts"] == "0", c
+        assert c["gpus"] == 0, c  # a CPU cluster reports no GPU
+    assert cards["smollm2-tp2"]["load"].startswith("0/32"), cards["smollm2-tp2"]
+
+    # A real answer moves the model's generated-token counter, which the page turns into a rate.
+    before = get_json(server + "/v1/cluster")
+    chat_model = next(m for m in before["models"] if m["name"] == CHAT_MODEL)
+    answer = post_json(server + "/v1/chat/completions", {
+        "model": CHAT_MODEL, "max_tokens": 48, "temperature": 0, "ignore_eos": True,
+        "messages": [{"role": "user", "content": "Count from one to twenty in words."}]})
+    generated = answer["usage"]["completion_tokens"]
+    assert generated > 0
+    after = get_json(server + "/v1/cluster")
+    assert next(m for m in after["models"] if m["name"] == CHAT_MODEL)["generation_tokens_total"] \
+        >= chat_model["generation_tokens_total"] + generated
+    chat = wait(page, lambda d: (c := cluster_cards(d)["smollm2-tp2"])["tok_s"] > 0
+                and c["tok"]["points"] >= 2 and c, timeout=20)
+    assert re.fullmatch(r"M[\d.]+,[\d.]+(?:[ML][\d.]+,[\d.]+)+", chat["tok"]["d"]), chat
+    # The line rises above its base (y = 44, the chart's height): the answer's tokens are drawn.
+    assert min(float(y) for y in re.findall(r",([\d.]+)", chat["tok"]["d"])) < 43, chat
+    assert chat["kv"]["points"] >= 2, chat
+    screenshot(page, "cluster")
+
+    page.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                         {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    background = "return getComputedStyle(document.querySelector('.group-card')).backgroundColor"
+    try:
+        dark = page.execute_script(background)
+        screenshot(page, "cluster-dark")
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert page.execute_script(background) != dark
+
+    page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                         {"width": 375, "height": 740, "deviceScaleFactor": 2, "mobile": True})
+    page.refresh()  # the URL keeps the view
+    cards = wait(page, lambda d: live_cards(d, expected))
+    assert page.find_element(By.ID, "tab-cluster").get_attribute("aria-selected") == "true"
+    assert page.execute_script("return document.documentElement.scrollWidth") <= 375
+    assert not any(c["overflows"] for c in cards.values()), cards
+    screenshot(page, "cluster-phone")
+    page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    page.find_element(By.ID, "tab-chat").click()
+    assert page.find_element(By.ID, "composer").is_displayed()
+    assert not page.find_element(By.ID, "cluster-view").is_displayed()
+    assert page.execute_script("return location.hash") == ""

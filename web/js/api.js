@@ -3,6 +3,8 @@
 // Promises:
 //   - listModels(conn) resolves to the model ids of GET /v1/models, in the server's order;
 //   - fetchMetrics(conn, signal) resolves to the text of GET /metrics (Prometheus format);
+//   - fetchCluster(conn, signal) resolves to the JSON of GET /v1/cluster (the cluster's groups,
+//     their load and GPUs: coordinator/serving/cluster_endpoint.h);
 //   - streamChat(conn, body, signal) yields the parsed chunks of POST /v1/chat/completions with
 //     stream: true and returns when `data: [DONE]` arrives;
 //   - every failure is thrown as an ApiError whose `message` is a sentence for a person (see
@@ -36,6 +38,11 @@ export async function listModels(conn, signal) {
 export async function fetchMetrics(conn, signal) {
   const res = await send(conn, 'GET', '/metrics', undefined, signal);
   return res.text();
+}
+
+export async function fetchCluster(conn, signal) {
+  const res = await send(conn, 'GET', '/v1/cluster', undefined, signal);
+  return res.json();
 }
 
 export async function* streamChat(conn, body, signal) {

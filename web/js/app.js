@@ -15,11 +15,15 @@
 //     "done" like "stop" (the metrics line says so);
 //   - failures are shown in plain words (api.js) next to the answer or in #notice;
 //   - chats are saved after each message and every second while an answer streams;
-//   - the top bar shows the cluster's GPUs from /metrics when it reports any (cluster.js).
+//   - the top bar shows the cluster's GPUs from /metrics when it reports any (cluster.js);
+//   - the Chat and Cluster tabs switch the main area between the chat and the Cluster view
+//     (clusterview.js: groups, load, KV cache, GPUs, live charts; it polls only while shown);
+//     the URL's #cluster-view opens the Cluster view, and each switch sets the URL to match.
 // One answer streams at a time; it keeps writing into its own chat if another one is opened.
 
-import { fetchMetrics, listModels, streamChat } from './api.js';
+import { fetchCluster, fetchMetrics, listModels, streamChat } from './api.js';
 import { watchCluster } from './cluster.js';
+import { mountClusterView } from './clusterview.js';
 import { installCopyHandler } from './markdown.js';
 import { pickDefaultModel } from './models.js';
 import {
@@ -88,6 +92,7 @@ function persist(c) {
 }
 
 function newChat() {
+  setView('chat');
   if (chat.messages.length) showChat(store.createChat());
   closeDrawer();
   ui.prompt.focus();
@@ -96,6 +101,7 @@ function newChat() {
 function openChat(id) {
   const next = chats.find((c) => c.id === id);
   if (!next) return;
+  setView('chat');
   showChat(next);
   closeDrawer();
   ui.prompt.focus();
@@ -307,6 +313,31 @@ function announce(text) {
   ui.announcer.textContent = text;
 }
 
+// --- views: the chat or the cluster ---------------------------------------------------------
+
+const tabs = [...document.querySelectorAll('.views [data-view]')];
+const clusterView = mountClusterView($('cluster-view'), () => connection(settings), fetchCluster);
+
+function setView(name, { focus = false, updateUrl = true } = {}) {
+  const cluster = name === 'cluster';
+  for (const tab of tabs) {
+    const selected = tab.dataset.view === name;
+    tab.setAttribute('aria-selected', String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    if (selected && focus) tab.focus();
+  }
+  ui.scroller.hidden = cluster;
+  ui.composer.hidden = cluster;
+  $('cluster-view').hidden = !cluster;
+  document.body.dataset.view = name;
+  if (cluster) clusterView.show();
+  else clusterView.hide();
+  if (updateUrl && (location.hash === '#cluster-view') !== cluster)
+    window.history.replaceState(null, '', cluster ? '#cluster-view' : location.pathname + location.search);
+}
+
+const viewFromUrl = () => (location.hash === '#cluster-view' ? 'cluster' : 'chat');
+
 // --- the drawer (the history sidebar on phone-sized screens) --------------------------------
 
 function setDrawer(open) {
@@ -365,6 +396,16 @@ ui.menu.addEventListener('click', () => {
   if (document.body.classList.contains('drawer-open')) ui.newChat.focus();
 });
 ui.backdrop.addEventListener('click', closeDrawer);
+for (const tab of tabs) {
+  tab.addEventListener('click', () => setView(tab.dataset.view));
+  tab.addEventListener('keydown', (e) => { // arrow keys move between tabs (WAI-ARIA tabs)
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    e.preventDefault();
+    const next = tabs[(tabs.indexOf(tab) + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+    setView(next.dataset.view, { focus: true });
+  });
+}
+window.addEventListener('hashchange', () => setView(viewFromUrl(), { updateUrl: false }));
 $('close-drawer').addEventListener('click', closeDrawer);
 phone.addEventListener('change', () => setDrawer(false));
 document.addEventListener('keydown', (e) => {
@@ -384,4 +425,5 @@ fitPrompt();
 showChat(chat);
 loadModels();
 watchCluster($('cluster'), () => connection(settings), fetchMetrics); // GPUs, when there are any
-if (!phone.matches) ui.prompt.focus(); // on a phone that would pop the keyboard up at once
+setView(viewFromUrl(), { updateUrl: false });
+if (!phone.matches && viewFromUrl() === 'chat') ui.prompt.focus(); // a phone would pop its keyboard
