@@ -18,12 +18,16 @@
 //   - the top bar shows the cluster's GPUs from /metrics when it reports any (cluster.js);
 //   - the Chat and Cluster tabs switch the main area between the chat and the Cluster view
 //     (clusterview.js: groups, load, KV cache, GPUs, live charts; it polls only while shown);
-//     the URL's #cluster-view opens the Cluster view, and each switch sets the URL to match.
+//     the URL's #cluster-view opens the Cluster view, and each switch sets the URL to match;
+//   - Documents (documents.js): a chat that uses collections sends the file_search tool, and
+//     the answer's citations (first delta) are kept on msg.citations and drawn under it.
 // One answer streams at a time; it keeps writing into its own chat if another one is opened.
 
 import { fetchCluster, fetchMetrics, listModels, streamChat } from './api.js';
+import { citationsOf, installCitationHandler } from './citations.js';
 import { watchCluster } from './cluster.js';
 import { mountClusterView } from './clusterview.js';
+import { chatToolFields, installDocuments } from './documents.js';
 import { installCopyHandler } from './markdown.js';
 import { pickDefaultModel } from './models.js';
 import {
@@ -77,6 +81,7 @@ function showChat(next) {
   // The streaming chat is one live object: show it, not a copy read back from storage.
   chat = streaming && streaming.chat.id === next.id ? streaming.chat : next;
   store.setCurrentChatId(chat.messages.length ? chat.id : '');
+  documents.chatChanged();
   renderMessages(ui.messages, chat);
   ui.empty.hidden = chat.messages.length > 0;
   renderHistory(ui.history, chats, chat.id);
@@ -146,7 +151,7 @@ async function answer(c) {
   if (answerFormat(settings) === 'json') msg.format = 'json';
   const body = {
     model: msg.model, messages: history(c), stream_options: { include_usage: true },
-    ...samplingFields(settings), ...answerFormatFields(settings),
+    ...samplingFields(settings), ...answerFormatFields(settings), ...chatToolFields(c),
   };
   c.messages.push(msg);
   persist(c);
@@ -166,6 +171,11 @@ async function answer(c) {
       if (!choice) continue;
       if (choice.finish_reason) msg.finish = choice.finish_reason;
       const delta = choice.delta || {};
+      const citations = citationsOf(delta.citations);
+      if (citations) {
+        msg.citations = citations;
+        redraw(msg);
+      }
       const text = typeof delta.content === 'string' ? delta.content : '';
       const calls = Array.isArray(delta.tool_calls) && delta.tool_calls.length ? delta.tool_calls : null;
       if (!text && !calls) continue;
@@ -418,7 +428,17 @@ document.addEventListener('keydown', (e) => {
 });
 
 installCopyHandler(ui.messages);
-bindSettings(settings, loadModels);
+installCitationHandler(ui.messages, () => connection(settings));
+// A new chat's choice of collections lives on the chat object until its first message saves it.
+const documents = installDocuments({
+  getConn: () => connection(settings),
+  getChat: () => chat,
+  saveChatStores: (c) => c.messages.length && !c.deleted && store.saveChat(c), // keeps its place in the list
+});
+bindSettings(settings, () => {
+  loadModels();
+  documents.refresh();
+});
 setDrawer(false);
 setBusy(false);
 fitPrompt();

@@ -4,8 +4,10 @@
 //   - loadChats() returns every saved chat, most recently updated first; a chat is
 //     {id, title, created, updated, messages: [{id, role, content, ...}]} (app.js adds the
 //     assistant's state, error, metrics, finish, format ('json' when the request asked for
-//     JSON) and tool_calls (toolcalls.js's shape) to its messages); content is always a string,
-//     '' for an answer that only called tools; tool_calls, when kept, is always an array;
+//     JSON), tool_calls (toolcalls.js's shape) and citations (citations.js's shape) to its
+//     messages; documents.js adds `stores`, the vector store ids the chat searches); content
+//     is always a string, '' for an answer that only called tools; tool_calls and citations,
+//     when kept, are always arrays;
 //   - saveChat(chat) stores or replaces it by id and returns false (storing nothing) when the
 //     browser refuses (quota full, storage disabled); deleteChat(id) removes it;
 //   - an answer still marked 'streaming' when the page was closed comes back as 'stopped';
@@ -60,6 +62,7 @@ function loadMessage(m) {
   const out = { ...m, content: typeof m.content === 'string' ? m.content : '' };
   if (out.state === 'streaming') out.state = 'stopped';
   if ('tool_calls' in out && !Array.isArray(out.tool_calls)) delete out.tool_calls;
+  if ('citations' in out && !Array.isArray(out.citations)) delete out.citations;
   return out;
 }
 

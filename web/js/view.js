@@ -16,10 +16,13 @@
 //     streams it is markdown like any answer;
 //   - each tool call is a .code-block.tool-call (role="group") headed "Tool call: <name>"
 //     (the name in .tool-name) with its arguments as pretty JSON once the answer ended (the
-//     raw text while it streams, or when it does not parse), with Copy.
+//     raw text while it streams, or when it does not parse), with Copy;
+//   - an answer with msg.citations (citations.js) has them as chips under its text, and its
+//     [1] markers are buttons that show the passage.
 // Every string from the model or the person goes through textContent or markdown.js.
 
 import { jsonAnswer, prettyJson } from './json.js';
+import { citationsElement, linkMarkers } from './citations.js';
 import { codeBlock, renderMarkdown } from './markdown.js';
 
 export function renderHistory(list, chats, currentId) {
@@ -63,7 +66,7 @@ export function updateMessage(article, msg) {
   article.dataset.state = state;
   const content = article.querySelector('.content');
   const text = typeof msg.content === 'string' ? msg.content : '';
-  article.querySelectorAll('.tool-calls, .error, .actions, .note, .metrics').forEach((n) => n.remove());
+  article.querySelectorAll('.citations, .tool-calls, .error, .actions, .note, .metrics').forEach((n) => n.remove());
   if (msg.role === 'user') {
     content.textContent = text;
     return;
@@ -76,6 +79,11 @@ export function updateMessage(article, msg) {
     content.replaceChildren(block);
   } else {
     content.replaceChildren(renderMarkdown(text));
+  }
+  const citations = Array.isArray(msg.citations) ? msg.citations : [];
+  if (citations.length) {
+    if (pretty === null) linkMarkers(content, citations);
+    article.append(citationsElement(citations));
   }
   const calls = Array.isArray(msg.tool_calls) ? msg.tool_calls.filter(Boolean) : [];
   if (calls.length) {
