@@ -259,6 +259,55 @@ def test_a_refused_upload_says_why_and_the_rest_go_on(page, knowledge, documents
     wait(page, lambda d: [name for name, _ in file_rows(d)] == [PDF_NAME])
 
 
+def test_a_dropped_file_and_a_collection_edited_by_hand(page, server, knowledge, documents):
+    pdf, _ = documents
+    open_panel(page)
+    page.find_element(By.ID, "doc-input").send_keys(str(pdf))
+    wait(page, lambda d: [name for name, _ in file_rows(d)] == [PDF_NAME], timeout=120)
+    # A file dragged onto the drop zone (a DataTransfer made in the page, as a drag brings one).
+    page.execute_script("""
+        const drop = document.getElementById('doc-drop');
+        const data = new DataTransfer();
+        data.items.add(new File(['Otters hold hands while they sleep.'], 'otters.md', { type: 'text/markdown' }));
+        const fire = (type) => drop.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+        window.dragoverTaken = !fire('dragover'); // preventDefault: the page takes the drop
+        window.dragging = drop.classList.contains('dragging');
+        fire('drop');""")
+    assert page.execute_script("return [window.dragoverTaken, window.dragging]") == [True, True]
+    wait(page, lambda d: [name for name, _ in file_rows(d)] == ["otters.md", PDF_NAME], timeout=120)
+    assert "dragging" not in page.find_element(By.ID, "doc-drop").get_attribute("class")
+    ids = {f["filename"]: f["id"] for f in api(server, "GET", "/v1/files")["data"]}
+    with urllib.request.urlopen(f"{server}/v1/files/{ids['otters.md']}/content", timeout=10) as r:
+        assert r.read() == b"Otters hold hands while they sleep."
+
+    # An empty collection; a file added with its select, then removed with its x.
+    page.find_element(By.ID, "doc-store-name").send_keys("Animals")
+    page.find_element(By.CSS_SELECTOR, "#doc-new-store button[type=submit]").click()
+    wait(page, lambda d: members(d, "Animals") == [])
+    settled(page)
+    store_id = store_row(page, "Animals").get_attribute("data-id")
+    Select(store_row(page, "Animals").find_element(By.CSS_SELECTOR, ".doc-add-select")).select_by_visible_text("otters.md")
+    store_row(page, "Animals").find_element(By.CSS_SELECTOR, "[data-action=add-member]").click()
+    wait(page, lambda d: members(d, "Animals") == ["otters.md"])
+    settled(page)
+    assert [f["id"] for f in api(server, "GET", f"/v1/vector_stores/{store_id}/files")["data"]] == [ids["otters.md"]]
+    hits = api(server, "POST", f"/v1/vector_stores/{store_id}/search", {"query": "sleeping otters"})["data"]
+    assert hits and hits[0]["filename"] == "otters.md"
+    store_row(page, "Animals").find_element(By.CSS_SELECTOR, "[data-action=remove-member]").click()
+    wait(page, lambda d: members(d, "Animals") == [])
+    settled(page)
+    assert api(server, "GET", f"/v1/vector_stores/{store_id}/files")["data"] == []
+
+    # The collection deleted (the files stay).
+    store_row(page, "Animals").find_element(By.CSS_SELECTOR, "[data-action=delete-store]").click()
+    assert "Animals" in page.switch_to.alert.text
+    page.switch_to.alert.accept()
+    wait(page, lambda d: members(d, "Animals") is None)
+    assert api(server, "GET", "/v1/vector_stores?limit=100")["data"] == []
+    assert page.find_element(By.ID, "doc-stores-empty").is_displayed()
+    assert len(file_rows(page)) == 2
+
+
 def test_streamed_citations_link_the_markers_in_the_text(page, knowledge, screenshot):
     """The [n] markers a model writes become buttons that open the same passage as the chips."""
     citations = [
