@@ -9,6 +9,7 @@ Screenshots: documents-panel, documents-answer, documents-passage, documents-pas
 documents-phone, documents-phone-dark (in SHARDSERVE_WEB_SHOTS, like the chat page's).
 """
 import json
+import re
 import sys
 import urllib.request
 from pathlib import Path
@@ -246,16 +247,38 @@ def test_upload_collect_ask_cite_delete_and_reload(page, server, knowledge, docu
     assert "tools" not in sent_bodies(page)[0]
 
 
-def test_a_refused_upload_says_why_and_the_rest_go_on(page, knowledge, documents, tmp_path):
+def test_progress_while_the_bytes_go_up_then_a_refusal_in_plain_words(page, knowledge, documents, tmp_path,
+                                                                         screenshot):
+    """A slow link (Chromium's network throttling) shows the bar part-filled; the server then
+    refuses the file's type, and the next file in the queue goes up all the same."""
     pdf, _ = documents
     png = tmp_path / "photo.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 1200)  # ~300 KiB
     open_panel(page)
-    page.find_element(By.ID, "doc-input").send_keys(f"{png}\n{pdf}")
+    page.execute_cdp_cmd("Network.enable", {})
+    page.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 100 * 1024})
+    try:
+        page.find_element(By.ID, "doc-input").send_keys(f"{png}\n{pdf}")
+        midway = wait(page, lambda d: d.execute_script("""
+            const row = document.querySelector('.doc-upload');
+            const bar = row && row.querySelector('progress');
+            const text = row && row.querySelector('.doc-upload-status').textContent;
+            const m = /^Sending (\\d+)% /.exec(text || '');
+            return m && +m[1] > 0 && +m[1] < 100 && bar.value > 0 && bar.value < 1 ? [text, bar.value] : null;"""),
+            timeout=30)
+        assert re.fullmatch(r"Sending \d+% \(\d+ KiB of \d+ KiB\)", midway[0]), midway
+        assert page.find_elements(By.CSS_SELECTOR, ".doc-upload")[1].get_attribute("data-phase") == "queued"
+        screenshot(page, "documents-uploading")
+    finally:
+        page.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        page.execute_cdp_cmd("Network.disable", {})
     wait(page, lambda d: [r.get_attribute("data-phase") for r in d.find_elements(By.CSS_SELECTOR, ".doc-upload")]
-         in (["error", "done"],), timeout=120)
+         == ["error", "done"], timeout=120)
     error = page.find_element(By.CSS_SELECTOR, ".doc-upload[data-phase=error] .doc-upload-status").text
     assert error.startswith("The server refused it:"), error
+    assert not page.find_element(By.CSS_SELECTOR, ".doc-upload[data-phase=error] progress").is_displayed()
     wait(page, lambda d: [name for name, _ in file_rows(d)] == [PDF_NAME])
 
 

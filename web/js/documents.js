@@ -188,10 +188,7 @@ function chatChanged() {
 function setOpen(open) {
   ui.panel.hidden = !open;
   ui.toggle.setAttribute('aria-expanded', String(open));
-  if (open) {
-    refresh();
-    ui.panel.scrollIntoView({ block: 'nearest' });
-  }
+  if (open) refresh();
 }
 
 // Reads the files, the stores and each store's files again, then draws them.
@@ -306,7 +303,7 @@ function showNewStoreHint() {
   const n = state.picked.size;
   ui.newStoreHint.textContent = n
     ? `The new collection will hold the ${n} picked file${n === 1 ? '' : 's'}.`
-    : 'Pick files above to put them in the new collection, or add them later.';
+    : state.files.length ? 'Pick files above to put them in the new collection, or add them later.' : '';
 }
 
 // --- actions ------------------------------------------------------------------------------------

@@ -77,7 +77,10 @@ export function uploadFile(conn, file, { onProgress = () => {}, signal } = {}) {
       if (xhr.status >= 200 && xhr.status < 300 && json && json.id) resolve(json);
       else reject(errorFrom(xhr.status, xhr.statusText, json, Boolean(conn.key)));
     });
-    xhr.addEventListener('error', () => reject(unreachable(conn)));
+    // No answer at all: the server is down, or it refused a too large file by closing early.
+    xhr.addEventListener('error', () => reject(new ApiError('network',
+      `The upload of ${file.name} got no answer from ${apiUrl(conn, '')}: the server may be down, ` +
+      'or the file larger than it accepts.')));
     xhr.addEventListener('abort', () => reject(new ApiError('abort', 'Stopped.')));
     if (signal) signal.addEventListener('abort', () => xhr.abort(), { once: true });
     const form = new FormData();
@@ -134,7 +137,6 @@ async function request(conn, method, path, body, signal) {
 }
 
 function errorFrom(status, statusText, json, sentKey) {
-  if (status === 0) return new ApiError('network', 'The upload could not reach the server.');
   const e = json && typeof json.error === 'object' && json.error ? json.error : {};
   const detail = e.message || `${status} ${statusText || ''}`.trim();
   return new ApiError('http', explainKnowledgeError(status, detail, sentKey), {
