@@ -191,6 +191,7 @@ def test_upload_collect_ask_cite_delete_and_reload(page, server, knowledge, docu
     assert not count.is_displayed()
     row.find_element(By.CSS_SELECTOR, ".doc-use-box").click()
     assert count.is_displayed() and count.text == "1"
+    page.execute_script("const p = document.getElementById('documents'); p.scrollTop = p.scrollHeight;")
     screenshot(page, "documents-panel")
     page.find_element(By.ID, "documents-close").click()
     assert not page.find_element(By.ID, "documents").is_displayed()

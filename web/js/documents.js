@@ -5,7 +5,7 @@
 //   - installDocuments({getConn, getChat, saveChatStores}) wires the panel in index.html and
 //     returns {chatChanged, refresh}; #documents-toggle opens and closes it (aria-expanded
 //     follows) and shows, in .doc-count, how many collections the open chat uses;
-//   - files are uploaded from the file input (#doc-input) or dropped on #doc-drop, one after
+//   - files are uploaded from the file input (#doc-input) or dropped on the panel, one after
 //     another, each with a row in #doc-uploads: a <progress> of the bytes sent (XMLHttpRequest
 //     upload events), then "Processing…" while the server extracts and embeds it, then "Added"
 //     or the error in plain words; the lists are read again after each upload;
@@ -139,20 +139,22 @@ export function installDocuments(options) {
     upload([...ui.input.files]);
     ui.input.value = ''; // the same file can be chosen again
   });
+  // Files dropped anywhere on the open panel go up (the zone lights up while they hover).
   for (const type of ['dragenter', 'dragover'])
-    ui.drop.addEventListener(type, (e) => {
+    ui.panel.addEventListener(type, (e) => {
       if (![...(e.dataTransfer?.types || [])].includes('Files')) return;
       e.preventDefault();
       e.dataTransfer.dropEffect = 'copy';
       ui.drop.classList.add('dragging');
     });
-  ui.drop.addEventListener('dragleave', (e) => {
-    if (!ui.drop.contains(e.relatedTarget)) ui.drop.classList.remove('dragging');
+  ui.panel.addEventListener('dragleave', (e) => {
+    if (!ui.panel.contains(e.relatedTarget)) ui.drop.classList.remove('dragging');
   });
-  ui.drop.addEventListener('drop', (e) => {
+  ui.panel.addEventListener('drop', (e) => {
+    if (![...(e.dataTransfer?.types || [])].includes('Files')) return;
     e.preventDefault();
     ui.drop.classList.remove('dragging');
-    upload([...(e.dataTransfer?.files || [])]);
+    if (!ui.body.hidden) upload([...(e.dataTransfer?.files || [])]);
   });
   ui.newStore.addEventListener('submit', (e) => {
     e.preventDefault();
