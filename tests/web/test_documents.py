@@ -9,6 +9,7 @@ Screenshots: documents-panel, documents-answer, documents-passage, documents-pas
 documents-phone, documents-phone-dark (in SHARDSERVE_WEB_SHOTS, like the chat page's).
 """
 import json
+import os
 import re
 import sys
 import urllib.request
@@ -23,6 +24,7 @@ from test_chat_page import (  # noqa: F401  (page is a fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "coordinator" / "knowledge" / "testdata"))
 from make_sample_pdf import build as build_pdf  # noqa: E402
+from shardserve_cluster import Cluster, shardserve_binary  # noqa: E402  (conftest puts tests/ on the path)
 
 # Facts no model knows, one per document: the question about the PDF's must find the PDF first.
 PDF_NAME = "lighthouse-log.pdf"
@@ -403,3 +405,46 @@ def test_phone_width_panel_fits(page, server, knowledge, documents, screenshot):
     finally:
         page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     assert light != dark
+
+
+# --- with API keys ------------------------------------------------------------------------------
+
+API_KEY = "sk-documents-test"
+
+
+@pytest.fixture(scope="module")
+def keyed_server():
+    """A second cluster that wants an API key (the page, served by the first, is pointed at it
+    through Settings: uploads then cross origins with Authorization, as a remote page would)."""
+    if os.environ.get("SHARDSERVE_URL"):
+        pytest.skip("SHARDSERVE_URL set: no cluster of our own to start")
+    cluster = Cluster(shardserve_binary(), ["--set", f"server.api_keys=[{API_KEY}]"])
+    yield cluster.base
+    cluster.stop()
+
+
+def test_with_an_api_key_the_panel_sends_it(page, keyed_server, documents):
+    pdf, _ = documents
+    set_setting(page, "api-base", keyed_server)
+    set_setting(page, "api-key", "sk-wrong")
+    page.find_element(By.ID, "documents-toggle").click()
+    wait(page, lambda d: d.find_element(By.ID, "documents").get_attribute("data-state") == "error")
+    assert page.find_element(By.ID, "doc-problem").text == "The server did not accept the API key. Check it in Settings."
+    assert not page.find_element(By.ID, "doc-body").is_displayed()
+    page.find_element(By.ID, "documents-close").click()
+
+    set_setting(page, "api-key", API_KEY)  # committing the key reads the lists again
+    open_panel(page)
+    page.find_element(By.ID, "doc-input").send_keys(str(pdf))
+    wait(page, lambda d: [name for name, _ in file_rows(d)] == [PDF_NAME], timeout=120)
+    req = urllib.request.Request(keyed_server + "/v1/files", headers={"Authorization": f"Bearer {API_KEY}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        served = json.load(r)["data"]
+    assert [f["filename"] for f in served] == [PDF_NAME]
+    # The file's content as the passage dialog's link fetches it: with the key.
+    content = page.execute_async_script("""
+        const [conn, id, done] = arguments;
+        import('./js/knowledge_api.js').then((kb) => kb.fileBlob(conn, id))
+          .then((blob) => blob.arrayBuffer()).then((b) => done(b.byteLength), (e) => done(String(e)));""",
+        {"base": keyed_server, "key": API_KEY}, served[0]["id"])
+    assert content == pdf.stat().st_size
