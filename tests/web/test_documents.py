@@ -385,6 +385,8 @@ def test_phone_width_panel_fits(page, server, knowledge, documents, screenshot):
     assert toggle.find_element(By.CSS_SELECTOR, ".doc-label-short").is_displayed()
     assert toggle.find_element(By.CSS_SELECTOR, ".doc-label").size["width"] <= 1
     assert toggle.accessible_name == "Documents"
+    # The model picker keeps a usable width (its own row under the buttons).
+    assert page.find_element(By.ID, "model").size["width"] >= 200
     open_panel(page)
     page.find_element(By.ID, "doc-input").send_keys(f"{pdf}\n{txt}")
     wait(page, lambda d: len(file_rows(d)) == 2, timeout=120)
