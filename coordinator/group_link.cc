@@ -475,6 +475,13 @@ void GroupLink::Io::on_hello(const std::string& identity, wire::Hello hello) {
 }
 
 void GroupLink::Io::on_events(Peer& peer, wire::TokenEvents message) {
+  int64_t tokens = 0;
+  for (const TokenEvent& e : message.events) tokens += e.token >= 0 ? 1 : 0;
+  if (tokens > 0) {
+    std::lock_guard lock(link.registry_mu_);
+    if (auto info = link.registry_.find(peer.id); info != link.registry_.end())
+      info->second.generated_tokens += tokens;
+  }
   for (TokenEvent& e : message.events) {
     auto it = open.find(e.id);
     if (it == open.end() || it->second.group_id != peer.id) continue;  // ended here already
@@ -509,6 +516,13 @@ void GroupLink::Io::on_rejected(Peer& peer, const wire::Rejected& message) {
 }
 
 void GroupLink::Io::on_embeddings(Peer& peer, wire::Embeddings message) {
+  {
+    int64_t tokens = 0;
+    for (const wire::EmbeddingResult& r : message.results) tokens += r.n_tokens;
+    std::lock_guard lock(link.registry_mu_);
+    if (auto info = link.registry_.find(peer.id); info != link.registry_.end())
+      info->second.embedded_tokens += tokens;
+  }
   for (wire::EmbeddingResult& r : message.results) {
     auto it = open.find(r.id);
     if (it == open.end() || it->second.group_id != peer.id) continue;  // ended here already

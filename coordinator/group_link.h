@@ -64,6 +64,11 @@ struct GroupInfo {
   wire::Hello hello;
   wire::GroupHeartbeat load;  // the last heartbeat (zeros before the first)
   int64_t in_flight = 0;      // requests submitted through this link that have not ended
+  // Tokens that came back from this group since it registered, counted as they arrive (every
+  // step), for live per-group rates: generated tokens (chat groups), and input tokens of the
+  // texts embedded (embedding groups).
+  int64_t generated_tokens = 0;
+  int64_t embedded_tokens = 0;
   std::chrono::steady_clock::time_point registered_at;
   std::chrono::steady_clock::time_point last_seen;  // any message from the group
 };

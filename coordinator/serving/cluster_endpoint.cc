@@ -54,6 +54,8 @@ Json group_json(const ClusterState& state, const GroupRoster::Entry& e) {
   j["steps_total"] = load.steps;
   j["prompt_tokens_total"] = load.prefix_prompt_tokens;
   j["prefix_hit_tokens_total"] = load.prefix_hit_tokens;
+  j["generation_tokens_total"] = e.live ? e.live->generated_tokens : 0;
+  j["embedded_tokens_total"] = e.live ? e.live->embedded_tokens : 0;
   j["uptime_s"] = e.live ? Json(seconds_between(e.live->registered_at, state.now)) : Json(nullptr);
   j["last_seen_s"] = e.live ? Json(seconds_between(e.live->last_seen, state.now)) : Json(nullptr);
   j["restarts"] = lookup(state.restarts, e.name);

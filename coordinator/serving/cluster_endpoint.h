@@ -16,6 +16,8 @@
 //      "steps_total": 5120,                  // totals since the group (re)started: rates come
 //      "prompt_tokens_total": 830,           //   from two answers (a restart starts from 0)
 //      "prefix_hit_tokens_total": 64,
+//      "generation_tokens_total": 412,       // tokens it sent back, counted as they arrive
+//      "embedded_tokens_total": 0,           // input tokens of the texts it embedded
 //      "uptime_s": 73.2,                     // since it registered; null when down
 //      "last_seen_s": 0.4,                   // since its last message; null when down
 //      "restarts": 0, "job_exits": 0,        // shardserve_group_job_restarts_total, ..._exits_
@@ -28,9 +30,9 @@
 //                "prompt_tokens_total": 830,      // shardserve_prompt_tokens_total{model} and
 //                "generation_tokens_total": 412}]}  // ..._generation_tokens_total{model}
 //
-// Tokens are counted per model when a request ends (the heartbeats carry no generated-token
-// count per group), so a model's tokens/s over a short window comes in steps; steps_total and
-// prompt_tokens_total are per group and move with every heartbeat.
+// A group's generated and embedded tokens are counted by the link as its messages arrive
+// (GroupInfo), so its tokens/s is live; the models' totals are the /metrics counters, counted
+// when a request ends.
 //
 // Thread-safety: as GroupRoster and the metrics: any thread.
 #pragma once

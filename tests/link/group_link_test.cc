@@ -255,6 +255,9 @@ TEST(GroupLink, EventsAreRoutedToTheirRequests) {
     EXPECT_EQ(out.last.token.generated_tokens, n);
   }
   ASSERT_TRUE(wait_until([&] { return coordinator->groups()[0].in_flight == 0; }));
+  // Every token that came back is counted for the group (the Cluster view's live rate).
+  EXPECT_EQ(coordinator->groups()[0].generated_tokens, 1 + 5 + 17);
+  EXPECT_EQ(coordinator->groups()[0].embedded_tokens, 0);
 }
 
 TEST(GroupLink, ARequestForAGroupThatIsGoneIsUnavailable) {
@@ -323,6 +326,7 @@ TEST(GroupLink, EmbeddingsReachTheirRequests) {
     EXPECT_EQ(event->embedding, (std::vector<float>{float(id), float(100 + id), float(id)}));
     EXPECT_TRUE(requests[id - 1]->finished());
   }
+  EXPECT_EQ(coordinator->groups()[0].embedded_tokens, 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8);
 }
 
 TEST(GroupLink, RejectionReachesTheRequest) {
@@ -433,7 +437,7 @@ TEST(GroupLink, ASilentGroupDiesAndFailsItsRequests) {
             std::string::npos)
       << out.last.error;
   EXPECT_NE(out.last.error.find("no message for"), std::string::npos) << out.last.error;
-  EXPECT_GE(Clock::now() - start, 800ms);  // heartbeat_timeout is 1 s
+  EXPECT_GE(Clock::now() - start, 800ms);             // heartbeat_timeout is 1 s
   EXPECT_EQ(out.last.code, ErrorCode::kUnavailable);  // another replica may continue it
   EXPECT_TRUE(coordinator->groups().empty());
   EXPECT_FALSE(coordinator->submit(gid, request(21, 5)).ok());

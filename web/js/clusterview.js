@@ -10,10 +10,10 @@
 //   - viewModel(samples, windowS) turns the samples into what the cards show: per group its
 //     facts, load = running/max_batch, KV-cache use, tokens/s, steps/s, GPU lines, and the series
 //     [[time, value], ...] the charts draw over `window`: the samples' span, at least 20 s and at
-//     most windowS, ending at the last answer. Tokens are counted per model when a request ends
-//     (cluster_endpoint.h): a group's tokens/s is its model's, over the last 10 s (several
-//     groups of one model share it, and the card says so); an embedding model's are input
-//     tokens;
+//     most windowS, ending at the last answer. A group's tokens/s, over the last 10 s, is from
+//     its own counter, which the coordinator keeps as tokens arrive (cluster_endpoint.h; an
+//     embedding group's are input tokens); from a server without it, its model's counter
+//     (counted when requests end; several groups of one model share it, and the card says so);
 //   - chartPath(points, box) is the SVG path of a series scaled into box {width, height, t0, t1,
 //     yMax}: M/L commands, a new M after a gap of more than 6 s (a hidden tab, a lost answer),
 //     a lone point as a segment of length 0 (drawn as a dot);
@@ -47,12 +47,17 @@ export function counterRate(prev, cur, pick) {
 
 const byName = (list, name) => (list || []).find((x) => x.name === name);
 
-// The model's token counter that tells a group's work: generated tokens, input for embedders.
-function tokenCounter(model) {
-  if (!model) return () => NaN;
-  const key = model.task === 'embed' ? 'prompt_tokens_total' : 'generation_tokens_total';
+// The counter that tells a group's work: its own generated tokens (input tokens for
+// embedders), counted live by the coordinator; from servers that do not report them per group,
+// its model's (counted when requests end).
+function tokenCounter(model, groupName) {
+  const embed = model && model.task === 'embed';
+  const own = embed ? 'embedded_tokens_total' : 'generation_tokens_total';
+  const key = embed ? 'prompt_tokens_total' : 'generation_tokens_total';
   return (snap) => {
-    const m = byName(snap.models, model.name);
+    const g = byName(snap.groups, groupName);
+    if (g && Number.isFinite(g[own])) return g[own];
+    const m = model ? byName(snap.models, model.name) : null;
     return m ? m[key] : NaN;
   };
 }
@@ -69,7 +74,8 @@ export function viewModel(samples, windowS = WINDOW_S) {
   if (!last) return { time: null, groups: [], up: 0 };
   const groups = (last.groups || []).map((g) => {
     const model = byName(last.models, g.model);
-    const tokens = tokenCounter(model);
+    const tokens = tokenCounter(model, g.name);
+    const perGroup = Number.isFinite(g[model && model.task === 'embed' ? 'embedded_tokens_total' : 'generation_tokens_total']);
     const group = (snap) => byName(snap.groups, g.name);
     const tok = [], kv = [];
     for (let i = 0; i < samples.length; i++) {
@@ -98,7 +104,7 @@ export function viewModel(samples, windowS = WINDOW_S) {
       kvTotal: g.kv_total_blocks || 0,
       tokS: up ? counterRate(prev, last, tokens) : null,
       tokLabel: model && model.task === 'embed' ? 'input tokens/s' : 'tokens/s',
-      sharedBy: model && model.groups_up > 1 ? model.groups_up : 0,
+      sharedBy: !perGroup && model && model.groups_up > 1 ? model.groups_up : 0,
       stepsS: up && prev && group(prev) ? counterRate(prev, last, steps) : null,
       uptimeS: g.uptime_s ?? null,
       restarts: g.restarts || 0,
