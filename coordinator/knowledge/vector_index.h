@@ -73,7 +73,7 @@ std::vector<ScoredChunk> brute_force_search(std::span<const float> vectors,
 // EF_CONSTRUCTION_NOTE
 struct VectorIndexOptions {
   size_t m = 32;                 // graph degree (hnswlib's M)
-  size_t ef_construction = 200;  // candidate list while inserting
+  size_t ef_construction = 100;  // candidate list while inserting
   size_t ef_search = 400;        // candidate list while searching (at least k)
   size_t initial_capacity = 1024;
   size_t build_threads = 0;  // threads for add_batch (and so build/open); 0: one per core
