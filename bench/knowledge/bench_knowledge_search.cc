@@ -8,16 +8,17 @@
 // neighbours at all. Queries are new points drawn the same way.
 //
 // Lab, validating before it times:
-//   1. Build rate on the first `--compare` vectors, same run: the old build (add() one vector at a
-//      time, ef_construction 200, one thread) and the new (add_batch on every core, the default
-//      options); recall@10 of each against the exact scan.
+//   1. Build rate on the first `--compare` vectors, same run, `--rounds` alternating rounds
+//      (medians): the old build (add() one vector at a time, ef_construction 200, one thread)
+//      and the new (add_batch on every core, the default options); vectors/s and vectors per
+//      CPU-second (which a busy machine moves less); recall@10 of each against the exact scan.
 //   2. The real path at N: the chunks in a KnowledgeStore in a temporary directory (10 files, one
 //      vector store); VectorIndexSet::open builds (nothing saved yet), save() writes, open()
 //      again loads; the loaded set must answer every query exactly as the built one.
 //   3. Search: `--queries` single-threaded top-10 searches through the loaded set and through
 //      brute_force_search over the same vectors; p50/p99 in microseconds and recall@10.
 //
-// Usage: bench_knowledge_search [--n 100000] [--queries 200] [--compare 20000]
+// Usage: bench_knowledge_search [--n 100000] [--queries 200] [--compare 5000] [--rounds 3]
 //                               [--data clustered|random] [--centres 2000] [--ef-construction E]
 //                               [--dir /tmp]
 #include <algorithm>
@@ -46,7 +47,8 @@ constexpr size_t kDim = 384, kK = 10;
 struct Args {
   size_t n = 100000;
   size_t queries = 200;
-  size_t compare = 10000;
+  size_t compare = 5000;
+  size_t rounds = 3;
   bool clustered = true;
   size_t centres = 2000;
   size_t ef_construction = kn::VectorIndexOptions{}.ef_construction;
@@ -72,6 +74,8 @@ Args parse_args(int argc, char** argv) {
       a.queries = number();
     } else if (flag == "--compare") {
       a.compare = number();
+    } else if (flag == "--rounds") {
+      a.rounds = std::max<size_t>(number(), 1);
     } else if (flag == "--centres") {
       a.centres = number();
     } else if (flag == "--ef-construction") {
@@ -85,7 +89,8 @@ Args parse_args(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "unknown argument %s; usage: bench_knowledge_search [--n N] [--queries Q] "
-                   "[--compare N] [--data clustered|random] [--centres C] [--ef-construction E] "
+                   "[--compare N] [--rounds R] [--data clustered|random] [--centres C] "
+                   "[--ef-construction E] "
                    "[--dir DIR]\n",
                    flag.c_str());
       std::exit(2);
@@ -194,42 +199,54 @@ int main(int argc, char** argv) {
   std::vector<int64_t> ids(args.n);
   for (size_t i = 0; i < args.n; ++i) ids[i] = static_cast<int64_t>(i) + 1;  // chunk ids from 1
 
-  // 1. Build rate, old and new, on the same prefix.
-  std::printf("\nbuild rate on the first %zu vectors:\n", args.compare);
+  // 1. Build rate, old and new, on the same prefix, in alternating rounds so that both see
+  //    the same share of a busy machine; medians.
+  std::printf("\nbuild rate on the first %zu vectors, %zu alternating rounds, medians:\n",
+              args.compare, args.rounds);
   {
-    auto t0 = std::chrono::steady_clock::now();
-    double c0 = cpu_seconds();
-    kn::VectorIndex old_index(kDim, {.ef_construction = 200, .build_threads = 1});
-    for (size_t i = 0; i < args.compare; ++i) {
-      if (!old_index.add(ids[i], row(data, i)).ok()) die("add failed");
-    }
-    const double old_s = seconds_since(t0), old_cpu = cpu_seconds() - c0;
-    const double old_recall = recall(data, ids, args.compare, queries, args.queries,
-                                     [&](auto q) { return *old_index.search(q, kK); });
-    t0 = std::chrono::steady_clock::now();
-    c0 = cpu_seconds();
-    kn::VectorIndex new_index(kDim, options);
-    if (!new_index
-             .add_batch(std::span<const int64_t>(ids.data(), args.compare),
-                        std::span<const float>(data.data(), args.compare * kDim))
-             .ok()) {
-      die("add_batch failed");
-    }
-    const double new_s = seconds_since(t0), new_cpu = cpu_seconds() - c0;
-    const double new_recall = recall(data, ids, args.compare, queries, args.queries,
-                                     [&](auto q) { return *new_index.search(q, kK); });
-    const double old_rate = static_cast<double>(args.compare) / old_s;
-    const double new_rate = static_cast<double>(args.compare) / new_s;
     const auto n = static_cast<double>(args.compare);
+    const std::span<const int64_t> prefix_ids(ids.data(), args.compare);
+    const std::span<const float> prefix(data.data(), args.compare * kDim);
+    std::vector<double> rate[2], cpu_rate[2];
+    double last_recall[2] = {0, 0};
+    for (size_t round = 0; round < args.rounds; ++round) {
+      for (int which = 0; which < 2; ++which) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const double c0 = cpu_seconds();
+        std::unique_ptr<kn::VectorIndex> index;
+        if (which == 0) {  // before: what build() did, one add() at a time
+          index = std::make_unique<kn::VectorIndex>(
+              kDim, kn::VectorIndexOptions{.ef_construction = 200, .build_threads = 1});
+          for (size_t i = 0; i < args.compare; ++i) {
+            if (!index->add(ids[i], row(data, i)).ok()) die("add failed");
+          }
+        } else {  // after: add_batch on every core, the options given
+          index = std::make_unique<kn::VectorIndex>(kDim, options);
+          if (!index->add_batch(prefix_ids, prefix).ok()) die("add_batch failed");
+        }
+        rate[which].push_back(n / seconds_since(t0));
+        cpu_rate[which].push_back(n / (cpu_seconds() - c0));
+        if (round + 1 == args.rounds) {
+          last_recall[which] = recall(data, ids, args.compare, queries, args.queries,
+                                      [&](auto q) { return *index->search(q, kK); });
+        }
+      }
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
     std::printf(
         "  before (add() one at a time, ef_construction 200, 1 thread): %6.0f vectors/s, %6.0f "
         "per CPU-second, recall@10 %.3f\n",
-        old_rate, n / old_cpu, old_recall);
+        median(rate[0]), median(cpu_rate[0]), last_recall[0]);
     std::printf(
         "  after  (add_batch, ef_construction %zu, %u threads):       %6.0f vectors/s, %6.0f "
-        "per CPU-second, recall@10 %.3f  (x%.2f wall)\n",
-        options.ef_construction, std::thread::hardware_concurrency(), new_rate, n / new_cpu,
-        new_recall, new_rate / old_rate);
+        "per CPU-second, recall@10 %.3f\n",
+        options.ef_construction, std::thread::hardware_concurrency(), median(rate[1]),
+        median(cpu_rate[1]), last_recall[1]);
+    std::printf("  after / before: x%.2f vectors/s, x%.2f per CPU-second\n",
+                median(rate[1]) / median(rate[0]), median(cpu_rate[1]) / median(cpu_rate[0]));
   }
 
   // 2. The real path: store, open (build), save, open (load).

@@ -1,5 +1,9 @@
 #include "coordinator/knowledge/vector_index.h"
 
+// Sanitizer builds compile this file with NO_MANUAL_VECTORIZATION (CMakeLists.txt): hnswlib
+// 0.6.2's SSE search path prefetches one link past the end of a list, a heap over-read ASan
+// would report, so those builds take hnswlib's scalar distance and search code. This is the
+// only translation unit that includes hnswlib: hnswlib.h defines non-inline functions.
 #include <hnswlib/hnswlib.h>
 #include <sys/stat.h>
 
@@ -173,6 +177,11 @@ Status VectorIndex::add_batch(std::span<const int64_t> ids, std::span<const floa
     std::atomic<size_t> added{0};
     std::mutex error_mu;
     std::string error;  // guarded by error_mu; the first failure
+    // hnswlib's addPoint is safe to call from several threads for distinct new labels within
+    // capacity (per-node link locks; the entry point under its global lock). One caveat it
+    // shares with every parallel hnswlib build: a new node's random level comes from one
+    // unguarded generator (getRandomLevel), a data race on its state that TSan would report;
+    // in practice two threads may draw the same level, which the graph does not mind.
     auto insert = [&] {
       for (size_t k; (k = next.fetch_add(1)) < fresh.size();) {
         try {
