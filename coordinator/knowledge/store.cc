@@ -12,6 +12,8 @@
 #include <random>
 #include <set>
 
+#include "coordinator/knowledge/durable_file.h"
+
 namespace shardserve::knowledge {
 namespace {
 
@@ -49,6 +51,10 @@ CREATE TABLE IF NOT EXISTS embeddings(
   chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
   dim INTEGER NOT NULL,
   vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta(
+  key TEXT PRIMARY KEY,
+  value NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES('generation', 0);
 )sql";
 
 int64_t now_seconds() {
@@ -122,47 +128,6 @@ FileRecord read_file_row(const Stmt& s) {
 constexpr const char* kFileColumns =
     "SELECT id, owner, filename, bytes, purpose, created_at, status FROM files ";
 
-Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open directory", dir);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return io_error("cannot fsync directory", dir);
-  return Status::Ok();
-}
-
-// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the directory.
-Status write_file_durably(const std::string& dir, const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return io_error("cannot create", tmp);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Error e = io_error("cannot write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return e;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Error e = io_error("cannot fsync", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Error e = io_error("cannot rename to", path);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  return fsync_dir(dir);
-}
-
 }  // namespace
 
 std::string new_knowledge_id(std::string_view prefix) {
@@ -196,6 +161,23 @@ Status KnowledgeStore::exec(const char* sql) {
   return Status::Ok();
 }
 
+Status KnowledgeStore::Transaction::begin() {
+  Status s = store_->exec("BEGIN IMMEDIATE;");
+  open_ = s.ok();
+  return s;
+}
+
+Status KnowledgeStore::Transaction::commit() {
+  open_ = false;
+  Status s = store_->exec("COMMIT;");
+  if (!s.ok()) store_->exec("ROLLBACK;").ok();  // the transaction is gone either way
+  return s;
+}
+
+KnowledgeStore::Transaction::~Transaction() {
+  if (open_) store_->exec("ROLLBACK;").ok();
+}
+
 Result<std::unique_ptr<KnowledgeStore>> KnowledgeStore::open(const std::string& data_dir) {
   for (const std::string& dir : {data_dir, data_dir + "/files"}) {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -218,6 +200,12 @@ Result<std::unique_ptr<KnowledgeStore>> KnowledgeStore::open(const std::string& 
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
                           "PRAGMA foreign_keys=ON;", kSchema}) {
     if (Status s = store->exec(sql); !s.ok()) return s.error();
+  }
+  {
+    // A new database gets its identity once; an existing one keeps it.
+    Stmt id(db, "INSERT OR IGNORE INTO meta(key, value) VALUES('database_id', ?1)");
+    id.bind(1, new_knowledge_id("kb_"));
+    if (id.step() != SQLITE_DONE) return db_error(db, "set the database id");
   }
   if (Status s = store->sweep_orphans(); !s.ok()) return s.error();
   return store;
@@ -268,7 +256,7 @@ Result<FileRecord> KnowledgeStore::add_file(const NewFile& file, std::vector<int
   // next open sweeps; the row never points at a missing file.
   if (Status s = write_file_durably(data_dir_ + "/files", raw_path(rec.id), file.raw_bytes);
       !s.ok()) {
-    return s.error();
+    return Error{"knowledge store: " + s.message()};
   }
   std::lock_guard lock(mu_);
   auto fail = [&](Error e) -> Error {
@@ -305,6 +293,7 @@ Result<FileRecord> KnowledgeStore::add_file(const NewFile& file, std::vector<int
     ins_vec.bind_blob(3, c.embedding.data(), c.embedding.size() * sizeof(float));
     if (ins_vec.step() != SQLITE_DONE) return fail(db_error(db_, "insert embedding"));
   }
+  if (Status s = bump_generation(); !s.ok()) return fail(s.error());
   if (before_commit_hook_) before_commit_hook_();
   if (Status s = exec("COMMIT;"); !s.ok()) return fail(s.error());
   return rec;
@@ -381,6 +370,12 @@ Result<bool> KnowledgeStore::delete_file(std::string_view owner, std::string_vie
     del.bind(1, id).bind(2, owner);
     if (del.step() != SQLITE_DONE) return fail("delete file");
     const bool found = sqlite3_changes(db_) > 0;
+    if (found) {
+      if (Status s = bump_generation(); !s.ok()) {
+        exec("ROLLBACK;").ok();
+        return s.error();
+      }
+    }
     if (Status s = exec("COMMIT;"); !s.ok()) {
       exec("ROLLBACK;").ok();
       return s.error();
@@ -438,10 +433,17 @@ Result<std::vector<VectorStoreRecord>> KnowledgeStore::list_vector_stores(std::s
 
 Result<bool> KnowledgeStore::delete_vector_store(std::string_view owner, std::string_view id) {
   std::lock_guard lock(mu_);
+  Transaction txn(this);
+  if (Status s = txn.begin(); !s.ok()) return s.error();
   Stmt s(db_, "DELETE FROM vector_stores WHERE id = ?1 AND owner = ?2");
   s.bind(1, id).bind(2, owner);
   if (s.step() != SQLITE_DONE) return db_error(db_, "delete vector store");
-  return sqlite3_changes(db_) > 0;
+  const bool found = sqlite3_changes(db_) > 0;
+  if (found) {
+    if (Status b = bump_generation(); !b.ok()) return b.error();
+  }
+  if (Status c = txn.commit(); !c.ok()) return c.error();
+  return found;
 }
 
 namespace {
@@ -482,6 +484,8 @@ Result<bool> owned(sqlite3* db, const char* table, std::string_view owner, std::
 Status KnowledgeStore::attach_file(std::string_view owner, std::string_view store_id,
                                    std::string_view file_id, std::vector<StoredVector>* added) {
   std::lock_guard lock(mu_);
+  Transaction txn(this);
+  if (Status s = txn.begin(); !s.ok()) return s;
   Result<bool> has_store = owned(db_, "vector_stores", owner, store_id);
   if (!has_store.ok()) return has_store.error();
   if (!*has_store) return Error::invalid_input("no vector store '" + std::string(store_id) + "'");
@@ -492,13 +496,17 @@ Status KnowledgeStore::attach_file(std::string_view owner, std::string_view stor
          "INSERT OR IGNORE INTO store_files(store_id, file_id, created_at) VALUES(?1, ?2, ?3)");
   s.bind(1, store_id).bind(2, file_id).bind(3, now_seconds());
   if (s.step() != SQLITE_DONE) return db_error(db_, "attach file");
-  if (sqlite3_changes(db_) == 0) return Status::Ok();  // already attached
-  return file_vectors(db_, file_id, added);
+  if (sqlite3_changes(db_) == 0) return Status::Ok();  // already attached (rolled back: no-op)
+  if (Status b = bump_generation(); !b.ok()) return b;
+  if (Status v = file_vectors(db_, file_id, added); !v.ok()) return v;
+  return txn.commit();
 }
 
 Result<bool> KnowledgeStore::detach_file(std::string_view owner, std::string_view store_id,
                                          std::string_view file_id, std::vector<int64_t>* removed) {
   std::lock_guard lock(mu_);
+  Transaction txn(this);
+  if (Status s = txn.begin(); !s.ok()) return s.error();
   Result<bool> has_store = owned(db_, "vector_stores", owner, store_id);
   if (!has_store.ok()) return has_store.error();
   if (!*has_store) return false;
@@ -506,7 +514,9 @@ Result<bool> KnowledgeStore::detach_file(std::string_view owner, std::string_vie
   s.bind(1, store_id).bind(2, file_id);
   if (s.step() != SQLITE_DONE) return db_error(db_, "detach file");
   if (sqlite3_changes(db_) == 0) return false;
+  if (Status b = bump_generation(); !b.ok()) return b.error();
   if (Status st = file_chunk_ids(db_, file_id, removed); !st.ok()) return st.error();
+  if (Status c = txn.commit(); !c.ok()) return c.error();
   return true;
 }
 
@@ -544,6 +554,37 @@ Result<std::vector<ChunkRecord>> KnowledgeStore::get_chunks(std::string_view own
     }
   }
   return out;
+}
+
+Status KnowledgeStore::bump_generation() {
+  Stmt s(db_, "UPDATE meta SET value = value + 1 WHERE key = 'generation'");
+  if (s.step() != SQLITE_DONE || sqlite3_changes(db_) != 1) {
+    return db_error(db_, "bump the generation");
+  }
+  return Status::Ok();
+}
+
+namespace {
+// Steps `s` ("SELECT value FROM meta WHERE key = ?1") to the row of `key`.
+Status step_to_meta(sqlite3* db, Stmt& s, std::string_view key) {
+  s.bind(1, key);
+  if (s.step() != SQLITE_ROW) return db_error(db, "read '" + std::string(key) + "' from meta");
+  return Status::Ok();
+}
+}  // namespace
+
+Result<int64_t> KnowledgeStore::generation() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT value FROM meta WHERE key = ?1");
+  if (Status st = step_to_meta(db_, s, "generation"); !st.ok()) return st.error();
+  return s.integer(0);
+}
+
+Result<std::string> KnowledgeStore::database_id() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT value FROM meta WHERE key = ?1");
+  if (Status st = step_to_meta(db_, s, "database_id"); !st.ok()) return st.error();
+  return s.text(0);
 }
 
 Status KnowledgeStore::for_each_store_vector(

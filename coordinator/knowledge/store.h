@@ -137,6 +137,18 @@ class KnowledgeStore {
       const std::function<void(const std::string& store_id, int64_t chunk_id,
                                std::span<const float> vector)>& fn);
 
+  // --- generation (for the saved vector indexes, vector_index.h) ---
+  // A counter kept in the database and bumped by one, inside the same transaction, by every
+  // call that changes which vectors belong to which store or which chunks exist: add_file,
+  // delete_file, attach_file, detach_file and delete_vector_store, each only when it changed
+  // something (deleting a missing file, attaching an attached one leave it). Reads and
+  // create_vector_store (a store starts empty) leave it. Two reads that return the same
+  // value saw the same vectors in the same stores.
+  Result<int64_t> generation();
+  // A random id given to the database when it is created ("kb_" + 24 characters), so a saved
+  // index is never mistaken for one of another database with the same generation.
+  Result<std::string> database_id();
+
   // Test hook: called inside add_file's transaction just before COMMIT (the crash test kills
   // the process there).
   void set_before_commit_hook_for_test(std::function<void()> hook);
@@ -144,8 +156,24 @@ class KnowledgeStore {
   const std::string& data_dir() const { return data_dir_; }
 
  private:
+  // BEGIN IMMEDIATE ... COMMIT, rolled back on scope exit unless committed. Requires mu_.
+  class Transaction {
+   public:
+    explicit Transaction(KnowledgeStore* store) : store_(store) {}
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    Status begin();
+    Status commit();  // rolls back when the COMMIT fails
+
+   private:
+    KnowledgeStore* store_;
+    bool open_ = false;
+  };
+
   KnowledgeStore(std::string data_dir, sqlite3* db);
   Status exec(const char* sql);  // requires mu_
+  Status bump_generation();      // requires mu_ and an open transaction
   std::string raw_path(std::string_view id) const;
   Status sweep_orphans();
 

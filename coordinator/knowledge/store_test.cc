@@ -192,14 +192,80 @@ TEST_F(StoreTest, ReopenKeepsEverything) {
   EXPECT_EQ(raw_files(), 1u);
 }
 
+// The generation moves by one with each call that changes which vectors are in which store,
+// only when it changed something, and never with a read; it and the database id survive a
+// reopen, and another database has another id.
+TEST_F(StoreTest, GenerationCountsMutationsNotReads) {
+  std::string database_id;
+  {
+    auto store = open();
+    auto gen = [&] { return *store->generation(); };
+    ASSERT_TRUE(store->generation().ok());
+    EXPECT_EQ(gen(), 0);
+    database_id = *store->database_id();
+    EXPECT_EQ(database_id.rfind("kb_", 0), 0u);
+
+    auto vs = store->create_vector_store("alice", "docs");  // starts empty: no change
+    EXPECT_EQ(gen(), 0);
+    auto file = store->add_file(make_file("alice", 3));
+    EXPECT_EQ(gen(), 1);
+    auto reads = [&] {
+      (void)store->get_file("alice", file->id);
+      (void)store->list_files("alice");
+      (void)store->read_file_bytes("alice", file->id);
+      (void)store->get_vector_store("alice", vs->id);
+      (void)store->list_vector_stores("alice");
+      (void)store->store_files("alice", vs->id);
+      (void)store->get_chunks("alice", std::vector<int64_t>{1, 2, 3});
+      (void)store->for_each_store_vector([](auto&, int64_t, auto) {});
+    };
+    reads();
+    EXPECT_EQ(gen(), 1);
+    ASSERT_TRUE(store->attach_file("alice", vs->id, file->id).ok());
+    EXPECT_EQ(gen(), 2);
+    ASSERT_TRUE(store->attach_file("alice", vs->id, file->id).ok());  // attached already
+    EXPECT_FALSE(store->attach_file("alice", "vs_missing", file->id).ok());
+    EXPECT_FALSE(store->attach_file("bob", vs->id, file->id).ok());
+    reads();
+    EXPECT_EQ(gen(), 2);
+    EXPECT_TRUE(*store->detach_file("alice", vs->id, file->id));
+    EXPECT_EQ(gen(), 3);
+    EXPECT_FALSE(*store->detach_file("alice", vs->id, file->id));
+    EXPECT_EQ(gen(), 3);
+    EXPECT_TRUE(*store->delete_file("alice", file->id));
+    EXPECT_EQ(gen(), 4);
+    EXPECT_FALSE(*store->delete_file("alice", file->id));
+    EXPECT_FALSE(*store->delete_file("bob", "file-missing"));
+    EXPECT_EQ(gen(), 4);
+    EXPECT_TRUE(*store->delete_vector_store("alice", vs->id));
+    EXPECT_EQ(gen(), 5);
+    EXPECT_FALSE(*store->delete_vector_store("alice", vs->id));
+    EXPECT_EQ(gen(), 5);
+    EXPECT_FALSE(store->add_file(NewFile{"alice", "x", "assistants", "", {{"a", 0, 1, {}}}}).ok());
+    EXPECT_EQ(gen(), 5);  // refused before the transaction
+  }
+  auto store = open();
+  EXPECT_EQ(*store->generation(), 5);
+  EXPECT_EQ(*store->database_id(), database_id);
+
+  char tmpl[] = "/tmp/knowledge_store_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  auto other = KnowledgeStore::open(tmpl);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*(*other)->database_id(), database_id);
+  std::filesystem::remove_all(tmpl);
+}
+
 // A process killed inside an upload's transaction (after thousands of chunk rows have been
 // written, so SQLite has spilled pages to the WAL) leaves no file row, no chunk, no vector
 // and, after the start-up sweep, no raw file.
 TEST_F(StoreTest, KilledUploadLeavesNothingHalfWritten) {
   std::string kept_id;
+  int64_t generation = 0;
   {
     auto store = open();
     kept_id = store->add_file(make_file("alice", 3))->id;
+    generation = *store->generation();
   }
   const pid_t child = fork();
   ASSERT_GE(child, 0);
@@ -230,7 +296,8 @@ TEST_F(StoreTest, KilledUploadLeavesNothingHalfWritten) {
   std::vector<int64_t> probe;
   for (int64_t id = 1; id <= 6000; ++id) probe.push_back(id);
   EXPECT_EQ(store->get_chunks("alice", probe)->size(), 3u);
-  EXPECT_EQ(raw_files(), 1u);  // the orphan was swept
+  EXPECT_EQ(raw_files(), 1u);                   // the orphan was swept
+  EXPECT_EQ(*store->generation(), generation);  // the bump went with the transaction
   // And the store still works.
   EXPECT_TRUE(store->add_file(make_file("alice", 2)).ok());
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "coordinator/knowledge/store.h"
 
@@ -21,15 +22,15 @@ std::vector<float> random_unit_vectors(size_t n, size_t dim, uint32_t seed) {
   return data;
 }
 
+// Built the way start-up builds (add_batch: every core inserting at once, default options),
+// on random vectors, where HNSW does worst.
 TEST(VectorIndex, RecallAt10AgainstBruteForce) {
   constexpr size_t kN = 10000, kDim = 384, kQueries = 100, kK = 10;
   const std::vector<float> data = random_unit_vectors(kN, kDim, 1);
   std::vector<int64_t> ids(kN);
   for (size_t i = 0; i < kN; ++i) ids[i] = static_cast<int64_t>(i) + 1000;
-  VectorIndex index(kDim);
-  for (size_t i = 0; i < kN; ++i) {
-    ASSERT_TRUE(index.add(ids[i], std::span<const float>(data.data() + i * kDim, kDim)).ok());
-  }
+  VectorIndex index(kDim, {.build_threads = std::max(2u, std::thread::hardware_concurrency())});
+  ASSERT_TRUE(index.add_batch(ids, data).ok());
   EXPECT_EQ(index.size(), kN);
   const std::vector<float> queries = random_unit_vectors(kQueries, kDim, 2);
   size_t hits = 0;
@@ -77,6 +78,33 @@ TEST(VectorIndex, CosineScoresRemoveAndRevive) {
 
   EXPECT_EQ(index.add(9, std::vector<float>{1, 0}).code(), ErrorCode::kInvalidInput);
   EXPECT_FALSE(index.search(std::vector<float>{1, 0}, 1).ok());
+}
+
+// add_batch behaves as add() in order: a repeated id keeps its last vector, ids already in the
+// index are replaced (and revived), capacity grows past the initial one.
+TEST(VectorIndex, AddBatchIsAddInOrder) {
+  VectorIndex index(2, {.initial_capacity = 2, .build_threads = 4});
+  ASSERT_TRUE(index.add(1, std::vector<float>{1, 0}).ok());
+  ASSERT_TRUE(index.add(2, std::vector<float>{0, 1}).ok());
+  ASSERT_TRUE(index.remove(2));
+  std::vector<int64_t> ids;
+  std::vector<float> vectors;
+  for (int64_t id = 10; id < 500; ++id) {  // enough for several threads
+    ids.push_back(id);
+    vectors.insert(vectors.end(), {-1.0f, static_cast<float>(id)});
+  }
+  ids.insert(ids.end(), {1, 2, 7, 7});
+  vectors.insert(vectors.end(), {0, 1, 1, 0, 1, 1, -1, -1});
+  ASSERT_TRUE(index.add_batch(ids, vectors).ok());
+  EXPECT_EQ(index.size(), 490u + 3u);
+  auto top = [&](std::vector<float> q) { return (*index.search(q, 1))[0].chunk_id; };
+  EXPECT_EQ(top({1, 0}), 2);    // id 2 revived with (1, 0)
+  EXPECT_EQ(top({0, 1}), 1);    // id 1 replaced by (0, 1)
+  EXPECT_EQ(top({-1, -1}), 7);  // the last row of id 7 won
+  EXPECT_EQ(top({-1, 10.2f}), 10);
+
+  EXPECT_EQ(index.add_batch(ids, std::vector<float>(3)).code(), ErrorCode::kInvalidInput);
+  EXPECT_TRUE(index.add_batch({}, {}).ok());
 }
 
 TEST(VectorIndexSet, BuiltFromStoreAndKeptPerStore) {
