@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -96,7 +97,81 @@ std::string owner_of_api_key(std::string_view api_key) {
 KnowledgeBase::KnowledgeBase(KnowledgeOptions options, Embedder embedder)
     : options_(std::move(options)), embedder_(std::move(embedder)) {}
 
-KnowledgeBase::~KnowledgeBase() = default;
+KnowledgeBase::~KnowledgeBase() {
+  {
+    std::lock_guard<std::mutex> lock(mutation_mu_);
+    stopping_ = true;
+  }
+  saver_cv_.notify_all();
+  if (saver_.joinable()) saver_.join();  // it saves what is left
+}
+
+std::shared_ptr<VectorIndexSet> KnowledgeBase::index() const {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  return index_;
+}
+
+void KnowledgeBase::save_loop() {
+  std::unique_lock<std::mutex> lock(mutation_mu_);
+  auto first_unsaved = Clock::now();
+  while (true) {
+    saver_cv_.wait_for(lock, kSaveQuietSeconds, [this] { return stopping_; });
+    if (!dirty_) {
+      if (stopping_) return;
+      first_unsaved = Clock::now();
+      continue;
+    }
+    const auto now = Clock::now();
+    if (!stopping_ && now - last_mutation_ < kSaveQuietSeconds &&
+        now - first_unsaved < kSaveEverySeconds)
+      continue;  // mutations are still coming: save when they pause
+    // Under mutation_mu_: the indexes match the database's generation until save returns.
+    if (Status s = index()->save(*store_); !s.ok())
+      std::fprintf(stderr,
+                   "shardserve knowledge: saving the indexes failed (%s); they are "
+                   "rebuilt from the database at the next start\n",
+                   s.message().c_str());
+    dirty_ = false;
+    first_unsaved = Clock::now();
+    if (stopping_) return;
+  }
+}
+
+void KnowledgeBase::mutated(const Status& index_update) {
+  last_mutation_ = Clock::now();
+  if (!index_update.ok()) {
+    // The database committed, the index did not follow: rebuild it from the database.
+    std::fprintf(stderr,
+                 "shardserve knowledge: an index update failed (%s); rebuilding the "
+                 "indexes from the database\n",
+                 index_update.message().c_str());
+    auto rebuilt = VectorIndexSet::open(*store_, index_dir_, options_.index);
+    if (rebuilt.ok()) {
+      std::lock_guard<std::mutex> lock(index_mu_);
+      index_ = std::move(rebuilt.value());
+    }
+  }
+  dirty_ = true;
+  saver_cv_.notify_all();
+}
+
+Status KnowledgeBase::index_vectors(const std::string& store_id,
+                                    const std::vector<StoredVector>& vectors) {
+  if (vectors.empty()) return {};
+  const size_t dim = vectors.front().vector.size();
+  std::vector<int64_t> ids;
+  std::vector<float> flat;
+  ids.reserve(vectors.size());
+  flat.reserve(vectors.size() * dim);
+  for (const StoredVector& v : vectors) {
+    if (v.vector.size() != dim)
+      return Error{"vectors of different sizes in one file (" + std::to_string(dim) + " and " +
+                   std::to_string(v.vector.size()) + ")"};
+    ids.push_back(v.chunk_id);
+    flat.insert(flat.end(), v.vector.begin(), v.vector.end());
+  }
+  return index()->add_batch(store_id, ids, flat, dim);
+}
 
 Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(KnowledgeOptions options,
                                                            Embedder embedder) {
@@ -114,9 +189,17 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::open(KnowledgeOptions opti
   fs::create_directories(kb->incoming_dir_, ec);
   if (ec) return Error{"cannot create " + kb->incoming_dir_ + ": " + ec.message()};
   if (Status s = kb->sweep_incoming(); !s.ok()) return s.error();
-  auto index = VectorIndexSet::build(*kb->store_, kb->options_.index);
+  kb->index_dir_ = (fs::path(dir) / "index").string();
+  auto index = VectorIndexSet::open(*kb->store_, kb->index_dir_, kb->options_.index);
   if (!index.ok()) return index.error();
   kb->index_ = std::move(index.value());
+  kb->indexes_loaded_ = kb->index_->loaded_from_disk();
+  if (!kb->indexes_loaded_) {  // rebuilt: save now, so that the next start loads
+    if (Status s = kb->index_->save(*kb->store_); !s.ok())
+      std::fprintf(stderr, "shardserve knowledge: saving the rebuilt indexes failed (%s)\n",
+                   s.message().c_str());
+  }
+  kb->saver_ = std::thread([raw = kb.get()] { raw->save_loop(); });
   return kb;
 }
 
@@ -204,7 +287,10 @@ Result<FileRecord> KnowledgeBase::add_file(std::string_view owner, const Uploade
     return Error::invalid_input(limit_message("files", options_.max_files, "max_files"));
   auto record = store_->add_file(file);
   st.commit_s = seconds_since(t);
-  return record;  // a new file is in no store yet: the indexes are unchanged
+  // A new file is in no store yet: the indexes are unchanged, but the database's generation
+  // moved on, which the saved manifest must follow.
+  if (record.ok()) mutated({});
+  return record;
 }
 
 Result<std::optional<FileRecord>> KnowledgeBase::get_file(std::string_view owner,
@@ -226,7 +312,8 @@ Result<bool> KnowledgeBase::delete_file(std::string_view owner, std::string_view
   std::vector<std::pair<std::string, int64_t>> removed;
   auto deleted = store_->delete_file(owner, id, &removed);
   if (!deleted.ok()) return deleted.error();
-  for (const auto& [store_id, chunk_id] : removed) index_->remove(store_id, chunk_id);
+  for (const auto& [store_id, chunk_id] : removed) index()->remove(store_id, chunk_id);
+  if (deleted.value()) mutated({});
   return deleted.value();
 }
 
@@ -249,9 +336,9 @@ Result<VectorStoreRecord> KnowledgeBase::create_vector_store(
     std::vector<StoredVector> added;
     if (Status s = store_->attach_file(owner, created.value().id, id, &added); !s.ok())
       return s.error();
-    for (const StoredVector& v : added)
-      if (Status s = index_->add(created.value().id, v.chunk_id, v.vector); !s.ok())
-        return s.error();
+    const Status indexed = index_vectors(created.value().id, added);
+    mutated(indexed);
+    if (!indexed.ok()) return indexed.error();
   }
   auto fresh = store_->get_vector_store(owner, created.value().id);
   if (!fresh.ok()) return fresh.error();
@@ -271,7 +358,10 @@ Result<bool> KnowledgeBase::delete_vector_store(std::string_view owner, std::str
   std::lock_guard<std::mutex> lock(mutation_mu_);
   auto deleted = store_->delete_vector_store(owner, id);
   if (!deleted.ok()) return deleted.error();
-  if (deleted.value()) index_->drop_store(std::string(id));
+  if (deleted.value()) {
+    index()->drop_store(std::string(id));
+    mutated({});
+  }
   return deleted.value();
 }
 
@@ -280,10 +370,10 @@ Status KnowledgeBase::attach_file(std::string_view owner, std::string_view store
   std::lock_guard<std::mutex> lock(mutation_mu_);
   std::vector<StoredVector> added;
   if (Status s = store_->attach_file(owner, store_id, file_id, &added); !s.ok()) return s;
-  const std::string id(store_id);
-  for (const StoredVector& v : added)
-    if (Status s = index_->add(id, v.chunk_id, v.vector); !s.ok()) return s;
-  return {};
+  if (added.empty()) return {};  // attached already
+  const Status indexed = index_vectors(std::string(store_id), added);
+  mutated(indexed);
+  return indexed;
 }
 
 Result<bool> KnowledgeBase::detach_file(std::string_view owner, std::string_view store_id,
@@ -293,7 +383,8 @@ Result<bool> KnowledgeBase::detach_file(std::string_view owner, std::string_view
   auto detached = store_->detach_file(owner, store_id, file_id, &removed);
   if (!detached.ok()) return detached.error();
   const std::string id(store_id);
-  for (int64_t chunk : removed) index_->remove(id, chunk);
+  for (int64_t chunk : removed) index()->remove(id, chunk);
+  if (detached.value()) mutated({});
   return detached.value();
 }
 
@@ -317,8 +408,9 @@ Result<std::vector<SearchHit>> KnowledgeBase::search(std::string_view owner,
 
   // Best score per chunk over the stores, then the top k.
   std::map<int64_t, std::pair<float, std::string>> best;
+  const std::shared_ptr<VectorIndexSet> index = this->index();
   for (const std::string& id : store_ids) {
-    auto found = index_->search(id, q, k);
+    auto found = index->search(id, q, k);
     if (!found.ok()) return found.error();
     for (const ScoredChunk& c : found.value()) {
       auto [it, inserted] = best.try_emplace(c.chunk_id, c.score, id);

@@ -14,6 +14,11 @@
 //     index, both under one mutex, so two mutations never interleave. A search may run beside
 //     a mutation and see the index before or after it; a chunk deleted meanwhile is skipped,
 //     never returned without its text.
+//   - The indexes are saved beside the database (`<data_dir>/index`, vector_index.h) by a
+//     background thread a few seconds after mutations stop (at most every kSaveEverySeconds
+//     under a steady stream of them) and at destruction, so a restart loads them instead of
+//     rebuilding; after a crash the saved generation is older than the database's and open()
+//     rebuilds from SQLite, the truth.
 //   - Owners are isolated as in store.h: each call takes the owner (a hash of the caller's API
 //     key, owner_of_api_key()), and another owner's files and stores read as missing.
 //   - Limits: files larger than max_file_bytes, more than max_files files or max_vector_stores
@@ -24,6 +29,8 @@
 // without holding the mutation lock, so several uploads and searches proceed together.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "base/status.h"
@@ -78,8 +86,9 @@ struct UploadStats {
 
 class KnowledgeBase {
  public:
-  // Opens the store under options.data_dir, loads or builds the indexes and sweeps
-  // incoming/. Error when the directory cannot be made or the database cannot be opened.
+  // Opens the store under options.data_dir, loads the saved indexes (or builds them from the
+  // database and saves them) and sweeps incoming/. Error when the directory cannot be made or
+  // the database cannot be opened.
   static Result<std::unique_ptr<KnowledgeBase>> open(KnowledgeOptions options, Embedder embedder);
   ~KnowledgeBase();
   KnowledgeBase(const KnowledgeBase&) = delete;
@@ -88,6 +97,11 @@ class KnowledgeBase {
   // Where the HTTP layer streams uploads before add_file (same file system as the store).
   const std::string& incoming_dir() const { return incoming_dir_; }
   const KnowledgeOptions& options() const { return options_; }
+  // Whether open() loaded the indexes from disk (false: rebuilt from the database).
+  bool indexes_loaded() const { return indexes_loaded_; }
+
+  static constexpr std::chrono::seconds kSaveQuietSeconds{3};
+  static constexpr std::chrono::seconds kSaveEverySeconds{60};
 
   // --- files ---
   Result<FileRecord> add_file(std::string_view owner, const UploadedFile& upload,
@@ -123,15 +137,31 @@ class KnowledgeBase {
   KnowledgeBase(KnowledgeOptions options, Embedder embedder);
   Status sweep_incoming();
   Result<std::vector<float>> embed_all(const std::vector<TextChunk>& chunks, double* seconds);
+  // Requires mutation_mu_. Adds a file's vectors to a store's index (several threads).
+  Status index_vectors(const std::string& store_id, const std::vector<StoredVector>& vectors);
+  // Requires mutation_mu_. After a mutation: wake the saver; when the index update failed
+  // after the commit, rebuild the indexes from the database (the truth) instead.
+  void mutated(const Status& index_update);
+  void save_loop();
+  std::shared_ptr<VectorIndexSet> index() const;
 
   // Constant after open().
   const KnowledgeOptions options_;
   const Embedder embedder_;
   std::string incoming_dir_;
   std::unique_ptr<KnowledgeStore> store_;
-  std::unique_ptr<VectorIndexSet> index_;
+  std::string index_dir_;
+  bool indexes_loaded_ = false;
 
   std::mutex mutation_mu_;  // one mutation of store + index at a time
+  // Replaced only under mutation_mu_ (a rebuild); searches take a reference under index_mu_.
+  mutable std::mutex index_mu_;
+  std::shared_ptr<VectorIndexSet> index_;  // guarded by index_mu_
+  std::condition_variable saver_cv_;       // with mutation_mu_
+  bool dirty_ = false;                     // guarded by mutation_mu_: mutated since the save
+  std::chrono::steady_clock::time_point last_mutation_;  // guarded by mutation_mu_
+  bool stopping_ = false;                                // guarded by mutation_mu_
+  std::thread saver_;
 };
 
 // The owner of data created with this API key: a hex SHA-256 of it ("" for no key). The key

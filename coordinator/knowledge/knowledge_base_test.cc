@@ -148,6 +148,7 @@ TEST_F(KnowledgeBaseTest, LimitsAreRefusedWithTheirKey) {
   ASSERT_FALSE(fourth.ok());
   EXPECT_NE(fourth.error().message.find("knowledge.max_vector_stores"), std::string::npos);
 
+  kb_.reset();
   kb_ = open_kb(/*max_files=*/1);
   ASSERT_TRUE(kb_->add_file("", staged("one.txt", kPlanets)).ok());
   const int calls = embed_calls_;
@@ -199,12 +200,44 @@ TEST_F(KnowledgeBaseTest, ARestartKeepsFilesStoresAndSearch) {
   auto before = kb_->search("", {store->id}, "great red spot", 2);
   ASSERT_TRUE(before.ok());
 
+  kb_.reset();
   kb_ = open_kb();
   auto after = kb_->search("", {store->id}, "great red spot", 2);
   ASSERT_TRUE(after.ok()) << after.error().message;
   ASSERT_EQ(after->size(), before->size());
   for (size_t i = 0; i < after->size(); ++i) EXPECT_EQ((*after)[i].chunk.id, (*before)[i].chunk.id);
   EXPECT_EQ(*kb_->file_bytes("", planets).value(), kPlanets);
+}
+
+TEST_F(KnowledgeBaseTest, ACleanRestartLoadsTheSavedIndexesAndACrashRebuildsThem) {
+  const std::string planets = id_of(kb_->add_file("", staged("planets.txt", kPlanets)));
+  auto store = kb_->create_vector_store("", "science", {planets});
+  ASSERT_TRUE(store.ok());
+  kb_.reset();  // a clean stop saves the indexes
+  kb_ = open_kb();
+  EXPECT_TRUE(kb_->indexes_loaded());
+  auto hits = kb_->search("", {store->id}, "rings of ice", 1);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_NE(hits->front().chunk.text.find("Saturn"), std::string::npos);
+
+  // A mutation the saver has not written yet, and the process "dies": a copy of the directory
+  // taken now is what a crash leaves. Its saved generation is older than its database's, so
+  // opening it rebuilds from the database, and sees the new file.
+  const std::string cooking = id_of(kb_->add_file("", staged("cooking.txt", kCooking)));
+  ASSERT_TRUE(kb_->attach_file("", store->id, cooking).ok());
+  const fs::path crashed = dir_.string() + "-crashed";
+  fs::remove_all(crashed);
+  fs::copy(dir_, crashed, fs::copy_options::recursive);
+  kb_.reset();
+  fs::remove_all(dir_);
+  fs::rename(crashed, dir_);
+  kb_ = open_kb();
+  EXPECT_FALSE(kb_->indexes_loaded());
+  hits = kb_->search("", {store->id}, "boiling water pasta", 1);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ(hits->front().chunk.file_id, cooking);
 }
 
 TEST_F(KnowledgeBaseTest, AnEmbedderThatIsDownStoresNothing) {
@@ -218,6 +251,7 @@ TEST_F(KnowledgeBaseTest, AnEmbedderThatIsDownStoresNothing) {
 
 TEST_F(KnowledgeBaseTest, OpeningSweepsUploadsThatNeverFinished) {
   std::ofstream(kb_->incoming_dir() + "/upload-abandoned") << "half a file";
+  kb_.reset();
   kb_ = open_kb();
   EXPECT_TRUE(fs::is_empty(kb_->incoming_dir()));
 }
