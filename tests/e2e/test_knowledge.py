@@ -25,6 +25,7 @@ import pytest
 from openai.types import FileDeleted, FileObject, VectorStore, VectorStoreDeleted
 from openai.types.vector_stores import VectorStoreFile
 
+from cluster_processes import wait_for
 from conftest import MODEL, MODEL_NAME, ROOT, free_port, shardserve_binary
 
 sys.path.insert(0, str(ROOT / "coordinator" / "knowledge" / "testdata"))
@@ -51,18 +52,6 @@ QUESTIONS = {  # held questions -> the file holding the answer, and a phrase of 
     "How long should starfruit stew simmer?": ("stew.html", "forty minutes"),
     "At what altitude does the Kelvara satellite orbit?": ("orbit.pdf", "712 kilometres"),
 }
-
-
-def wait_for(pred, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            if pred():
-                return
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class KnowledgeCluster:

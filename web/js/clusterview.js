@@ -23,6 +23,8 @@
 //     (api.js) above the cards, which keep their last state.
 // Hooks for tests: .group-card[data-group][data-up], .tok-s[data-value], svg.chart[data-points].
 
+import { el } from './dom.js';
+
 const GIB = 1024 ** 3;
 export const POLL_MS = 2000;
 export const WINDOW_S = 120;
@@ -173,13 +175,6 @@ export function formatRate(r) {
 // --- drawing (browser only) ---------------------------------------------------------------
 
 const SVG = 'http://www.w3.org/2000/svg';
-
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function svg(tag, attrs) {
   const e = document.createElementNS(SVG, tag);

@@ -25,6 +25,7 @@
 // fileSearchFields, activeStores) are checked under node: tests/web/documents_test.mjs.
 
 import * as kb from './knowledge_api.js';
+import { el } from './dom.js';
 
 export const MAX_NUM_RESULTS = 5;
 
@@ -430,11 +431,4 @@ function button(text, action, label) {
   b.setAttribute('aria-label', label);
   if (label !== text) b.title = label;
   return b;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }

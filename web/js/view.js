@@ -24,6 +24,7 @@
 import { jsonAnswer, prettyJson } from './json.js';
 import { citationsElement, linkMarkers } from './citations.js';
 import { codeBlock, renderMarkdown } from './markdown.js';
+import { el } from './dom.js';
 
 export function renderHistory(list, chats, currentId) {
   list.replaceChildren(...chats.map((chat) => historyItem(chat, chat.id === currentId)));
@@ -149,11 +150,4 @@ function actionButton(action, label) {
   b.type = 'button';
   b.dataset.action = action;
   return b;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
