@@ -340,7 +340,7 @@ def test_a_restart_keeps_everything_and_a_killed_upload_leaves_nothing(kc, libra
     # An upload big enough to be embedding for seconds, and the coordinator killed meanwhile.
     big = tmp_path / "atlas.txt"
     big.write_text("\n\n".join(f"Atlas entry {i}: the river Vell{i} flows past the town of "
-                               f"Quarn{i} into the lake Ossa{i}." for i in range(6000)))
+                               f"Quarn{i} into the lake Ossa{i}." for i in range(15000)))
     outcome = {}
 
     def upload():
