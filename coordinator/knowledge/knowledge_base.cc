@@ -287,10 +287,7 @@ Result<FileRecord> KnowledgeBase::add_file(std::string_view owner, const Uploade
     return Error::invalid_input(limit_message("files", options_.max_files, "max_files"));
   auto record = store_->add_file(file);
   st.commit_s = seconds_since(t);
-  // A new file is in no store yet: the indexes are unchanged, but the database's generation
-  // moved on, which the saved manifest must follow.
-  if (record.ok()) mutated({});
-  return record;
+  return record;  // a new file is in no store yet: the indexes (and the generation) are unchanged
 }
 
 Result<std::optional<FileRecord>> KnowledgeBase::get_file(std::string_view owner,

@@ -293,7 +293,8 @@ Result<FileRecord> KnowledgeStore::add_file(const NewFile& file, std::vector<int
     ins_vec.bind_blob(3, c.embedding.data(), c.embedding.size() * sizeof(float));
     if (ins_vec.step() != SQLITE_DONE) return fail(db_error(db_, "insert embedding"));
   }
-  if (Status s = bump_generation(); !s.ok()) return fail(s.error());
+  // No generation bump: a new file is in no vector store, so no index changes (saving the
+  // indexes again after every upload would rewrite every graph for nothing).
   if (before_commit_hook_) before_commit_hook_();
   if (Status s = exec("COMMIT;"); !s.ok()) return fail(s.error());
   return rec;

@@ -139,11 +139,11 @@ class KnowledgeStore {
 
   // --- generation (for the saved vector indexes, vector_index.h) ---
   // A counter kept in the database and bumped by one, inside the same transaction, by every
-  // call that changes which vectors belong to which store or which chunks exist: add_file,
-  // delete_file, attach_file, detach_file and delete_vector_store, each only when it changed
-  // something (deleting a missing file, attaching an attached one leave it). Reads and
-  // create_vector_store (a store starts empty) leave it. Two reads that return the same
-  // value saw the same vectors in the same stores.
+  // call that changes which vectors belong to which store: delete_file, attach_file,
+  // detach_file and delete_vector_store, each only when it changed something (deleting a
+  // missing file, attaching an attached one leave it). Reads, add_file (a new file is in no
+  // store) and create_vector_store (a store starts empty) leave it. Two reads that return the
+  // same value saw the same vectors in the same stores.
   Result<int64_t> generation();
   // A random id given to the database when it is created ("kb_" + 24 characters), so a saved
   // index is never mistaken for one of another database with the same generation.

@@ -217,7 +217,15 @@ TEST_F(IndexFilesTest, FilesOfAnotherDatabaseAreNotLoaded) {
   // A new database brought to the same generation.
   auto other = std::move(*KnowledgeStore::open(dir_ + "/other"));
   NewFile f{"alice", "f.txt", "assistants", "", {{"c", 0, 1, std::vector<float>(kDim, 1.0f)}}};
-  while (*other->generation() < *store_->generation()) ASSERT_TRUE(other->add_file(f).ok());
+  auto file = other->add_file(f);
+  auto vs = other->create_vector_store("alice", "s");
+  ASSERT_TRUE(file.ok() && vs.ok());
+  while (*other->generation() < *store_->generation()) {  // each attach and detach moves it
+    ASSERT_TRUE(other->attach_file("alice", vs->id, file->id).ok());
+    if (*other->generation() < *store_->generation()) {
+      ASSERT_TRUE(other->detach_file("alice", vs->id, file->id).ok());
+    }
+  }
   ASSERT_EQ(*other->generation(), *store_->generation());
   auto set = VectorIndexSet::open(*other, index_dir_);
   ASSERT_TRUE(set.ok());
