@@ -67,7 +67,8 @@ class Cluster:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
-        self.data.cleanup()
+        if getattr(self, "data", None):  # subclasses that start their own process have none
+            self.data.cleanup()
 
 
 def shardserve_binary():
