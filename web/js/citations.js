@@ -20,6 +20,7 @@
 //     (downloaded with the API key when one is set).
 // Model and file text go through textContent only.
 
+import { el } from './dom.js';
 import { fileBlob, fileContentUrl } from './knowledge_api.js';
 
 export function citationsOf(value) {
@@ -163,27 +164,18 @@ function buildDialog() {
   d.id = 'citation-dialog';
   d.className = 'citation-dialog';
   d.setAttribute('aria-labelledby', 'citation-title');
-  const head = document.createElement('div');
-  head.className = 'citation-head';
-  const title = document.createElement('h2');
+  const head = el('div', 'citation-head');
+  const title = el('h2', 'citation-title');
   title.id = 'citation-title';
-  title.className = 'citation-title';
-  const close = document.createElement('button');
+  const close = el('button', 'button small citation-close', 'Close');
   close.type = 'button';
-  close.className = 'button small citation-close';
-  close.textContent = 'Close';
   close.addEventListener('click', () => d.close());
   head.append(title, close);
-  const meta = document.createElement('p');
-  meta.className = 'citation-meta hint';
-  const text = document.createElement('blockquote');
-  text.className = 'citation-text';
-  const foot = document.createElement('p');
-  foot.className = 'citation-foot';
-  const link = document.createElement('a');
-  link.className = 'citation-file';
-  const status = document.createElement('span');
-  status.className = 'citation-status hint';
+  const meta = el('p', 'citation-meta hint');
+  const text = el('blockquote', 'citation-text');
+  const foot = el('p', 'citation-foot');
+  const link = el('a', 'citation-file');
+  const status = el('span', 'citation-status hint');
   status.setAttribute('role', 'status');
   foot.append(link, ' ', status);
   d.append(head, meta, text, foot);
