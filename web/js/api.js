@@ -73,7 +73,8 @@ export async function* streamChat(conn, body, signal) {
 
 // --- plumbing -------------------------------------------------------------------------------
 
-function url(conn, path) {
+// The URL of `path` on the server of `conn` (its base, else the page's own origin).
+export function url(conn, path) {
   const base = (conn.base || '').trim().replace(/\/+$/, '');
   return (base || window.location.origin) + path;
 }

@@ -17,7 +17,7 @@
 //     message a sentence for a person (explainKnowledgeError).
 // conn is api.js's {base, key}.
 
-import { ApiError, explainStatus } from './api.js';
+import { ApiError, explainStatus, url as apiUrl } from './api.js';
 
 export async function listFiles(conn, signal) {
   return (await call(conn, 'GET', '/v1/files', undefined, signal)).data || [];
@@ -101,11 +101,6 @@ export function explainKnowledgeError(status, detail, sentKey) {
 }
 
 // --- plumbing -------------------------------------------------------------------------------
-
-function apiUrl(conn, path) {
-  const base = (conn.base || '').trim().replace(/\/+$/, '');
-  return (base || window.location.origin) + path;
-}
 
 async function call(conn, method, path, body, signal) {
   return (await request(conn, method, path, body, signal)).json();
