@@ -254,8 +254,7 @@ Result<FileRecord> KnowledgeBase::add_file(std::string_view owner, const Uploade
     return Error::invalid_input("'" + upload.filename + "' holds no text to search (only space)");
 
   // The cheap check before the expensive embedding; checked again under the lock.
-  if (auto files = store_->list_files(owner);
-      files.ok() && static_cast<int64_t>(files.value().size()) >= options_.max_files)
+  if (auto files = store_->count_files(owner); files.ok() && files.value() >= options_.max_files)
     return Error::invalid_input(limit_message("files", options_.max_files, "max_files"));
 
   auto vectors = embed_all(chunks, &st.embed_s);
@@ -281,9 +280,9 @@ Result<FileRecord> KnowledgeBase::add_file(std::string_view owner, const Uploade
 
   t = Clock::now();
   std::lock_guard<std::mutex> lock(mutation_mu_);
-  auto files = store_->list_files(owner);
+  auto files = store_->count_files(owner);
   if (!files.ok()) return files.error();
-  if (static_cast<int64_t>(files.value().size()) >= options_.max_files)
+  if (files.value() >= options_.max_files)
     return Error::invalid_input(limit_message("files", options_.max_files, "max_files"));
   auto record = store_->add_file(file);
   st.commit_s = seconds_since(t);

@@ -323,6 +323,14 @@ Result<std::vector<FileRecord>> KnowledgeStore::list_files(std::string_view owne
   return out;
 }
 
+Result<int64_t> KnowledgeStore::count_files(std::string_view owner) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT COUNT(*) FROM files WHERE owner = ?1");
+  s.bind(1, owner);
+  if (s.step() != SQLITE_ROW) return db_error(db_, "count files");
+  return s.integer(0);
+}
+
 Result<std::optional<std::string>> KnowledgeStore::read_file_bytes(std::string_view owner,
                                                                    std::string_view id) {
   Result<std::optional<FileRecord>> rec = get_file(owner, id);

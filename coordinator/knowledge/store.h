@@ -105,6 +105,7 @@ class KnowledgeStore {
   Result<FileRecord> add_file(const NewFile& file, std::vector<int64_t>* chunk_ids = nullptr);
   Result<std::optional<FileRecord>> get_file(std::string_view owner, std::string_view id);
   Result<std::vector<FileRecord>> list_files(std::string_view owner);  // newest first
+  Result<int64_t> count_files(std::string_view owner);                 // what list_files would hold
   // The raw bytes as uploaded; nullopt when there is no such file for this owner.
   Result<std::optional<std::string>> read_file_bytes(std::string_view owner, std::string_view id);
   // Deletes the file, its chunks, embeddings and attachments. `removed` (when given) receives
